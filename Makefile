@@ -1,0 +1,51 @@
+# Two commands get you going: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+# A second environment proves the model host also runs on tflite-runtime 2.14 (numpy<2), as on many Pi tutorials.
+TFLITE_VENV ?= .venv-tflite
+TFLITE_STAMP := $(TFLITE_VENV)/.installed-stamp
+
+.PHONY: demo test test-fast test-tflite lab labs grade bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[train,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/kit demo
+
+test: $(STAMP) $(TFLITE_STAMP)
+	$(PY) -m pytest tests
+	$(MAKE) --no-print-directory test-tflite
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -m "not slow" -x -q
+
+$(TFLITE_STAMP): pyproject.toml
+	test -x $(TFLITE_VENV)/bin/python || $(PYTHON) -m venv $(TFLITE_VENV)
+	$(TFLITE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TFLITE_VENV)/bin/python -m pip install --quiet "numpy<2" "tflite-runtime==2.14.0" pytest==9.2.0 pytest-timeout==2.4.0 gpiozero==2.0.1.post3
+	$(TFLITE_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(TFLITE_STAMP)
+
+test-tflite: $(TFLITE_STAMP)
+	KIT_RUNTIME=tflite_runtime $(TFLITE_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/kit/ml -m tflite
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab labs/
+
+labs: $(STAMP)
+	$(PY) -m course.build
+
+grade: $(STAMP)
+	$(PY) -m course.grade submissions/ --out grades.csv
+
+bench: $(STAMP)
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(TFLITE_VENV) .pytest_cache
