@@ -1,0 +1,34 @@
+"""The repository's own labs: built from the solutions, and no notebook in git carries outputs."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import nbformat
+
+from course import LABS, ROOT, SOLUTIONS, build
+
+
+def test_labs_are_up_to_date_with_solutions():
+    # Runs the real command line, exactly as CI and a lab author do.
+    done = subprocess.run([sys.executable, "-m", "course.build", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"labs/ is stale; run `python -m course.build`:\n{done.stderr}"
+
+
+def test_no_notebook_in_the_repository_carries_outputs():
+    notebooks = sorted(SOLUTIONS.glob("*.ipynb")) + sorted(LABS.glob("*.ipynb"))
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, (
+                    f"{path.relative_to(ROOT)} cell {index} has saved outputs; "
+                    "run `python -m course.build --strip-solutions`"
+                )
+
+
+def test_every_lab_has_its_student_parts_blanked():
+    for path in sorted(LABS.glob("*.ipynb")):
+        text = path.read_text(encoding="utf-8")
+        assert build.BEGIN not in text and build.END not in text, f"{path.name} still holds a solution region"
