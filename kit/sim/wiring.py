@@ -1,0 +1,223 @@
+"""Wires the simulated world to gpiozero's mock pins, so the kit's devices are the real gpiozero classes.
+
+Before the board builds its devices, :class:`SimWiring` puts gpiozero's own mock pins on the sensor
+pins: a :class:`~gpiozero.pins.mock.MockTriggerPin` whose echo time comes from the nearest queued
+car, a :class:`~gpiozero.pins.mock.MockChargingPin` whose charge time comes from the light (and the
+leaves on the LDR), an emulated MCP3008 on SPI0, and a CPU temperature file. After every step of
+the world it drives the PIR and button pins from the pedestrians; and the world reads the lamps'
+pins to know whether cars may go.
+
+    >>> from gpiozero import Button, Device
+    >>> from kit.board import PINS
+    >>> from kit.pins import SimFactory
+    >>> from kit.sim.world import World
+    >>> from kit.sim.wiring import SimWiring
+    >>> world, factory = World(seed=2, start="2026-10-15T08:00:00"), SimFactory()
+    >>> wiring = SimWiring(world, factory, PINS)
+    >>> button = Button(PINS["button"], pin_factory=factory)
+    >>> presses = []
+    >>> button.when_pressed = lambda: presses.append(world.now)
+    >>> wiring.attach(button=button)
+    >>> world.advance(minutes=10)
+    >>> len(presses) == world.stats.button_presses > 0
+    True
+    >>> button.close(); wiring.close(); factory.close()
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from gpiozero.pins.mock import MockChargingPin, MockFactory, MockPin, MockPWMPin, MockTriggerPin
+
+from kit.sim.mcp3008 import MCP3008Slave, VREF
+from kit.sim.world import World
+
+SPEED_OF_SOUND = 343.26  # m/s, the value gpiozero's DistanceSensor uses
+CHARGE_TIME_LIMIT = 0.01  # s, LightSensor's default charge_time_limit
+ADC_CHANNELS = {"road_temp": 0, "pot": 1}
+
+
+def tmp36_volts(celsius: float) -> float:
+    """The TMP36's output: 0.5 V at 0 °C and 10 mV per degree."""
+    return 0.5 + 0.01 * celsius
+
+
+class SimWiring:
+    """The connection between one :class:`~kit.sim.world.World` and one mock pin factory.
+
+    Create it before the devices (it claims the sensor pins with the right mock pin classes), build the
+    sensors inside :meth:`sensor_pins`, then call :meth:`attach` with the devices.
+    """
+
+    def __init__(self, world: World, factory: MockFactory, pins: Mapping[str, int]) -> None:
+        if not isinstance(factory, MockFactory):
+            raise TypeError(
+                f"the simulated world drives gpiozero mock pins, but the pin factory is {type(factory).__name__}; "
+                "use kit.pins.SimFactory() (or unset GPIOZERO_PIN_FACTORY)"
+            )
+        self.world = world
+        self.factory = factory
+        self.pins = dict(pins)
+        self._devices: dict[str, Any] = {}
+        self._lamps: dict[str, Any] = {}
+        self._last = {"distance": None, "light": None}
+        self._closed = False
+        with self.sensor_pins():
+            echo = self._fresh_pin(self.pins["distance_echo"], MockPin)
+            self.trigger = self._fresh_pin(
+                self.pins["distance_trigger"], MockTriggerPin, echo_pin=echo, echo_time=self._echo_time()
+            )
+            self.ldr = self._fresh_pin(self.pins["light_sensor"], MockChargingPin, charge_time=self._charge_time())
+            self.adc = MCP3008Slave(self._adc_volts, vref=VREF, pin_factory=factory)
+        self._dir = tempfile.mkdtemp(prefix="kit-sim-")
+        self.cpu_temperature_file = os.path.join(self._dir, "temp")
+        self._write_cpu()
+
+    # --- pins ----------------------------------------------------------------------------------
+    def _fresh_pin(self, number: int, pin_class: type, **kwargs: Any) -> MockPin:
+        # A factory keeps pins after their devices close; a pin of another class left by an earlier
+        # board on this factory would be handed back unchanged, so replace it.
+        for _header, info in self.factory.board_info.find_pin(number):
+            old = self.factory.pins.get(info)
+            if old is not None and type(old) is not pin_class:
+                del self.factory.pins[info]
+        pin = self.factory.pin(number, pin_class=pin_class, **kwargs)
+        for name, value in kwargs.items():
+            setattr(pin, name, value)
+        return pin
+
+    @contextlib.contextmanager
+    def sensor_pins(self) -> Iterator[None]:
+        """Build sensors inside this block: their pins are plain mock pins, not PWM ones.
+
+        ``MockFactory.pin`` refuses to hand a non-PWM pin (trigger, charging, SPI) to a device that asks
+        with a PWM pin class, so the factory's default class is plain while the sensors are built.
+        """
+        saved = self.factory.pin_class
+        if issubclass(saved, MockPWMPin):
+            self.factory.pin_class = MockPin
+        try:
+            yield
+        finally:
+            self.factory.pin_class = saved
+
+    def attach(self, **devices: Any) -> None:
+        """Connect the board's devices: lamps tell the world the lights, the world drives the inputs.
+
+        Known names: car_light, ped_light, button, pir, distance, light_sensor (all optional).
+        """
+        self._devices.update(devices)
+        car = devices.get("car_light")
+        if car is not None:
+            self._lamps.update(car_red=car.red.pin, car_amber=car.amber.pin, car_green=car.green.pin)
+        ped = devices.get("ped_light")
+        if ped is not None:
+            self._lamps.update(ped_red=ped.red.pin, ped_green=ped.green.pin)
+        if self._lamps:
+            self.world.connect(self.signals)
+        if self._on_step not in self.world._listeners:
+            self.world.add_listener(self._on_step)
+            self.world.add_listener(self._on_advance, each_step=False)
+        self._on_step(self.world)
+
+    def signals(self) -> tuple[str, str]:
+        """(car light state, pedestrian light state) read from the lamps' pins."""
+        lit = {name: bool(pin.state) for name, pin in self._lamps.items()}
+        car = {
+            (True, False, False): "red",
+            (True, True, False): "red_amber",
+            (False, False, True): "green",
+            (False, True, False): "amber",
+            (False, False, False): "off",
+        }.get((lit.get("car_red", False), lit.get("car_amber", False), lit.get("car_green", False)), "invalid")
+        ped = {(True, False): "red", (False, True): "green", (False, False): "off"}.get(
+            (lit.get("ped_red", False), lit.get("ped_green", False)), "invalid"
+        )
+        return car, ped
+
+    # --- world -> pins -------------------------------------------------------------------------
+    def _echo_time(self) -> float:
+        return 2.0 * self.world.queue_distance / SPEED_OF_SOUND
+
+    def _charge_time(self) -> float:
+        # LightSensor reads 1 - charge_time / charge_time_limit, so this makes its value track the light.
+        return max(2e-4, CHARGE_TIME_LIMIT * (1.0 - self.world.light_level))
+
+    def _adc_volts(self, channel: int) -> float:
+        if channel == ADC_CHANNELS["road_temp"]:
+            return tmp36_volts(self.world.road_temperature_c)
+        if channel == ADC_CHANNELS["pot"]:
+            return self.world.pot_position * VREF
+        return 0.0
+
+    def _write_cpu(self) -> None:
+        # Written whole then renamed, so that CPUTemperature never reads half a file.
+        tmp = self.cpu_temperature_file + ".new"
+        with open(tmp, "w") as f:
+            f.write(f"{round(self.world.cpu_temperature_c * 1000)}\n")
+        os.replace(tmp, self.cpu_temperature_file)
+
+    def _on_step(self, world: World) -> None:
+        self.trigger.echo_time = self._echo_time()
+        self.ldr.charge_time = self._charge_time()
+        pir = self._devices.get("pir")
+        if pir is not None and pir.pin is not None and pir.pin.function == "input":
+            if world.pedestrians_waiting:
+                pir.pin.drive_high()
+            else:
+                pir.pin.drive_low()
+        button = self._devices.get("button")
+        presses = world.take_presses()
+        if button is not None and button.pin is not None and button.pin.function == "input":
+            pin = button.pin
+            for _time, bounces in presses:
+                if not pin.state:
+                    continue  # already held down by someone else
+                for _ in range(bounces):  # a cheap switch chatters before it settles
+                    pin.drive_low()
+                    pin.drive_high()
+                pin.drive_low()
+            if not world.button_pressed and not pin.state:
+                pin.drive_high()
+
+    def _on_advance(self, world: World) -> None:
+        self._write_cpu()
+        # Smoothed sensors average the last few samples; after a jump in simulated time those samples
+        # describe the old world, so start the average again (the next read waits for fresh samples).
+        distance, light = round(world.queue_distance, 3), round(world.light_level, 2)
+        if distance != self._last["distance"]:
+            self._restart_average(self._devices.get("distance"))
+            self._last["distance"] = distance
+        if light != self._last["light"]:
+            self._restart_average(self._devices.get("light_sensor"))
+            self._last["light"] = light
+
+    @staticmethod
+    def _restart_average(device: Any) -> None:
+        queue = getattr(device, "_queue", None)
+        if queue is not None and getattr(device, "closed", True) is False:
+            queue.queue.clear()
+            queue.full.clear()
+
+    # --- life ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Disconnect from the world, stop the emulated ADC and remove the temperature file. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.world.remove_listener(self._on_step)
+        self.world.remove_listener(self._on_advance)
+        if self.world._signals == self.signals:
+            # Freeze the last lights so the world stays consistent after the board is gone.
+            lights = self.signals()
+            self.world.connect(None)
+            self.world._lights = lights
+        self._devices.clear()
+        self._lamps.clear()
+        self.adc.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
