@@ -1,0 +1,16 @@
+"""Edge to cloud: S3 uploads, the IoT device shadow and MQTT telemetry, against a local AWS endpoint or real AWS.
+
+    >>> import kit.cloud
+    >>> cloud = kit.cloud.start_local()          # moto on 127.0.0.1, a free port
+    >>> s3 = kit.cloud.client("s3")              # an ordinary boto3 client, pointed at it
+    >>> cloud.stop()
+
+Nothing here imports boto3, moto or paho until it is used.
+"""
+from __future__ import annotations
+
+from kit.cloud.config import CloudConfig, client, current, session, use
+from kit.cloud.emulator import LocalCloud
+from kit.cloud.emulator import start as start_local
+
+__all__ = ["CloudConfig", "LocalCloud", "client", "current", "session", "start_local", "use"]

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import pytest
+
+from kit.cloud.sync import CLOSED, HALF_OPEN, OPEN, Backoff, CircuitBreaker, Sync, SyncError
+from kit.cloud.uploader import Uploader
+
+DAY = 1792044000.0  # 2026-10-15T06:00:00Z
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+
+
+def _fill(store, n, start=0):
+    store.readings.append_many([("seq", float(i), DAY + i) for i in range(start, start + n)])
+
+
+def test_backoff_is_seeded_jittered_and_capped():
+    a, b = Backoff(base=1, cap=4, seed=7).delays(8), Backoff(base=1, cap=4, seed=7).delays(8)
+    assert a == b, "same seed, same delays"
+    assert a != Backoff(base=1, cap=4, seed=8).delays(8)
+    assert all(0 <= d <= min(4, 2 ** i) for i, d in enumerate(a))
+
+
+def test_breaker_opens_after_failures_then_lets_one_trial_through():
+    clock = Clock()
+    cb = CircuitBreaker(failures_to_open=3, open_seconds=10, clock=clock)
+    cb.failure(); cb.failure()
+    assert cb.state == CLOSED
+    cb.failure()
+    assert cb.state == OPEN and not cb.allow() and cb.retry_in() == 10
+    clock.t = 10
+    assert cb.state == HALF_OPEN and cb.allow()
+    cb.failure()                       # the trial failed: open again at once
+    assert cb.state == OPEN and cb.opens == 2
+    clock.t = 20
+    cb.success()
+    assert cb.state == CLOSED
+
+
+def test_drain_sends_everything_in_batches_with_progress(cloud, store):
+    _fill(store, 1200)
+    seen = []
+    report = Sync(store, batch_size=500, on_progress=lambda r: seen.append(r.depth)).drain()
+    assert (report.sent, report.objects, report.requests, report.depth) == (1200, 3, 3, 0)
+    assert seen == [700, 200, 0]
+    assert len(Uploader().read_all()) == 1200
+
+
+def test_outage_opens_the_circuit_keeps_the_data_and_resumes(cloud, store):
+    _fill(store, 300)
+    clock = Clock()
+    sync = Sync(store, batch_size=100, breaker=CircuitBreaker(failures_to_open=3, open_seconds=5, clock=clock),
+                sleep=clock.sleep, seed=1)
+    assert sync.step() == 100
+    cloud.stop()
+    report = sync.drain()
+    assert report.circuit == OPEN and report.requests == 3, "three tries, then stop hammering the dead endpoint"
+    assert report.depth == 200 and store.outbox.dead() == []
+    assert sync.drain().requests == 0, "while open, no request at all"
+    cloud.start()
+    clock.t += 5
+    report = sync.drain()
+    assert report.sent == 200 and report.depth == 0 and report.circuit == CLOSED
+    rows = Uploader().read_all()
+    assert sorted(r["value"] for r in rows) == [float(i) for i in range(300)]
+
+
+def test_wait_open_keeps_trying_until_the_endpoint_returns(cloud, store):
+    _fill(store, 10)
+    clock = Clock()
+    calls = []
+
+    def sleep(s):
+        clock.sleep(s)
+        calls.append(s)
+        if len(calls) == 4:
+            cloud.start()
+
+    up = Uploader().ensure_bucket()
+    cloud.stop()
+    sync = Sync(store, up, breaker=CircuitBreaker(open_seconds=2, clock=clock), sleep=sleep)
+    report = sync.drain(wait_open=True)
+    assert report.sent == 10 and report.waited > 0 and len(calls) >= 4
+
+
+def test_a_missing_bucket_stops_the_sync_with_advice_and_keeps_the_data(cloud, store):
+    _fill(store, 5)
+    up = Uploader(bucket="no-such-kit-bucket")
+    with pytest.raises(SyncError, match="KIT_BUCKET.*kit cloud provision"):
+        Sync(store, up).drain()
+    assert store.outbox.depth() == 5 and store.outbox.dead() == []
+
+
+def test_a_refused_batch_is_failed_and_dead_lettered_after_max_attempts(cloud, store):
+    from botocore.exceptions import ClientError
+
+    class Refusing:
+        bucket = "kit-telemetry"
+
+        def upload(self, items):
+            raise ClientError({"Error": {"Code": "EntityTooLarge", "Message": "too big"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutObject")
+
+    store.params.set("outbox_max_attempts", 2)
+    _fill(store, 3)
+    clock = Clock()
+    report = Sync(store, Refusing(), sleep=clock.sleep).drain()
+    assert report.refused == 6 and store.outbox.depth() == 0
+    assert [d.last_error for d in store.outbox.dead()] == ["ClientError: An error occurred (EntityTooLarge) when "
+                                                           "calling the PutObject operation: too big"] * 3
