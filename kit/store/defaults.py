@@ -26,9 +26,10 @@ _DECLARED = [
     Parameter("min_green_s", "float", 10.0, "Shortest car green in adaptive mode", unit="s", minimum=5, maximum=60),
     Parameter("max_green_s", "float", 60.0, "Longest car green in adaptive mode", unit="s", minimum=10, maximum=180),
     # detection
-    Parameter("queue_threshold_m", "float", 0.5, "Distance sensor reading below which a car queue is detected",
-              unit="m", minimum=0.05, maximum=4.0),
-    Parameter("queue_hysteresis_m", "float", 0.1, "Extra distance before a detected queue counts as gone",
+    Parameter("queue_threshold_m", "float", 1.3,
+              "Distance to the queue's tail below which a queue is detected (1.6 m = empty lane, 0.2 m per car)",
+              unit="m", minimum=0.05, maximum=2.0),
+    Parameter("queue_hysteresis_m", "float", 0.1, "Extra distance beyond the threshold before a queue counts as gone",
               unit="m", minimum=0.0, maximum=1.0),
     Parameter("night_daylight", "float", 0.2, "Daylight level (0 night .. 1 noon) below which night mode starts",
               minimum=0.0, maximum=1.0),

@@ -78,22 +78,29 @@ class Readings:
                 conn.execute(_ENQUEUE, [now, before])
         return len(data)
 
-    def prune(self, older_than_days: float, downsample: bool = False, *, now: TimeLike = None) -> dict[str, int]:
+    def prune(self, older_than_days: float, downsample: bool = False, *, now: TimeLike = None,
+              include_unsent: bool = False) -> dict[str, int]:
         """Drop readings older than ``older_than_days`` (counted back from ``now``, default the clock).
 
         With ``downsample=True`` old readings are not lost but merged into one row per sensor per minute
-        (the mean, with ``n`` = how many readings it stands for). One transaction. Returns counts:
-        ``{"deleted": rows removed, "added": minute rows added}``. Readings still in the outbox (not yet
-        delivered, or dead-lettered) are kept as they are, so pruning never loses data the cloud hasn't got.
+        (the mean, with ``n`` = how many readings it stands for). One transaction. Readings still in the
+        outbox (not yet delivered, or dead-lettered) are kept as they are, so pruning never loses data
+        the cloud hasn't got; ``include_unsent=True`` drops them too, with their outbox items.
+        Returns counts: ``{"deleted": rows removed, "added": minute rows added, "kept_unsent": old rows
+        kept because they are still in the outbox}``.
         """
         days = float(older_than_days)
         if not math.isfinite(days) or days < 0:
             raise ValueError(f"older_than_days must be a number >= 0, got {older_than_days!r}")
         cutoff = to_epoch(now, what="now") - days * 86400
         with self._transaction() as conn:
+            if include_unsent:
+                conn.execute("DELETE FROM outbox WHERE reading_id IN (SELECT id FROM readings WHERE ts < ?)", [cutoff])
+            kept = conn.execute(f"SELECT count(*) FROM readings WHERE ts < ? AND NOT {_NOT_QUEUED}",
+                                [cutoff]).fetchone()[0]
             if not downsample:
                 deleted = conn.execute(f"DELETE FROM readings WHERE ts < ? AND {_NOT_QUEUED}", [cutoff]).rowcount
-                return {"deleted": deleted, "added": 0}
+                return {"deleted": deleted, "added": 0, "kept_unsent": kept}
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS kit_downsample "
                          "(sensor TEXT, minute REAL, value REAL, n INTEGER, PRIMARY KEY (sensor, minute))")
             conn.execute("DELETE FROM kit_downsample")
@@ -112,7 +119,7 @@ class Readings:
                 "INSERT INTO readings (sensor, ts, value, n) SELECT sensor, minute, value, n FROM kit_downsample"
             ).rowcount
             conn.execute("DELETE FROM kit_downsample")
-            return {"deleted": deleted, "added": added}
+            return {"deleted": deleted, "added": added, "kept_unsent": kept}
 
     # -- reading ------------------------------------------------------------------------------------------
     def latest(self, sensor: str) -> dict[str, Any] | None:
@@ -240,7 +247,7 @@ def _normalize(rows: Iterable[Any], now: float) -> list[tuple[str, float, float]
                 ts = now if ts is None else to_epoch(ts, what="ts")
             append((sensor, ts, value))
         except KeyError as exc:
-            raise ValueError(f"row {i}: missing key {exc.args[0]!r} (dict rows need sensor, value, ts)") from None
+            raise ValueError(f"row {i}: missing key {exc.args[0]!r} (dict rows need sensor, value, ts); nothing was written") from None
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"row {i}: {exc}; nothing was written") from None
     return out
