@@ -1,0 +1,166 @@
+"""Data augmentation for camera frames: the degradations the intersection meets in the field.
+
+A model trained on clear daylight frames fails at night and under autumn leaves. Augmentation
+shows it those conditions during training, synthesised from clean frames: illumination (gain
+and gamma, down to dusk), shading (a smooth light gradient across the scene), blur (a lens out
+of focus, rain) and leaves (dark blobs stuck on the lens). Everything is numpy, seeded, and works
+on the kit's uint8 grayscale frames, shape ``(size, size)`` or a batch ``(n, size, size)``.
+
+    >>> import numpy as np
+    >>> from kit.ml.augment import Augmenter
+    >>> frames = np.full((4, 32, 32), 128, dtype=np.uint8)
+    >>> out = Augmenter().apply(frames, seed=0)
+    >>> out.shape, out.dtype
+    ((4, 32, 32), dtype('uint8'))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Augmenter", "illumination", "shading", "blur", "leaves"]
+
+
+def _as_float(frame: np.ndarray) -> np.ndarray:
+    return frame.astype(np.float32) / 255.0
+
+
+def _as_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def illumination(frame: np.ndarray, *, gain: float, gamma: float = 1.0) -> np.ndarray:
+    """Scale the light of one frame: ``out = gain * in ** gamma`` (on 0..1 intensities).
+
+    ``gain < 1`` darkens (dusk, night), ``gamma > 1`` crushes the shadows the way a small sensor does.
+
+        >>> import numpy as np
+        >>> int(illumination(np.full((2, 2), 200, np.uint8), gain=0.5)[0, 0])
+        100
+    """
+    if gain < 0 or gamma <= 0:
+        raise ValueError(f"illumination needs gain >= 0 and gamma > 0, got gain={gain}, gamma={gamma}")
+    return _as_uint8(gain * _as_float(frame) ** gamma)
+
+
+def shading(frame: np.ndarray, *, strength: float, angle: float) -> np.ndarray:
+    """Multiply one frame by a linear light gradient (a shadow of a building, low sun).
+
+    ``strength`` 0 leaves the frame alone, 1 makes the darker side black; ``angle`` in radians
+    is the direction the light falls off.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"shading strength must be in 0..1, got {strength}")
+    size_y, size_x = frame.shape[-2:]
+    yy, xx = np.mgrid[0:size_y, 0:size_x].astype(np.float32)
+    # position along the gradient, normalised to 0..1 across the frame
+    t = np.cos(angle) * xx / max(size_x - 1, 1) + np.sin(angle) * yy / max(size_y - 1, 1)
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    return _as_uint8(_as_float(frame) * (1.0 - strength * t))
+
+
+def _gaussian_kernel(sigma: float) -> np.ndarray:
+    radius = max(1, int(np.ceil(3 * sigma)))
+    x = np.arange(-radius, radius + 1, dtype=np.float32)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def blur(frame: np.ndarray, *, sigma: float) -> np.ndarray:
+    """Gaussian blur of one frame (separable, edges padded by reflection). ``sigma`` in pixels."""
+    if sigma < 0:
+        raise ValueError(f"blur sigma must be >= 0 pixels, got {sigma}")
+    if sigma == 0:
+        return frame.copy()
+    k = _gaussian_kernel(sigma)
+    r = len(k) // 2
+    x = _as_float(frame)
+    pad = np.pad(x, ((r, r), (0, 0)), mode="reflect")
+    x = sum(k[i] * pad[i : i + x.shape[0], :] for i in range(len(k)))
+    pad = np.pad(x, ((0, 0), (r, r)), mode="reflect")
+    x = sum(k[i] * pad[:, i : i + x.shape[1]] for i in range(len(k)))
+    return _as_uint8(x)
+
+
+def leaves(frame: np.ndarray, *, cover: float, rng: np.random.Generator) -> np.ndarray:
+    """Stick dark, leaf-shaped blobs on the lens until about ``cover`` (0..1) of the frame is hidden."""
+    if not 0.0 <= cover <= 1.0:
+        raise ValueError(f"leaf cover must be a fraction 0..1, got {cover}")
+    out = _as_float(frame)
+    size_y, size_x = out.shape
+    yy, xx = np.mgrid[0:size_y, 0:size_x].astype(np.float32)
+    mask = np.zeros_like(out, dtype=bool)
+    for _ in range(200):  # bounded: a leaf each time until the target cover is reached
+        if mask.mean() >= cover:
+            break
+        cy, cx = rng.uniform(0, size_y), rng.uniform(0, size_x)
+        a = rng.uniform(0.06, 0.16) * size_x  # half-length of the leaf
+        b = a * rng.uniform(0.35, 0.6)
+        theta = rng.uniform(0, np.pi)
+        dx, dy = xx - cx, yy - cy
+        u = dx * np.cos(theta) + dy * np.sin(theta)
+        v = -dx * np.sin(theta) + dy * np.cos(theta)
+        leaf = (u / a) ** 2 + (v / b) ** 2 <= 1.0
+        # leaves are dark brown-to-orange: in grayscale a low, slightly varied intensity with texture
+        tone = rng.uniform(0.12, 0.4)
+        out[leaf] = tone * (0.85 + 0.3 * rng.random(int(leaf.sum())).astype(np.float32))
+        mask |= leaf
+    return _as_uint8(out)
+
+
+@dataclass(frozen=True)
+class Augmenter:
+    """Random field conditions applied to training frames; each transform fires with probability ``p``.
+
+    Ranges are chosen to cover what the kit's camera meets: dusk and night (gain down to 0.15),
+    a shadow across the road, slight defocus, and up to a third of the lens under leaves.
+
+        >>> import numpy as np
+        >>> aug = Augmenter(p=1.0)
+        >>> frames = np.full((2, 32, 32), 180, dtype=np.uint8)
+        >>> bool((aug.apply(frames, seed=1) != frames).any())
+        True
+    """
+
+    p: float = 0.5
+    gain: tuple[float, float] = (0.15, 1.2)
+    gamma: tuple[float, float] = (0.8, 1.6)
+    shading: tuple[float, float] = (0.2, 0.7)
+    blur_sigma: tuple[float, float] = (0.5, 1.5)
+    leaf_cover: tuple[float, float] = (0.05, 0.35)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"Augmenter p is a probability 0..1, got {self.p}")
+
+    def apply_one(self, frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Augment one frame with a caller-owned random generator."""
+        out = frame
+        if rng.random() < self.p:
+            out = illumination(out, gain=rng.uniform(*self.gain), gamma=rng.uniform(*self.gamma))
+        if rng.random() < self.p:
+            out = shading(out, strength=rng.uniform(*self.shading), angle=rng.uniform(0, 2 * np.pi))
+        if rng.random() < self.p:
+            out = blur(out, sigma=rng.uniform(*self.blur_sigma))
+        if rng.random() < self.p:
+            out = leaves(out, cover=rng.uniform(*self.leaf_cover), rng=rng)
+        return out
+
+    def apply(self, frames: np.ndarray, *, seed: int) -> np.ndarray:
+        """Augment a frame ``(h, w)`` or a batch ``(n, h, w)`` of uint8 frames; same seed, same result."""
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.ndim not in (2, 3):
+            raise ValueError(
+                f"Augmenter expects uint8 frames shaped (h, w) or (n, h, w), got {frames.dtype} {frames.shape}; "
+                "pass camera frames or Dataset.x"
+            )
+        rng = np.random.default_rng(seed)
+        if frames.ndim == 2:
+            return self.apply_one(frames, rng)
+        return np.stack([self.apply_one(f, rng) for f in frames])
+
+    def expand(self, frames: np.ndarray, labels: np.ndarray, *, copies: int = 1, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The original frames plus ``copies`` augmented copies of each, with the labels repeated."""
+        xs = [frames] + [self.apply(frames, seed=seed + 1 + i) for i in range(copies)]
+        return np.concatenate(xs), np.concatenate([labels] * (copies + 1))
