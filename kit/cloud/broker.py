@@ -88,6 +88,8 @@ class Broker:
         """Start mosquitto and wait until it accepts connections."""
         if self.running:
             return self
+        if _listening(self.host, self.port):
+            raise BrokerError(f"port {self.port} on {self.host} is already in use; pick another port (port=0: a free one)")
         conf = self._write_config()
         self._proc = subprocess.Popen(
             [mosquitto_path(), "-c", str(conf)],

@@ -28,6 +28,7 @@ sent to the emulator.
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -143,12 +144,18 @@ def use(cfg: CloudConfig | None) -> None:
 
 def session(cfg: CloudConfig | None = None) -> Any:
     """A ``boto3.Session`` for ``cfg``: the standard credential chain on AWS, placeholders locally."""
+    cfg = cfg or current()
+    return _session(cfg.local, cfg.region, cfg.profile)
+
+
+@functools.lru_cache(maxsize=8)
+def _session(local: bool, region: str | None, profile: str | None) -> Any:
+    # One session per place: building one loads botocore's service models again (~0.3 s each).
     import boto3  # lazily: ``import kit`` stays light
 
-    cfg = cfg or current()
-    if cfg.local:
-        return boto3.Session(region_name=cfg.region, **LOCAL_KEYS)
-    return boto3.Session(profile_name=cfg.profile, region_name=cfg.region)
+    if local:
+        return boto3.Session(region_name=region, **LOCAL_KEYS)
+    return boto3.Session(profile_name=profile, region_name=region)
 
 
 def client(service: str, cfg: CloudConfig | None = None, **kwargs: Any) -> Any:

@@ -26,6 +26,7 @@ import json
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 SESSION_EXPIRY_S = 24 * 3600  # the broker keeps our queue for a day of outage
@@ -221,9 +222,13 @@ class Subscriber:
         return self
 
     def wait_for(self, count: int, timeout: float = 10.0) -> bool:
-        """Wait until at least ``count`` messages arrived in total."""
+        """Wait until at least ``count`` messages arrived in total (QoS 1 may deliver a message twice)."""
+        return self.wait_until(lambda messages: len(messages) >= count, timeout)
+
+    def wait_until(self, condition: Callable[[list[Any]], bool], timeout: float = 10.0) -> bool:
+        """Wait until ``condition(messages)`` is true; False on timeout."""
         deadline = time.monotonic() + timeout
-        while len(self.messages) < count:
+        while not condition(self.messages):
             left = deadline - time.monotonic()
             if left <= 0:
                 return False

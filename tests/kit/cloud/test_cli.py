@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from kit.cli import main
+from kit.cloud.broker import free_port
+
+
+def test_status_shows_where_the_cloud_is_and_no_secret(cloud, store, capsys, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "verysecretvalue")
+    store.readings.append("pot", 0.5)
+    assert main(["cloud", "status", "--db", store.path, "--json"]) == 0
+    out = capsys.readouterr().out
+    info = json.loads(out)
+    assert info["reachable"] is True and info["endpoint"] == cloud.endpoint_url and info["outbox_depth"] == 1
+    assert "verysecret" not in out
+
+
+def test_provision_sync_and_shadow_from_the_command_line(cloud, tmp_path, capsys):
+    from kit.cloud.shadow import ShadowAgent
+    from kit.cloud.uploader import Uploader
+    from kit.store import Store
+
+    db = str(tmp_path / "cli.db")
+    with Store(db) as store:
+        store.readings.append_many([("pot", i / 10, 1792044000.0 + i) for i in range(30)])
+    assert main(["cloud", "provision", "--db", db]) == 0
+    assert main(["cloud", "sync", "--db", db]) == 0
+    assert "sent 30 readings" in capsys.readouterr().out
+    assert len(Uploader().read_all()) == 30
+    with Store(db) as store:
+        ShadowAgent(store).request({"ped_green_s": 12})
+    assert main(["cloud", "shadow", "--db", db]) == 0
+    assert 'applied: {"ped_green_s": 12.0}' in capsys.readouterr().out
+
+
+def test_status_fails_and_advises_when_nothing_answers(capsys, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    assert main(["cloud", "status"]) == 1
+    assert "kit cloud serve" in capsys.readouterr().out
+
+
+def test_serve_runs_a_local_endpoint_until_interrupted(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "kit.cli", "cloud", "serve", "--port", str(port)],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        first = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}" in first
+        env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+        status = subprocess.run([sys.executable, "-m", "kit.cli", "cloud", "status", "--json"], env=env,
+                                capture_output=True, text=True, timeout=30)
+        assert json.loads(status.stdout)["reachable"] is True
+    finally:
+        proc.send_signal(2)
+        assert proc.wait(timeout=10) == 0
