@@ -1,0 +1,393 @@
+"""A notebook executed top to bottom in its own kernel, kept alive so that graded tests can question it.
+
+Student code only ever runs in that kernel: a test ships the *source* of a check function there
+(:meth:`Lab.run`) or asks for the value of an expression (:meth:`Lab.eval`), and gets back a short report.
+The notebook runs with errors allowed (later exercises still count), a per-cell and a per-notebook time
+limit, and a cap on stored output. A cell that hangs past an interrupt or kills the kernel
+(``os._exit()``, a segfault, a signal) is skipped and the notebook is replayed without it in a new kernel,
+so a student loses only what that cell defined.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import textwrap
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+#: Mime type of the result a grading call publishes from inside the kernel.
+RESULT_MIME = "application/vnd.edge-python.grading+json"
+_TIMEOUT_NAME = "CellTimeout"
+
+# Runs inside the student's kernel. It sees the notebook's names through a *copy* of the user namespace,
+# so a check can neither overwrite a student's name nor leave its own behind.
+_CALL = r'''
+def __grading_call(kind, source, name, mime):
+    import json, traceback
+    from IPython import get_ipython
+    from IPython.display import publish_display_data
+
+    def plain(value):
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        if isinstance(value, (set, frozenset)):
+            return sorted(value, key=repr)
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        raise TypeError(
+            f"lab.eval({source!r}) gave a {type(value).__name__}, which is not JSON-serialisable; "
+            "return numbers, strings, lists or dicts"
+        )
+
+    namespace = dict(get_ipython().user_ns)
+    filename = f"<grading: {name}>"
+    try:
+        if kind == "run":
+            exec(compile(source, filename, "exec"), namespace)
+            namespace[name]()
+            result = {"ok": True}
+        else:
+            value = eval(compile(source, filename, "eval"), namespace)
+            result = {"ok": True, "json": json.dumps(value, default=plain)}
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt are a student's failures too
+        frames = traceback.extract_tb(exc.__traceback__)
+        lines = source.splitlines()
+        at = [f for f in frames if f.filename == filename and 0 < (f.lineno or 0) <= len(lines)]
+        inner = frames[-1] if frames else None
+        text = str(exc).strip()
+        if len(text) > 300:
+            text = text[:300] + "..."
+        message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        if inner is not None and inner.filename != filename and inner.name not in ("<module>", "__grading_call"):
+            message += f" (raised in {inner.name}())"
+        if at and not (isinstance(exc, AssertionError) and text):
+            message += f" at `{lines[at[-1].lineno - 1].strip()}`"
+        result = {"ok": False, "type": type(exc).__name__, "message": message}
+    publish_display_data({mime: result})
+'''
+# exit() in a notebook stops the kernel's event loop a moment later; during grading it ends the cell instead.
+_PREAMBLE = r'''
+def __grading_exit():
+    raise SystemExit("exit() would stop the notebook's kernel; the grader kept it running")
+get_ipython().ask_exit = __grading_exit
+del __grading_exit
+'''
+_CALL_LINE = "try:\n    __grading_call({kind!r}, {source!r}, {name!r}, {mime!r})\nfinally:\n    del __grading_call\n"
+
+
+@dataclass
+class CellProblem:
+    """Something that went wrong in one cell while the notebook ran top to bottom."""
+
+    cell: int  #: 1-based position of the cell in the notebook, as a student counts them
+    kind: str  #: "error", "timeout", "crash" or "skipped"
+    message: str
+    snippet: str  #: the cell's first line, so the student can find it
+
+    def __str__(self) -> str:
+        return f"cell {self.cell} (`{self.snippet}`): {self.message}"
+
+
+def _capped_client_class():
+    """NotebookClient that stops storing a cell's output past a size limit (imported lazily: nbclient)."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_output
+
+    class CappedClient(NotebookClient):
+        output_limit = 100_000
+
+        def output(self, outs, msg, display_id, cell_index):  # type: ignore[override]
+            content = msg["content"]
+            data = content.get("data") or {}
+            if RESULT_MIME in data:
+                return super().output(outs, msg, display_id, cell_index)
+            size = len(content.get("text", "")) + sum(len(str(v)) for v in data.values())
+            used = self.output_used.get(cell_index, 0)
+            if used + size > self.output_limit:
+                if used <= self.output_limit:
+                    outs.append(new_output("stream", name="stderr", text=f"[output beyond {self.output_limit} characters dropped]\n"))
+                    self.output_used[cell_index] = self.output_limit + 1
+                return None
+            self.output_used[cell_index] = used + size
+            return super().output(outs, msg, display_id, cell_index)
+
+    return CappedClient
+
+
+class Lab:
+    """One notebook executed in a fresh kernel, alive until :meth:`close`.
+
+    >>> with Lab("solutions/01_gpio_outputs.ipynb") as lab:    # doctest: +SKIP
+    ...     lab.eval("len(CYCLE)")
+    4
+
+    A missing or unreadable notebook, or a kernel that will not start, does not raise here: it is kept
+    in :attr:`problem`, and every :meth:`run` / :meth:`eval` fails with that message instead.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        cell_timeout: float = 60,
+        notebook_timeout: float = 300,
+        call_timeout: float = 30,
+        output_limit: int = 100_000,
+        max_restarts: int = 5,
+        cwd: str | Path | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.cell_timeout = cell_timeout
+        self.notebook_timeout = notebook_timeout
+        self.call_timeout = call_timeout
+        self.output_limit = output_limit
+        self.max_restarts = max_restarts
+        self.cwd = Path(cwd) if cwd else None
+        self.problem: str | None = None
+        self.cell_problems: dict[int, CellProblem] = {}
+        self.seconds = 0.0  #: wall time spent executing the notebook (including replays)
+        self.restarts = 0
+        self._client = None
+        self._cells: list = []
+        self._skip: set[int] = set()
+        self._needs_replay = False
+        self._tmp = None
+
+    # ---- life cycle -------------------------------------------------------------------------------
+    def start(self) -> "Lab":
+        """Execute the notebook top to bottom; never raises for anything the notebook does."""
+        import nbformat
+
+        if not self.path.exists():
+            self.problem = f"no notebook {self.path.name} in {self.path.parent} (not submitted?)"
+            return self
+        try:
+            nb = nbformat.read(self.path, as_version=4)
+        except Exception as exc:  # a broken file is the student's failure, not the grader's
+            self.problem = f"{self.path.name} is not a readable notebook: {type(exc).__name__}: {str(exc)[:200]}"
+            return self
+        self._cells = list(nb.cells)
+        self._scratch = nbformat.v4.new_code_cell("")
+        nb.cells = self._cells + [self._scratch]
+        self._nb = nb
+        self._execute(deadline=time.monotonic() + self.notebook_timeout)
+        return self
+
+    def close(self) -> None:
+        """Shut the kernel down (idempotent)."""
+        self._stop_kernel()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> "Lab":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- questions from tests ---------------------------------------------------------------------
+    def run(self, func: Callable[[], Any], *, timeout: float | None = None) -> None:
+        """Run ``func`` inside the kernel, where it sees the notebook's names.
+
+        Only the function's source travels, so it must be self-contained (imports inside it, no closures).
+        Raises ``AssertionError`` with the kernel-side exception (type and message) when it fails.
+        """
+        __tracebackhide__ = True
+        source = textwrap.dedent(inspect.getsource(func))
+        self._call("run", source, func.__name__, timeout, what=f"{func.__name__}()")
+
+    def eval(self, expr: str, *, timeout: float | None = None) -> Any:
+        """The value of ``expr`` evaluated in the notebook's namespace, as JSON (numpy becomes lists)."""
+        __tracebackhide__ = True
+        result = self._call("eval", expr, "eval", timeout, what=f"lab.eval({expr!r})")
+        return json.loads(result["json"])
+
+    # ---- reporting --------------------------------------------------------------------------------
+    def notebook_report(self) -> dict[str, Any]:
+        """What happened while the notebook ran: for the results file and the student's feedback."""
+        return {
+            "path": str(self.path),
+            "seconds": round(self.seconds, 3),
+            "restarts": self.restarts,
+            "problem": self.problem,
+            "cells": [asdict(p) | {"text": str(p)} for _, p in sorted(self.cell_problems.items())],
+        }
+
+    def _hint(self) -> str:
+        """Why names may be missing: the cells that did not run cleanly (worst first)."""
+        rank = {"crash": 0, "timeout": 1, "skipped": 2, "error": 3}
+        worst = sorted(self.cell_problems.values(), key=lambda p: (rank.get(p.kind, 9), p.cell))[:2]
+        return "; ".join(str(p) for p in worst)
+
+    # ---- kernel handling --------------------------------------------------------------------------
+    def _start_kernel(self) -> None:
+        import tempfile
+
+        self._stop_kernel()
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="lab-")
+        cwd = str(self.cwd or self._tmp.name)
+        client = _capped_client_class()(
+            self._nb,
+            timeout=int(self.cell_timeout),
+            kernel_name="python3",
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            error_on_timeout={"ename": _TIMEOUT_NAME, "evalue": "", "traceback": []},
+            shutdown_kernel="immediate",
+            resources={"metadata": {"path": cwd}},
+        )
+        client.output_limit = self.output_limit
+        client.output_used = {}
+        client.on_cell_executed = self._remember_reply
+        self._client = client
+        client.km = client.create_kernel_manager()
+        # Unix sockets in a private folder: no TCP ports to collide between parallel graders.
+        client.km.transport = "ipc"
+        client.km.ip = os.path.join(self._tmp.name, "kernel")
+        client.start_new_kernel()
+        client.start_new_kernel_client()
+        self._scratch.source = _PREAMBLE
+        self._exec(self._scratch, len(self._cells), timeout=30, store_history=False)
+
+    def _stop_kernel(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and client.km is not None:
+            try:
+                client._cleanup_kernel()
+            except Exception:  # a kernel that is already gone is what we wanted
+                pass
+
+    def _remember_reply(self, cell, cell_index, execute_reply) -> None:
+        self._last_reply = (execute_reply or {}).get("content", {})
+
+    def _exec(self, cell, index: int, timeout: float, store_history: bool = True, iopub_timeout: int = 4) -> str:
+        """Execute one cell; 'ok', 'error', 'timeout' or 'dead'."""
+        from nbclient.exceptions import DeadKernelError
+
+        client = self._client
+        client.timeout = max(1, int(timeout))
+        client.iopub_timeout = iopub_timeout  # also how long an interrupted cell gets to wind down
+        client.output_used[index] = 0
+        self._last_reply = {}
+        try:
+            client.execute_cell(cell, index, store_history=store_history)
+        except DeadKernelError:
+            return "dead"
+        if self._last_reply.get("ename") == _TIMEOUT_NAME:
+            return "timeout"
+        return "error" if self._last_reply.get("status") == "error" else "ok"
+
+    def _settled(self) -> bool:
+        """After a timeout and interrupt: is the kernel idle and answering again?"""
+        self._scratch.source = "pass"
+        return self._exec(self._scratch, len(self._cells), timeout=3, store_history=False, iopub_timeout=1) == "ok"
+
+    def _execute(self, deadline: float) -> None:
+        started = time.monotonic()
+        try:
+            self._execute_until_clean(deadline)
+        finally:
+            self.seconds += time.monotonic() - started
+
+    def _execute_until_clean(self, deadline: float) -> None:
+        while True:
+            try:
+                self._start_kernel()
+            except Exception as exc:
+                self.problem = f"the notebook's kernel did not start: {type(exc).__name__}: {str(exc)[:200]}"
+                self._stop_kernel()
+                return
+            if not self._run_cells(deadline):
+                self._needs_replay = False
+                return
+            self._stop_kernel()
+            if self.restarts >= self.max_restarts or time.monotonic() >= deadline:
+                self.problem = (
+                    f"the notebook's kernel had to be restarted {self.restarts} times "
+                    f"({self._hint()}); grading stopped there"
+                )
+                return
+            self.restarts += 1
+
+    def _run_cells(self, deadline: float) -> bool:
+        """Execute every cell not known to be fatal; True when the kernel must be restarted and replayed."""
+        for index, cell in enumerate(self._cells):
+            if cell.cell_type != "code" or not cell.source.strip() or index in self._skip:
+                continue
+            snippet = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")[:60]
+            remaining = deadline - time.monotonic()
+            if remaining < 1:
+                self.cell_problems[index] = CellProblem(
+                    index + 1, "skipped",
+                    f"not run: the whole notebook may take {self.notebook_timeout:.0f} s and that time was used up",
+                    snippet,
+                )
+                continue
+            outcome = self._exec(cell, index, min(self.cell_timeout, remaining))
+            self.cell_problems.pop(index, None)
+            if outcome == "error":
+                error = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
+                ename = self._last_reply.get("ename") or (error or {}).get("ename", "Error")
+                evalue = str(self._last_reply.get("evalue") or (error or {}).get("evalue", ""))[:200]
+                self.cell_problems[index] = CellProblem(index + 1, "error", f"{ename}: {evalue}".rstrip(": "), snippet)
+            elif outcome == "timeout":
+                limit = min(self.cell_timeout, remaining)
+                self.cell_problems[index] = CellProblem(
+                    index + 1, "timeout", f"still running after {limit:.0f} s (an endless loop?); interrupted", snippet
+                )
+                self._skip.add(index)  # should the notebook be replayed, this cell would only hang again
+                if not self._settled():
+                    self.cell_problems[index].message += " but it would not stop, so it was skipped"
+                    return True
+            elif outcome == "dead":
+                self.cell_problems[index] = CellProblem(
+                    index + 1, "crash",
+                    "the kernel died running this cell (os._exit(), a crash, out of memory?); "
+                    "the notebook was run again without it",
+                    snippet,
+                )
+                self._skip.add(index)
+                return True
+        return False
+
+    def _call(self, kind: str, source: str, name: str, timeout: float | None, *, what: str) -> dict:
+        __tracebackhide__ = True
+        if self.problem is None and self._needs_replay:
+            self._execute(deadline=time.monotonic() + self.notebook_timeout)
+        if self.problem is not None:
+            raise AssertionError(self.problem)
+        limit = timeout or self.call_timeout
+        self._scratch.source = _CALL + _CALL_LINE.format(kind=kind, source=source, name=name, mime=RESULT_MIME)
+        outcome = self._exec(self._scratch, len(self._cells), limit, store_history=False)
+        if outcome == "dead":
+            self._needs_replay = True
+            self.restarts += 1
+            if self.restarts > self.max_restarts:
+                self.problem = "the notebook's kernel died too many times; grading stopped there"
+            raise AssertionError(
+                f"the notebook's kernel died while running {what} (os._exit(), a crash, out of memory?)"
+            )
+        if outcome == "timeout":
+            if not self._settled():
+                self._stop_kernel()
+                self._needs_replay = True
+                self.restarts += 1
+            raise AssertionError(f"{what} did not finish within {limit:.0f} s (an endless loop, or waiting forever?)")
+        result = next(
+            (o["data"][RESULT_MIME] for o in self._scratch.get("outputs", [])
+             if o.get("output_type") == "display_data" and RESULT_MIME in o.get("data", {})),
+            None,
+        )
+        if result is None:
+            raise AssertionError(f"{what} gave no answer from the notebook's kernel ({self._last_reply.get('ename', 'no result')})")
+        if not result["ok"]:
+            message = result["message"]
+            if result.get("type") == "NameError" and self.cell_problems:
+                message += f" -- these cells of the notebook failed: {self._hint()}"
+            raise AssertionError(message)
+        return result
