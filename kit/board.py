@@ -67,6 +67,25 @@ class PinError(ValueError):
     """A pin map the kit cannot use: an unknown part, a bad number, a pin used twice or an SPI pin taken."""
 
 
+def wiring_table() -> str:
+    """The pin map as a Markdown table (the README and docs/wiring.md show it)."""
+    parts = {
+        "car_red": "car light, red LED", "car_amber": "car light, amber LED", "car_green": "car light, green LED",
+        "ped_red": "pedestrian light, red LED", "ped_green": "pedestrian light, green LED",
+        "button": "pedestrian push button (to GND, internal pull-up)", "buzzer": "active buzzer",
+        "pir": "PIR motion sensor (pedestrian waiting)", "distance_trigger": "HC-SR04 trigger",
+        "distance_echo": "HC-SR04 echo (through a 5 V to 3.3 V divider)",
+        "light_sensor": "LDR with a 1 uF capacitor to GND", "spi_clock": "MCP3008 CLK (SPI0 SCLK)",
+        "spi_mosi": "MCP3008 DIN (SPI0 MOSI)", "spi_miso": "MCP3008 DOUT (SPI0 MISO)",
+        "spi_select": "MCP3008 CS (SPI0 CE0)",
+    }
+    rows = ["| part | BCM GPIO | wiring |", "|---|---|---|"]
+    rows += [f"| `{name}` | {number} | {parts[name]} |" for name, number in PINS.items()]
+    rows += [f"| `{name}` | MCP3008 CH{ch} | {'TMP36 road-temperature sensor' if ch == 0 else 'potentiometer (knob)'} |"
+             for name, ch in ADC_CHANNELS.items()]
+    return "\n".join(rows)
+
+
 def check_pins(overrides: Mapping[str, int] | None = None) -> dict[str, int]:
     """The kit's :data:`PINS` with ``overrides`` applied, after checking the result is wireable.
 
@@ -190,7 +209,10 @@ class Board:
             self.car_light = self._add(
                 TrafficLights(red=p["car_red"], amber=p["car_amber"], green=p["car_green"], pwm=True, pin_factory=f)
             )
-            self.ped_light = self._add(LEDBoard(red=p["ped_red"], green=p["ped_green"], pwm=True, pin_factory=f))
+            # _order makes ped_light.value read (red, green), like TrafficLights, not alphabetical
+            self.ped_light = self._add(
+                LEDBoard(red=p["ped_red"], green=p["ped_green"], pwm=True, _order=("red", "green"), pin_factory=f)
+            )
         except PinPWMUnsupported as exc:
             raise PinError(
                 f"the kit's lamps are PWMLEDs (brightness), but {type(f).__name__} pins cannot do PWM "
@@ -268,6 +290,12 @@ class Board:
             self._camera.close()
         if self._wiring is not None:
             self._wiring.close()
+        for device in self._devices:
+            # DistanceSensor.close() drops its trigger before stopping its sampling thread, which can
+            # then crash mid-reading; stopping every sampler first closes the devices cleanly.
+            queue = getattr(device, "_queue", None)
+            if queue is not None:
+                queue.stop()
         for device in reversed(self._devices):
             device.close()
         self._devices.clear()
@@ -285,13 +313,12 @@ class Board:
         self.close()
 
     def _repr_svg_(self) -> str:
-        if self.world is None:
-            from kit.sim.render import render_pins_svg
+        """The intersection as SVG (what a notebook shows): lamps as the board drives them, and the world."""
+        from kit.sim.render import lamps_from_board, render_svg
 
-            return render_pins_svg(self)
-        from kit.sim.render import render_svg
-
-        return render_svg(self.world)
+        if self._closed:
+            return render_svg(None, title="board closed")
+        return render_svg(self.world, lamps=lamps_from_board(self))
 
     def __repr__(self) -> str:
         if self._closed:

@@ -2,9 +2,18 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 import pytest
+
+# With an editable install `kit` is found by an import hook that runs after sys.path is searched, and
+# pytest puts tests/ on sys.path, where tests/kit/ (no __init__.py) passes for a namespace package
+# `kit` whose __init__ never runs (`from kit import Board` then fails). A regular package anywhere on
+# sys.path beats a namespace one, so keep the project root on it.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.append(_ROOT)
 
 _HOME = tempfile.mkdtemp(prefix="kit-tests-")
 for var, sub in {

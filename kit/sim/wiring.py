@@ -3,7 +3,8 @@
 Before the board builds its devices, :class:`SimWiring` puts gpiozero's own mock pins on the sensor
 pins: a :class:`~gpiozero.pins.mock.MockTriggerPin` whose echo time comes from the nearest queued
 car, a :class:`~gpiozero.pins.mock.MockChargingPin` whose charge time comes from the light (and the
-leaves on the LDR), an emulated MCP3008 on SPI0, and a CPU temperature file. After every step of
+leaves on the LDR) -- both with their edges stamped at exact times, so readings do not depend on
+how busy the machine is -- an emulated MCP3008 on SPI0, and a CPU temperature file. After every step of
 the world it drives the PIR and button pins from the pedestrians; and the world reads the lamps'
 pins to know whether cars may go.
 
@@ -32,7 +33,9 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from gpiozero.pins.mock import MockChargingPin, MockFactory, MockPin, MockPWMPin, MockTriggerPin
+from time import monotonic
+
+from gpiozero.pins.mock import MockChargingPin, MockFactory, MockPin, MockPWMPin, MockTriggerPin, PinState
 
 from kit.sim.mcp3008 import MCP3008Slave, VREF
 from kit.sim.world import World
@@ -45,6 +48,46 @@ ADC_CHANNELS = {"road_temp": 0, "pot": 1}
 def tmp36_volts(celsius: float) -> float:
     """The TMP36's output: 0.5 V at 0 °C and 10 mV per degree."""
     return 0.5 + 0.01 * celsius
+
+
+class EchoPin(MockPin):
+    """A :class:`~gpiozero.pins.mock.MockPin` that can show an edge at an exact tick.
+
+    gpiozero's sensors time edges with the ticks the pin reports. Stamping the edges with the
+    simulated durations (instead of sleeping for them) keeps readings exact on a busy machine, where
+    a sleeping thread may wake milliseconds late (1 ms is 17 cm to an ultrasonic sensor).
+    """
+
+    def edge_at(self, value: bool, ticks: float) -> None:
+        assert self._function == "input"
+        if self._state == value:
+            return
+        self._state = value
+        self.states.append(PinState(ticks - self._last_change, value))
+        self._last_change = ticks
+        wanted = ("both", "rising") if value else ("both", "falling")
+        if self._edges in wanted and self._when_changed is not None:
+            self._call_when_changed()
+
+
+class SimTriggerPin(MockTriggerPin):
+    """gpiozero's :class:`~gpiozero.pins.mock.MockTriggerPin` whose echo pulse is stamped, not slept."""
+
+    def _set_state(self, value):
+        MockPin._set_state(self, value)
+        if value:
+            rise = monotonic() + 0.0005
+            self.echo_pin.edge_at(True, rise)
+            self.echo_pin.edge_at(False, rise + self.echo_time)
+
+
+class SimChargingPin(MockChargingPin):
+    """gpiozero's :class:`~gpiozero.pins.mock.MockChargingPin`; the capacitor's charge time is stamped, not slept."""
+
+    def _set_function(self, value):
+        MockPin._set_function(self, value)
+        if value == "input":
+            EchoPin.edge_at(self, True, monotonic() + self.charge_time)
 
 
 class SimWiring:
@@ -68,11 +111,11 @@ class SimWiring:
         self._last = {"distance": None, "light": None}
         self._closed = False
         with self.sensor_pins():
-            echo = self._fresh_pin(self.pins["distance_echo"], MockPin)
+            echo = self._fresh_pin(self.pins["distance_echo"], EchoPin)
             self.trigger = self._fresh_pin(
-                self.pins["distance_trigger"], MockTriggerPin, echo_pin=echo, echo_time=self._echo_time()
+                self.pins["distance_trigger"], SimTriggerPin, echo_pin=echo, echo_time=self._echo_time()
             )
-            self.ldr = self._fresh_pin(self.pins["light_sensor"], MockChargingPin, charge_time=self._charge_time())
+            self.ldr = self._fresh_pin(self.pins["light_sensor"], SimChargingPin, charge_time=self._charge_time())
             self.adc = MCP3008Slave(self._adc_volts, vref=VREF, pin_factory=factory)
         self._dir = tempfile.mkdtemp(prefix="kit-sim-")
         self.cpu_temperature_file = os.path.join(self._dir, "temp")

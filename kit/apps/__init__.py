@@ -1,0 +1,1 @@
+"""Programs built on the kit: ``kit demo`` (:mod:`kit.apps.demo`) and the intersection service."""
