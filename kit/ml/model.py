@@ -84,3 +84,29 @@ def count_macs(model: Any) -> int:
         elif isinstance(layer, layers.Dense):
             total += layer.input.shape[-1] * layer.units
     return int(total)
+
+
+def load_keras(name_or_card: Any = "intersection") -> Any:
+    """The trained Keras model behind a shipped (or trained) model, rebuilt from its card and weights.
+
+        >>> model = load_keras("intersection")     # kit/models/intersection.json + .weights.npz
+        >>> model(frames[..., None] / 255)["queue"]
+
+    `name_or_card` is a shipped model name, a card path, or a loaded card dict.
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from kit.ml.card import load_card
+
+    card = name_or_card if isinstance(name_or_card, dict) else load_card(name_or_card)
+    weights = card.get("keras_weights")
+    if not weights:
+        raise ValueError(f"the card of {card.get('name')!r} lists no Keras weights; only its .tflite can be used")
+    arch = card["architecture"]
+    model = build_model(arch["size"], width=arch["width"])
+    path = Path(card.get("_dir", ".")) / weights["file"]
+    with np.load(path) as f:
+        model.set_weights([f[f"arr_{i}"] for i in range(len(f.files))])
+    return model

@@ -1,0 +1,170 @@
+"""``kit model ...``: train, inspect and benchmark the kit's models.
+
+    kit model info                 # shipped models, their cards, the TFLite runtime in use
+    kit model bench                # size, held-out accuracy, latency p50/p95 (and Keras beside it)
+    kit model train --out models   # train, convert and write a model card
+
+Sub-commands come from the modules in ``SUBCOMMANDS``; each exposes
+``add_commands(subparsers)`` and sets ``func`` on its parsers. Adding a command such as
+``kit model compress`` is one line here. Adding commands must stay cheap (no TensorFlow import).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+SUBCOMMANDS: list[str] = [
+    "kit.ml.cli",  # train, bench, info (below)
+]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``kit model`` and its sub-commands to the ``kit`` parser."""
+    parser = subparsers.add_parser("model", help="train, inspect and benchmark camera models",
+                                   description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="model_command", metavar="ACTION")
+    parser.set_defaults(func=lambda args: parser.print_help() or 0)
+    for module_name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise  # a real import error inside the module: show it
+            continue  # that part of kit.ml is not in this build
+        module.add_commands(sub)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the camera model, convert to .tflite, write its model card")
+    p.add_argument("--name", default="intersection", help="file stem of the model (default: intersection)")
+    p.add_argument("--out", default="models", help="folder for NAME.tflite, NAME.weights.npz, NAME.json")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=6000, help="training frames (default 6000)")
+    p.add_argument("--n-eval", type=int, default=1000, help="held-out frames (default 1000)")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier of the CNN (default 1.0)")
+    p.add_argument("--conditions", default=None,
+                   help="training conditions: a preset name (train, day, all, ...) or JSON, e.g. '{\"leaves\": [0, 0.4]}'")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("bench", help="size, held-out accuracy and latency of each shipped model (Keras beside)")
+    p.add_argument("models", nargs="*", help="model names or .tflite paths (default: every shipped model)")
+    p.add_argument("--n", type=int, default=500, help="held-out frames per model (default 500)")
+    p.add_argument("--runs", type=int, default=200, help="timed runs at batch 1 (default 200)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-keras", action="store_true", help="skip the Keras comparison even if TensorFlow is installed")
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser("info", help="shipped models, their model cards and the TFLite runtime in use")
+    p.add_argument("model", nargs="?", help="a model name or .tflite path (default: list all)")
+    p.add_argument("--json", action="store_true", help="print the model card as JSON")
+    p.set_defaults(func=_info)
+
+
+def _model_paths(names: list[str]) -> list[Path]:
+    from kit.ml import MODELS_DIR, shipped_model
+
+    if not names:
+        return sorted(MODELS_DIR.glob("*.tflite"))
+    return [Path(n) if n.endswith(".tflite") else shipped_model(n) for n in names]
+
+
+def _train(args: argparse.Namespace) -> int:
+    from kit.ml.card import FLOORS
+    from kit.ml.train import train
+
+    conditions: Any = args.conditions
+    if conditions and conditions.lstrip().startswith("{"):
+        conditions = json.loads(conditions)
+    card = train(name=args.name, out=args.out, seed=args.seed, n_train=args.n_train, n_eval=args.n_eval,
+                 epochs=args.epochs, batch_size=args.batch_size, width=args.width, conditions=conditions)
+    short = [k for k, floor in FLOORS.items() if card["metrics"][k] < floor]
+    if short:
+        print(f"below the shipping floors {FLOORS}: {short}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from kit.ml import runtime
+    from kit.ml.card import check_file, load_card
+
+    print(f"TFLite runtime: {runtime.RUNTIME} {runtime.VERSION}".rstrip() + (f" ({runtime.ERROR})" if runtime.ERROR else ""))
+    paths = _model_paths([args.model] if args.model else [])
+    for path in paths:
+        try:
+            card = load_card(path)
+        except FileNotFoundError:
+            print(f"{path.name}: {path.stat().st_size} bytes, no model card")
+            continue
+        if args.json:
+            print(json.dumps({k: v for k, v in card.items() if not k.startswith("_")}, indent=2, sort_keys=True))
+            continue
+        m = card.get("metrics", {})
+        problems = check_file(card)
+        print(f"{card['name']}: {card['file']} {card['precision']} {card['size_bytes']} bytes, "
+              f"{card.get('architecture', {}).get('macs', 0) / 1e6:.2f} M MACs; held-out queue accuracy "
+              f"{m.get('queue_accuracy', float('nan')):.3f}, pedestrian F1 {m.get('pedestrian_f1', float('nan')):.3f}; "
+              + ("file matches card" if not problems else "; ".join(problems)))
+        print(f"  reproduce: {card.get('reproduce', '?')}")
+    if not paths:
+        print("no models found")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from kit.ml.card import evaluate, load_card
+    from kit.ml.data import make_dataset
+    from kit.ml.host import ModelHost
+
+    rows = []
+    for path in _model_paths(args.models):
+        try:
+            card: dict[str, Any] | None = load_card(path)
+        except FileNotFoundError:
+            card = None
+        host = ModelHost(path, num_threads=args.threads)
+        ev = (card or {}).get("data", {}).get("eval", {"seed": 10_000, "conditions": "day"})
+        data = make_dataset(args.n, seed=ev["seed"], conditions=ev["conditions"], size=host.frame_shape[0])
+        metrics = evaluate(host, data)
+        lat = host.latency(data.x[:50], warmup=20, runs=args.runs)
+        row = {"model": path.stem, "bytes": path.stat().st_size, "acc": metrics["queue_accuracy"],
+               "f1": metrics["pedestrian_f1"], "p50": lat["p50_ms"], "p95": lat["p95_ms"], "keras_p50": None}
+        if card and card.get("keras_weights") and not args.no_keras:
+            row["keras_p50"] = _keras_latency(card, data.x[:50], runs=max(20, args.runs // 5))
+        rows.append(row)
+    print(f"{'model':<24}{'bytes':>9}{'queue acc':>11}{'ped F1':>8}{'p50 ms':>9}{'p95 ms':>9}{'Keras p50':>11}{'ratio':>8}")
+    for r in rows:
+        keras = f"{r['keras_p50']:.2f}" if r["keras_p50"] else "-"
+        ratio = f"{r['keras_p50'] / r['p50']:.0f}x" if r["keras_p50"] else "-"
+        print(f"{r['model']:<24}{r['bytes']:>9}{r['acc']:>11.3f}{r['f1']:>8.3f}{r['p50']:>9.3f}{r['p95']:>9.3f}"
+              f"{keras:>11}{ratio:>8}")
+    if not rows:
+        print("no models to benchmark")
+    return 0
+
+
+def _keras_latency(card: dict[str, Any], frames: Any, *, runs: int) -> float | None:
+    """p50 ms of Keras ``model(x)`` at batch 1, or None when TensorFlow is not installed."""
+    try:
+        from kit.ml.model import load_keras
+
+        model = load_keras(card)
+    except ImportError:
+        return None
+    import time
+
+    import numpy as np
+
+    x = frames.astype(np.float32)[..., None] / 255.0
+    for i in range(5):
+        model(x[i:i + 1], training=False)
+    times = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        model(x[i % len(x):i % len(x) + 1], training=False)
+        times.append(time.perf_counter() - t0)
+    return float(np.percentile(times, 50) * 1e3)

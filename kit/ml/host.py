@@ -1,0 +1,338 @@
+"""ModelHost: run a ``.tflite`` model on camera frames, by name, quantized or not, and time it honestly.
+
+    >>> from kit.ml import shipped_model
+    >>> from kit.ml.host import ModelHost
+    >>> host = ModelHost(shipped_model(), num_threads=1)
+    >>> out = host.predict(frame)                 # frame: uint8 (64, 64) from camera.capture()
+    >>> out["queue"].shape, out["pedestrian"].shape
+    ((1, 3), (1, 1))
+    >>> host.latency(frame)["p50_ms"]             # after a warm-up, over many runs
+
+Outputs are matched by the names in the model's signature (the order of outputs inside a
+``.tflite`` file is not the order of the Keras model). Int8/uint8 inputs and outputs are
+(de)quantized here with the scale and zero point stored in the file, so callers always pass
+frames (uint8 0..255, or float 0..1) and get floats back. Only numpy and a TFLite runtime are
+needed (see ``kit.ml.runtime``).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kit.ml import runtime
+
+
+class ModelFileError(ValueError):
+    """The model file is missing, is not a TFLite model, or the runtime cannot load it."""
+
+
+class ModelInputError(ValueError):
+    """Frames given to the model have the wrong shape, dtype or range."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape (batch first), dtype and quantization (scale, zero point; scale 0 = not quantized) of a tensor."""
+
+    name: str
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
+
+
+def _spec(name: str, d: dict[str, Any]) -> TensorSpec:
+    scale, zero = d.get("quantization", (0.0, 0))
+    return TensorSpec(name, int(d["index"]), tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]), float(scale), int(zero))
+
+
+def _flatbuffer_problem(buf: bytes) -> str:
+    """Why `buf` is not a whole TFLite flatbuffer ("" when its tables and buffers lie inside it).
+
+    tflite-runtime 2.14 crashes the process on a truncated model instead of raising, so the
+    Model table, its vectors, each subgraph's vectors and every weight buffer are bounds-checked first.
+    """
+    n = len(buf)
+
+    def u32(at: int) -> int:
+        if at < 0 or at + 4 > n:
+            raise IndexError(at)
+        return int.from_bytes(buf[at:at + 4], "little")
+
+    def fields(table: int) -> list[int]:
+        vtable = table - int.from_bytes(buf[table:table + 4], "little", signed=True)
+        size = int.from_bytes(buf[vtable:vtable + 2], "little")
+        if vtable < 0 or vtable + size > n or size < 4:
+            raise IndexError(vtable)
+        offs = [int.from_bytes(buf[vtable + i:vtable + i + 2], "little") for i in range(4, size, 2)]
+        return [table + o if o else 0 for o in offs]
+
+    def vector(at: int, elem: int) -> tuple[int, int]:
+        start = at + u32(at)
+        length = u32(start)
+        if start + 4 + length * elem > n:
+            raise IndexError(start)
+        return start + 4, length
+
+    def tables(at: int) -> list[int]:
+        start, length = vector(at, 4)
+        return [start + 4 * i + u32(start + 4 * i) for i in range(length)]
+
+    try:
+        model = fields(u32(0))
+        model += [0] * (8 - len(model))
+        for f in model[1:8]:
+            if f:
+                vector(f, 1)
+        for sub in tables(model[2]) if model[2] else []:
+            for f in fields(sub)[:4]:  # tensors, inputs, outputs, operators
+                if f:
+                    vector(f, 4)
+        for b in tables(model[4]) if model[4] else []:
+            bf = fields(b) + [0, 0, 0]
+            if bf[0]:
+                vector(bf[0], 1)
+            if bf[1] and bf[2]:  # weights stored after the flatbuffer (large models)
+                off = int.from_bytes(buf[bf[1]:bf[1] + 8], "little")
+                size = int.from_bytes(buf[bf[2]:bf[2] + 8], "little")
+                if off + size > n:
+                    raise IndexError(off)
+    except IndexError:
+        return "its tables point past the end of the file (truncated or damaged)"
+    return ""
+
+
+def resize(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize a 2-D frame: block averages for whole-number shrink factors, nearest pixel otherwise."""
+    h, w = frame.shape
+    if (h, w) == (height, width):
+        return frame
+    if h % height == 0 and w % width == 0:
+        fh, fw = h // height, w // width
+        return frame.reshape(height, fh, width, fw).mean(axis=(1, 3))
+    rows = ((np.arange(height) + 0.5) * h / height).astype(int)
+    cols = ((np.arange(width) + 0.5) * w / width).astype(int)
+    return frame[rows][:, cols]
+
+
+class ModelHost:
+    """A TFLite model ready to run on frames: named inputs and outputs, quantization, batches, timing.
+
+        >>> host = ModelHost("kit/models/intersection.tflite", num_threads=2)
+        >>> host.input.shape, host.output_names
+        ((1, 64, 64, 1), ['pedestrian', 'queue'])
+        >>> scores = host.predict(frames)              # frames: (n, 64, 64) uint8 -> {"queue": (n, 3), ...}
+
+    Wrong frames raise ``ModelInputError`` saying what was expected; a missing or broken file
+    raises ``FileNotFoundError`` or ``ModelFileError``. ``predict`` is safe to call from several
+    threads (one call runs at a time: a TFLite interpreter is not re-entrant).
+    """
+
+    def __init__(self, path: str | Path, *, num_threads: int = 1, signature: str | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(
+                f"no model file at {self.path}; shipped models are in kit/models "
+                "(kit.ml.shipped_model()), or make one with `kit model train`")
+        content = self.path.read_bytes()
+        # a TFLite flatbuffer carries the identifier "TFL3" at bytes 4..8
+        if len(content) < 8 or content[4:8] != b"TFL3":
+            raise ModelFileError(
+                f"{self.path} is not a TFLite model (no 'TFL3' identifier in its first bytes; {len(content)} bytes). "
+                "Was it saved as .keras/.h5, truncated, or overwritten? Convert with tf.lite.TFLiteConverter "
+                "or re-run `kit model train`.")
+        problem = _flatbuffer_problem(content)
+        if problem:
+            raise ModelFileError(f"{self.path} is not a whole TFLite model: {problem}. "
+                                 "Copy it again or re-run `kit model train`.")
+        if int(num_threads) != num_threads or num_threads < 1:
+            raise ValueError(f"num_threads must be a whole number >= 1, got {num_threads!r}")
+        self.num_threads = int(num_threads)
+        try:
+            self.interpreter = runtime.Interpreter(model_content=content, num_threads=self.num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{runtime.RUNTIME} could not load {self.path}: {exc}") from exc
+        self.runtime = runtime.RUNTIME
+        self.size_bytes = len(content)
+        self._lock = threading.Lock()
+        self.inputs, self.outputs = self._read_signature(signature)
+        self._batch = self.input.shape[0]
+
+    def _read_signature(self, signature: str | None) -> tuple[dict[str, TensorSpec], dict[str, TensorSpec]]:
+        signatures = self.interpreter.get_signature_list()
+        if signature is not None and signature not in signatures:
+            raise ModelFileError(f"{self.path} has no signature {signature!r}; it has {sorted(signatures)}")
+        if signatures:
+            key = signature or next(iter(signatures))
+            if len(signatures) > 1 and key != next(iter(signatures)):
+                # the tensor indices of other signatures belong to other subgraphs
+                raise ModelFileError(f"only the first signature of a multi-signature model can be hosted, got {key!r}")
+            runner = self.interpreter.get_signature_runner(key)
+            ins = {n: _spec(n, d) for n, d in runner.get_input_details().items()}
+            outs = {n: _spec(n, d) for n, d in runner.get_output_details().items()}
+        else:  # no signature (old converters): fall back on tensor names
+            ins = {d["name"]: _spec(d["name"], d) for d in self.interpreter.get_input_details()}
+            outs = {d["name"]: _spec(d["name"], d) for d in self.interpreter.get_output_details()}
+        if len(ins) != 1:
+            raise ModelFileError(f"ModelHost runs single-input models; {self.path} has inputs {sorted(ins)}")
+        return ins, outs
+
+    # -- what the model expects -----------------------------------------------------------
+    @property
+    def input(self) -> TensorSpec:
+        """The (single) input tensor."""
+        return next(iter(self.inputs.values()))
+
+    @property
+    def input_name(self) -> str:
+        return self.input.name
+
+    @property
+    def output_names(self) -> list[str]:
+        return sorted(self.outputs)
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """(height, width) of the frames the model takes."""
+        return self.input.shape[1], self.input.shape[2]
+
+    @property
+    def quantized(self) -> bool:
+        """True when the model's input is integer (int8/uint8) and frames are quantized here."""
+        return self.input.quantized
+
+    def __repr__(self) -> str:
+        kind = f"{self.input.dtype.name} in" + (" (quantized)" if self.quantized else "")
+        return (f"<ModelHost {self.path.name} {kind}, input {self.input_name} {self.input.shape}, "
+                f"outputs {self.output_names}, {self.runtime}, {self.num_threads} thread(s)>")
+
+    # -- frames in ------------------------------------------------------------------------
+    def preprocess(self, frame: np.ndarray) -> np.ndarray:
+        """A camera frame of any size, gray or RGB, as the uint8 (height, width) frame the model takes."""
+        from kit.camera import to_gray
+
+        gray = to_gray(frame).astype(np.float32)
+        h, w = self.frame_shape
+        return (resize(gray, h, w) + 0.5).astype(np.uint8) if gray.shape != (h, w) else gray.astype(np.uint8)
+
+    def to_input(self, frames: np.ndarray) -> np.ndarray:
+        """Frames (one or a batch; uint8 0..255 or float 0..1) as the float32 (n, h, w, c) array the model takes."""
+        x = np.asarray(frames)
+        _, h, w, c = self.input.shape
+        if x.dtype == np.uint8:
+            x = x.astype(np.float32) * np.float32(1 / 255)
+        elif np.issubdtype(x.dtype, np.floating):
+            if x.size and not np.isfinite(x).all():
+                raise ModelInputError("float frames must be in 0..1, got NaN or infinite values")
+            if x.size and (x.min() < 0 or x.max() > 1):
+                raise ModelInputError(
+                    f"float frames must be in 0..1, got values from {x.min():.3g} to {x.max():.3g}; "
+                    "pass uint8 frames (0..255) as the camera gives them, or divide by 255")
+            x = x.astype(np.float32, copy=False)
+        else:
+            raise ModelInputError(
+                f"frames must be uint8 (0..255) or float (0..1), got dtype {x.dtype}; "
+                "use camera.capture() frames or host.preprocess(frame)")
+        if x.shape in ((h, w), (h, w, c)):
+            x = x.reshape(1, h, w, c)
+        elif x.ndim == 3 and x.shape[1:] == (h, w):
+            x = x.reshape(x.shape[0], h, w, c)
+        elif x.ndim == 4 and x.shape[1:] == (h, w, c):
+            pass
+        else:
+            raise ModelInputError(
+                f"input {self.input_name!r} takes frames of shape ({h}, {w}) or batches (n, {h}, {w}), got {x.shape}; "
+                f"convert a camera frame with host.preprocess(frame) (gray, resized to {h}x{w})")
+        if x.shape[0] == 0:
+            raise ModelInputError("got an empty batch (0 frames)")
+        return x
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        spec = self.input
+        if not spec.quantized:
+            return x.astype(spec.dtype, copy=False)
+        info = np.iinfo(spec.dtype)
+        q = np.round(x / spec.scale) + spec.zero_point
+        return np.clip(q, info.min, info.max).astype(spec.dtype)
+
+    @staticmethod
+    def _dequantize(spec: TensorSpec, y: np.ndarray) -> np.ndarray:
+        if not spec.quantized:
+            return y.astype(np.float32, copy=False)
+        return (y.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
+
+    # -- running --------------------------------------------------------------------------
+    def _resize_batch(self, n: int) -> bool:
+        if n == self._batch:
+            return True
+        try:
+            self.interpreter.resize_tensor_input(self.input.index, [n, *self.input.shape[1:]])
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError):  # a model converted with a fixed batch of 1
+            self.interpreter.resize_tensor_input(self.input.index, list(self.input.shape))
+            self.interpreter.allocate_tensors()
+            self._batch = self.input.shape[0]
+            return False
+        self._batch = n
+        return True
+
+    def _run(self, q: np.ndarray) -> dict[str, np.ndarray]:
+        it = self.interpreter
+        it.set_tensor(self.input.index, q)
+        it.invoke()
+        return {name: self._dequantize(spec, it.get_tensor(spec.index)) for name, spec in self.outputs.items()}
+
+    def predict(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the model: output name -> float32 array with the batch first ((1, ...) for a single frame)."""
+        q = self._quantize(self.to_input(frames))
+        with self._lock:
+            if self._resize_batch(q.shape[0]):
+                return self._run(q)
+            parts = [self._run(q[i:i + 1]) for i in range(q.shape[0])]
+        return {name: np.concatenate([p[name] for p in parts]) for name in self.outputs}
+
+    def predict_batches(self, frames: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
+        """``predict`` over many frames in chunks of `batch_size` (keeps memory flat)."""
+        parts = [self.predict(frames[i:i + batch_size]) for i in range(0, len(frames), batch_size)]
+        return {name: np.concatenate([p[name] for p in parts]) for name in self.outputs}
+
+    def latency(self, frames: np.ndarray, *, warmup: int = 10, runs: int = 100, batch_size: int = 1) -> dict[str, Any]:
+        """Wall-clock time of ``predict`` per call after `warmup` calls: p50, p95, mean (ms) over `runs`.
+
+        Frames are taken in turn (`batch_size` per call) from `frames` (one frame or a batch), so
+        the figures include preprocessing and (de)quantization: what an application pays.
+        ``per_frame_ms`` is p50 divided by the batch size.
+        """
+        x = np.asarray(frames)
+        if x.shape in (self.frame_shape, (*self.frame_shape, self.input.shape[3])):
+            x = x[None]  # one frame
+        if runs < 1 or warmup < 0 or batch_size < 1:
+            raise ValueError(f"need runs >= 1, warmup >= 0, batch_size >= 1; got {runs}, {warmup}, {batch_size}")
+        reps = -(-batch_size // len(x))
+        pool = np.concatenate([x] * reps) if reps > 1 else x
+        starts = [(i * batch_size) % (len(pool) - batch_size + 1) for i in range(warmup + runs)]
+        for s in starts[:warmup]:
+            self.predict(pool[s:s + batch_size])
+        times = np.empty(runs)
+        clock = time.perf_counter
+        for k, s in enumerate(starts[warmup:]):
+            chunk = pool[s:s + batch_size]
+            t0 = clock()
+            self.predict(chunk)
+            times[k] = clock() - t0
+        times *= 1e3
+        p50, p95 = np.percentile(times, [50, 95])
+        return {"p50_ms": float(p50), "p95_ms": float(p95), "mean_ms": float(times.mean()),
+                "min_ms": float(times.min()), "per_frame_ms": float(p50 / batch_size), "runs": runs,
+                "warmup": warmup, "batch_size": batch_size, "num_threads": self.num_threads, "runtime": self.runtime}
