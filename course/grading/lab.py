@@ -58,6 +58,8 @@ def __grading_call(kind, source, name, mime):
         at = [f for f in frames if f.filename == filename and 0 < (f.lineno or 0) <= len(lines)]
         inner = frames[-1] if frames else None
         text = str(exc).strip()
+        if isinstance(exc, NotImplementedError) and not text:
+            text = "not written yet (the `raise NotImplementedError()` placeholder is still there)"
         if len(text) > 300:
             text = text[:300] + "..."
         message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,363 @@
+"""Grade a class: every student's labs, a gradebook CSV and one feedback file per student.
+
+    python -m course.grade submissions/ --out grades.csv
+
+``submissions/`` holds one folder per student with their ``NN_slug.ipynb`` files. Each student x lab is
+graded by ``pytest tests/grading/test_NN_slug.py`` in its own process (the notebook itself runs in a
+kernel that process starts), ``--jobs`` at a time, so nothing a notebook does can stop the batch: a lab
+that takes longer than ``--lab-timeout`` is stopped and its remaining tests count as failed. A missing
+lab scores 0 and its points still count in ``max_score``.
+
+Writes ``grades.csv`` (student, assignment, max_score, score: the shape nbgrader exports) and
+``feedback/STUDENT.md`` next to it: each failed test with its message, and what went wrong while the
+notebook ran.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from course import GRADING_TESTS, ROOT
+from course.grading.plugin import DEFAULT_LIMITS
+
+_OUTPUT_TAIL = 2000  # characters of a failed pytest run kept for the message
+
+
+@dataclass
+class LabTests:
+    """One grading file and the tests it holds."""
+
+    notebook: str
+    file: Path
+    tests: list[dict[str, Any]]  # {"test", "max"}
+
+    @property
+    def max_score(self) -> float:
+        return sum(t["max"] for t in self.tests)
+
+
+@dataclass
+class LabResult:
+    """How one student did on one lab."""
+
+    student: str
+    lab: str
+    tests: list[dict[str, Any]]  # {"test", "points", "max", "passed", "message"}
+    notebook: dict[str, Any] = field(default_factory=dict)  # what happened while it ran (from the plugin)
+    note: str = ""  # a problem with the submission as a whole ("not submitted", "stopped after ...")
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return sum(t["points"] for t in self.tests)
+
+    @property
+    def max_score(self) -> float:
+        return sum(t["max"] for t in self.tests)
+
+
+# ---- discovering labs and students ----------------------------------------------------------------
+def _pytest_command(args: Iterable[str]) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-p", "course.grading.plugin", "-p", "no:cacheprovider",
+            "-q", "--no-header", "-o", "addopts=", *args]
+
+
+def _environment(extra: dict[str, str], home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    # The kernel must not run the instructor's IPython startup files, nor plot to a window.
+    env.setdefault("IPYTHONDIR", str(home / "ipython"))
+    env.setdefault("MPLCONFIGDIR", str(home / "mpl"))
+    env.setdefault("MPLBACKEND", "Agg")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["COURSE_GRADER"] = "1"
+    env.update(extra)
+    return env
+
+
+def discover_labs(tests: Path, home: Path, only: list[str] | None = None) -> list[LabTests]:
+    """The graded labs in ``tests`` and each test's points, from one ``pytest --collect-only``."""
+    files = sorted(tests.glob("test_*.py"))
+    if not files:
+        raise SystemExit(f"error: no grading files (test_*.py) in {tests}; point --tests at tests/grading")
+    results = home / "collected.json"
+    done = subprocess.run(
+        _pytest_command(["--collect-only", *map(str, files)]), cwd=ROOT, capture_output=True, text=True,
+        env=_environment({"COURSE_GRADING_RESULTS": str(results)}, home), timeout=300,
+    )
+    if done.returncode not in (0, 5):
+        print(f"warning: some grading files in {tests} did not load; their labs are left out:\n"
+              f"{done.stdout[-_OUTPUT_TAIL:]}{done.stderr[-_OUTPUT_TAIL:]}", file=sys.stderr)
+    collected = json.loads(results.read_text()) if results.exists() else {"tests": []}
+    labs: dict[Path, LabTests] = {}
+    for test in collected["tests"]:
+        file_part = test["test"].split("::", 1)[0]
+        path = next(f for f in files if file_part.endswith(f.name))
+        lab = labs.setdefault(path, LabTests(test["notebook"], path, []))
+        lab.tests.append({"test": test["test"], "max": test["max"]})
+    found = sorted(labs.values(), key=lambda lab: lab.notebook)
+    if only:
+        unknown = sorted(set(only) - {lab.notebook for lab in found})
+        if unknown:
+            raise SystemExit(f"error: no grading tests for {', '.join(unknown)} in {tests}; "
+                             f"known labs: {', '.join(lab.notebook for lab in found)}")
+        found = [lab for lab in found if lab.notebook in only]
+    return found
+
+
+def discover_students(submissions: Path) -> list[Path]:
+    """One folder per student, in name order (hidden folders and ``feedback/`` ignored)."""
+    if not submissions.is_dir():
+        raise SystemExit(f"error: {submissions} is not a folder; expected one sub-folder per student")
+    students = sorted(p for p in submissions.iterdir()
+                      if p.is_dir() and not p.name.startswith((".", "_")) and p.name != "feedback")
+    if not students:
+        raise SystemExit(f"error: {submissions} has no student folders (e.g. {submissions}/alice/01_gpio_outputs.ipynb)")
+    return students
+
+
+def find_notebook(student: Path, name: str) -> Path | None:
+    """The student's notebook for lab ``name``: exact name first, then a unique ``NN_*.ipynb`` anywhere inside."""
+    exact = student / f"{name}.ipynb"
+    if exact.exists():
+        return exact
+    candidates = [p for p in sorted(student.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
+    for pattern in (f"{name}.ipynb", f"{name[:3]}*.ipynb"):
+        matches = [p for p in candidates if p.match(pattern)]
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+# ---- grading one student x lab ----------------------------------------------------------------------
+@dataclass
+class Limits:
+    cell_timeout: float = DEFAULT_LIMITS["cell_timeout"]
+    notebook_timeout: float = DEFAULT_LIMITS["notebook_timeout"]
+    call_timeout: float = DEFAULT_LIMITS["call_timeout"]
+    lab_timeout: float | None = None  # whole pytest process; default: notebook + calls + a margin
+
+    def for_lab(self, lab: LabTests) -> float:
+        return self.lab_timeout or self.notebook_timeout + self.call_timeout * len(lab.tests) + 60
+
+
+def grade_one(student: Path, lab: LabTests, limits: Limits, home: Path) -> LabResult:
+    """Grade one student's lab in a separate pytest process; never raises for what the notebook does."""
+    started = time.monotonic()
+    result = LabResult(student.name, lab.notebook, [])
+    notebook = find_notebook(student, lab.notebook)
+    if notebook is None:
+        result.note = f"not submitted: no {lab.notebook}.ipynb in your folder"
+        result.tests = [dict(t, points=0.0, passed=False, message="not submitted") for t in lab.tests]
+        return result
+    with tempfile.TemporaryDirectory(prefix=f"{student.name[:20]}-{lab.notebook[:20]}-", dir=home) as tmp:
+        tmp = Path(tmp)
+        folder = notebook.parent
+        if notebook.name != f"{lab.notebook}.ipynb":
+            result.note = f"graded {notebook.relative_to(student)} as {lab.notebook}.ipynb"
+            folder = tmp / "notebooks"
+            folder.mkdir()
+            shutil.copyfile(notebook, folder / f"{lab.notebook}.ipynb")
+        results = tmp / "results.json"
+        env = _environment({
+            "COURSE_NOTEBOOKS": str(folder),
+            "COURSE_GRADING_RESULTS": str(results),
+            "COURSE_CELL_TIMEOUT": str(limits.cell_timeout),
+            "COURSE_NOTEBOOK_TIMEOUT": str(limits.notebook_timeout),
+            "COURSE_CALL_TIMEOUT": str(limits.call_timeout),
+        }, home)
+        log = tmp / "pytest.log"
+        stopped = False
+        with open(log, "wb") as out:
+            # A session of its own, so that a stop takes pytest and everything it started with it.
+            process = subprocess.Popen(_pytest_command([str(lab.file)]), cwd=ROOT, env=env, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                process.wait(timeout=limits.for_lab(lab))
+            except subprocess.TimeoutExpired:
+                stopped = True
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        data = _read_json(results)
+        graded = {_key(t["test"]): t for t in data.get("tests", [])}
+        result.notebook = data.get("notebooks", {}).get(lab.notebook, {})
+        if stopped:
+            result.note = f"grading stopped after {limits.for_lab(lab):.0f} s; tests not reached count as failed"
+            missing = "not reached: grading this lab took too long"
+        else:
+            tail = log.read_bytes()[-_OUTPUT_TAIL:].decode("utf-8", "replace").strip()
+            missing = f"not run (pytest exit code {process.returncode}): {tail[-300:]}"
+        for expected in lab.tests:
+            test = graded.get(_key(expected["test"]))
+            if test is None:
+                test = {"test": expected["test"], "points": 0.0, "max": expected["max"], "passed": False,
+                        "message": missing}
+            result.tests.append({k: test[k] for k in ("test", "points", "max", "passed", "message")})
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _key(nodeid: str) -> str:
+    """A test's id without the folder part, which depends on where pytest put its rootdir."""
+    file_part, _, rest = nodeid.partition("::")
+    return f"{Path(file_part).name}::{rest}"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+# ---- the batch ----------------------------------------------------------------------------------------
+def grade_class(
+    submissions: Path,
+    *,
+    tests: Path = GRADING_TESTS,
+    jobs: int = 2,
+    limits: Limits | None = None,
+    only: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[LabResult]:
+    """Grade every student folder in ``submissions`` on every lab graded in ``tests``."""
+    limits = limits or Limits()
+    say = progress or (lambda line: None)
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as home_dir:
+        home = Path(home_dir)
+        labs = discover_labs(tests.resolve(), home, only)
+        students = discover_students(submissions.resolve())
+        work = [(student, lab) for student in students for lab in labs]
+        say(f"grading {len(students)} student(s) x {len(labs)} lab(s) with {jobs} worker(s)")
+        results: list[LabResult] = []
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(grade_one, student, lab, limits, home): (student, lab) for student, lab in work}
+            for done, future in enumerate(as_completed(futures), start=1):
+                student, lab = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # a grader bug must not cost the rest of the class
+                    result = LabResult(student.name, lab.notebook, [
+                        dict(t, points=0.0, passed=False, message=f"grader error: {exc!r}") for t in lab.tests
+                    ], note=f"grader error: {exc!r}")
+                results.append(result)
+                say(f"[{done}/{len(work)}] {result.student} {result.lab}: "
+                    f"{_fmt(result.score)}/{_fmt(result.max_score)} ({result.seconds:.1f} s)"
+                    + (f" - {result.note}" if result.note else ""))
+    return sorted(results, key=lambda r: (r.student, r.lab))
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+def write_csv(results: list[LabResult], path: Path) -> None:
+    """nbgrader's gradebook shape: one row per student x assignment."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["student", "assignment", "max_score", "score"])
+        for r in results:
+            writer.writerow([r.student, r.lab, _fmt(r.max_score), _fmt(r.score)])
+
+
+def feedback_markdown(student: str, results: list[LabResult]) -> str:
+    """One student's feedback: a score table, then each failed test and what went wrong in the notebook."""
+    total, possible = sum(r.score for r in results), sum(r.max_score for r in results)
+    lines = [f"# Feedback for {student}", "", f"**Total: {_fmt(total)} / {_fmt(possible)}**", "",
+             "| lab | score |", "|---|---|"]
+    lines += [f"| {r.lab} | {_fmt(r.score)} / {_fmt(r.max_score)} |" for r in results]
+    for r in results:
+        lines += ["", f"## {r.lab}: {_fmt(r.score)} / {_fmt(r.max_score)}", ""]
+        if r.note:
+            lines += [f"_{r.note}_", ""]
+        failed = [t for t in r.tests if not t["passed"]]
+        if not failed:
+            lines.append("All tests passed.")
+        elif r.note.startswith("not submitted"):
+            lines.append(f"{len(failed)} test(s) not run.")
+        else:
+            lines.append("Failed tests:")
+            for t in failed:
+                name = t["test"].split("::")[-1]
+                message = " ".join(t["message"].split()) or "failed"
+                lines.append(f"- `{name}` ({_fmt(t['max'])} point{'s' if t['max'] != 1 else ''}): {message}")
+        problem = r.notebook.get("problem")
+        if problem and all(t["message"] == problem for t in failed):
+            problem = None  # already said once per test
+        cells = r.notebook.get("cells") or []
+        if problem or cells:
+            lines += ["", "When your notebook ran from top to bottom:"]
+            if problem:
+                lines.append(f"- {problem}")
+            lines += [f"- {' '.join(c['text'].split())}" for c in cells]
+    return "\n".join(lines) + "\n"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.@+-]", "_", name) or "student"
+
+
+def write_feedback(results: list[LabResult], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    by_student: dict[str, list[LabResult]] = {}
+    for r in results:
+        by_student.setdefault(r.student, []).append(r)
+    written = []
+    for student, rows in by_student.items():
+        path = folder / f"{_safe(student)}.md"
+        path.write_text(feedback_markdown(student, rows), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course.grade", description=__doc__.split("\n\n")[0])
+    parser.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
+    parser.add_argument("--out", type=Path, default=Path("grades.csv"), help="gradebook CSV (default: grades.csv)")
+    parser.add_argument("--feedback", type=Path, default=None,
+                        help="folder for STUDENT.md feedback (default: feedback/ next to the CSV)")
+    parser.add_argument("--tests", type=Path, default=GRADING_TESTS, help="grading files (default: tests/grading)")
+    parser.add_argument("--labs", default=None, help="comma-separated labs to grade (default: all)")
+    parser.add_argument("--jobs", "-j", type=int, default=2, help="labs graded at once (default: 2)")
+    parser.add_argument("--cell-timeout", type=float, default=DEFAULT_LIMITS["cell_timeout"],
+                        help="seconds one notebook cell may run (default: %(default)s)")
+    parser.add_argument("--notebook-timeout", type=float, default=DEFAULT_LIMITS["notebook_timeout"],
+                        help="seconds the whole notebook may run (default: %(default)s)")
+    parser.add_argument("--call-timeout", type=float, default=DEFAULT_LIMITS["call_timeout"],
+                        help="seconds one graded check may run (default: %(default)s)")
+    parser.add_argument("--lab-timeout", type=float, default=None,
+                        help="seconds for grading one student's lab, all included (default: notebook + checks + 60)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+
+    started = time.monotonic()
+    limits = Limits(args.cell_timeout, args.notebook_timeout, args.call_timeout, args.lab_timeout)
+    only = [name.strip() for name in args.labs.split(",") if name.strip()] if args.labs else None
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    results = grade_class(args.submissions, tests=args.tests.resolve(), jobs=args.jobs, limits=limits,
+                          only=only, progress=progress)
+    write_csv(results, args.out)
+    feedback = args.feedback or args.out.resolve().parent / "feedback"
+    write_feedback(results, feedback)
+    students = sorted({r.student for r in results})
+    if not args.quiet:
+        print(f"graded {len(students)} student(s) in {time.monotonic() - started:.1f} s; "
+              f"gradebook {args.out}, feedback in {feedback}/", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
