@@ -1,0 +1,119 @@
+"""Multi-task: one shared backbone with two heads against two separate single-task models.
+
+The kit needs two answers per frame: the queue class and whether a pedestrian waits. One model
+with a shared backbone (``kit.ml.model.build_model``, heads ``queue`` and ``pedestrian``) computes
+the features once; two single-task models (the same architecture, one head each, trained alone)
+compute them twice. This module builds, trains and compares both set-ups on the same frames:
+parameters, TFLite latency per frame (one call against two), and accuracy / F1 on held-out frames.
+
+    >>> from kit.ml.multitask import train_models, compare
+    >>> models = train_models(train_set, epochs=4, width=0.5, seed=0)          # needs TensorFlow
+    >>> report = compare(models, test_set)
+    >>> report["shared"]["params"], report["separate"]["params"]
+    >>> report["shared"]["ms"], report["separate"]["ms"]
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HEADS = ("queue", "pedestrian")
+_LOSSES = {"queue": "sparse_categorical_crossentropy", "pedestrian": "binary_crossentropy"}
+
+
+def single_task(model: Any, head: str) -> Any:
+    """A model that keeps only ``head`` of a two-headed ``build_model`` model (the other head is dropped)."""
+    import keras
+
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; the kit's model has heads {HEADS}")
+    return keras.Model(model.inputs[0], {head: model.get_layer(head).output}, name=f"{head}_only")
+
+
+def build_models(size: int = 64, *, width: float = 1.0, seed: int = 0) -> dict[str, Any]:
+    """Fresh ``shared`` (both heads), ``queue`` and ``pedestrian`` models; each starts from its own seed."""
+    from kit.ml.model import build_model
+
+    return {
+        "shared": build_model(size, width=width, seed=seed),
+        "queue": single_task(build_model(size, width=width, seed=seed + 1), "queue"),
+        "pedestrian": single_task(build_model(size, width=width, seed=seed + 2), "pedestrian"),
+    }
+
+
+def fit(model: Any, dataset: Any, *, epochs: int, seed: int = 0, batch_size: int = 32, learning_rate: float = 3e-3) -> Any:
+    """Train whichever heads ``model`` has on a ``kit.ml.data.Dataset`` (Adam, losses summed)."""
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+    heads = [h for h in HEADS if h in model.output_names] if hasattr(model, "output_names") else list(HEADS)
+    if not heads:
+        raise ValueError(f"model has outputs {getattr(model, 'output_names', '?')}, none of {HEADS}")
+    labels = {"queue": dataset.queue, "pedestrian": dataset.pedestrian.astype(np.float32)}
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={h: _LOSSES[h] for h in heads})
+    model.fit(dataset.inputs(), {h: labels[h] for h in heads}, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    return model
+
+
+def train_models(dataset: Any, *, epochs: int = 5, width: float = 1.0, seed: int = 0) -> dict[str, Any]:
+    """Build and train the shared model and the two single-task models on the same frames and epochs."""
+    size = int(dataset.x.shape[1])
+    models = build_models(size, width=width, seed=seed)
+    for i, model in enumerate(models.values()):
+        fit(model, dataset, epochs=epochs, seed=seed + i)
+    return models
+
+
+def count_params(model: Any) -> int:
+    return int(model.count_params())
+
+
+def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    tp = float(np.sum((truth == 1) & (predicted == 1)))
+    fp = float(np.sum((truth == 0) & (predicted == 1)))
+    fn = float(np.sum((truth == 1) & (predicted == 0)))
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def compare(models: dict[str, Any], dataset: Any, *, runs: int = 100, folder: str | Path | None = None) -> dict[str, dict[str, float]]:
+    """Shared vs separate on held-out frames: params, TFLite ms per frame (p50), queue accuracy, pedestrian F1.
+
+    Each model is converted to ``.tflite`` and run with ``kit.ml.host.ModelHost`` (1 thread);
+    "separate" costs one call of each single-task model per frame.
+    """
+    from kit.ml.host import ModelHost
+    from kit.ml.partition import to_tflite
+
+    missing = {"shared", "queue", "pedestrian"} - set(models)
+    if missing:
+        raise ValueError(f"models needs 'shared', 'queue' and 'pedestrian'; missing {sorted(missing)}")
+    folder = Path(folder or tempfile.mkdtemp(prefix="multitask-"))
+    hosts = {}
+    for name, model in models.items():
+        path = folder / f"{name}.tflite"
+        path.write_bytes(to_tflite(model))
+        hosts[name] = ModelHost(path)
+    frames = dataset.x
+    out_shared = hosts["shared"].predict_batches(frames)
+    out_q = hosts["queue"].predict_batches(frames)["queue"]
+    out_p = hosts["pedestrian"].predict_batches(frames)["pedestrian"]
+
+    def ms(name: str) -> float:
+        return float(hosts[name].latency(frames[: min(len(frames), 20)], warmup=5, runs=runs)["p50_ms"])
+
+    def scores(q: np.ndarray, p: np.ndarray) -> dict[str, float]:
+        return {
+            "queue_accuracy": float(np.mean(q.argmax(axis=1) == dataset.queue)),
+            "pedestrian_f1": _f1(dataset.pedestrian, (np.asarray(p).reshape(-1) >= 0.5).astype(int)),
+        }
+
+    return {
+        "shared": {"params": count_params(models["shared"]), "ms": ms("shared"),
+                   "bytes": hosts["shared"].size_bytes, **scores(out_shared["queue"], out_shared["pedestrian"])},
+        "separate": {"params": count_params(models["queue"]) + count_params(models["pedestrian"]),
+                     "ms": ms("queue") + ms("pedestrian"),
+                     "bytes": hosts["queue"].size_bytes + hosts["pedestrian"].size_bytes, **scores(out_q, out_p)},
+    }
