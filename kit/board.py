@@ -231,13 +231,16 @@ class Board:
             if simulated:
                 # "use pigpio for more accurate readings" is advice for real hardware, not for the simulation
                 warnings.simplefilter("ignore")
+            # Simulated echoes and charge times are exact, so a long median only adds lag after the world
+            # jumps ahead; three samples still outvote one taken just before a jump. Real pins: gpiozero's defaults.
+            smoothing = {"queue_len": 3} if simulated else {}
             self.distance = self._add(
                 DistanceSensor(
                     echo=p["distance_echo"], trigger=p["distance_trigger"], max_distance=DISTANCE_MAX_M,
-                    threshold_distance=0.8, pin_factory=f,
+                    threshold_distance=0.8, pin_factory=f, **smoothing,
                 )
             )
-            self.light_sensor = self._add(LightSensor(p["light_sensor"], pin_factory=f))
+            self.light_sensor = self._add(LightSensor(p["light_sensor"], pin_factory=f, **smoothing))
             self.road_temp = self._add(MCP3008(channel=ADC_CHANNELS["road_temp"], pin_factory=f))
             self.pot = self._add(MCP3008(channel=ADC_CHANNELS["pot"], pin_factory=f))
         if self._wiring is not None:
