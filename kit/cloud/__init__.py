@@ -5,12 +5,15 @@
     >>> s3 = kit.cloud.client("s3")              # an ordinary boto3 client, pointed at it
     >>> cloud.stop()
 
+    >>> mqtt_broker = kit.cloud.broker.start()   # Mosquitto on a free local port (needs mosquitto installed)
+
 Nothing here imports boto3, moto or paho until it is used.
 """
 from __future__ import annotations
 
+from kit.cloud import broker
 from kit.cloud.config import CloudConfig, client, current, session, use
 from kit.cloud.emulator import LocalCloud
 from kit.cloud.emulator import start as start_local
 
-__all__ = ["CloudConfig", "LocalCloud", "client", "current", "session", "start_local", "use"]
+__all__ = ["CloudConfig", "broker", "LocalCloud", "client", "current", "session", "start_local", "use"]
