@@ -18,13 +18,14 @@ from typing import Any
 
 SUBCOMMANDS: list[str] = [
     "kit.ml.cli",  # train, bench, info (below)
+    "kit.ml.compress.cli",  # compress
 ]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``kit model`` and its sub-commands to the ``kit`` parser."""
     parser = subparsers.add_parser("model", help="train, inspect and benchmark camera models",
-                                   description=__doc__.split("\n\n")[0])
+                                   description="Train, inspect and benchmark the kit's camera models.")
     sub = parser.add_subparsers(dest="model_command", metavar="ACTION")
     parser.set_defaults(func=lambda args: parser.print_help() or 0)
     for module_name in SUBCOMMANDS:

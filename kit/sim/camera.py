@@ -120,16 +120,26 @@ class _Canvas:
 
     def ellipse(self, cx: float, cy: float, rx: float, ry: float, value: float, alpha: float = 1.0,
                 angle: float = 0.0, soft: float = 1.0) -> np.ndarray:
-        gx, gy = _grid(self.size)
-        dx, dy = gx - cx, gy - cy
+        n = self.size
+        cov_full = np.zeros((n, n), dtype=np.float32)
+        # only the box the ellipse (any rotation) and its soft rim can touch
+        reach = max(rx, ry) + self.px * soft
+        i0, i1 = max(0, int((cx - reach) * n) - 1), min(n, int((cx + reach) * n) + 2)
+        j0, j1 = max(0, int((cy - reach) * n) - 1), min(n, int((cy + reach) * n) + 2)
+        if i0 >= i1 or j0 >= j1:
+            return cov_full
+        gx, gy = _grid(n)
+        dx, dy = gx[j0:j1, i0:i1] - cx, gy[j0:j1, i0:i1] - cy
         if angle:
             c, s = np.cos(angle), np.sin(angle)
             dx, dy = c * dx + s * dy, -s * dx + c * dy
         r = np.sqrt((dx / rx) ** 2 + (dy / ry) ** 2)
         # distance to the rim in pixels, approximately: (1 - r) * min radius
         cov = np.clip((1.0 - r) * min(rx, ry) / (self.px * soft) + 0.5, 0.0, 1.0) * alpha
-        self.img += cov * (value - self.img)
-        return cov
+        patch = self.img[j0:j1, i0:i1]
+        patch += cov * (value - patch)
+        cov_full[j0:j1, i0:i1] = cov
+        return cov_full
 
 
 def _depth_to_y(d: np.ndarray | float) -> np.ndarray | float:
@@ -177,9 +187,23 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray
     return rows[:, i] * (1 - f)[None, :] + rows[:, i + 1] * f[None, :]
 
 
+@lru_cache(maxsize=8)
+def _ground(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Masks that depend on the frame size only: below the horizon, road coverage, kerb lines (read-only)."""
+    gx, gy = _grid(size)
+    px = 1.0 / size
+    below = gy > _HORIZON
+    half = _road_half(gy)
+    road = np.clip((half - np.abs(gx - 0.5)) / px + 0.5, 0.0, 1.0) * below
+    kerb = (np.abs(np.abs(gx - 0.5) - half) < 0.6 * px) & below
+    for a in (below, road, kerb):
+        a.setflags(write=False)
+    return below, road, kerb
+
+
 def _draw_background(c: _Canvas, rng: np.random.Generator, road_works: bool) -> None:
     size = c.size
-    gx, gy = _grid(size)
+    below, road, kerb = _ground(size)
     # sky band and buildings along the horizon
     c.img[:] = 0.55 + 0.1 * rng.random()
     x = 0.0
@@ -192,17 +216,13 @@ def _draw_background(c: _Canvas, rng: np.random.Generator, road_works: bool) -> 
             c.rect(x + 0.01, x + w - 0.01, wy, wy + 0.015, rng.uniform(0.1, 0.9), alpha=0.7)
         x += w
     # pavements (both sides), then the road surface as a trapezoid
-    below = gy > _HORIZON
     c.img[below] = rng.uniform(0.55, 0.7)
-    half = _road_half(gy)
-    road = np.clip((half - np.abs(gx - 0.5)) / c.px + 0.5, 0.0, 1.0) * below
     asphalt = rng.uniform(0.32, 0.45)
     c.img += road * (asphalt - c.img)
     # worn asphalt: a little low-frequency texture on everything below the horizon
     c.img += below * 0.035 * _smooth_noise(rng, size, int(rng.integers(4, 9)))
     # kerb lines
-    kerb = np.abs(np.abs(gx - 0.5) - half) < 0.6 * c.px
-    c.img[kerb & below] = 0.75
+    c.img[kerb] = 0.75
     # dashed centre line up the road (none where road works have it painted out)
     if not road_works:
         phase = rng.uniform(0, 6)
