@@ -98,6 +98,8 @@ class Telemetry:
         tls = None
         if cfg.mqtt_cert:
             tls = {"ca_certs": cfg.mqtt_ca, "certfile": cfg.mqtt_cert, "keyfile": cfg.mqtt_key}
+            # AWS IoT policies bind the client id to the thing name (iot:Connection.Thing.ThingName)
+            kwargs.setdefault("client_id", cfg.device_id)
         return cls(cfg.device_id, host=cfg.mqtt_host, port=cfg.mqtt_port, tls=tls, **kwargs)
 
     # paho callbacks (network thread) ---------------------------------------------------------

@@ -147,9 +147,12 @@ class Sync:
                  seed: int = 0, sleep: Callable[[float], None] = time.sleep,
                  on_progress: Callable[[SyncReport], None] | None = None) -> None:
         if uploader is None:
+            from kit.cloud.config import current
             from kit.cloud.uploader import Uploader
 
-            uploader = Uploader(device_id=store.params.get("device_id")).ensure_bucket()
+            uploader = Uploader(device_id=store.params.get("device_id"))
+            if current().local:  # on AWS the bucket is provisioned; the device may only PutObject
+                uploader.ensure_bucket()
         self.store, self.uploader = store, uploader
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
