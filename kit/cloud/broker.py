@@ -59,13 +59,17 @@ def mosquitto_path() -> str:
 class Broker:
     """A ``mosquitto`` process listening on ``127.0.0.1:port`` (``port=0``: a free port).
 
-    ``persistent=True`` keeps sessions and queued messages across :meth:`restart`.
+    ``persistent=True`` keeps sessions and queued messages across :meth:`restart`. ``tls`` (paths
+    ``cafile``, ``certfile``, ``keyfile``) makes it a TLS listener that requires a client certificate
+    signed by ``cafile``, the way AWS IoT Core authenticates devices.
     """
 
-    def __init__(self, port: int = 0, *, persistent: bool = True, workdir: str | os.PathLike | None = None) -> None:
+    def __init__(self, port: int = 0, *, persistent: bool = True, workdir: str | os.PathLike | None = None,
+                 tls: dict[str, str] | None = None) -> None:
         self.host = _HOST
         self.port = port or free_port()
         self.persistent = persistent
+        self.tls = dict(tls) if tls else None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="kit-mosquitto-"))
         self._proc: subprocess.Popen | None = None
 
@@ -78,6 +82,10 @@ class Broker:
             "max_queued_messages 100000",
             f"log_dest file {self.workdir / 'mosquitto.log'}",
         ]
+        if self.tls:
+            lines += [f"cafile {self.tls['cafile']}", f"certfile {self.tls['certfile']}",
+                      f"keyfile {self.tls['keyfile']}", "require_certificate true", "use_identity_as_username true",
+                      "tls_version tlsv1.2"]
         if self.persistent:
             lines += ["persistence true", f"persistence_location {self.workdir}/", "autosave_interval 1"]
         path = self.workdir / "mosquitto.conf"

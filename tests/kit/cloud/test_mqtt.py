@@ -69,3 +69,60 @@ def test_from_config_takes_broker_and_tls_paths_from_the_environment(tmp_path):
     with pytest.raises(FileNotFoundError):   # TLS is configured from the paths, which must exist
         Telemetry.from_config(cfg.with_(mqtt_ca=str(tmp_path / "ca.pem"), mqtt_cert=str(tmp_path / "d.crt"),
                                         mqtt_key=str(tmp_path / "d.key")))
+
+
+def _openssl(*args, cwd):
+    import subprocess
+
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def pki(tmp_path):
+    """A CA, a broker certificate for 127.0.0.1 and a device certificate (CN = the thing name)."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make test certificates")
+    d = tmp_path / "pki"
+    d.mkdir()
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=kit test CA",
+             "-keyout", "ca.key", "-out", "ca.pem", cwd=d)
+    for name, subj, ext in (("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1"),
+                            ("device", "/CN=kit-tls", "extendedKeyUsage=clientAuth")):
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", subj, "-keyout", f"{name}.key",
+                 "-out", f"{name}.csr", cwd=d)
+        (d / f"{name}.ext").write_text(ext + "\n")
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=d)
+    return d
+
+
+def test_tls_with_x509_client_certificates_as_on_aws_iot(pki, tmp_path):
+    from kit.cloud.broker import Broker
+    from kit.cloud.config import CloudConfig
+
+    (tmp_path / "mosq").mkdir()
+    tls_broker = Broker(0, workdir=tmp_path / "mosq",
+                        tls={"cafile": str(pki / "ca.pem"), "certfile": str(pki / "server.pem"),
+                             "keyfile": str(pki / "server.key")}).start()
+    device_tls = {"ca_certs": str(pki / "ca.pem"), "certfile": str(pki / "device.pem"),
+                  "keyfile": str(pki / "device.key")}
+    try:
+        cfg = CloudConfig(device_id="kit-tls", mqtt_host="127.0.0.1", mqtt_port=tls_broker.port,
+                          mqtt_ca=device_tls["ca_certs"], mqtt_cert=device_tls["certfile"], mqtt_key=device_tls["keyfile"])
+        with Subscriber("127.0.0.1", tls_broker.port, client_id="tls-sub", tls=device_tls) as sub, \
+                Telemetry.from_config(cfg) as tele:
+            tele.publish({"seq": 1})
+            assert tele.flush(timeout=10) and sub.wait_for(1, timeout=10)
+        assert sub.messages == [{"seq": 1}]
+        # no certificate: the broker refuses the device
+        plain = Telemetry("kit-tls", host="127.0.0.1", port=tls_broker.port, tls={"ca_certs": device_tls["ca_certs"]})
+        plain.start()
+        try:
+            plain.publish({"seq": 2})
+            assert not plain.flush(timeout=1) and not plain.connected
+        finally:
+            plain.close(timeout=0)
+    finally:
+        tls_broker.stop()
