@@ -37,6 +37,17 @@ import numpy as np
 from kit.ml.partition import Network, Part, Partition, decode
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], OSError):  # a client (or stop()) hung up: not worth a traceback
+            return
+        super().handle_error(request, client_address)
+
+
 class InferServer:
     """Runs part B of every split of a :class:`~kit.ml.partition.Partition` over HTTP on 127.0.0.1.
 
@@ -61,6 +72,8 @@ class InferServer:
         self._thread: threading.Thread | None = None
         self.port = port
         self.requests = 0
+        self._connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -72,18 +85,25 @@ class InferServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _QuietServer(("127.0.0.1", self.port), Handler)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="infer-server", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop listening and close every open connection (kept-alive clients see the service go away)."""
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        with self._conn_lock:
+            for conn in self._connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._connections.clear()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -149,6 +169,16 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         # without it Nagle's algorithm and delayed ACKs add ~40 ms to every kept-alive request
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.owner._conn_lock:
+            self.owner._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.owner._conn_lock:
+            self.owner._connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:  # the client or stop() closed the socket first
+            pass
 
     def _reply(self, status: int, payload: dict, *, started: float, request_bytes: int, network: Network | None, extra: dict | None = None) -> None:
         body = json.dumps(payload).encode()

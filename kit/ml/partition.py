@@ -31,7 +31,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -75,11 +75,18 @@ def to_tflite(model: Any) -> bytes:
     """Convert a Keras model (float32) to a ``.tflite`` flatbuffer. Needs TensorFlow."""
     import contextlib
     import io
+    import logging
 
     import tensorflow as tf
 
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the exported signature
-        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    log = logging.getLogger("tensorflow")
+    level = log.level
+    log.setLevel(logging.ERROR)  # "Assets written to ..." for every part would drown a notebook
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the exported signature
+            return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    finally:
+        log.setLevel(level)
 
 
 def _interpreter(content: bytes, num_threads: int) -> Any:
@@ -356,7 +363,8 @@ class SplitRunner:
         >>> result.outputs["queue"], result.ms, result.fallback
     """
 
-    def __init__(self, partition: Partition, client: Any, *, slowdown: float = DEFAULT_SLOWDOWN, int8: bool = False, num_threads: int = 1) -> None:
+    def __init__(self, partition: Partition, client: Any, *, slowdown: float = DEFAULT_SLOWDOWN, int8: bool = False,
+                 num_threads: int = 1, device_ms: Sequence[float] | None = None) -> None:
         if slowdown < 1:
             raise ValueError(f"slowdown is how much slower the device is than this machine (>= 1), got {slowdown!r}")
         self.partition = partition
@@ -366,13 +374,20 @@ class SplitRunner:
         n = partition.n_splits
         self.parts_a = [Part(c, num_threads=num_threads, name=f"a_{k}") if c is not None else None for k, c in enumerate(partition.a)]
         self.full = self.parts_a[n]
+        if device_ms is not None and len(device_ms) != n + 1:
+            raise ValueError(f"device_ms needs one time per split (0..{n}), got {len(device_ms)}")
+        self.device_ms = list(device_ms) if device_ms is not None else None
 
-    def _device(self, fn: Callable[[], Any]) -> Any:
+    def _device(self, fn: Callable[[], Any], k: int) -> Any:
+        # The emulated device takes `slowdown` times this machine's time for part A. With reference
+        # times (device_ms, e.g. Profile.device_ms) it pads to slowdown x reference, so a busy laptop
+        # does not make the emulated Pi slower; without them it stretches the time just measured.
         t0 = time.perf_counter()
         value = fn()
         spent = time.perf_counter() - t0
-        if self.slowdown > 1:
-            time.sleep((self.slowdown - 1.0) * spent)
+        target = self.slowdown * (self.device_ms[k] / 1e3 if self.device_ms is not None else spent)
+        if target > spent:
+            time.sleep(target - spent)
         return value
 
     def run(self, frame: np.ndarray, split: int, *, network: Network | None = None) -> "SplitResult":
@@ -383,17 +398,17 @@ class SplitRunner:
         frame = np.asarray(frame)
         t0 = time.perf_counter()
         if split == n:
-            outputs = self._device(lambda: self.full(frame.astype(np.float32)))
+            outputs = self._device(lambda: self.full(frame.astype(np.float32)), n)
             return SplitResult(outputs, (time.perf_counter() - t0) * 1e3, split)
         if split == 0:
             body, headers = np.ascontiguousarray(frame, dtype=np.uint8).tobytes(), {"X-Dtype": "uint8", "X-Shape": ",".join(map(str, frame.shape))}
         else:
             part = self.parts_a[split]
-            body, headers = self._device(lambda: encode(part(frame.astype(np.float32))["activation"][0], int8=self.int8))
+            body, headers = self._device(lambda: encode(part(frame.astype(np.float32))["activation"][0], int8=self.int8), split)
         try:
             outputs, _info = self.client.infer(split, body, headers, network=network)
         except (OSError, TimeoutError) as exc:
-            outputs = self._device(lambda: self.full(frame.astype(np.float32)))
+            outputs = self._device(lambda: self.full(frame.astype(np.float32)), n)
             problem = f"timed out after {getattr(self.client, 'timeout', '?')} s" if isinstance(exc, TimeoutError) else f"unreachable ({exc})"
             reason = f"cloud service {problem}; ran the full model on the device"
             return SplitResult(outputs, (time.perf_counter() - t0) * 1e3, split, fallback=True, reason=reason)

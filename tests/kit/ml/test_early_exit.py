@@ -124,7 +124,8 @@ def test_evaluate_reports_both_paths(host):
 
     data = make_dataset(12, seed=5, size=32)
     report = evaluate(host, data.x, data.queue)
-    assert set(report) == {"accuracy", "full_accuracy", "exit_share", "mean_ms", "full_mean_ms"}
+    assert set(report) == {"accuracy", "full_accuracy", "exit_share", "mean_ms", "full_mean_ms", "exited"}
+    assert report["exited"].shape == (12,) and report["exited"].mean() == report["exit_share"]
     assert 0 <= report["exit_share"] <= 1 and report["mean_ms"] > 0
     exit_p, full_p = host.both_heads(data.x)
     assert exit_p.shape == full_p.shape == (12, 3)

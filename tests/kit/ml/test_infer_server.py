@@ -152,3 +152,15 @@ def test_cli_missing_partition_folder_is_a_clear_error(tmp_path, capsys):
     infer_cli.add_commands(parser.add_subparsers())
     assert infer_cli._serve(parser.parse_args(["infer-serve", "--partition", str(tmp_path)])) == 2
     assert "partition.json" in capsys.readouterr().err
+
+
+def test_stopping_the_service_mid_session_falls_back(partition, frame):
+    from kit.ml.infer_server import InferClient, InferServer
+    from kit.ml.partition import SplitRunner
+
+    server = InferServer(partition).start()
+    runner = SplitRunner(partition, InferClient(server.url, timeout=1.0), slowdown=1)
+    assert not runner.run(frame, 3).fallback      # a kept-alive connection is open now
+    server.stop()
+    result = runner.run(frame, 3)
+    assert result.fallback and "unreachable" in result.reason
