@@ -43,6 +43,7 @@ from kit.sim.world import World
 SPEED_OF_SOUND = 343.26  # m/s, the value gpiozero's DistanceSensor uses
 CHARGE_TIME_LIMIT = 0.01  # s, LightSensor's default charge_time_limit
 ADC_CHANNELS = {"road_temp": 0, "pot": 1}
+CPU_STEP_C = 0.5  # the Pi's thermal sensor reports in steps of about half a degree
 
 
 def tmp36_volts(celsius: float) -> float:
@@ -117,8 +118,10 @@ class SimWiring:
             )
             self.ldr = self._fresh_pin(self.pins["light_sensor"], SimChargingPin, charge_time=self._charge_time())
             self.adc = MCP3008Slave(self._adc_volts, vref=VREF, pin_factory=factory)
-        self._dir = tempfile.mkdtemp(prefix="kit-sim-")
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        self._dir = tempfile.mkdtemp(prefix="kit-sim-", dir=shm)  # in memory where possible: rewritten often
         self.cpu_temperature_file = os.path.join(self._dir, "temp")
+        self._cpu_text = ""
         self._write_cpu()
 
     # --- pins ----------------------------------------------------------------------------------
@@ -199,11 +202,13 @@ class SimWiring:
         return 0.0
 
     def _write_cpu(self) -> None:
-        # Written whole then renamed, so that CPUTemperature never reads half a file.
-        tmp = self.cpu_temperature_file + ".new"
-        with open(tmp, "w") as f:
-            f.write(f"{round(self.world.cpu_temperature_c * 1000)}\n")
-        os.replace(tmp, self.cpu_temperature_file)
+        # Like the kernel's thermal file: whole millidegrees. Rewritten only when it changes (a write per
+        # advance would cost more than the simulation step itself on a slow disk).
+        text = f"{round(self.world.cpu_temperature_c / CPU_STEP_C) * CPU_STEP_C * 1000:.0f}\n"
+        if text != self._cpu_text:
+            with open(self.cpu_temperature_file, "w") as f:
+                f.write(text)
+            self._cpu_text = text
 
     def _on_step(self, world: World) -> None:
         self.trigger.echo_time = self._echo_time()

@@ -90,9 +90,9 @@ def test_pot_reads_the_knob(mock_factory):
 
 def test_cpu_temperature(mock_factory):
     with Board(pin_factory=mock_factory) as board:
-        assert board.cpu.temperature == pytest.approx(board.world.cpu_temperature_c, abs=0.01)
+        assert board.cpu.temperature == pytest.approx(board.world.cpu_temperature_c, abs=0.25)
         board.world.advance(hours=8)
-        assert board.cpu.temperature == pytest.approx(board.world.cpu_temperature_c, abs=0.01)
+        assert board.cpu.temperature == pytest.approx(board.world.cpu_temperature_c, abs=0.25)
 
 
 def test_several_boards_in_one_process():
