@@ -220,3 +220,10 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(kit.board, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_docs_wiring_table_is_current():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "wiring.md").read_text()
+    assert wiring_table() in doc, "docs/wiring.md is stale: paste kit.board.wiring_table() between the wiring markers"
