@@ -43,20 +43,20 @@ def _kernel(layer: Any) -> Any:
 # --- unstructured ---------------------------------------------------------------------------------
 
 def magnitude_prune(model: Any, sparsity: float, *, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """Zero the fraction ``sparsity`` of smallest-magnitude weights in every conv/dense kernel.
+    """Zero the fraction ``sparsity`` of smallest-magnitude weights in every Conv2D/Dense kernel.
 
-    Layers with fewer than 64 weights (the output heads of a tiny model) and layers named in ``skip``
+    (SeparableConv2D: its pointwise kernel; depthwise kernels are left whole.) Layers with fewer than 64 weights (the output heads of a tiny model) and layers named in ``skip``
     are left alone. Returns ``{layer name: 0/1 mask}`` for :class:`MaskCallback`.
     """
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity!r}; e.g. 0.5 zeroes half of the weights")
     masks: dict[str, np.ndarray] = {}
     for layer in _all_layers(model):
-        kernel = _kernel(layer)
-        if type(layer).__name__ not in _PRODUCERS + ("DepthwiseConv2D",) or layer.name in skip:
+        # depthwise kernels hold a few percent of the weights but each filter sees one channel only:
+        # zeroing 3 of its 9 taps costs far more accuracy than it saves bytes
+        if type(layer).__name__ not in _PRODUCERS or layer.name in skip:
             continue
-        if type(layer).__name__ == "DepthwiseConv2D":
-            kernel = layer.kernel
+        kernel = _kernel(layer)
         if kernel is None:
             continue
         w = np.asarray(kernel.numpy())
@@ -79,7 +79,7 @@ def apply_masks(model: Any, masks: dict[str, np.ndarray]) -> None:
         mask = masks.get(layer.name)
         if mask is None:
             continue
-        kernel = layer.kernel if type(layer).__name__ == "DepthwiseConv2D" else _kernel(layer)
+        kernel = _kernel(layer)
         kernel.assign(kernel.numpy() * mask)
 
 
@@ -99,7 +99,7 @@ def MaskCallback(masks: dict[str, np.ndarray]) -> Any:  # noqa: N802 - reads lik
 
 
 def sparsity(model: Any) -> float:
-    """Fraction of exactly-zero weights over all conv/dense kernels of ``model``."""
+    """Fraction of exactly-zero weights over all conv/dense kernels of ``model`` (depthwise included)."""
     zeros = total = 0
     for layer in _all_layers(model):
         kind = type(layer).__name__
@@ -177,6 +177,17 @@ def prunable_layers(model: Any) -> list[str]:
         return True
 
     return [l.name for l in layers if type(l).__name__ in _PRODUCERS and clear(l)]
+
+
+def inner_prunable(model: Any) -> list[str]:
+    """:func:`prunable_layers` without the layers that read the model's input.
+
+    The first convolution sees raw pixels with few filters, and every later layer depends on it:
+    the usual practice (and the kit's default in ``kit model compress``) is to leave it whole.
+    """
+    inputs = {t._keras_history.operation.name for t in model.inputs}
+    return [name for name in prunable_layers(model)
+            if not {p.name for p in _inbound(model.get_layer(name))} & inputs]
 
 
 def prune_filters(

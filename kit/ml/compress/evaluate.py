@@ -1,0 +1,199 @@
+"""Every variant measured the same way: hosted by ``ModelHost``, one table, one Pareto plot.
+
+For each ``.tflite`` file: its size on disk, gzipped (what an over-the-air update ships) and of its
+weights alone, the parameters and MACs of the Keras model it came from, queue-class accuracy and pedestrian F1 on
+held-out frames (another seed), and latency p50/p95 at batch 1 after a warm-up.
+
+    >>> from kit.ml.compress.evaluate import measure, Table
+    >>> table = Table([measure("float32.tflite", held_out, macs=1_509_632, params=11_316),
+    ...                measure("int8.tflite", held_out, macs=1_509_632, params=11_316)])   # doctest: +SKIP
+    >>> print(table)                                     # doctest: +SKIP
+    >>> table.choose(latency_ms=5, memory_kb=40).name    # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from kit.ml.compress.prune import gzip_size
+
+
+def weight_bytes(path: str | os.PathLike) -> int:
+    """Bytes of constant data (weights, biases) in a ``.tflite`` file; the rest is graph and quantization metadata.
+
+    A small model's file is far from 4x smaller in int8: each per-channel quantized tensor also stores
+    a float32 scale and an int64 zero point per channel, and the graph itself takes a few KB.
+    """
+    try:
+        from tensorflow.lite.tools import flatbuffer_utils
+    except ImportError:  # pragma: no cover - LiteRT ships the same helper
+        from ai_edge_litert.tools import flatbuffer_utils
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(Path(path).read_bytes()))
+    used = {t.buffer for g in model.subgraphs for t in g.tensors}
+    return int(sum(len(model.buffers[i].data) for i in used if model.buffers[i].data is not None))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured variant. Sizes in bytes, latency in milliseconds, accuracy as a fraction."""
+
+    name: str
+    path: str
+    size_bytes: int
+    gzip_bytes: int
+    weight_bytes: int
+    params: int
+    macs: int
+    queue_accuracy: float
+    pedestrian_f1: float
+    p50_ms: float
+    p95_ms: float
+    note: str = ""
+
+    @property
+    def size_kb(self) -> float:
+        return self.size_bytes / 1024
+
+    @property
+    def gzip_kb(self) -> float:
+        return self.gzip_bytes / 1024
+
+
+def measure(
+    path: str | os.PathLike,
+    data: Any,
+    *,
+    macs: int,
+    params: int,
+    name: str | None = None,
+    note: str = "",
+    runs: int = 100,
+    warmup: int = 10,
+    num_threads: int = 1,
+) -> Row:
+    """Host the model at ``path`` and measure it on ``data`` (a ``kit.ml.data.Dataset`` of held-out frames)."""
+    from kit.ml.card import evaluate
+    from kit.ml.host import ModelHost
+
+    host = ModelHost(path, num_threads=num_threads)
+    metrics = evaluate(host, data)
+    lat = host.latency(data.x[: min(len(data), 50)], warmup=warmup, runs=runs)
+    return Row(
+        name=name or Path(path).stem,
+        path=str(path),
+        size_bytes=Path(path).stat().st_size,
+        gzip_bytes=gzip_size(path),
+        weight_bytes=weight_bytes(path),
+        params=int(params),
+        macs=int(macs),
+        queue_accuracy=float(metrics["queue_accuracy"]),
+        pedestrian_f1=float(metrics["pedestrian_f1"]),
+        p50_ms=float(lat["p50_ms"]),
+        p95_ms=float(lat["p95_ms"]),
+        note=note,
+    )
+
+
+class Table:
+    """The trade-off table: rows of :class:`Row`, compared with a baseline row (``float32``).
+
+        >>> table = Table(rows)                              # doctest: +SKIP
+        >>> table["int8"].size_kb                            # doctest: +SKIP
+        >>> table.pareto()                                   # doctest: +SKIP
+        >>> table.plot()                                     # doctest: +SKIP
+    """
+
+    def __init__(self, rows: list[Row] | None = None, *, baseline: str = "float32") -> None:
+        self.rows: list[Row] = list(rows or [])
+        self.baseline = baseline
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        return row
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: int | str) -> Row:
+        if isinstance(key, int):
+            return self.rows[key]
+        for row in self.rows:
+            if row.name == key:
+                return row
+        raise KeyError(f"no variant named {key!r}; the table has {[r.name for r in self.rows]}")
+
+    def names(self) -> list[str]:
+        return [r.name for r in self.rows]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Rows as plain dicts (JSON-ready)."""
+        return [asdict(r) for r in self.rows]
+
+    def to_json(self) -> str:
+        return json.dumps(self.records(), indent=2)
+
+    def pareto(self) -> list[Row]:
+        """Rows no other row beats on accuracy, latency and size at once (the ones worth choosing from)."""
+        front = []
+        for r in self.rows:
+            dominated = any(
+                o is not r
+                and o.queue_accuracy >= r.queue_accuracy and o.p50_ms <= r.p50_ms and o.size_bytes <= r.size_bytes
+                and (o.queue_accuracy > r.queue_accuracy or o.p50_ms < r.p50_ms or o.size_bytes < r.size_bytes)
+                for o in self.rows
+            )
+            if not dominated:
+                front.append(r)
+        return front
+
+    def choose(self, *, latency_ms: float, memory_kb: float) -> Row | None:
+        """The most accurate row within both budgets (ties: faster, then smaller); None when nothing fits."""
+        fits = [r for r in self.rows if r.p50_ms <= latency_ms and r.size_kb <= memory_kb]
+        if not fits:
+            return None
+        return sorted(fits, key=lambda r: (-r.queue_accuracy, r.p50_ms, r.size_bytes))[0]
+
+    def __str__(self) -> str:
+        base = next((r for r in self.rows if r.name == self.baseline), self.rows[0] if self.rows else None)
+        head = (f"{'variant':<22}{'size KB':>9}{'gzip KB':>9}{'wts KB':>8}{'x smaller':>10}{'params':>9}{'MACs M':>8}"
+                f"{'x fewer':>8}{'queue acc':>10}{'Δ pts':>7}{'ped F1':>8}{'p50 ms':>8}{'p95 ms':>8}  note")
+        lines = [head]
+        for r in self.rows:
+            smaller = base.size_bytes / r.size_bytes if base else float("nan")
+            fewer = base.macs / r.macs if base and r.macs else float("nan")
+            delta = 100 * (r.queue_accuracy - base.queue_accuracy) if base else float("nan")
+            lines.append(
+                f"{r.name:<22}{r.size_kb:>9.1f}{r.gzip_kb:>9.1f}{r.weight_bytes / 1024:>8.1f}{smaller:>10.2f}{r.params:>9,}{r.macs / 1e6:>8.2f}"
+                f"{fewer:>8.2f}{r.queue_accuracy:>10.3f}{delta:>+7.1f}{r.pedestrian_f1:>8.3f}{r.p50_ms:>8.3f}"
+                f"{r.p95_ms:>8.3f}  {r.note}"
+            )
+        return "\n".join(lines)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Accuracy against latency; marker area ∝ file size; the Pareto front joined by a line."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4.5))
+        sizes = np.array([r.size_kb for r in self.rows])
+        area = 30 + 400 * sizes / max(sizes.max(), 1e-9)
+        ax.scatter([r.p50_ms for r in self.rows], [100 * r.queue_accuracy for r in self.rows], s=area,
+                   alpha=0.5, edgecolor="k")
+        for r in self.rows:
+            ax.annotate(f"{r.name}\n{r.size_kb:.0f} KB", (r.p50_ms, 100 * r.queue_accuracy), fontsize=7,
+                        xytext=(4, 4), textcoords="offset points")
+        front = sorted(self.pareto(), key=lambda r: r.p50_ms)
+        ax.plot([r.p50_ms for r in front], [100 * r.queue_accuracy for r in front], "r--", lw=1, label="Pareto front")
+        ax.set_xlabel("latency p50 (ms, batch 1)")
+        ax.set_ylabel("queue accuracy on held-out frames (%)")
+        ax.set_title("Compression trade-offs (marker area ∝ file size)")
+        ax.legend(loc="lower right")
+        return ax

@@ -1,0 +1,44 @@
+"""The trade-off table: Pareto front, choosing under budgets, printing."""
+from __future__ import annotations
+
+import pytest
+
+from kit.ml.compress.evaluate import Row, Table
+
+
+def _row(name, acc, p50, kb, macs=1_000_000):
+    return Row(name=name, path=f"{name}.tflite", size_bytes=int(kb * 1024), gzip_bytes=int(kb * 800),
+               weight_bytes=int(kb * 700), params=1000, macs=macs, queue_accuracy=acc, pedestrian_f1=0.9,
+               p50_ms=p50, p95_ms=p50 * 1.2)
+
+
+TABLE = Table([_row("float32", 0.99, 10.0, 50), _row("int8", 0.985, 4.0, 20), _row("slow_bad", 0.9, 12.0, 60),
+               _row("filters50", 0.97, 3.0, 25, macs=400_000)])
+
+
+def test_pareto_drops_dominated_rows_only():
+    assert [r.name for r in TABLE.pareto()] == ["float32", "int8", "filters50"]
+
+
+def test_choose_takes_most_accurate_within_both_budgets():
+    assert TABLE.choose(latency_ms=20, memory_kb=100).name == "float32"
+    assert TABLE.choose(latency_ms=5, memory_kb=100).name == "int8"
+    assert TABLE.choose(latency_ms=5, memory_kb=22).name == "int8"
+    assert TABLE.choose(latency_ms=3.5, memory_kb=100).name == "filters50"
+    assert TABLE.choose(latency_ms=1, memory_kb=100) is None
+
+
+def test_lookup_and_text():
+    assert TABLE["int8"].size_kb == 20
+    with pytest.raises(KeyError, match="no variant named 'int4'"):
+        TABLE["int4"]
+    text = str(TABLE)
+    assert text.splitlines()[0].startswith("variant")
+    assert "2.50" in text.splitlines()[2]   # int8 is 2.5x smaller than the float32 baseline
+    assert len(TABLE.records()) == 4
+
+
+def test_plot_has_one_point_per_row():
+    pytest.importorskip("matplotlib")
+    ax = TABLE.plot()
+    assert len(ax.collections[0].get_offsets()) == 4
