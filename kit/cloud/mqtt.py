@@ -77,6 +77,7 @@ class Telemetry:
         self.host, self.port, self.qos = host, port, qos
         self._client = _client(client_id or f"{device_id}-telemetry", tls)
         # 0 would be "unbounded": a long outage must not eat the Pi's memory.
+        self.max_queued = max_queued
         self._client.max_queued_messages_set(max_queued)
         self._client.on_publish = self._on_publish
         self._client.on_connect = self._on_connect
@@ -134,7 +135,7 @@ class Telemetry:
         payload = json.dumps(reading, separators=(",", ":")) if isinstance(reading, dict) else reading
         info = self._client.publish(self.topic, payload, qos=self.qos)
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-            raise OverflowError(f"the MQTT queue is full ({self._client._max_queued_messages} messages waiting); "
+            raise OverflowError(f"the MQTT queue is full ({self.max_queued} messages waiting); "
                                 "the broker has been away too long; the outbox still holds every reading")
         with self._lock:
             self.sent += 1

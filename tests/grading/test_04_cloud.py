@@ -13,6 +13,7 @@ def _check_upload_batch():
 
     t0 = 1792108799.0  # 2026-10-15T23:59:59Z: the batch's first reading decides the date
     with kit.cloud.LocalCloud(activate=False) as cloud, Store(":memory:") as store:
+        cloud.reset()  # the emulator's state is per process: start from nothing
         s3 = cloud.client("s3")
         s3.create_bucket(Bucket="grading-04", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         store.readings.append_many([("pot", 0.5, t0 - 1), ("pot", 0.25, t0), ("pot", 0.75, t0 + 2)])
@@ -42,6 +43,7 @@ def _check_read_batch():
 
     rows = [{"outbox_id": 7, "sensor": "light", "value": 0.3, "ts": 1.0}, {"outbox_id": 8, "value": 2}]
     with kit.cloud.LocalCloud(activate=False) as cloud:
+        cloud.reset()
         s3 = cloud.client("s3")
         s3.create_bucket(Bucket="grading-04r", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         text = "".join(json.dumps(r) + "\n" for r in rows)
@@ -134,6 +136,7 @@ def _check_drain():
     from kit.store import Store
 
     with kit.cloud.LocalCloud(activate=False) as cloud, Store(":memory:") as store:
+        cloud.reset()
         up = Uploader(s3=cloud.client("s3"), bucket="grading-04d", device_id="kit-0077").ensure_bucket()
         store.readings.append_many([("pot", float(i), 1792044000.0 + i) for i in range(250)])
         depths = drain(store, up, 100)
