@@ -3,7 +3,8 @@
 A model trained on clear daylight frames fails at night and under autumn leaves. Augmentation
 shows it those conditions during training, synthesised from clean frames: illumination (gain
 and gamma, down to dusk), shading (a smooth light gradient across the scene), blur (a lens out
-of focus, rain) and leaves (dark blobs stuck on the lens). Everything is numpy, seeded, and works
+of focus, rain), night glare (bright spots and sensor noise on dark frames) and leaves (big,
+soft, dark blobs stuck on the lens). Everything is numpy, seeded, and works
 on the kit's uint8 grayscale frames, shape ``(size, size)`` or a batch ``(n, size, size)``.
 
     >>> import numpy as np
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Augmenter", "illumination", "shading", "blur", "leaves"]
+__all__ = ["Augmenter", "illumination", "shading", "blur", "leaves", "glare"]
 
 
 def _as_float(frame: np.ndarray) -> np.ndarray:
@@ -84,28 +85,47 @@ def blur(frame: np.ndarray, *, sigma: float) -> np.ndarray:
 
 
 def leaves(frame: np.ndarray, *, cover: float, rng: np.random.Generator) -> np.ndarray:
-    """Stick dark, leaf-shaped blobs on the lens until about ``cover`` (0..1) of the frame is hidden."""
+    """Stick large, out-of-focus dark leaves on the lens until about ``cover`` (0..1) of the frame is hidden.
+
+    A leaf on the lens is far out of focus: a big soft-edged blob, dark because it is backlit,
+    darker still when the scene is dark.
+    """
     if not 0.0 <= cover <= 1.0:
         raise ValueError(f"leaf cover must be a fraction 0..1, got {cover}")
     out = _as_float(frame)
     size_y, size_x = out.shape
     yy, xx = np.mgrid[0:size_y, 0:size_x].astype(np.float32)
-    mask = np.zeros_like(out, dtype=bool)
-    for _ in range(200):  # bounded: a leaf each time until the target cover is reached
-        if mask.mean() >= cover:
+    yy, xx = yy / size_y, xx / size_x
+    hidden = np.zeros_like(out)
+    brightness = float(out.mean()) / 0.5
+    for _ in range(60):  # bounded: a leaf each time until the target cover is reached
+        if hidden.mean() >= cover:
             break
-        cy, cx = rng.uniform(0, size_y), rng.uniform(0, size_x)
-        a = rng.uniform(0.06, 0.16) * size_x  # half-length of the leaf
-        b = a * rng.uniform(0.35, 0.6)
+        cy, cx = rng.uniform(-0.05, 1.05), rng.uniform(-0.05, 1.05)
+        a = rng.uniform(0.08, 0.22)  # semi-axes as a share of the frame
+        b = a * rng.uniform(0.4, 0.7)
         theta = rng.uniform(0, np.pi)
         dx, dy = xx - cx, yy - cy
         u = dx * np.cos(theta) + dy * np.sin(theta)
         v = -dx * np.sin(theta) + dy * np.cos(theta)
-        leaf = (u / a) ** 2 + (v / b) ** 2 <= 1.0
-        # leaves are dark brown-to-orange: in grayscale a low, slightly varied intensity with texture
-        tone = rng.uniform(0.12, 0.4)
-        out[leaf] = tone * (0.85 + 0.3 * rng.random(int(leaf.sum())).astype(np.float32))
-        mask |= leaf
+        r = np.sqrt((u / a) ** 2 + (v / b) ** 2)
+        alpha = np.clip((1.0 - r) / 0.25, 0.0, 1.0) * rng.uniform(0.85, 1.0)  # soft rim: out of focus
+        tone = rng.uniform(0.08, 0.3) * min(1.0, 0.4 + 0.6 * brightness)
+        out = out * (1 - alpha) + tone * alpha
+        np.maximum(hidden, alpha, out=hidden)
+    return _as_uint8(out)
+
+
+def glare(frame: np.ndarray, *, spots: int, rng: np.random.Generator, noise: float = 0.03) -> np.ndarray:
+    """Night-camera artefacts: a few bright round spots (headlights, lamps) and sensor noise."""
+    out = _as_float(frame)
+    size_y, size_x = out.shape
+    yy, xx = np.mgrid[0:size_y, 0:size_x].astype(np.float32)
+    yy, xx = yy / size_y, xx / size_x
+    for _ in range(spots):
+        cy, cx, r = rng.uniform(0.4, 1.0), rng.uniform(0.1, 0.9), rng.uniform(0.01, 0.03)
+        out += 0.9 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))
+    out += rng.normal(0.0, noise, out.shape).astype(np.float32)
     return _as_uint8(out)
 
 
@@ -113,8 +133,9 @@ def leaves(frame: np.ndarray, *, cover: float, rng: np.random.Generator) -> np.n
 class Augmenter:
     """Random field conditions applied to training frames; each transform fires with probability ``p``.
 
-    Ranges are chosen to cover what the kit's camera meets: dusk and night (gain down to 0.15),
-    a shadow across the road, slight defocus, and up to a third of the lens under leaves.
+    Ranges are chosen to cover what the kit's camera meets: dusk and night (gain down to 0.15,
+    with glare and noise below 0.4), a shadow across the road, slight defocus, and up to half of
+    the lens under leaves.
 
         >>> import numpy as np
         >>> aug = Augmenter(p=1.0)
@@ -128,7 +149,8 @@ class Augmenter:
     gamma: tuple[float, float] = (0.8, 1.6)
     shading: tuple[float, float] = (0.2, 0.7)
     blur_sigma: tuple[float, float] = (0.5, 1.5)
-    leaf_cover: tuple[float, float] = (0.05, 0.35)
+    leaf_cover: tuple[float, float] = (0.05, 0.5)
+    max_glare_pairs: int = 4
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p <= 1.0:
@@ -138,7 +160,10 @@ class Augmenter:
         """Augment one frame with a caller-owned random generator."""
         out = frame
         if rng.random() < self.p:
-            out = illumination(out, gain=rng.uniform(*self.gain), gamma=rng.uniform(*self.gamma))
+            gain = rng.uniform(*self.gain)
+            out = illumination(out, gain=gain, gamma=rng.uniform(*self.gamma))
+            if gain < 0.4:  # a dark frame comes with the night camera's glare and noise
+                out = glare(out, spots=int(rng.integers(0, 2 * self.max_glare_pairs + 1)), rng=rng)
         if rng.random() < self.p:
             out = shading(out, strength=rng.uniform(*self.shading), angle=rng.uniform(0, 2 * np.pi))
         if rng.random() < self.p:
