@@ -65,7 +65,7 @@ class ShadowAgent:
         self._client = client
         self.max_bytes = max_bytes
         self.on_change = on_change
-        self._last: Any = None  # the last delta handled (skip repeats)
+        self._last: Any = None  # the last refused delta (not handled again)
 
     @property
     def client(self) -> Any:
@@ -118,7 +118,6 @@ class ShadowAgent:
         if seen == self._last:
             result.skipped = True
             return result
-        self._last = seen
         if problem is not None:
             result.rejected = {DOCUMENT: problem}
         else:
@@ -131,6 +130,8 @@ class ShadowAgent:
                 result.applied = self.store.params.update(changes, source="cloud")
             except ParameterError as exc:  # a rule that only shows while writing
                 result.rejected = dict(exc.problems)
+        # Remember only a refusal: the same delta after a success is new work (e.g. a local change since)
+        self._last = seen if result.rejected else None
         self.report(_short(result.rejected))
         if result.applied and self.on_change:
             self.on_change(result.applied)

@@ -98,3 +98,11 @@ def test_a_flood_of_unknown_names_gives_a_bounded_report(agent):
     result = agent.handle({"state": {f"p{i}": i for i in range(100)}})
     reported = _reported(agent)["rejected"]
     assert len(result.rejected) == 100 and len(reported) == 21 and "80 more" in reported["(more)"]
+
+
+def test_the_cloud_wins_again_after_a_local_change(agent, store):
+    agent.request({"car_green_s": 30})
+    assert agent.poll().applied == {"car_green_s": 30.0}
+    store.params.set("car_green_s", 25)          # someone changes it on the device
+    agent.report()
+    assert agent.poll().applied == {"car_green_s": 30.0}, "the desired state still asks for 30 s"
