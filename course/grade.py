@@ -204,7 +204,7 @@ def grade_one(student: Path, lab: LabTests, limits: Limits, home: Path) -> LabRe
             if test is None:
                 test = {"test": expected["test"], "points": 0.0, "max": expected["max"], "passed": False,
                         "message": missing}
-            result.tests.append({k: test[k] for k in ("test", "points", "max", "passed", "message")})
+            result.tests.append({k: test.get(k, 0.0) for k in ("test", "points", "max", "passed", "message", "seconds")})
     result.seconds = time.monotonic() - started
     return result
 

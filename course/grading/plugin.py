@@ -16,7 +16,7 @@ limits for one lab; ``$COURSE_CELL_TIMEOUT``, ``$COURSE_NOTEBOOK_TIMEOUT``, ``$C
 With ``--grading-results FILE`` (or ``$COURSE_GRADING_RESULTS``) every graded test is written to a JSON file,
 rewritten after each test so that a run stopped half-way still leaves what it graded::
 
-    {"tests": [{"test", "notebook", "points", "max", "passed", "message"}, ...],
+    {"tests": [{"test", "notebook", "points", "max", "passed", "message", "seconds"}, ...],
      "notebooks": {name: {"path", "seconds", "restarts", "problem", "cells": [...]}},
      "score": earned, "max_score": possible}
 
@@ -112,7 +112,7 @@ class _Results:
         self.tests: dict[str, dict[str, Any]] = {}
         self.notebooks: dict[str, Any] = {}
 
-    def record(self, item: pytest.Item, passed: bool, message: str) -> None:
+    def record(self, item: pytest.Item, passed: bool, message: str, seconds: float = 0.0) -> None:
         worth = points(item)
         self.tests[item.nodeid] = {
             "test": item.nodeid,
@@ -121,6 +121,7 @@ class _Results:
             "max": worth,
             "passed": passed,
             "message": message,
+            "seconds": round(seconds, 3),
         }
         self.write()
 
@@ -167,14 +168,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     if report.when == "call" or (report.when == "setup" and not report.passed):
         if report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            results.record(item, False, f"skipped: {reason}")
+            results.record(item, False, f"skipped: {reason}", report.duration)
         elif report.passed:
-            results.record(item, True, "")
+            results.record(item, True, "", report.duration)
         else:
             message = _short(call.excinfo) if call.excinfo else str(report.longrepr)[:_MESSAGE_LIMIT]
             if report.when == "setup":
                 message = f"could not set up the test: {message}"
-            results.record(item, False, message)
+            results.record(item, False, message, report.duration)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
