@@ -33,14 +33,42 @@ def single_task(model: Any, head: str) -> Any:
     return keras.Model(model.inputs[0], {head: model.get_layer(head).output}, name=f"{head}_only")
 
 
-def build_models(size: int = 64, *, width: float = 1.0, seed: int = 0) -> dict[str, Any]:
-    """Fresh ``shared`` (both heads), ``queue`` and ``pedestrian`` models; each starts from its own seed."""
-    from kit.ml.model import build_model
+def build_tiny_model(size: int = 32, *, width: float = 1.0, seed: int = 0) -> Any:
+    """A tiny two-headed CNN (no batch norm) that trains in seconds: for labs and tests.
+
+    Same heads and input as ``kit.ml.model.build_model``; two strided convolutions, a coarse
+    max-pool and dense heads that keep where things are in the frame.
+    """
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+    L = keras.layers
+    c = max(4, int(round(16 * width)))
+    inp = keras.Input((size, size, 1), name="frame")
+    x = L.Conv2D(c, 3, strides=2, padding="same", activation="relu", name="conv1")(inp)
+    x = L.Conv2D(2 * c, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
+    x = L.MaxPooling2D(2, name="pool")(x)
+    x = L.Flatten(name="flat")(x)
+    x = L.Dense(4 * c, activation="relu", name="features")(x)
+    queue = L.Dense(3, activation="softmax", name="queue")(x)
+    pedestrian = L.Dense(1, activation="sigmoid", name="pedestrian")(x)
+    return keras.Model(inp, {"queue": queue, "pedestrian": pedestrian}, name="tiny")
+
+
+def build_models(size: int = 64, *, width: float = 1.0, seed: int = 0, tiny: bool = False) -> dict[str, Any]:
+    """Fresh ``shared`` (both heads), ``queue`` and ``pedestrian`` models; each starts from its own seed.
+
+    The architecture is the kit's ``build_model``, or :func:`build_tiny_model` with ``tiny=True``.
+    """
+    if tiny:
+        build = build_tiny_model
+    else:
+        from kit.ml.model import build_model as build
 
     return {
-        "shared": build_model(size, width=width, seed=seed),
-        "queue": single_task(build_model(size, width=width, seed=seed + 1), "queue"),
-        "pedestrian": single_task(build_model(size, width=width, seed=seed + 2), "pedestrian"),
+        "shared": build(size, width=width, seed=seed),
+        "queue": single_task(build(size, width=width, seed=seed + 1), "queue"),
+        "pedestrian": single_task(build(size, width=width, seed=seed + 2), "pedestrian"),
     }
 
 
@@ -58,10 +86,10 @@ def fit(model: Any, dataset: Any, *, epochs: int, seed: int = 0, batch_size: int
     return model
 
 
-def train_models(dataset: Any, *, epochs: int = 5, width: float = 1.0, seed: int = 0) -> dict[str, Any]:
+def train_models(dataset: Any, *, epochs: int = 5, width: float = 1.0, seed: int = 0, tiny: bool = False) -> dict[str, Any]:
     """Build and train the shared model and the two single-task models on the same frames and epochs."""
     size = int(dataset.x.shape[1])
-    models = build_models(size, width=width, seed=seed)
+    models = build_models(size, width=width, seed=seed, tiny=tiny)
     for i, model in enumerate(models.values()):
         fit(model, dataset, epochs=epochs, seed=seed + i)
     return models
