@@ -3,7 +3,7 @@
     kit cloud serve [--port 5151]      # the local AWS endpoint until Ctrl-C
     kit cloud status [--db PATH]       # configuration (never a key), endpoint reachable?, outbox depth
     kit cloud provision [--db PATH]    # create the bucket and the thing, report the parameters
-    kit cloud sync [--db PATH]         # drain the outbox to S3 (progress on stderr)
+    kit cloud sync [--db PATH]         # drain the outbox to S3 (progress on stderr); --follow keeps going
     kit cloud shadow [--db PATH]       # apply the shadow's desired parameters once
 """
 from __future__ import annotations
@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _db_option(sync)
     sync.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
     sync.add_argument("--wait", action="store_true", help="keep waiting while the endpoint is down")
+    sync.add_argument("--follow", action="store_true", help="keep running: drain every --interval seconds (Ctrl-C stops)")
+    sync.add_argument("--interval", type=float, default=5.0, help="seconds between rounds with --follow (default 5)")
     sync.set_defaults(func=cmd_sync)
 
     shadow = sub.add_parser("shadow", help="apply the desired parameters of the device shadow once")
@@ -126,7 +128,22 @@ def cmd_sync(args: argparse.Namespace) -> int:
         done = total - report.depth
         print(f"\rsent {report.sent} readings, {done}/{total} done", end="", file=sys.stderr, flush=True)
 
-    report = Sync(store, on_progress=progress).drain(timeout=args.timeout, wait_open=args.wait)
+    sync = Sync(store, on_progress=progress)
+    if args.follow:
+        stop = threading.Event()
+        timer = threading.Timer(args.timeout, stop.set) if args.timeout else None
+        if timer:
+            timer.daemon = True
+            timer.start()
+        try:
+            report = sync.run(stop, interval_s=args.interval)
+        except KeyboardInterrupt:
+            print(f"\nstopped; outbox depth {store.outbox.depth()}", file=sys.stderr)
+            return 0
+        print(file=sys.stderr)
+        print(report)
+        return 0
+    report = sync.drain(timeout=args.timeout, wait_open=args.wait)
     print(file=sys.stderr)
     print(report)
     return 0 if report.depth == 0 else 1

@@ -240,6 +240,28 @@ class Sync:
         return report
 
 
+    def run(self, stop: Any, *, interval_s: float = 5.0) -> SyncReport:
+        """Keep the outbox drained until ``stop`` (a ``threading.Event``) is set: the device's background loop.
+
+        Each round drains what is queued (stopping early while the circuit is open), then waits
+        ``interval_s`` or until the circuit allows the next trial, whichever is later.
+
+            >>> import threading
+            >>> stop = threading.Event()
+            >>> threading.Thread(target=Sync(store).run, args=(stop,), daemon=True).start()   # doctest: +SKIP
+        """
+        total = SyncReport()
+        while not stop.is_set():
+            report = self.drain()
+            for name in ("sent", "objects", "requests", "bytes", "failures", "refused"):
+                setattr(total, name, getattr(total, name) + getattr(report, name))
+            total.keys.extend(report.keys)
+            stop.wait(max(interval_s, self.breaker.retry_in()))
+        total.depth = self.store.outbox.depth()
+        total.circuit = self.breaker.state
+        return total
+
+
 def _is_client_error(exc: BaseException) -> bool:
     from botocore.exceptions import ClientError
 

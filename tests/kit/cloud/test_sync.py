@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from kit.cloud.sync import CLOSED, HALF_OPEN, OPEN, Backoff, CircuitBreaker, Sync, SyncError
@@ -117,3 +119,32 @@ def test_a_refused_batch_is_failed_and_dead_lettered_after_max_attempts(cloud, s
     assert report.refused == 6 and store.outbox.depth() == 0
     assert [d.last_error for d in store.outbox.dead()] == ["ClientError: An error occurred (EntityTooLarge) when "
                                                            "calling the PutObject operation: too big"] * 3
+
+
+def test_run_keeps_draining_in_the_background_until_stopped(cloud, store):
+    import threading
+
+    sync = Sync(store, batch_size=100)
+    stop = threading.Event()
+    worker = threading.Thread(target=lambda: results.append(sync.run(stop, interval_s=0.05)))
+    results = []
+    worker.start()
+    try:
+        for k in range(3):                       # readings keep arriving while it runs
+            _fill(store, 50, start=50 * k)
+            deadline = time.monotonic() + 10
+            while store.outbox.depth() and time.monotonic() < deadline:
+                stop.wait(0.02)
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert results and results[0].sent == 150 and store.outbox.depth() == 0
+    assert len(Uploader().read_all()) == 150
+
+
+def test_cli_sync_follow_runs_until_its_timeout(cloud, store, capsys):
+    from kit.cli import main
+
+    _fill(store, 20)
+    assert main(["cloud", "sync", "--db", store.path, "--follow", "--interval", "0.05", "--timeout", "0.5"]) == 0
+    assert "sent 20 readings" in capsys.readouterr().out
