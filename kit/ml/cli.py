@@ -19,6 +19,7 @@ from typing import Any
 SUBCOMMANDS: list[str] = [
     "kit.ml.cli",  # train, bench, info (below)
     "kit.ml.compress.cli",  # compress
+    "kit.ml.infer_cli",  # infer-serve
 ]
 
 
