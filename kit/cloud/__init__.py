@@ -15,5 +15,10 @@ from kit.cloud import broker
 from kit.cloud.config import CloudConfig, client, current, session, use
 from kit.cloud.emulator import LocalCloud
 from kit.cloud.emulator import start as start_local
+from kit.cloud.mqtt import Subscriber, Telemetry
+from kit.cloud.shadow import ShadowAgent
+from kit.cloud.sync import Backoff, CircuitBreaker, Sync
+from kit.cloud.uploader import Uploader
 
-__all__ = ["CloudConfig", "broker", "LocalCloud", "client", "current", "session", "start_local", "use"]
+__all__ = ["Backoff", "CircuitBreaker", "CloudConfig", "LocalCloud", "ShadowAgent", "Subscriber", "Sync", "Telemetry",
+           "Uploader", "broker", "client", "current", "session", "start_local", "use"]
