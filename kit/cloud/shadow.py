@@ -148,8 +148,8 @@ class ShadowAgent:
         else:
             doc = document
         if not isinstance(doc, Mapping) or not isinstance(doc.get("state", {}), Mapping):
-            return {}, None, ("the shadow document must be a JSON object like {\"state\": {\"desired\": {...}}}, "
-                              f"got {type(doc).__name__ if not isinstance(doc, Mapping) else 'state=' + repr(doc['state'])[:40]}")
+            got = f"state={doc['state']!r:.40}" if isinstance(doc, Mapping) else f"a JSON {type(doc).__name__}"
+            return {}, None, f'the shadow document must be a JSON object like {{"state": {{"desired": {{...}}}}}}, got {got}'
         version = doc.get("version") if isinstance(doc.get("version"), int) else None
         state = doc.get("state", {})
         if "desired" in state or "reported" in state:
