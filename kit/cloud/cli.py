@@ -19,7 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("cloud", help="the cloud side: local AWS endpoint, uploads, device shadow",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cloud_command", metavar="ACTION")
-    parser.set_defaults(func=lambda args: (parser.print_help(), 0)[1])
+
+    def show_help(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 0
+
+    parser.set_defaults(func=show_help)
 
     serve = sub.add_parser("serve", help="run the local AWS endpoint (moto) on 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="port (default 5151; 0 picks a free one)")
