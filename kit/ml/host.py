@@ -295,7 +295,21 @@ class ModelHost:
 
     def predict(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         """Run the model: output name -> float32 array with the batch first ((1, ...) for a single frame)."""
-        q = self._quantize(self.to_input(frames))
+        return self.run(self.to_input(frames))
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the model on a float array already shaped like the input, batch first (no frame checks).
+
+        For models whose input is not a camera frame (e.g. the second part of a split model taking
+        activations); int8 inputs are still quantized here and outputs dequantized.
+        """
+        x = np.asarray(x)
+        if x.ndim != len(self.input.shape) or x.shape[1:] != self.input.shape[1:] or x.shape[0] < 1:
+            raise ModelInputError(f"input {self.input_name!r} takes arrays of shape (n, {', '.join(map(str, self.input.shape[1:]))}), "
+                                  f"got {x.shape}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ModelInputError(f"run() takes float arrays (it quantizes them itself), got dtype {x.dtype}")
+        q = self._quantize(x.astype(np.float32, copy=False))
         with self._lock:
             if self._resize_batch(q.shape[0]):
                 return self._run(q)

@@ -162,3 +162,12 @@ def test_int8_model_is_quantized_in_and_dequantized_out(frames):
     ref = ModelHost(shipped_model()).predict(frames.x)
     agree = (out["queue"].argmax(1) == ref["queue"].argmax(1)).mean()
     assert agree >= 0.9, f"int8 and float32 agree on {agree:.0%} of frames"
+
+
+def test_run_takes_arrays_shaped_like_the_input(host, frames):
+    x = frames.x[:3].astype(np.float32)[..., None] / 255
+    assert np.allclose(host.run(x)["queue"], host.predict(frames.x[:3])["queue"])
+    with pytest.raises(ModelInputError, match=r"\(n, 64, 64, 1\)"):
+        host.run(x[..., 0])
+    with pytest.raises(ModelInputError, match="float"):
+        host.run(frames.x[:3][..., None])
