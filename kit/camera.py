@@ -72,7 +72,9 @@ class PiCamera:
         """One grayscale frame (uint8, (size, size))."""
         if self.closed:
             raise RuntimeError("this camera is closed; open a new one with kit.camera.open_camera()")
-        return to_gray(self._cam.capture_array("main"))
+        bgr = self._cam.capture_array("main")
+        # Picamera2's "RGB888" stores pixels as B, G, R: flip to R, G, B before the luma weights
+        return to_gray(bgr[:, :, 2::-1])
 
     def close(self) -> None:
         if not self.closed:

@@ -44,7 +44,8 @@ def test_pi_camera_reads_picamera2_and_converts_to_gray(monkeypatch):
         def capture_array(self, stream):
             w, h = self.size
             img = np.zeros((h, w, 3), np.uint8)
-            img[..., 1] = 200  # pure green
+            img[..., 1] = 200  # green
+            img[..., 0] = 100  # blue: Picamera2's RGB888 is stored B, G, R
             return img
 
         def stop(self):
@@ -59,7 +60,7 @@ def test_pi_camera_reads_picamera2_and_converts_to_gray(monkeypatch):
     with PiCamera(size=16) as cam:
         frame = cam.capture()
     assert frame.shape == (16, 16) and frame.dtype == np.uint8
-    assert int(frame[0, 0]) == round(0.587 * 200)
+    assert int(frame[0, 0]) == round(0.587 * 200 + 0.114 * 100)
     with pytest.raises(RuntimeError, match="closed"):
         cam.capture()
 
