@@ -9,6 +9,7 @@ Shaping (bandwidth, round-trip time) happens in the service; see ``kit.ml.infer_
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
@@ -52,8 +53,12 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"kit model infer-serve: {exc}", file=sys.stderr)
             return 2
     server = InferServer(partition, port=args.port, network=network, num_threads=args.threads).start()
-    shaping = f"{network.bandwidth_mbps:g} Mbit/s, RTT {network.rtt_ms:g} ms" if network else "no shaping"
+    shaping = "no shaping"
+    if network is not None:
+        bandwidth = "unlimited" if args.bandwidth_mbps is None else f"{network.bandwidth_mbps:g} Mbit/s"
+        shaping = f"shaped: {bandwidth}, RTT {network.rtt_ms:g} ms"
     print(f"serving {partition.n_splits} splits of {folder} at {server.url} ({shaping}); Ctrl-C stops", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # systemd and `kill` stop it as cleanly as Ctrl-C
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -61,3 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -164,3 +164,25 @@ def test_stopping_the_service_mid_session_falls_back(partition, frame):
     server.stop()
     result = runner.run(frame, 3)
     assert result.fallback and "unreachable" in result.reason
+
+
+def test_kit_model_infer_serve_runs_and_stops_on_sigterm(partition, tmp_path):
+    import subprocess
+    import sys
+
+    from kit.ml.infer_server import InferClient
+
+    folder = partition.save(tmp_path / "partition")
+    proc = subprocess.Popen([sys.executable, "-m", "kit", "model", "infer-serve", "--partition", str(folder), "--rtt-ms", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
+        url = line.split(" at ")[1].split()[0]
+        assert InferClient(url, timeout=5).health()["splits"] == partition.n_splits
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
