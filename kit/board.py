@@ -309,6 +309,13 @@ class Board:
             saved = self._saved_default
             Device.pin_factory = None if saved is self.pin_factory else saved
 
+    def __del__(self) -> None:
+        # A notebook cell re-run rebinds `board`; the old one should not keep sampling in the background.
+        try:
+            self.close()
+        except Exception:
+            pass
+
     def __enter__(self) -> Board:
         return self
 

@@ -1,7 +1,7 @@
 """Grades lab 01 (GPIO outputs): PWM fade levels, a fade, beep patterns, the phase state machine, driving the board."""
 import pytest
 
-pytestmark = pytest.mark.notebook("01_gpio_outputs")
+pytestmark = [pytest.mark.notebook("01_gpio_outputs"), pytest.mark.slow]  # runs the lab first (a few seconds)
 
 
 def _check_fade_levels():

@@ -1,7 +1,7 @@
 """Grades lab 02 (GPIO inputs and energy): polling vs events, debouncing, hysteresis, LDR, ADC, energy, send on change."""
 import pytest
 
-pytestmark = pytest.mark.notebook("02_gpio_inputs")
+pytestmark = [pytest.mark.notebook("02_gpio_inputs"), pytest.mark.slow]  # runs the lab first (about 15 s)
 
 
 def _check_polling():
