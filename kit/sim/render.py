@@ -106,8 +106,11 @@ def render_svg(world: Any = None, *, lamps: Mapping[str, float] | None = None, t
     for i in range(6):
         out.append(f'<rect x="{STOP_X + 12}" y="{ROAD_Y + 4 + i * 11}" width="38" height="6" fill="#e8e8e8"/>')
     out.append(f'<rect x="{STOP_X}" y="{ROAD_Y}" width="4" height="{ROAD_H}" fill="#f4f4f4"/>')
-    if daylight < 0.15:  # a street lamp at night
-        out.append(f'<circle cx="{STOP_X - 60}" cy="{ROAD_Y - 60}" r="40" fill="#ffe9a8" opacity="0.25"/>')
+    # a street lamp, lit at night
+    out.append(f'<rect x="{STOP_X - 62}" y="{ROAD_Y - 62}" width="3" height="62" fill="#444"/>')
+    out.append(f'<circle cx="{STOP_X - 60}" cy="{ROAD_Y - 62}" r="4" fill="{"#ffe9a8" if daylight < 0.15 else "#888"}"/>')
+    if daylight < 0.15:
+        out.append(f'<circle cx="{STOP_X - 60}" cy="{ROAD_Y - 50}" r="40" fill="#ffe9a8" opacity="0.2"/>')
     if world is not None:
         _draw_world(out, world)
     # car signal head
@@ -147,7 +150,7 @@ def _draw_world(out: list[str], world: Any) -> None:
         if world.daylight < 0.3:
             out.append(f'<circle cx="{x + CAR_W}" cy="{lane_y + 9}" r="3" fill="#fff6c0"/>')
     if n > MAX_DRAWN:
-        out.append(f'<text x="6" y="{lane_y + 14}" fill="#fff">+{n - MAX_DRAWN}</text>')
+        out.append(f'<text x="16" y="{lane_y - 6}" fill="#fff">+{n - MAX_DRAWN} more</text>')
     out.append("</g>")
     # ultrasonic sensor at the upstream end of the lane, its beam reaching the queue's tail
     tail = STOP_X - 6 - min(n, MAX_DRAWN) * (CAR_W + CAR_GAP)

@@ -51,7 +51,7 @@ def test_queue_pedestrians_and_caption():
     cars = root.findall(".//svg:g[@id='queue']/svg:rect", NS)
     assert len(cars) == 8  # the rest are written as +N
     text = "".join(root.itertext())
-    assert f"+{world.queue_length - 8}" in text and "08:03" in text
+    assert f"+{world.queue_length - 8} more" in text and "08:03" in text
 
 
 def test_night_is_darker_than_day():
