@@ -235,22 +235,27 @@ class SimWiring:
 
     def _on_advance(self, world: World) -> None:
         self._write_cpu()
-        # Smoothed sensors average the last few samples; after a jump in simulated time those samples
-        # describe the old world, so start the average again (the next read waits for fresh samples).
+        # Smoothed sensors average the last few samples. After a jump in simulated time those samples
+        # describe the old world, while a real sensor would have kept sampling all along: give the
+        # average what it would hold now (the exact reading of the current echo / charge time), so a
+        # read after advance() is fresh and does not wait in real time for new samples.
         distance, light = round(world.queue_distance, 3), round(world.light_level, 2)
-        if distance != self._last["distance"]:
-            self._restart_average(self._devices.get("distance"))
+        sensor = self._devices.get("distance")
+        if distance != self._last["distance"] and sensor is not None:
+            self._refill_average(sensor, min(1.0, world.queue_distance / sensor.max_distance))
             self._last["distance"] = distance
-        if light != self._last["light"]:
-            self._restart_average(self._devices.get("light_sensor"))
+        sensor = self._devices.get("light_sensor")
+        if light != self._last["light"] and sensor is not None:
+            self._refill_average(sensor, 1.0 - min(1.0, self._charge_time() / sensor.charge_time_limit))
             self._last["light"] = light
 
     @staticmethod
-    def _restart_average(device: Any) -> None:
+    def _refill_average(device: Any, sample: float) -> None:
         queue = getattr(device, "_queue", None)
         if queue is not None and getattr(device, "closed", True) is False:
             queue.queue.clear()
-            queue.full.clear()
+            queue.queue.extend([sample] * queue.queue.maxlen)
+            queue.full.set()
 
     # --- life ----------------------------------------------------------------------------------
     def close(self) -> None:
