@@ -50,7 +50,9 @@ def course_results(tmp_path_factory):
         for name in _graded_notebooks():
             if (source / f"{name}.ipynb").exists():
                 shutil.copy(source / f"{name}.ipynb", submissions / student)
-    return grade.grade_class(submissions, tests=GRADING_TESTS, jobs=2)
+    # Generous limits: this checks correctness, and a busy CI machine must not turn a slow cell into a failure.
+    limits = grade.Limits(cell_timeout=300, notebook_timeout=1200, call_timeout=300)
+    return grade.grade_class(submissions, tests=GRADING_TESTS, jobs=2, limits=limits)
 
 
 @pytest.mark.slow
