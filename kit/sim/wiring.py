@@ -248,6 +248,9 @@ class SimWiring:
         if light != self._last["light"] and sensor is not None:
             self._refill_average(sensor, 1.0 - min(1.0, self._charge_time() / sensor.charge_time_limit))
             self._last["light"] = light
+        sensor = self._devices.get("pir")
+        if sensor is not None and getattr(sensor, "_queue", None) is not None:
+            self._refill_average(sensor, 1.0 if world.pedestrians_waiting else 0.0)
 
     @staticmethod
     def _refill_average(device: Any, sample: float) -> None:
