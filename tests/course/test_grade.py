@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 
 import nbformat
 import pytest
@@ -95,16 +96,14 @@ def test_feedback_names_each_failed_test_and_what_went_wrong(graded):
 
 @pytest.mark.slow
 def test_a_lab_over_its_time_limit_is_stopped_and_still_reported(demo_course):
-    sleepy = demo_course.notebook(imports="import time\ntime.sleep(30)")
+    sleepy = demo_course.notebook(imports="import time\ntime.sleep(120)")
     demo_course.student("sleepy", sleepy)
-    demo_course.student("solved", demo_course.notebook())
-    results = grade.grade_class(demo_course.root / "submissions", tests=demo_course.tests, jobs=2,
-                                limits=grade.Limits(cell_timeout=60, lab_timeout=6))
-    by_student = {r.student: r for r in results}
-    assert by_student["solved"].score == 4
-    sleepy = by_student["sleepy"]
+    started = time.monotonic()
+    [sleepy] = grade.grade_class(demo_course.root / "submissions", tests=demo_course.tests, jobs=2,
+                                 limits=grade.Limits(cell_timeout=200, lab_timeout=8))
+    assert time.monotonic() - started < 60
     assert sleepy.score == 0 and sleepy.max_score == 4
-    assert "grading stopped after 6 s" in sleepy.note
+    assert "grading stopped after 8 s" in sleepy.note
     assert all("took too long" in t["message"] for t in sleepy.tests)
 
 
