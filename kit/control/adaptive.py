@@ -90,6 +90,18 @@ def actuated_policy(obs: Observation, timings: AdaptiveTimings) -> bool:
 Policy = Callable[[Observation, AdaptiveTimings], bool]
 
 
+def _read(get: Callable[[], Any]) -> Any:
+    # gpiozero's sampling thread may append to a smoothed sensor's queue while the average is being
+    # computed ("deque mutated during iteration"); the next attempt sees a settled queue.
+    for _ in range(4):
+        try:
+            return get()
+        except RuntimeError as exc:
+            if "mutated" not in str(exc):
+                raise
+    return get()
+
+
 class AdaptiveController:
     """Runs the kit's phase plan (:data:`kit.control.fixed.PLAN`), ending car green when ``policy`` says so.
 
@@ -148,7 +160,7 @@ class AdaptiveController:
     def _read_queue(self) -> bool:
         if self.queue_source is not None:
             return bool(self.queue_source())
-        distance = self.board.distance.distance
+        distance = _read(lambda: self.board.distance.distance)
         if self.queue:
             return distance < self.queue_threshold_m + self.queue_hysteresis_m
         return distance < self.queue_threshold_m
@@ -156,7 +168,8 @@ class AdaptiveController:
     def observe(self) -> Observation:
         """Read the sensors into an :class:`Observation`."""
         self.queue = self._read_queue()
-        if self.request_since is None and self.board.pir.motion_detected and self.phase.name == "car_green":
+        waiting = self.phase.name == "car_green" and _read(lambda: self.board.pir.motion_detected)
+        if self.request_since is None and waiting:
             self._requested()  # someone waits at the kerb without pressing
         waited = 0.0 if self.request_since is None else self.clock - self.request_since
         return Observation(
@@ -164,7 +177,7 @@ class AdaptiveController:
             queue=self.queue,
             ped_request=self.request_since is not None,
             ped_wait_s=waited,
-            night=self.board.light_sensor.value < self.night_daylight,
+            night=_read(lambda: self.board.light_sensor.value) < self.night_daylight,
         )
 
     # --- the plan ---------------------------------------------------------------------------
