@@ -41,7 +41,7 @@ class LabTests:
     """One grading file and the tests it holds."""
 
     notebook: str
-    file: Path
+    files: list[Path]  # usually one: test_NN_slug.py
     tests: list[dict[str, Any]]  # {"test", "max"}
 
     @property
@@ -71,8 +71,10 @@ class LabResult:
 
 # ---- discovering labs and students ----------------------------------------------------------------
 def _pytest_command(args: Iterable[str]) -> list[str]:
+    # pytest-timeout is left out: the grader stops a whole lab itself (--lab-timeout), and a per-test limit
+    # would cut a long notebook short while the lab fixture is still executing it.
     return [sys.executable, "-m", "pytest", "-p", "course.grading.plugin", "-p", "no:cacheprovider",
-            "-q", "--no-header", "-o", "addopts=", *args]
+            "-p", "no:timeout", "-q", "--no-header", "-o", "addopts=", *args]
 
 
 def _environment(extra: dict[str, str], home: Path) -> dict[str, str]:
@@ -101,11 +103,12 @@ def discover_labs(tests: Path, home: Path, only: list[str] | None = None) -> lis
         print(f"warning: some grading files in {tests} did not load; their labs are left out:\n"
               f"{done.stdout[-_OUTPUT_TAIL:]}{done.stderr[-_OUTPUT_TAIL:]}", file=sys.stderr)
     collected = json.loads(results.read_text()) if results.exists() else {"tests": []}
-    labs: dict[Path, LabTests] = {}
+    labs: dict[str, LabTests] = {}
     for test in collected["tests"]:
-        file_part = test["test"].split("::", 1)[0]
-        path = next(f for f in files if file_part.endswith(f.name))
-        lab = labs.setdefault(path, LabTests(test["notebook"], path, []))
+        path = tests / Path(test["test"].split("::", 1)[0]).name
+        lab = labs.setdefault(test["notebook"], LabTests(test["notebook"], [], []))
+        if path not in lab.files:
+            lab.files.append(path)
         lab.tests.append({"test": test["test"], "max": test["max"]})
     found = sorted(labs.values(), key=lambda lab: lab.notebook)
     if only:
@@ -182,7 +185,7 @@ def grade_one(student: Path, lab: LabTests, limits: Limits, home: Path) -> LabRe
         stopped = False
         with open(log, "wb") as out:
             # A session of its own, so that a stop takes pytest and everything it started with it.
-            process = subprocess.Popen(_pytest_command([str(lab.file)]), cwd=ROOT, env=env, stdout=out,
+            process = subprocess.Popen(_pytest_command(map(str, lab.files)), cwd=ROOT, env=env, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 process.wait(timeout=limits.for_lab(lab))
