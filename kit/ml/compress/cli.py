@@ -27,7 +27,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--standard-epochs", type=int, default=6,
                    help="epochs for the standard-convolution twin, 0 to skip it (default 6)")
     p.add_argument("--fraction", type=float, default=0.5, help="fraction of filters removed (default 0.5)")
-    p.add_argument("--sparsity", type=float, default=0.75, help="fraction of weights zeroed (default 0.75)")
+    p.add_argument("--sparsity", type=float, default=0.5, help="fraction of weights zeroed (default 0.5)")
     p.add_argument("--runs", type=int, default=200, help="timed runs per variant at batch 1 (default 200)")
     p.add_argument("--plot", default=None, help="write the Pareto plot to this image file")
     p.add_argument("--ship", action="store_true", help="copy PREFIX_int8.tflite and its card into kit/models")

@@ -20,6 +20,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +74,53 @@ def to_tflite(
     # from_keras_model freezes the weights into constants (so they can be quantized) and names the
     # signature's input and outputs after the Keras ones.
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the traced signature
+    with _quiet(tf):
         data = _convert(tf, converter, variant, representative, len(model.inputs[0].shape))
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(data)
     return data
+
+
+@contextlib.contextmanager
+def _quiet(tf: Any):
+    """Silence the converter: it prints the traced signature, logs its assets and, from C++, its settings.
+
+    What it wrote is shown again if the conversion fails, so errors are never hidden.
+    """
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    sink = tempfile.TemporaryFile(mode="w+b")
+    saved = []
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+                fd = stream.fileno()
+            except (AttributeError, OSError, ValueError):  # a notebook's streams have no file descriptor
+                continue
+            saved.append((fd, os.dup(fd)))
+            os.dup2(sink.fileno(), fd)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    except BaseException:
+        _restore(saved)
+        sink.seek(0)
+        sys.stderr.write(sink.read().decode(errors="replace"))
+        raise
+    finally:
+        _restore(saved)
+        sink.close()
+        logger.setLevel(level)
+
+
+def _restore(saved: list) -> None:
+    while saved:
+        fd, copy = saved.pop()
+        os.dup2(copy, fd)
+        os.close(copy)
 
 
 def _convert(tf: Any, converter: Any, variant: str, representative: Any, rank: int) -> bytes:

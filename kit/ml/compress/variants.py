@@ -71,7 +71,7 @@ def compress_all(
     prefix: str = "queue",
     seed: int = 0,
     fraction: float = 0.5,
-    sparsity: float = 0.75,
+    sparsity: float = 0.5,
     finetune_epochs: int = 4,
     learning_rate: float = 3e-3,
     standard_epochs: int = 6,
