@@ -7,7 +7,6 @@ item sent, then lost before its ack, is delivered again with the same id.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any

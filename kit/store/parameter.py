@@ -147,7 +147,8 @@ class Parameter:
         try:
             return int(text) if self.type == "int" else float(text)
         except ValueError:
-            raise ParameterError({self.name: f"must be {_article(self.type)} ({self.allowed()}), got {text!r}"}) from None
+            problem = f"must be {_article(self.type)} ({self.allowed()}), got {text!r}"
+            raise ParameterError({self.name: problem}) from None
 
 
 def _num(x: float) -> str:

@@ -247,7 +247,8 @@ def _normalize(rows: Iterable[Any], now: float) -> list[tuple[str, float, float]
                 ts = now if ts is None else to_epoch(ts, what="ts")
             append((sensor, ts, value))
         except KeyError as exc:
-            raise ValueError(f"row {i}: missing key {exc.args[0]!r} (dict rows need sensor, value, ts); nothing was written") from None
+            raise ValueError(f"row {i}: missing key {exc.args[0]!r} (dict rows need sensor, value, ts); "
+                             "nothing was written") from None
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"row {i}: {exc}; nothing was written") from None
     return out

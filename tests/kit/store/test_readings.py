@@ -142,14 +142,14 @@ CHILD = textwrap.dedent("""
     b = start
     while True:
         if b == pause_in:
-            ops = [0]
+            base = conn.total_changes
             def hold_mid_transaction():
-                ops[0] += 1
-                if ops[0] == 200 and conn.in_transaction:  # some rows of this batch are written, not committed
+                # half of this batch is inserted, nothing of it committed
+                if conn.in_transaction and conn.total_changes - base >= batch // 2:
                     print("MID", flush=True)
                     time.sleep(60)  # the parent kills us here
                 return 0
-            conn.set_progress_handler(hold_mid_transaction, 100)
+            conn.set_progress_handler(hold_mid_transaction, 50)
         store.readings.append_many([("s", float(b * batch + i), 1792044000.0 + b * batch + i) for i in range(batch)])
         print(b, flush=True)
         b += 1
@@ -174,11 +174,13 @@ def _check_intact(path, batch):
 def test_sigkill_mid_append_many_loses_only_the_open_batch(tmp_path):
     path, batch = tmp_path / "kit.db", 500
     child = _spawn(path, batch, start=0, pause_in=3)
-    lines = [child.stdout.readline().strip() for _ in range(4)]
+    try:
+        lines = [child.stdout.readline().strip() for _ in range(4)]
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+        child.stdout.close()
     assert lines == ["0", "1", "2", "MID"]
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=10)
-    child.stdout.close()
     assert _check_intact(path, batch) == 3  # batches 0-2 committed, batch 3 (half inserted) gone
     with Store(path) as store:  # and the file takes new writes cleanly
         store.readings.append_many([("s", float(3 * batch + i), 1.0) for i in range(batch)])
@@ -192,9 +194,11 @@ def test_repeated_sigkills_at_random_moments_never_duplicate_or_tear(tmp_path):
         start = _check_intact(path, batch) if path.exists() else 0
         assert start >= committed  # nothing the child reported as committed was lost
         child = _spawn(path, batch, start=start, pause_in=-1)
-        for _ in range(3):
-            committed = int(child.stdout.readline()) + 1
-        os.kill(child.pid, signal.SIGKILL)  # most of the child's time is spent inside append_many
-        child.wait(timeout=10)
-        child.stdout.close()
+        try:
+            for _ in range(3):
+                committed = int(child.stdout.readline()) + 1
+        finally:
+            os.kill(child.pid, signal.SIGKILL)  # most of the child's time is spent inside append_many
+            child.wait(timeout=10)
+            child.stdout.close()
     assert _check_intact(path, batch) >= committed

@@ -48,12 +48,14 @@ def test_threads_share_one_store(store):
 
 WRITER = textwrap.dedent("""
     import sys
+    import time
     from kit.store import Store
     store = Store(sys.argv[1])
     print("open", flush=True)
     for b in range(40):
         store.readings.append_many([("logger", float(b * 250 + i), 1792044000.0 + b * 250 + i) for i in range(250)])
         store.params.set("sample_period_s", 1 + b % 5)
+        time.sleep(0.01)  # a logger samples now and then; without a pause it could finish before the reader looks
     print("done", flush=True)
 """)
 
