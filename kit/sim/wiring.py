@@ -51,6 +51,14 @@ def tmp36_volts(celsius: float) -> float:
     return 0.5 + 0.01 * celsius
 
 
+STATES_KEPT = 1000  # sampled sensor pins change dozens of times a second; keep recent history only
+
+
+def _trim(pin: MockPin) -> None:
+    if len(pin.states) > 2 * STATES_KEPT:
+        del pin.states[:-STATES_KEPT]
+
+
 class EchoPin(MockPin):
     """A :class:`~gpiozero.pins.mock.MockPin` that can show an edge at an exact tick.
 
@@ -66,6 +74,7 @@ class EchoPin(MockPin):
         self._state = value
         self.states.append(PinState(ticks - self._last_change, value))
         self._last_change = ticks
+        _trim(self)
         wanted = ("both", "rising") if value else ("both", "falling")
         if self._edges in wanted and self._when_changed is not None:
             self._call_when_changed()
@@ -76,6 +85,7 @@ class SimTriggerPin(MockTriggerPin):
 
     def _set_state(self, value):
         MockPin._set_state(self, value)
+        _trim(self)
         if value:
             rise = monotonic() + 0.0005
             self.echo_pin.edge_at(True, rise)
@@ -87,6 +97,7 @@ class SimChargingPin(MockChargingPin):
 
     def _set_function(self, value):
         MockPin._set_function(self, value)
+        _trim(self)
         if value == "input":
             EchoPin.edge_at(self, True, monotonic() + self.charge_time)
 

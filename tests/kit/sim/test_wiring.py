@@ -156,3 +156,15 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(kit.sim.wiring, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_sampled_pins_keep_a_bounded_history(mock_factory):
+    from kit.sim.wiring import STATES_KEPT
+
+    with Board(pin_factory=mock_factory) as board:
+        echo = board.distance.echo
+        for _ in range(3 * STATES_KEPT):
+            board.distance.trigger.state = True
+            board.distance.trigger.state = False
+        assert STATES_KEPT <= len(echo.states) <= 2 * STATES_KEPT
+        assert len(board.distance.trigger.states) <= 2 * STATES_KEPT
