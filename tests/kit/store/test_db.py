@@ -91,3 +91,14 @@ def test_the_file_reads_with_the_sqlite3_command_line_tool(tmp_path):
            "SELECT kind, reading_id FROM outbox; SELECT name, old_value, new_value, source FROM parameter_history;")
     out = subprocess.run([sqlite3_cli, str(path), sql], capture_output=True, text=True, check=True, timeout=30).stdout
     assert out.split() == ["25.0", "2026-10-15T06:00:00.000Z|queue_m|0.75", "reading|1", "car_green_s|20.0|25.0|lab"]
+
+
+def test_a_truncated_database_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "kit.db"
+    with Store(path) as store:
+        store.readings.append_many([("q", float(i), float(i)) for i in range(20_000)])
+    data = path.read_bytes()[: path.stat().st_size // 2]  # half the file lost (a full SD card, a bad copy)
+    path.write_bytes(data)
+    with pytest.raises(StoreOpenError, match="damaged"):
+        Store(path)
+    _untouched(path, data)
