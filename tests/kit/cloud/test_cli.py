@@ -58,3 +58,13 @@ def test_serve_runs_a_local_endpoint_until_interrupted(tmp_path):
     finally:
         proc.send_signal(2)
         assert proc.wait(timeout=10) == 0
+
+
+def test_status_on_aws_names_the_chain_and_makes_no_request(capsys, monkeypatch):
+    monkeypatch.setenv("KIT_CLOUD", "aws")
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert main(["cloud", "status", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["mode"] == "aws" and info["region"] == "eu-central-1"
+    assert info["credentials"] == "boto3 standard chain" and "reachable" not in info
