@@ -21,7 +21,7 @@ from kit.ml.federated.task import FRAME_SIZE, PROFILES, Net
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--local-epochs", type=int, default=2)
+    parser.add_argument("--local-epochs", type=int, default=5)
     parser.add_argument("--samples", type=int, default=600, help="frames per intersection (70 %% for training)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -50,7 +50,7 @@ def train(msg: Message, context: Context) -> Message:
     loss = net.fit(
         train_set.x,
         train_set.y,
-        epochs=int(config.get("local-epochs", 2)),
+        epochs=int(config.get("local-epochs", 5)),
         lr=float(config.get("lr", 0.02)),
         seed=int(config.get("seed", 0)) * 1000 + server_round * 10 + int(context.node_config["partition-id"]),
     )

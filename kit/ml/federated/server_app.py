@@ -30,7 +30,7 @@ __all__ = ["AuditedFedAvg", "DEFAULTS", "benchmark_sets", "run_federation", "mak
 
 DEFAULTS: dict[str, Any] = {
     "num-server-rounds": 3,
-    "local-epochs": 2,
+    "local-epochs": 5,
     "lr": 0.02,
     "samples-per-client": 600,
     "num-clients": 4,

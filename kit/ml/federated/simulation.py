@@ -30,7 +30,7 @@ def simulate(
     *,
     num_clients: int = 4,
     rounds: int = 3,
-    local_epochs: int = 2,
+    local_epochs: int = 5,
     lr: float = 0.02,
     samples_per_client: int = 600,
     seed: int = 0,
@@ -59,17 +59,27 @@ def simulate(
     }
     if not verbose:
         logging.getLogger("flwr").setLevel(logging.WARNING)
-    run_simulation(
-        server_app=make_server_app(results, config),
-        client_app=client_app,
-        num_supernodes=num_clients,
-        backend_config={
-            # one CPU per virtual intersection; Ray itself gets what the machine offers
-            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-            "init_args": {"logging_level": "ERROR", "log_to_driver": verbose},
-        },
-        verbose_logging=verbose,
-    )
+    # Ray gives its node 30 s to start; on a machine busy with other work that can run out, and a second
+    # try usually finds the machine less busy. A failure after the start is not retried.
+    for attempt in range(2):
+        try:
+            run_simulation(
+                server_app=make_server_app(results, config),
+                client_app=client_app,
+                num_supernodes=num_clients,
+                backend_config={
+                    # one CPU per virtual intersection; Ray itself gets what the machine offers
+                    "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                    "init_args": {"logging_level": "ERROR", "log_to_driver": verbose},
+                },
+                verbose_logging=verbose,
+            )
+        except RuntimeError:
+            if results or attempt == 1:
+                raise
+            continue
+        if results:
+            break
     if not results:
         raise RuntimeError("the federated simulation ended without a result; run simulate(verbose=True) to see why")
     return results
@@ -83,7 +93,7 @@ def local_only(
     benchmark: list[tuple[np.ndarray, np.ndarray]],
     *,
     rounds: int = 3,
-    local_epochs: int = 2,
+    local_epochs: int = 5,
     lr: float = 0.02,
     samples_per_client: int = 600,
     seed: int = 0,
@@ -109,7 +119,7 @@ def centralized(
     benchmark: list[tuple[np.ndarray, np.ndarray]],
     *,
     rounds: int = 3,
-    local_epochs: int = 2,
+    local_epochs: int = 5,
     lr: float = 0.02,
     samples_per_client: int = 600,
     seed: int = 0,
