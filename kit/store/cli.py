@@ -62,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--older-than-days", type=float, default=None,
                    help="default: the retention_days parameter")
     p.add_argument("--downsample", action="store_true", help="keep one mean per sensor per minute instead")
+    p.add_argument("--vacuum", action="store_true", help="then shrink the file (rewrites it; takes a moment)")
     p.add_argument("--include-unsent", action="store_true",
                    help="also drop old readings the cloud has not received yet (and their outbox items)")
     p.set_defaults(func=_readings_prune)
@@ -235,11 +236,14 @@ def _readings_prune(args: argparse.Namespace) -> int:
     with _open(args) as store:
         days = args.older_than_days if args.older_than_days is not None else store.params.get("retention_days")
         result = store.readings.prune(days, downsample=args.downsample, include_unsent=args.include_unsent)
+        saved = store.vacuum() if args.vacuum else None
     what = "downsampled" if args.downsample else "deleted"
     print(f"readings older than {days:g} days: {result['deleted']} rows {what}"
           + (f" into {result['added']} per-minute rows" if args.downsample else "")
           + (f"; {result['kept_unsent']} kept because they are still waiting in the outbox "
              "(--include-unsent drops them too)" if result["kept_unsent"] else ""))
+    if saved is not None:
+        print(f"file shrunk by {saved / 1e6:.2f} MB")
     return 0
 
 

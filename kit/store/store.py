@@ -60,6 +60,22 @@ class Store:
             rows = [r[0] for r in self.db.execute("PRAGMA integrity_check").fetchall()]
         return [] if rows == ["ok"] else rows
 
+    def vacuum(self) -> int:
+        """Give the space freed by pruning back to the file system; returns the bytes saved.
+
+        Rewrites the whole file (it needs as much free space again, and a moment): run it after a big
+        prune, not after every one.
+        """
+        with self._transaction.lock:
+            before = self._bytes()
+            self.db.execute("VACUUM")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return before - self._bytes()
+
+    def _bytes(self) -> int:
+        page_size = self.db.execute("PRAGMA page_size").fetchone()[0]
+        return page_size * self.db.execute("PRAGMA page_count").fetchone()[0]
+
     def close(self) -> None:
         """Close the file (the WAL is checkpointed into it). Safe to call twice."""
         with self._transaction.lock:

@@ -78,9 +78,9 @@ def test_readings_tail_stats_prune(capsys, db):
     assert code == 0 and "100 rows downsampled into 2 per-minute rows" in out
     with Store(db) as store:
         store.readings.append("queue_m", 1.0)  # now: young, stays
-    code, out, _ = kit(capsys, "readings", "prune", "--db", db)  # default: retention_days (30)
+    code, out, _ = kit(capsys, "readings", "prune", "--vacuum", "--db", db)  # default: retention_days (30)
     assert "older than 30 days: 2 rows deleted" in out  # the two October minutes
-    assert "kept because they are still waiting" not in out
+    assert "kept because they are still waiting" not in out and "file shrunk by" in out
 
 
 def test_a_file_that_is_not_a_store_gives_one_clear_line(capsys, tmp_path):

@@ -117,6 +117,14 @@ def test_downsample_keeps_one_weighted_mean_per_minute(store):
     assert store.readings.sensors()[0]["count"] == 6
 
 
+def test_vacuum_gives_pruned_space_back(store):
+    store.readings.append_many([("q", float(i), T0 + i) for i in range(20_000)], upload=False)
+    store.readings.prune(1, now=T0 + 3 * 86400)
+    assert store.readings.size()["free_bytes"] > 0
+    saved = store.vacuum()
+    assert saved > 0 and store.readings.size()["free_bytes"] == 0 and store.check() == []
+
+
 def test_prune_refuses_nonsense(store):
     with pytest.raises(ValueError, match="older_than_days"):
         store.readings.prune(-1)
