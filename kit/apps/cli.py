@@ -1,0 +1,128 @@
+"""`kit run intersection` and `kit status`.
+
+    kit run intersection                 # simulation (or real pins on a Pi), until Ctrl-C / SIGTERM
+    kit run intersection --hours 24      # a simulated day, as fast as the machine allows
+    kit run intersection --cloud         # with S3 uploads, the device shadow and MQTT telemetry
+    kit status                           # health of the running (or last) app
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+
+def _run_intersection(args: argparse.Namespace) -> int:
+    from kit.apps.intersection import AppOptions, IntersectionApp
+    from kit.store import Store
+
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.hours is not None and args.hours <= 0:
+        print(f"kit run intersection: --hours {args.hours} must be positive (or leave it out to run until stopped)",
+              file=sys.stderr)
+        return 2
+    store = Store(args.db) if args.db else Store()
+    cloud = None
+    if args.cloud and args.local_cloud:
+        import kit.cloud
+
+        cloud = kit.cloud.start_local()
+    options = AppOptions(
+        seed=args.seed, start=args.start, hours=args.hours, realtime=args.realtime, leaves=args.leaves,
+        road_works=args.road_works, model=None if args.no_model else args.model, cloud=args.cloud,
+        mqtt=not args.no_mqtt, camera_period_s=args.camera_period, sync_period_s=args.sync_period,
+        resume=not args.fresh, status_path=args.status,
+    )
+    app = IntersectionApp(store, options)
+    # SIGTERM (systemd stop, kill) ends the loop after the current tick: readings are written, not lost.
+    signal.signal(signal.SIGTERM, lambda *_: app.stop())
+    try:
+        summary = app.run()
+    except KeyboardInterrupt:
+        app.stop()
+        summary = app.summary()
+    finally:
+        app.close()
+        if cloud is not None:
+            cloud.stop()
+    print(_summary_lines(summary))
+    if args.plot:
+        from kit.apps.plot import plot_day
+
+        print(f"plot written to {plot_day(store, args.plot)}")
+    return 0
+
+
+def _summary_lines(s: dict[str, Any]) -> str:
+    lines = ["Smart intersection (adaptive control)"]
+    if "vehicles_served" in s:
+        lines += [
+            f"  vehicles    served {s['vehicles_served']} of {s['vehicles_arrived']}, wait mean "
+            f"{s['mean_vehicle_wait_s']} s, p95 {s['p95_vehicle_wait_s']} s",
+            f"  pedestrians crossed {s['pedestrians_served']}, gave up {s['pedestrians_gave_up']}, wait mean "
+            f"{s['mean_pedestrian_wait_s']} s, p95 {s['p95_pedestrian_wait_s']} s",
+        ]
+    lines += [
+        f"  signal      {s['car_greens']} car greens, {s['crossings']} crossings",
+        f"  store       {s['readings_stored']} readings, outbox {s['outbox_depth']}, uploaded {s['uploaded']}",
+        f"  model       {s['model'] or 'none (sensors only)'}: {s['frames']} frames, drift {s['drift']}",
+    ]
+    return "\n".join(lines)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from kit.apps.status import default_status_path, read_status
+    from kit.store import Store
+
+    if args.status:
+        path = args.status
+    else:
+        path = default_status_path(Store(args.db) if args.db else Store())
+    try:
+        status = read_status(path)
+    except FileNotFoundError as exc:
+        print(f"kit status: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    width = max(len(k) for k in status)
+    for key, value in status.items():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    if "run" not in subparsers.choices:
+        run = subparsers.add_parser("run", help="run an app of the kit (the smart intersection)")
+        apps = run.add_subparsers(dest="app", metavar="APP", required=True)
+        p = apps.add_parser("intersection", help="the smart-intersection edge app (simulated unless on a Pi)")
+        p.add_argument("--db", help="the store (default: $KIT_HOME/kit.db or ~/.kit/kit.db)")
+        p.add_argument("--hours", type=float, help="stop after this many (simulated) hours; default: run until stopped")
+        p.add_argument("--seed", type=int, default=0, help="seed of the simulated world")
+        p.add_argument("--start", default="2026-10-15T00:00:00", help="simulated start (ISO), unless resuming")
+        p.add_argument("--fresh", action="store_true", help="do not resume simulated time from the store")
+        p.add_argument("--realtime", action="store_true", help="simulation at wall-clock speed")
+        p.add_argument("--leaves", type=float, default=0.0, help="leaf cover on sensors and lens, 0..1")
+        p.add_argument("--road-works", action="store_true")
+        p.add_argument("--model", default="intersection", help="shipped model name or a .tflite path")
+        p.add_argument("--no-model", action="store_true", help="control from the sensors only")
+        p.add_argument("--camera-period", type=float, default=10.0, help="seconds between camera frames")
+        p.add_argument("--sync-period", type=float, default=60.0, help="seconds between cloud syncs")
+        p.add_argument("--cloud", action="store_true", help="upload, shadow and telemetry (see docs/cloud.md)")
+        p.add_argument("--local-cloud", action="store_true", help="with --cloud: start a local AWS endpoint in-process")
+        p.add_argument("--no-mqtt", action="store_true", help="with --cloud: no MQTT telemetry")
+        p.add_argument("--status", help="status file (default: next to the store)")
+        p.add_argument("--plot", help="write a plot of the run to this PNG file")
+        p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+        p.set_defaults(func=_run_intersection)
+    if "status" not in subparsers.choices:
+        s = subparsers.add_parser("status", help="health of the intersection app: uptime, outbox, sync, model, drift")
+        s.add_argument("--db", help="the store the app uses")
+        s.add_argument("--status", help="status file (default: next to the store)")
+        s.add_argument("--json", action="store_true")
+        s.set_defaults(func=_status)

@@ -1,0 +1,415 @@
+"""The smart-intersection edge app: everything the course teaches, running as one program.
+
+Each tick (one second of intersection time) data flows one way::
+
+    Board sensors ──► kit.store readings (+ outbox) ──► cloud: S3 batches, shadow, MQTT
+         │                                                      │ (desired parameters)
+    camera ──► hosted model (queue, pedestrian) ──► drift monitor
+         └──────────────► adaptive controller ◄── kit.store parameters ◄─┘
+
+In simulation (anywhere but a Pi) time runs as fast as the machine allows, or in real time with
+``realtime=True``; on a Pi the pins are real and time is real. The cloud is optional: without it the
+readings wait in the outbox, which is the point of store-and-forward.
+
+    >>> from kit.store import Store
+    >>> from kit.apps.intersection import AppOptions, IntersectionApp
+    >>> app = IntersectionApp(Store(":memory:"), AppOptions(seed=0, hours=0.1, model=None))
+    >>> summary = app.run()
+    >>> summary["vehicles_served"] > 0
+    True
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from kit.apps.status import write_status
+from kit.control.adaptive import AdaptiveController, AdaptiveTimings
+
+log = logging.getLogger("kit.intersection")
+
+#: Sensors the app logs, each a function of the board (names are the readings' sensor names).
+SENSORS = ("queue_distance_m", "light", "road_temperature_c", "cpu_temperature_c", "pot")
+
+
+@dataclass
+class AppOptions:
+    """How the app runs. Parameters that an operator tunes (timings, sample period...) live in the store."""
+
+    seed: int = 0
+    start: str = "2026-10-15T00:00:00"  #: simulated start (ignored on a Pi and when resuming)
+    hours: float | None = None  #: stop after this long (None: until stopped)
+    realtime: bool = False  #: simulation at wall-clock speed instead of as fast as possible
+    leaves: float = 0.0
+    road_works: bool = False
+    model: str | None = "intersection"  #: shipped model name or a .tflite path; None: sensors only
+    camera_period_s: float = 10.0
+    sync_period_s: float = 60.0
+    cloud: bool = False  #: upload, shadow and telemetry (endpoint from the environment, kit.cloud)
+    mqtt: bool = True  #: with the cloud: telemetry over MQTT too
+    resume: bool = True  #: continue simulated time from the newest stored reading
+    status_path: str | None = None  #: where `kit status` reads health (default: next to the store)
+    flush_every_s: float = 60.0  #: readings are written in batches (one transaction each)
+
+
+@dataclass
+class Health:
+    """What `kit status` shows."""
+
+    pid: int = field(default_factory=os.getpid)
+    state: str = "starting"
+    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    uptime_s: float = 0.0
+    intersection_time: str = ""
+    simulated: bool = True
+    outbox_depth: int = 0
+    readings: int = 0
+    last_sync: str | None = None
+    last_sync_error: str | None = None
+    circuit: str = "closed"
+    uploaded: int = 0
+    telemetry_sent: int = 0
+    telemetry_pending: int = 0
+    shadow_applied: dict[str, Any] = field(default_factory=dict)
+    shadow_rejected: dict[str, str] = field(default_factory=dict)
+    model: str | None = None
+    frames: int = 0
+    early_exits: int = 0
+    drift: str = "no data"
+    vehicles_served: int = 0
+    mean_vehicle_wait_s: float = 0.0
+
+
+class IntersectionApp:
+    """Runs the intersection: :class:`~kit.board.Board` → store → model → control → cloud → drift.
+
+    :param store: the device's :class:`kit.store.Store` (parameters, readings, outbox).
+    :param options: :class:`AppOptions`.
+    :param board: a board to drive; by default one is made (simulated unless on a Pi).
+    """
+
+    def __init__(self, store: Any, options: AppOptions | None = None, *, board: Any = None) -> None:
+        self.store = store
+        self.options = options or AppOptions()
+        self.stop_event = threading.Event()
+        self.health = Health()
+        self._own_board = board is None
+        self.board = board if board is not None else self._make_board()
+        self.simulated = getattr(self.board, "world", None) is not None
+        self.health.simulated = self.simulated
+        params = store.params.all()
+        self.controller = AdaptiveController(
+            self.board,
+            AdaptiveTimings.from_params(params),
+            queue_threshold_m=params["queue_threshold_m"],
+            queue_hysteresis_m=params["queue_hysteresis_m"],
+            night_daylight=params["night_daylight"],
+            queue_source=self._queue_now,
+            wait=self._wait,
+        )
+        self.host: Any = None
+        self.drift: Any = None
+        self._frames: list[Any] = []
+        self._confidences: list[float] = []
+        self._model_queue: int | None = None  # last predicted queue class (0 empty, 1 short, 2 long)
+        self._drifting = False
+        self._ultrasonic_queue = False
+        self._rows: list[tuple[str, float, float]] = []
+        self._cloud: dict[str, Any] = {}
+        self._wall_start = time.monotonic()
+
+    # --- set-up ---------------------------------------------------------------------------------
+    def _make_board(self) -> Any:
+        from kit.board import Board
+        from kit.pins import choose_factory
+
+        choice = choose_factory()
+        if not choice.simulated:
+            return Board(pin_factory=choice.factory)
+        from kit.sim.world import World
+
+        start = self._resume_time() or self.options.start
+        world = World(seed=self.options.seed, start=start, leaves=self.options.leaves,
+                      road_works=self.options.road_works)
+        return Board(world, pin_factory=choice.factory)
+
+    def _resume_time(self) -> str | None:
+        if not self.options.resume:
+            return None
+        last = self.store.readings.latest("queue_distance_m")
+        if last is None:
+            return None
+        # Readings carry simulated UTC epochs; the world runs in naive local time of the same clock.
+        return datetime.fromtimestamp(float(last["ts"]) + 1.0, timezone.utc).replace(tzinfo=None).isoformat()
+
+    def _load_model(self) -> None:
+        if not self.options.model:
+            return
+        try:
+            from kit.ml import shipped_model
+            from kit.ml.host import ModelHost
+
+            path = Path(self.options.model)
+            if path.suffix != ".tflite":
+                path = shipped_model(self.options.model)
+            self.host = ModelHost(path, num_threads=1)
+            self.health.model = path.name
+        except Exception as exc:  # noqa: BLE001 - the intersection must run without its model
+            log.warning("model not loaded (%s); controlling from the sensors only", exc)
+            self.host = None
+            self.health.model = None
+            return
+        try:
+            from kit.ml.data import make_dataset
+            from kit.ml.drift import DriftMonitor, Reference
+
+            # The training conditions (the model card's): the monitor says when the camera leaves them.
+            reference = make_dataset(256, seed=9_001)
+            probs = self.host.predict_batches(reference.x)["queue"]
+            self.drift = DriftMonitor(Reference.from_frames(reference.x, probs))
+        except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
+            log.warning("drift monitor off (%s)", exc)
+            self.drift = None
+
+    def _start_cloud(self) -> None:
+        if not self.options.cloud:
+            return
+        from kit.cloud.shadow import ShadowAgent
+        from kit.cloud.sync import CircuitBreaker, Sync
+
+        device = self.store.params.get("device_id")
+        self._cloud["sync"] = Sync(self.store, breaker=CircuitBreaker(failures_to_open=2, open_seconds=5.0),
+                                   seed=self.options.seed)
+        shadow = ShadowAgent(self.store, thing_name=device, on_change=self._parameters_changed)
+        try:
+            shadow.provision()
+        except Exception as exc:  # noqa: BLE001 - the cloud may be down at start; retried at each sync
+            log.warning("shadow not provisioned yet (%s)", _short(exc))
+            self._cloud["needs_provision"] = True
+        self._cloud["shadow"] = shadow
+        if self.options.mqtt:
+            from kit.cloud.config import current
+            from kit.cloud.mqtt import Telemetry
+
+            cfg = current()
+            self._cloud["telemetry"] = Telemetry.from_config(cfg.with_(device_id=device)).start()
+
+    # --- time and inputs -----------------------------------------------------------------------
+    def _wait(self, seconds: float) -> None:
+        if self.simulated:
+            if self.options.realtime:
+                time.sleep(seconds)
+            self.board.world.advance(seconds)
+        else:
+            self.stop_event.wait(seconds)
+
+    def now(self) -> float:
+        """Intersection time as a UTC epoch (simulated time in simulation)."""
+        if self.simulated:
+            return self.board.world.now.replace(tzinfo=timezone.utc).timestamp()
+        return time.time()
+
+    def _queue_now(self) -> bool:
+        # The ultrasonic sensor sees the stop line; the camera sees the whole approach. Either one is enough.
+        distance = self.board.distance.distance
+        p = self.store.params
+        if self._ultrasonic_queue:
+            self._ultrasonic_queue = distance < p.get("queue_threshold_m") + p.get("queue_hysteresis_m")
+        else:
+            self._ultrasonic_queue = distance < p.get("queue_threshold_m")
+        return self._ultrasonic_queue or (self.model_trusted and self._model_queue is not None
+                                          and self._model_queue >= 2)
+
+    @property
+    def model_trusted(self) -> bool:
+        """The camera model is used for control only while the drift monitor sees familiar frames."""
+        return self.host is not None and not self._drifting
+
+    def _parameters_changed(self, applied: dict[str, Any]) -> None:
+        known = {k: float(v) for k, v in applied.items() if k in AdaptiveTimings.__dataclass_fields__}
+        if known:
+            self.controller.retime(**known)
+            log.info("new timings from the cloud: %s", known)
+        self.health.shadow_applied.update(applied)
+
+    # --- the jobs of one tick --------------------------------------------------------------------
+    def _sample(self, ts: float) -> None:
+        b = self.board
+        values = {
+            "queue_distance_m": b.distance.distance,
+            "light": b.light_sensor.value,
+            "road_temperature_c": b.road_temperature_c,
+            "cpu_temperature_c": b.cpu.temperature,
+            "pot": b.pot.value,
+        }
+        self._rows.extend((name, round(float(v), 4), ts) for name, v in values.items())
+
+    def _look(self, ts: float) -> None:
+        frame = self.board.camera.capture()
+        out = self.host.predict(frame)
+        probs = out["queue"][0]
+        self._model_queue = int(probs.argmax())
+        self._rows.append(("model_queue_class", float(self._model_queue), ts))
+        self._rows.append(("model_pedestrian", round(float(out["pedestrian"][0][0]), 4), ts))
+        self.health.frames += 1
+        if self.drift is not None:
+            self._frames.append(frame)
+            self._confidences.append(probs)
+            if len(self._frames) >= 64:
+                import numpy as np
+
+                report = self.drift.check(np.stack(self._frames), np.stack(self._confidences))
+                self._drifting = report.drift
+                self.health.drift = ("DRIFT: " + "; ".join(report.reasons)) if report.drift else "ok"
+                if report.drift:
+                    log.info("drift: %s; controlling from the sensors until the frames look familiar", report)
+                self._rows.append(("drift_alarm", 1.0 if report.drift else 0.0, ts))
+                self._frames.clear()
+                self._confidences.clear()
+
+    def _flush(self) -> None:
+        if self._rows:
+            self.store.readings.append_many(self._rows)
+            self._rows = []
+
+    def _sync(self, ts: float) -> None:
+        if not self._cloud:
+            return
+        sync, shadow = self._cloud["sync"], self._cloud["shadow"]
+        try:
+            if self._cloud.get("needs_provision"):
+                shadow.provision()
+                self._cloud["needs_provision"] = False
+            report = sync.drain(timeout=10.0)
+            self.health.uploaded += report.sent
+            if sync.breaker.state == "closed" and report.failures == 0:
+                result = shadow.poll()
+                if result.rejected:
+                    self.health.shadow_rejected = dict(result.rejected)
+                self.health.last_sync = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                self.health.last_sync_error = None
+            else:
+                self.health.last_sync_error = f"endpoint unreachable ({report.failures} failed attempts)"
+            self.health.circuit = sync.breaker.state
+        except Exception as exc:  # noqa: BLE001 - a cloud problem never stops the intersection
+            self.health.last_sync_error = _short(exc)
+            log.warning("cloud sync failed: %s", self.health.last_sync_error)
+        telemetry = self._cloud.get("telemetry")
+        if telemetry is not None:
+            stats = self.board.world.stats.summary() if self.simulated else {}
+            telemetry.publish({"ts": ts, "queue_class": self._model_queue, "outbox": self.health.outbox_depth,
+                               **{k: stats[k] for k in ("vehicles_served", "mean_vehicle_wait_s") if k in stats}})
+            self.health.telemetry_sent = telemetry.sent
+            self.health.telemetry_pending = telemetry.pending
+
+    def _write_status(self) -> None:
+        h = self.health
+        h.uptime_s = round(time.monotonic() - self._wall_start, 1)
+        h.intersection_time = datetime.fromtimestamp(self.now(), timezone.utc).isoformat(timespec="seconds")
+        h.outbox_depth = self.store.outbox.depth()
+        h.readings = self.store.readings.count()
+        if self.simulated:
+            stats = self.board.world.stats.summary()
+            h.vehicles_served = stats["vehicles_served"]
+            h.mean_vehicle_wait_s = stats["mean_vehicle_wait_s"]
+        write_status(self.status_path, asdict(h))
+
+    @property
+    def status_path(self) -> Path:
+        from kit.apps.status import default_status_path
+
+        return Path(self.options.status_path) if self.options.status_path else default_status_path(self.store)
+
+    # --- the loop -------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Run until :meth:`stop` (or SIGTERM via the CLI), or for ``options.hours``; returns a summary."""
+        self._load_model()
+        self._start_cloud()
+        self.health.state = "running"
+        params = self.store.params
+        end = None if self.options.hours is None else self.controller.clock + 3600.0 * self.options.hours
+        next_sample = next_look = next_flush = next_sync = next_status = 0.0
+        self._write_status()
+        try:
+            while not self.stop_event.is_set() and (end is None or self.controller.clock < end - 1e-9):
+                t = self.controller.clock
+                ts = self.now()
+                if t >= next_sample:
+                    self._sample(ts)
+                    next_sample = t + params.get("sample_period_s")
+                if self.host is not None and t >= next_look:
+                    self._look(ts)
+                    next_look = t + self.options.camera_period_s
+                if t >= next_flush:
+                    self._flush()
+                    next_flush = t + self.options.flush_every_s
+                if t >= next_sync:
+                    self._sync(ts)
+                    next_sync = t + self.options.sync_period_s
+                if t >= next_status:
+                    self._write_status()
+                    next_status = t + self.options.sync_period_s
+                self.controller.step()
+        finally:
+            self._flush()
+            self.health.state = "stopped"
+            self._final_sync()
+            self._write_status()
+        return self.summary()
+
+    def _final_sync(self) -> None:
+        if not self._cloud:
+            return
+        try:
+            report = self._cloud["sync"].drain(timeout=30.0)
+            self.health.uploaded += report.sent
+        except Exception as exc:  # noqa: BLE001
+            log.warning("final sync failed: %s; the outbox keeps the rest", _short(exc))
+        telemetry = self._cloud.get("telemetry")
+        if telemetry is not None:
+            telemetry.flush(timeout=5.0)
+            self.health.telemetry_sent = telemetry.sent
+            self.health.telemetry_pending = telemetry.pending
+            telemetry.close()
+
+    def stop(self) -> None:
+        """Ask the loop to finish its tick, write what it holds and return."""
+        self.stop_event.set()
+
+    def close(self) -> None:
+        if self._own_board:
+            self.board.close()
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.simulated:
+            out.update(self.board.world.stats.summary())
+        out.update({
+            "readings_stored": self.store.readings.count(),
+            "outbox_depth": self.store.outbox.depth(),
+            "uploaded": self.health.uploaded,
+            "frames": self.health.frames,
+            "model": self.health.model,
+            "drift": self.health.drift,
+            "telemetry_sent": self.health.telemetry_sent,
+            "car_greens": sum(1 for name, _ in self.controller.phase_log if name == "car_green"),
+            "crossings": sum(1 for name, _ in self.controller.phase_log if name == "ped_green"),
+        })
+        return out
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) < 200 else text[:197] + "..."
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """The summary as the lines `kit run intersection` prints."""
+    return json.dumps(summary, indent=2, default=str)
