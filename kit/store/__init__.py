@@ -5,14 +5,36 @@
     >>> store.params.get("ped_green_s")
     7.0
 
-See docs/storage.md for the tables, the time convention and the parameter table.
+See docs/storage.md for the tables, the time convention and the parameter table. Names are imported on
+first use, so that ``kit params ...`` can register its commands without loading sqlite-utils.
 """
 from __future__ import annotations
 
-from kit.store.db import StoreOpenError, default_path
-from kit.store.defaults import PARAMETERS
-from kit.store.outbox import OutboxItem
-from kit.store.parameter import Parameter, ParameterError
-from kit.store.store import Store
+import importlib
+from typing import Any
 
-__all__ = ["PARAMETERS", "OutboxItem", "Parameter", "ParameterError", "Store", "StoreOpenError", "default_path"]
+# public name -> module that defines it
+_LAZY = {
+    "PARAMETERS": "kit.store.defaults",
+    "OutboxItem": "kit.store.outbox",
+    "Parameter": "kit.store.parameter",
+    "ParameterError": "kit.store.parameter",
+    "Store": "kit.store.store",
+    "StoreOpenError": "kit.store.db",
+    "default_path": "kit.store.db",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kit.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

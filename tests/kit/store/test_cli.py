@@ -95,3 +95,13 @@ def test_default_db_is_under_kit_home(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("KIT_HOME", str(tmp_path / "home"))
     assert kit(capsys, "params", "set", "car_green_s", "30")[0] == 0
     assert (tmp_path / "home" / "kit.db").exists()
+
+
+def test_registering_the_commands_loads_no_database_code():
+    import subprocess
+    import sys
+
+    code = ("import argparse, sys, kit.store.cli as c; p = argparse.ArgumentParser(); "
+            "c.register(p.add_subparsers()); print(sorted(m for m in sys.modules if m.startswith(('sqlite', 'kit.store'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['kit.store', 'kit.store.cli']", out
