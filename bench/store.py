@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from kit.store import Store  # noqa: E402
-from kit.store.db import SCHEMA, _statements  # noqa: E402
+from kit.store.db import SCHEMA, split_statements  # noqa: E402
 
 SENSORS = ("queue_m", "light", "road_temp_c", "pot", "cpu_temp_c")
 
@@ -35,7 +35,7 @@ def raw_connection(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    for statement in _statements(SCHEMA):
+    for statement in split_statements(SCHEMA):
         conn.execute(statement)
     return conn
 
@@ -68,7 +68,7 @@ def bench_per_row(path: str, rows: list, *, wal: bool, budget_s: float) -> float
     """One commit per reading: plain sqlite3.connect defaults (rollback journal, synchronous=FULL), or WAL."""
     conn = raw_connection(path) if wal else sqlite3.connect(path)
     if not wal:
-        for statement in _statements(SCHEMA):
+        for statement in split_statements(SCHEMA):
             conn.execute(statement)
         conn.commit()
     start = time.perf_counter()

@@ -147,7 +147,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
                 "upgrade the kit (pip install -U edge-python)"
             )
         if version < SCHEMA_VERSION:
-            for statement in _statements(SCHEMA):
+            for statement in split_statements(SCHEMA):
                 conn.execute(statement)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -157,7 +157,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         raise
 
 
-def _statements(script: str) -> list[str]:
+def split_statements(script: str) -> list[str]:
     """Split a script into statements (executescript would COMMIT our open transaction)."""
     out, current = [], ""
     for line in script.splitlines(keepends=True):
