@@ -62,3 +62,18 @@ def test_bad_arguments_are_explained():
         logit_gradient(np.zeros((1, 3)), np.array([0]), loss="mse")
     with pytest.raises(ValueError, match=r"probs \(n, k\)"):
         cross_entropy(np.array([0.2, 0.8]), np.array([1]))
+
+
+@pytest.mark.slow
+def test_keras_loss_matches_the_numpy_loss():
+    tf = pytest.importorskip("tensorflow")
+    from kit.ml.robust import keras_loss
+
+    probs = softmax(np.random.default_rng(2).normal(size=(8, 3)))
+    y = np.arange(8) % 3
+    got = float(tf.reduce_mean(keras_loss("gce")(tf.constant(y[:, None]), tf.constant(probs, tf.float32))))
+    assert got == pytest.approx(generalized_cross_entropy(probs, y), rel=1e-5)
+    ce = float(keras_loss("ce")(tf.constant(y), tf.constant(probs, tf.float32)))
+    assert ce == pytest.approx(cross_entropy(probs, y), rel=1e-5)
+    with pytest.raises(ValueError, match="choose one of"):
+        keras_loss("hinge")
