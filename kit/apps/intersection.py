@@ -188,11 +188,12 @@ class IntersectionApp:
         self._cloud["sync"] = Sync(self.store, breaker=CircuitBreaker(failures_to_open=2, open_seconds=5.0),
                                    seed=self.options.seed)
         shadow = ShadowAgent(self.store, thing_name=device, on_change=self._parameters_changed)
+        self._cloud["shadow"] = shadow
         try:
-            shadow.provision()
+            self._announce(shadow)
         except Exception as exc:  # noqa: BLE001 - the cloud may be down at start; retried at each sync
-            log.warning("shadow not provisioned yet (%s)", _short(exc))
-            self._cloud["needs_provision"] = True
+            log.warning("shadow not reachable yet (%s)", _short(exc))
+            self._cloud["needs_announce"] = True
         self._cloud["shadow"] = shadow
         if self.options.mqtt:
             from kit.cloud.config import current
@@ -200,6 +201,20 @@ class IntersectionApp:
 
             cfg = current()
             self._cloud["telemetry"] = Telemetry.from_config(cfg.with_(device_id=device)).start()
+
+    @staticmethod
+    def _announce(shadow: Any) -> None:
+        """Report the parameters. Provisioning the thing is an operator's step on AWS (docs/cloud.md);
+        against the local endpoint the app does it itself the first time."""
+        from kit.cloud.config import current
+
+        try:
+            shadow.report()
+        except Exception as exc:  # noqa: BLE001
+            missing = type(exc).__name__ == "ResourceNotFoundException" or "ResourceNotFound" in str(exc)
+            if not (missing and current().local):
+                raise
+            shadow.provision()
 
     # --- time and inputs -----------------------------------------------------------------------
     def _wait(self, seconds: float) -> None:
@@ -284,9 +299,9 @@ class IntersectionApp:
             return
         sync, shadow = self._cloud["sync"], self._cloud["shadow"]
         try:
-            if self._cloud.get("needs_provision"):
-                shadow.provision()
-                self._cloud["needs_provision"] = False
+            if self._cloud.get("needs_announce"):
+                self._announce(shadow)
+                self._cloud["needs_announce"] = False
             report = sync.drain(timeout=10.0)
             self.health.uploaded += report.sent
             if sync.breaker.state == "closed" and report.failures == 0:

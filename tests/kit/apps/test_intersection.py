@@ -1,0 +1,145 @@
+"""The intersection app: one program from the sensors to the cloud, in simulation."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kit.apps.intersection import AppOptions, IntersectionApp
+from kit.apps.status import read_status
+from kit.store import Store
+
+
+def run_app(store, **options):
+    app = IntersectionApp(store, AppOptions(**options))
+    try:
+        return app, app.run()
+    finally:
+        app.close()
+
+
+def test_sensors_only_run_stores_readings_in_the_outbox_and_writes_status(tmp_path):
+    store = Store(tmp_path / "kit.db")
+    app, summary = run_app(store, seed=1, hours=0.25, start="2026-10-15T08:00:00", model=None)
+    assert summary["vehicles_served"] > 0 and summary["crossings"] > 0
+    n = store.readings.count()
+    # five sensors per sample period (1 s by default) for 15 simulated minutes
+    assert n == 5 * 15 * 60
+    assert store.outbox.depth() == n, "without a cloud every reading waits in the outbox"
+    status = read_status(app.status_path)
+    assert status["state"] == "stopped" and status["readings"] == n and status["outbox_depth"] == n
+    assert status["intersection_time"].startswith("2026-10-15T08:15")
+
+
+def test_the_camera_model_runs_and_its_predictions_are_logged(tmp_path):
+    store = Store(tmp_path / "kit.db")
+    _, summary = run_app(store, seed=2, hours=0.1, start="2026-10-15T12:00:00", camera_period_s=5.0)
+    assert summary["model"] == "intersection.tflite"
+    assert summary["frames"] == 6 * 60 / 5
+    classes = [r["value"] for r in store.readings.range("model_queue_class")]
+    assert len(classes) == summary["frames"] and set(classes) <= {0.0, 1.0, 2.0}
+
+
+def test_parameters_come_from_the_store(tmp_path):
+    store = Store(tmp_path / "kit.db")
+    store.params.update({"ped_green_s": 12, "sample_period_s": 10}, source="local")
+    app, _ = run_app(store, seed=1, hours=0.25, start="2026-10-15T08:00:00", model=None)
+    walks = [d for name, d in app.controller.phase_log if name == "ped_green"]
+    assert walks and all(d == 12 for d in walks)
+    assert store.readings.count() == 5 * 15 * 6
+
+
+def test_same_seed_same_day(tmp_path):
+    a = run_app(Store(tmp_path / "a.db"), seed=5, hours=0.2, start="2026-10-15T17:00:00", model=None)[1]
+    b = run_app(Store(tmp_path / "b.db"), seed=5, hours=0.2, start="2026-10-15T17:00:00", model=None)[1]
+    assert a == b
+
+
+def test_a_restart_resumes_intersection_time_from_the_store(tmp_path):
+    store = Store(tmp_path / "kit.db")
+    run_app(store, seed=1, hours=0.1, start="2026-10-15T08:00:00", model=None)
+    last = store.readings.latest("light")["ts"]
+    app, _ = run_app(store, seed=1, hours=0.1, start="2026-10-15T08:00:00", model=None)
+    ts = [r["ts"] for r in store.readings.range("light")]
+    assert ts == sorted(ts) and len(ts) == len(set(ts)), "a resumed run must continue, not overlap"
+    assert min(t for t in ts if t > last) - last <= 2.0
+
+
+def test_with_the_cloud_readings_reach_s3_and_a_shadow_change_retimes_the_lights(tmp_path, cloud, broker):
+    from kit.cloud.mqtt import Subscriber
+    from kit.cloud.shadow import ShadowAgent
+    from kit.cloud.uploader import Uploader
+
+    cfg = cloud.config.with_(mqtt_port=broker.port)
+    from kit.cloud import config
+
+    config.use(cfg)
+    store = Store(tmp_path / "kit.db")
+    store.params.set("sample_period_s", 5)
+    device = store.params.get("device_id")
+    operator = ShadowAgent(store, thing_name=device)
+    operator.provision()
+    operator.request({"ped_green_s": 11, "max_green_s": "sixty"})  # one good change, one bad
+    with Subscriber(port=broker.port) as listener:
+        app, summary = run_app(store, seed=3, hours=0.5, start="2026-10-15T09:00:00", model=None, cloud=True)
+        assert listener.wait_for(1, timeout=10)
+    assert summary["outbox_depth"] == 0
+    rows = Uploader(device_id=device).read_all()
+    ids = [r["reading_id"] for r in rows]
+    stored = {r["id"] for sensor in ("queue_distance_m", "light", "road_temperature_c", "cpu_temperature_c", "pot")
+              for r in store.readings.range(sensor)}
+    assert len(ids) == len(set(ids)) and set(ids) == stored, "every reading in S3 exactly once"
+    # the whole request is refused (atomic), with the reason reported; local parameters unchanged
+    reported = operator.document()["state"]["reported"]
+    assert "max_green_s" in (reported.get("rejected") or {})
+    assert store.params.get("ped_green_s") == 7.0
+    # a correct request is applied by the running app and changes the lights
+    operator.request({"ped_green_s": 11, "max_green_s": 60})
+    app, _ = run_app(store, seed=3, hours=0.25, model=None, cloud=True, mqtt=False)
+    assert store.params.get("ped_green_s") == 11.0
+    walks = [d for name, d in app.controller.phase_log if name == "ped_green"]
+    assert walks and walks[-1] == 11
+
+
+def _cli(*args, env=None):
+    return [sys.executable, "-m", "kit", "run", "intersection", *args]
+
+
+def _wait_status(path: Path, condition, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = json.loads(path.read_text())
+            if condition(status):
+                return status
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"status never met the condition; last: {path.read_text() if path.exists() else 'none'}")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_loses_no_reading(tmp_path):
+    db, status = tmp_path / "kit.db", tmp_path / "status.json"
+    proc = subprocess.Popen(_cli("--db", str(db), "--no-model", "--status", str(status)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_status(status, lambda s: s["state"] == "running" and s["readings"] > 500)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    final = json.loads(status.read_text())
+    assert final["state"] == "stopped"
+    store = Store(db)
+    # everything sampled was written at the stop, in whole samples of five sensors
+    assert store.readings.count() == final["readings"] and final["readings"] % 5 == 0
+    assert "Smart intersection" in out
