@@ -18,7 +18,7 @@ The service's default network comes from its constructor (``kit model infer-serv
     >>> with InferServer("partition/") as server:            # a folder saved by Partition.save
     ...     client = InferClient(server.url)
     ...     client.health()["splits"]
-    9
+    8
 """
 from __future__ import annotations
 

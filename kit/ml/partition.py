@@ -21,7 +21,7 @@ The bandwidth and round-trip time are shaped by the inference service (see ``kit
     >>> from kit.ml.partition import build_split_model, Partition, Network
     >>> part = Partition.from_model(build_split_model(seed=0))       # needs TensorFlow
     >>> part.n_splits, part.activation_bytes[0]                      # 0 = the raw 64x64 frame
-    (9, 4096)
+    (8, 4096)
 """
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ class Part:
 
         >>> a = Part(open("a_3.tflite", "rb").read())
         >>> a(frame)["activation"].shape
-        (1, 16, 16, 8)
+        (1, 16, 16, 2)
     """
 
     def __init__(self, content: bytes, *, num_threads: int = 1, name: str = "part") -> None:
