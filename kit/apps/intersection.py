@@ -57,6 +57,8 @@ class AppOptions:
     resume: bool = True  #: continue simulated time from the newest stored reading
     status_path: str | None = None  #: where `kit status` reads health (default: next to the store)
     flush_every_s: float = 60.0  #: readings are written in batches (one transaction each)
+    final_sync_s: float = 30.0  #: at the end, keep sending the outbox for at most this long (wall clock)
+    lease_s: float = 10.0  #: outbox lease while a batch is in flight (a crashed run's batch returns after it)
 
 
 @dataclass
@@ -186,7 +188,7 @@ class IntersectionApp:
 
         device = self.store.params.get("device_id")
         self._cloud["sync"] = Sync(self.store, breaker=CircuitBreaker(failures_to_open=2, open_seconds=5.0),
-                                   seed=self.options.seed)
+                                   lease_seconds=self.options.lease_s, seed=self.options.seed)
         shadow = ShadowAgent(self.store, thing_name=device, on_change=self._parameters_changed)
         self._cloud["shadow"] = shadow
         try:
@@ -382,11 +384,20 @@ class IntersectionApp:
     def _final_sync(self) -> None:
         if not self._cloud:
             return
+        sync = self._cloud["sync"]
+        deadline = time.monotonic() + self.options.final_sync_s
         try:
-            report = self._cloud["sync"].drain(timeout=30.0)
-            self.health.uploaded += report.sent
+            # Items a killed predecessor had leased come back when their lease ends: keep trying a little.
+            while True:
+                report = sync.drain(timeout=max(0.1, deadline - time.monotonic()), wait_open=True)
+                self.health.uploaded += report.sent
+                if report.depth == 0 or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.5)
         except Exception as exc:  # noqa: BLE001
             log.warning("final sync failed: %s; the outbox keeps the rest", _short(exc))
+        if self.store.outbox.depth():
+            log.warning("%d outbox items wait for the next run", self.store.outbox.depth())
         telemetry = self._cloud.get("telemetry")
         if telemetry is not None:
             telemetry.flush(timeout=5.0)

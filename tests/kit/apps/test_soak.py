@@ -1,0 +1,118 @@
+"""A simulated day of the whole app, with the faults a deployed kit meets (accelerated).
+
+Two cloud outages, one broker restart, one SIGKILL and restart of the app, and a parameter changed
+from the cloud in between. At the end: every reading is in S3 exactly once, the shadow converged,
+telemetry resumed after the broker restart, and no run crashed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from kit.cloud.mqtt import Subscriber
+from kit.cloud.shadow import ShadowAgent
+from kit.cloud.uploader import Uploader
+from kit.store import Store
+
+START = datetime.fromisoformat("2026-10-15T00:00:00")
+SENSORS = ("queue_distance_m", "light", "road_temperature_c", "cpu_temperature_c", "pot")
+
+
+def _hours(status: dict) -> float:
+    t = datetime.fromisoformat(status["intersection_time"]).replace(tzinfo=None)
+    return (t - START).total_seconds() / 3600
+
+
+def _status(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+@pytest.mark.slow
+def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, broker):
+    db, status_file = tmp_path / "kit.db", tmp_path / "status.json"
+    store = Store(db)
+    store.params.set("sample_period_s", 10)  # 43 200 readings a day: enough to matter, quick to check
+    device = store.params.get("device_id")
+    operator = ShadowAgent(store, thing_name=device)
+    operator.provision()
+    env = {**os.environ, "KIT_CLOUD": "local", "AWS_ENDPOINT_URL": cloud.endpoint_url,
+           "KIT_MQTT_PORT": str(broker.port), "KIT_HOME": str(tmp_path)}
+
+    def start_app(hours: float, fresh: bool) -> subprocess.Popen:
+        args = [sys.executable, "-m", "kit", "run", "intersection", "--db", str(db), "--status", str(status_file),
+                "--hours", f"{hours:.4f}", "--cloud", "--camera-period", "30", "--log-level", "info"]
+        if fresh:
+            args += ["--fresh", "--start", START.isoformat()]
+        return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    events = []
+    with Subscriber(port=broker.port) as listener:
+        proc = start_app(24, fresh=True)
+        logs = []
+        plan = [(3, "outage"), (5, "cloud back"), (8, "broker restart"), (10, "shadow change"), (12, "kill"),
+                (15, "outage"), (17, "cloud back")]
+        deadline = time.monotonic() + 900
+        try:
+            while proc.poll() is None or plan:
+                assert time.monotonic() < deadline, f"the soak did not finish; events so far {events}"
+                status = _status(status_file)
+                if plan and status and status["state"] == "running" and _hours(status) >= plan[0][0]:
+                    at, what = plan.pop(0)
+                    events.append((round(_hours(status), 2), what))
+                    if what == "outage":
+                        cloud.stop()
+                    elif what == "cloud back":
+                        cloud.start()
+                    elif what == "broker restart":
+                        broker.stop()
+                        broker.start()
+                        telemetry_before_restart = len(listener.messages)
+                    elif what == "shadow change":
+                        operator.request({"ped_green_s": 9})
+                    elif what == "kill":
+                        proc.send_signal(signal.SIGKILL)
+                        out, _ = proc.communicate(timeout=30)
+                        logs.append(out)
+                        assert proc.returncode == -signal.SIGKILL
+                        last = max(Store(db).readings.latest(s)["ts"] for s in SENSORS)
+                        left = 24 - (last - START.timestamp()) / 3600 - 1 / 3600
+                        proc = start_app(left, fresh=False)
+                elif not plan and proc.poll() is not None:
+                    break
+                time.sleep(0.02)
+            out, _ = proc.communicate(timeout=120)
+            logs.append(out)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, f"the app crashed:\n{logs[-1][-3000:]}"
+        assert [e[1] for e in events] == ["outage", "cloud back", "broker restart", "shadow change", "kill",
+                                          "outage", "cloud back"]
+        assert listener.wait_until(lambda msgs: len(msgs) > telemetry_before_restart + 5, timeout=10), \
+            "telemetry did not resume after the broker restart"
+
+    store = Store(db)
+    final = _status(status_file)
+    assert _hours(final) == pytest.approx(24, abs=0.05), final["intersection_time"]
+    assert store.outbox.depth() == 0 and store.outbox.dead() == []
+    stored = {r["id"] for s in SENSORS for r in store.readings.range(s)}
+    assert len(stored) > 40_000
+    in_s3 = [r["reading_id"] for r in Uploader(device_id=device).read_all()
+             if r.get("sensor") in SENSORS]
+    assert len(in_s3) == len(set(in_s3)), "a reading reached S3 twice"
+    assert set(in_s3) == stored, f"{len(stored - set(in_s3))} readings never reached S3"
+    # the shadow converged: the device applied the change and reports it, nothing left to do
+    shadow = operator.document()["state"]
+    assert store.params.get("ped_green_s") == 9.0
+    assert shadow["reported"]["ped_green_s"] == 9.0 and not shadow.get("delta")
