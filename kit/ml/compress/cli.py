@@ -51,7 +51,8 @@ def _compress(args: argparse.Namespace) -> int:
     train = make_dataset(args.n_train, seed=train_seed, size=size)
     held_out = make_dataset(args.n_eval, seed=eval_seed, conditions="day", size=size)
     command = (f"kit model compress --model {args.model} --seed {args.seed} --n-train {args.n_train} "
-               f"--n-eval {args.n_eval} --epochs {args.epochs} --fraction {args.fraction} --sparsity {args.sparsity}")
+               f"--n-eval {args.n_eval} --epochs {args.epochs} --fraction {args.fraction} --sparsity {args.sparsity}"
+               + (" --ship" if args.ship else ""))
     table = compress_all(model, train, held_out, out=args.out, prefix=args.prefix, seed=args.seed,
                          fraction=args.fraction, sparsity=args.sparsity, finetune_epochs=args.epochs,
                          standard_epochs=args.standard_epochs, runs=args.runs, base_card=card, reproduce=command)

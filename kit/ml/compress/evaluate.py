@@ -177,23 +177,36 @@ class Table:
             )
         return "\n".join(lines)
 
-    def plot(self, ax: Any = None) -> Any:
-        """Accuracy against latency; marker area ∝ file size; the Pareto front joined by a line."""
+    def plot(self, ax: Any = None, *, span: float = 10.0) -> Any:
+        """Accuracy against latency; marker area ∝ file size; Pareto-front variants ringed in red.
+
+        Rows more than ``span`` accuracy points below the best are listed under the title instead of
+        squashing the axis (a broken calibration lands at chance level).
+        """
         import matplotlib.pyplot as plt
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4.5))
-        sizes = np.array([r.size_kb for r in self.rows])
-        area = 30 + 400 * sizes / max(sizes.max(), 1e-9)
-        ax.scatter([r.p50_ms for r in self.rows], [100 * r.queue_accuracy for r in self.rows], s=area,
-                   alpha=0.5, edgecolor="k")
-        for r in self.rows:
-            ax.annotate(f"{r.name}\n{r.size_kb:.0f} KB", (r.p50_ms, 100 * r.queue_accuracy), fontsize=7,
-                        xytext=(4, 4), textcoords="offset points")
-        front = sorted(self.pareto(), key=lambda r: r.p50_ms)
-        ax.plot([r.p50_ms for r in front], [100 * r.queue_accuracy for r in front], "r--", lw=1, label="Pareto front")
-        ax.set_xlabel("latency p50 (ms, batch 1)")
+            _, ax = plt.subplots(figsize=(8, 4.5))
+        best = max(100 * r.queue_accuracy for r in self.rows)
+        shown = [r for r in self.rows if 100 * r.queue_accuracy >= best - span]
+        hidden = [r for r in self.rows if r not in shown]
+        biggest = max(r.size_kb for r in self.rows)
+        front = self.pareto()
+        for i, r in enumerate(shown, start=1):
+            on_front = r in front
+            ax.scatter(r.p50_ms, 100 * r.queue_accuracy, s=30 + 600 * r.size_kb / biggest, alpha=0.45,
+                       edgecolor="r" if on_front else "k", linewidth=2 if on_front else 0.8,
+                       label=f"{i} {r.name} ({r.size_kb:.0f} KB){' *' if on_front else ''}")
+            # numbers instead of names: variants with equal accuracy sit on top of each other
+            ax.annotate(str(i), (r.p50_ms, 100 * r.queue_accuracy), fontsize=8, ha="center", va="center")
+        ax.set_xscale("log")
+        ax.set_xlabel("latency p50 (ms, batch 1, log scale)")
         ax.set_ylabel("queue accuracy on held-out frames (%)")
-        ax.set_title("Compression trade-offs (marker area ∝ file size)")
-        ax.legend(loc="lower right")
+        title = "Compression trade-offs (marker area ∝ file size)"
+        if hidden:
+            title += "\noff the chart: " + ", ".join(f"{r.name} {100 * r.queue_accuracy:.0f} %" for r in hidden)
+        ax.set_title(title, fontsize=10)
+        ax.margins(x=0.15, y=0.25)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, markerscale=0.4,
+                  title="* Pareto front", title_fontsize=7, frameon=False)
         return ax

@@ -39,15 +39,15 @@ def _card(row: Row, *, precision: str, how: dict[str, Any], base: dict[str, Any]
 
     size = int(held_out.x.shape[1])
     return {
-        "name": row.name if not Path(row.path).stem else Path(row.path).stem,
+        "name": Path(row.path).stem,
         "file": Path(row.path).name,
         "format": "tflite",
         "precision": precision,
         "size_bytes": row.size_bytes,
         "gzip_bytes": row.gzip_bytes,
         "sha256": file_sha256(row.path),
-        "architecture": {**base, "params": row.params, "macs": row.macs},
-        "compression": how,
+        "architecture": {**{k: v for k, v in base.items() if k != "base_model"}, "params": row.params, "macs": row.macs},
+        "compression": {**how, "base_model": base.get("base_model")},
         "input": {"name": "frame", "shape": [1, size, size, 1], "dtype": "int8" if precision == "int8" else "float32",
                   "meaning": "grayscale camera frame, pixel / 255 (ModelHost quantizes int8 inputs)"},
         "outputs": {"queue": {"shape": [1, 3], "classes": ["empty", "short", "long"]},
@@ -108,6 +108,9 @@ def compress_all(
     rep = representative_frames(train.x, representative, seed=seed)
     rep_night = representative_frames(night.x, representative, seed=seed)
     base = dict(base_card.get("architecture", {})) if base_card else {"builder": "kit.ml.model.build_model", "size": size}
+    if base_card:
+        base["base_model"] = {"name": base_card.get("name"), "file": base_card.get("file"),
+                              "sha256": base_card.get("sha256")}
     table = Table()
 
     def add(name: str, keras_model: Any, variant: str, how: dict[str, Any], *, calib: Any = None, note: str = "") -> Row:

@@ -38,7 +38,9 @@ def test_lookup_and_text():
     assert len(TABLE.records()) == 4
 
 
-def test_plot_has_one_point_per_row():
+def test_plot_has_one_point_per_row_and_lists_outliers():
     pytest.importorskip("matplotlib")
     ax = TABLE.plot()
-    assert len(ax.collections[0].get_offsets()) == 4
+    assert len(ax.collections) == 4   # slow_bad is 9 points below the best: within the default span of 10
+    ax = TABLE.plot(span=5)
+    assert len(ax.collections) == 3 and "slow_bad 90 %" in ax.get_title()
