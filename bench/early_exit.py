@@ -2,7 +2,8 @@
 
 Trains ``kit.ml.early_exit.build_early_exit`` on frames of the approach in mixed light (daylight
 0.2..1, some leaves), calibrates the exit threshold on a validation set (the lowest threshold whose
-accuracy stays within half a point of the full model's), then measures on held-out frames (another
+accuracy stays within half a point of the full model's) for three rules: max probability, entropy, and a
+gate learned on the validation set, then measures on held-out frames (another
 seed): early exit against the one-piece full ``.tflite`` model, frame by frame, interleaved.
 
 Goal: mean latency >= 2x lower than the full model at <= 1 point accuracy loss.
@@ -20,7 +21,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from kit.ml.data import make_dataset  # noqa: E402
-from kit.ml.early_exit import EarlyExitHost, build_early_exit, calibrate, evaluate, sweep, train_early_exit  # noqa: E402
+from kit.ml.early_exit import (  # noqa: E402
+    EarlyExitHost,
+    LearnedGate,
+    build_early_exit,
+    calibrate,
+    evaluate,
+    sweep,
+    train_early_exit,
+)
 
 CONDITIONS = {"daylight": (0.2, 1.0), "leaves": (0.0, 0.3)}
 
@@ -57,7 +66,7 @@ def main() -> int:
         print(f"{row.threshold:>9.2f} {row.accuracy:>9.3f} {row.exit_share:>7.1%} {row.mean_ms:>8.3f} {full_ms / row.mean_ms:>7.1f}x")
 
     ok = True
-    for rule in ("max", "entropy"):
+    for rule in ("max", "entropy", LearnedGate.fit(ev, val.queue)):
         host.rule = rule
         host.threshold = calibrate(ev, fv, val.queue, max_loss=0.005, rule=rule)
         r = evaluate(host, test.x, test.queue, repeats=3)

@@ -6,8 +6,9 @@ and the stem's feature map) and the *rest* (feature map -> final probabilities).
 is confident the host returns its answer and never invokes the rest, so the saving is real time,
 not a mask. An empty road in daylight is easy; a queue at night, or behind leaves, is not.
 
-Confidence rules (higher = surer, both in 0..1): ``"max"`` is the top probability; ``"entropy"`` is
-``1 - H(p) / log(C)``. A frame exits when its confidence is at least the threshold. The threshold can
+Confidence rules (higher = surer, all in 0..1): ``"max"`` is the top probability; ``"entropy"`` is
+``1 - H(p) / log(C)``; a :class:`LearnedGate` is fitted on validation frames to predict whether the exit
+head is right (so nobody has to pick the rule by hand). A frame exits when its confidence is at least the threshold. The threshold can
 be swept (accuracy vs mean latency vs share exited) and calibrated on a validation set: the lowest
 threshold whose accuracy stays within ``max_loss`` of the full model.
 
@@ -81,11 +82,62 @@ def train_early_exit(model: Any, dataset: Any, *, epochs: int = 5, seed: int = 0
     return model.fit(dataset.inputs(), y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
 
 
-def confidence(probs: np.ndarray, rule: str = "max") -> np.ndarray:
-    """Confidence of each row of class probabilities, 0..1 (``"max"`` or ``"entropy"``)."""
+def _features(p: np.ndarray) -> np.ndarray:
+    top2 = np.sort(p, axis=1)[:, -2:]
+    h = -(p * np.log(np.clip(p, 1e-12, 1.0))).sum(axis=1) / np.log(p.shape[1])
+    return np.column_stack([top2[:, 1], top2[:, 1] - top2[:, 0], 1.0 - h])
+
+
+class LearnedGate:
+    """A learned exit rule: logistic regression from the exit head's probabilities to "the exit answer is right".
+
+    Features: top probability, margin to the second, one minus the normalised entropy. Its output (the
+    probability that exiting is right) is used as the confidence, so it is swept and calibrated like the
+    other rules.
+
+        >>> gate = LearnedGate.fit(val_exit_probs, val_labels)
+        >>> threshold = calibrate(val_exit_probs, val_full_probs, val_labels, rule=gate)
+        >>> host.rule, host.threshold = gate, threshold
+    """
+
+    def __init__(self, weights: Sequence[float], bias: float) -> None:
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.bias = float(bias)
+
+    @classmethod
+    def fit(cls, exit_probs: np.ndarray, labels: np.ndarray, *, steps: int = 2000, learning_rate: float = 1.0) -> "LearnedGate":
+        """Fit on a validation set by gradient descent on the log loss (deterministic: starts at zero)."""
+        p = np.asarray(exit_probs, dtype=np.float64)
+        labels = np.asarray(labels)
+        if labels.shape != (len(p),) or len(p) == 0:
+            raise ValueError(f"need one label per row of exit_probs, got {labels.shape[0]} labels for {len(p)} rows")
+        x = _features(p)
+        y = (p.argmax(axis=1) == labels).astype(np.float64)
+        w, b = np.zeros(x.shape[1]), 0.0
+        for _ in range(steps):
+            z = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+            w -= learning_rate * x.T @ (z - y) / len(y)
+            b -= learning_rate * float(np.mean(z - y))
+        return cls(w, b)
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        p = np.asarray(probs, dtype=np.float64)
+        return 1.0 / (1.0 + np.exp(-(_features(p if p.ndim == 2 else p[None]) @ self.weights + self.bias)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"weights": self.weights.tolist(), "bias": self.bias}
+
+    def __repr__(self) -> str:
+        return f"LearnedGate(weights={np.round(self.weights, 3).tolist()}, bias={self.bias:.3f})"
+
+
+def confidence(probs: np.ndarray, rule: "str | LearnedGate" = "max") -> np.ndarray:
+    """Confidence of each row of class probabilities, 0..1 (``"max"``, ``"entropy"`` or a :class:`LearnedGate`)."""
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim == 1:
         p = p[None]
+    if isinstance(rule, LearnedGate):
+        return rule(p)
     if rule == "max":
         return p.max(axis=1)
     if rule == "entropy":
@@ -103,7 +155,7 @@ class SweepRow:
 
 
 def sweep(exit_probs: np.ndarray, full_probs: np.ndarray, labels: np.ndarray, *, stem_ms: float, rest_ms: float,
-          thresholds: Sequence[float] | None = None, rule: str = "max") -> list[SweepRow]:
+          thresholds: Sequence[float] | None = None, rule: "str | LearnedGate" = "max") -> list[SweepRow]:
     """Accuracy, share of frames exiting early and mean latency for every threshold.
 
     ``stem_ms``/``rest_ms`` are measured per-frame times of the two parts; a frame that exits costs
@@ -127,7 +179,7 @@ def sweep(exit_probs: np.ndarray, full_probs: np.ndarray, labels: np.ndarray, *,
 
 
 def calibrate(exit_probs: np.ndarray, full_probs: np.ndarray, labels: np.ndarray, *, max_loss: float = 0.01,
-              rule: str = "max", thresholds: Sequence[float] | None = None) -> float:
+              rule: "str | LearnedGate" = "max", thresholds: Sequence[float] | None = None) -> float:
     """The lowest threshold (most exits) whose accuracy is within ``max_loss`` of the full model's.
 
     Fit it on a validation set, never on the frames you report. Returns ``1.0``-ish (almost never exit)
@@ -163,10 +215,10 @@ class EarlyExitHost:
         >>> host.threshold = 0.99                                 # stricter: fewer frames exit
     """
 
-    def __init__(self, stem: bytes, rest: bytes, *, threshold: float = 0.9, rule: str = "max", full: bytes | None = None,
+    def __init__(self, stem: bytes, rest: bytes, *, threshold: float = 0.9, rule: "str | LearnedGate" = "max", full: bytes | None = None,
                  num_threads: int = 1) -> None:
-        if rule not in RULES:
-            raise ValueError(f"unknown confidence rule {rule!r}; use one of {RULES}")
+        if not isinstance(rule, LearnedGate) and rule not in RULES:
+            raise ValueError(f"unknown confidence rule {rule!r}; use one of {RULES} or a LearnedGate")
         self.stem = Part(stem, num_threads=num_threads, name="stem")
         self.rest = Part(rest, num_threads=num_threads, name="rest")
         if self.stem.output_names != ["exit", "features"]:
@@ -197,7 +249,8 @@ class EarlyExitHost:
         (folder / "rest.tflite").write_bytes(self.rest.content)
         if self.full is not None:
             (folder / "full.tflite").write_bytes(self.full.content)
-        (folder / "early_exit.json").write_text(json.dumps({"threshold": self.threshold, "rule": self.rule}))
+        rule = {"rule": "learned", "gate": self.rule.to_dict()} if isinstance(self.rule, LearnedGate) else {"rule": self.rule}
+        (folder / "early_exit.json").write_text(json.dumps({"threshold": self.threshold, **rule}))
         return folder
 
     @classmethod
@@ -207,6 +260,9 @@ class EarlyExitHost:
             if not (folder / name).exists():
                 raise FileNotFoundError(f"no {name} in {str(folder)!r}: write one with EarlyExitHost.save(folder)")
         settings = json.loads((folder / "early_exit.json").read_text()) if (folder / "early_exit.json").exists() else {}
+        if settings.get("rule") == "learned":
+            gate = settings.pop("gate")
+            settings["rule"] = LearnedGate(gate["weights"], gate["bias"])
         settings.update(kwargs)
         full = (folder / "full.tflite").read_bytes() if (folder / "full.tflite").exists() else None
         return cls((folder / "stem.tflite").read_bytes(), (folder / "rest.tflite").read_bytes(), full=full, **settings)

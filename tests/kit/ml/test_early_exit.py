@@ -58,6 +58,21 @@ def test_calibrate_keeps_accuracy_within_the_budget():
         calibrate(exit_p, full_p, labels, max_loss=5)
 
 
+def test_learned_gate_predicts_when_the_exit_is_right():
+    from kit.ml.early_exit import LearnedGate
+
+    exit_p, full_p, labels, easy = _synthetic(seed=3)
+    gate = LearnedGate.fit(exit_p, labels)
+    score = gate(exit_p)
+    assert score.shape == (len(labels),) and ((0 < score) & (score < 1)).all()
+    assert score[easy].min() > score[~easy].max()  # sure-and-right frames rank above unsure ones
+    t = calibrate(exit_p, full_p, labels, max_loss=0.01, rule=gate)
+    row = sweep(exit_p, full_p, labels, stem_ms=0, rest_ms=0, thresholds=[t], rule=gate)[0]
+    assert row.accuracy >= 0.99 and row.exit_share >= 0.55
+    with pytest.raises(ValueError, match="one label per row"):
+        LearnedGate.fit(exit_p, labels[:3])
+
+
 def test_sweep_checks_lengths():
     exit_p, full_p, labels, _ = _synthetic()
     with pytest.raises(ValueError, match="one row per frame"):
@@ -115,6 +130,18 @@ def test_save_load_and_mismatched_parts(host, tmp_path):
         EarlyExitHost.load(tmp_path / "nothing")
     with pytest.raises(ValueError, match="unknown confidence rule"):
         EarlyExitHost(host.stem.content, host.rest.content, rule="vote")
+
+
+@pytest.mark.slow
+def test_learned_gate_is_saved_with_the_host(host, tmp_path):
+    from kit.ml.early_exit import EarlyExitHost, LearnedGate
+
+    gate = LearnedGate([2.0, 1.0, 0.5], -1.0)
+    ee = EarlyExitHost(host.stem.content, host.rest.content, rule=gate, threshold=0.7)
+    again = EarlyExitHost.load(ee.save(tmp_path / "gate"))
+    assert isinstance(again.rule, LearnedGate) and again.rule.weights.tolist() == [2.0, 1.0, 0.5]
+    frame = np.full((32, 32), 90, np.uint8)
+    assert again.predict(frame).confidence == pytest.approx(ee.predict(frame).confidence)
 
 
 @pytest.mark.slow
