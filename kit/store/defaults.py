@@ -40,7 +40,7 @@ _DECLARED = [
     Parameter("sample_period_s", "float", 1.0, "Time between sensor readings", unit="s", minimum=0.1, maximum=3600),
     Parameter("retention_days", "int", 30, "Keep raw readings this many days (older ones are pruned)", unit="d",
               minimum=1, maximum=3650),
-    Parameter("upload_batch_size", "int", 500, "Outbox items sent to the cloud per request", minimum=1,
+    Parameter("upload_batch_size", "int", 1000, "Outbox items sent to the cloud per request", minimum=1,
               maximum=10000),
     Parameter("outbox_max_attempts", "int", 5, "Failed deliveries before an outbox item is dead-lettered",
               minimum=1, maximum=100),
