@@ -89,6 +89,7 @@ class FixedTimeController:
             wait = board.world.advance if getattr(board, "world", None) is not None else time.sleep
         self.wait = wait
         self.index = 0
+        self._phase_done = 0.0  # seconds of the current phase already shown
         self.phase_log: list[tuple[str, float]] = []
 
     @property
@@ -102,10 +103,14 @@ class FixedTimeController:
             raise ValueError(f"run() needs a positive duration, got {left} s")
         while left > 1e-9:
             phase = self.phase
-            duration = min(left, getattr(self.timings, phase.timing))
+            # A phase cut short by the end of one run() goes on where it stopped in the next.
+            remaining = getattr(self.timings, phase.timing) - self._phase_done
+            duration = min(left, remaining)
             show(self.board, phase)
             self.phase_log.append((phase.name, duration))
             self.wait(duration)
             left -= duration
-            if duration == getattr(self.timings, phase.timing):
+            self._phase_done += duration
+            if self._phase_done >= getattr(self.timings, phase.timing) - 1e-9:
                 self.index = (self.index + 1) % len(PLAN)
+                self._phase_done = 0.0

@@ -76,3 +76,17 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(kit.control.fixed, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_short_runs_add_up_to_the_plan(mock_factory):
+    # Many calls shorter than a phase must still walk through the whole plan, as one long call does.
+    from kit.board import Board
+    from kit.control.fixed import FixedTimeController
+    from kit.sim.world import World
+
+    with Board(World(seed=0), pin_factory=mock_factory) as board:
+        controller = FixedTimeController(board)
+        for _ in range(120):
+            controller.run(seconds=1)
+        names = {name for name, _ in controller.phase_log}
+        assert {"car_green", "car_amber", "ped_green"} <= names
