@@ -37,6 +37,9 @@ import numpy as np
 from kit.ml.partition import Network, Part, Partition, decode
 
 
+MAX_BODY_BYTES = 64 * 1024 * 1024  # far above any activation of the kit's models; refuses runaway uploads
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -206,7 +209,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         started = time.perf_counter()
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self.close_connection = True
+            self._reply(413 if length > 0 else 400, {"error": f"Content-Length must be 0..{MAX_BODY_BYTES} bytes, got {self.headers.get('Content-Length')!r}"},
+                        started=started, request_bytes=0, network=None)
+            return
         body = self.rfile.read(length) if length else b""
         try:
             network = _network_from(self.headers, self.owner.network)

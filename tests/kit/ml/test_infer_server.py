@@ -186,3 +186,15 @@ def test_kit_model_infer_serve_runs_and_stops_on_sigterm(partition, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_oversized_or_bad_content_length_is_refused(server):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn.putrequest("POST", "/infer/0")
+    conn.putheader("Content-Length", str(10**12))
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 413 and b"Content-Length must be" in response.read()
+    conn.close()
