@@ -7,10 +7,11 @@ is confident the host returns its answer and never invokes the rest, so the savi
 not a mask. An empty road in daylight is easy; a queue at night, or behind leaves, is not.
 
 Confidence rules (higher = surer, all in 0..1): ``"max"`` is the top probability; ``"entropy"`` is
-``1 - H(p) / log(C)``; a :class:`LearnedGate` is fitted on validation frames to predict whether the exit
-head is right (so nobody has to pick the rule by hand). A frame exits when its confidence is at least the threshold. The threshold can
-be swept (accuracy vs mean latency vs share exited) and calibrated on a validation set: the lowest
-threshold whose accuracy stays within ``max_loss`` of the full model.
+``1 - H(p) / log(C)``; a :class:`LearnedGate` is fitted on validation frames to predict whether the
+exit head is right (so nobody has to pick the rule by hand). A frame exits when its confidence is at
+least the threshold. The threshold can be swept (accuracy vs mean latency vs share exited) and
+calibrated on a validation set: the lowest threshold whose accuracy stays within ``max_loss`` of the
+full model.
 
     >>> from kit.ml.early_exit import build_early_exit, train_early_exit, EarlyExitHost
     >>> model = build_early_exit(64, width=32, seed=0)                 # needs TensorFlow
