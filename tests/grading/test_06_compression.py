@@ -2,7 +2,8 @@
 import pytest
 
 # fine-tuning two pruned models in the notebook: allow for a busy machine
-pytestmark = pytest.mark.notebook("06_compression", cell_timeout=180, notebook_timeout=600)
+pytestmark = pytest.mark.notebook(
+    "06_compression", cell_timeout=180, notebook_timeout=600)
 
 
 def _check_block_macs():
