@@ -45,8 +45,9 @@ def _kernel(layer: Any) -> Any:
 def magnitude_prune(model: Any, sparsity: float, *, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Zero the fraction ``sparsity`` of smallest-magnitude weights in every Conv2D/Dense kernel.
 
-    (SeparableConv2D: its pointwise kernel; depthwise kernels are left whole.) Layers with fewer than 64 weights (the output heads of a tiny model) and layers named in ``skip``
-    are left alone. Returns ``{layer name: 0/1 mask}`` for :class:`MaskCallback`.
+    SeparableConv2D: its pointwise kernel. Depthwise kernels, layers with fewer than 64 weights (the
+    output heads of a tiny model) and layers named in ``skip`` are left whole. Returns
+    ``{layer name: 0/1 mask}`` for :class:`MaskCallback`.
     """
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity!r}; e.g. 0.5 zeroes half of the weights")
