@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -59,30 +60,56 @@ def simulate(
     }
     if not verbose:
         logging.getLogger("flwr").setLevel(logging.WARNING)
-    # Ray gives its node 30 s to start; on a machine busy with other work that can run out, and a second
-    # try usually finds the machine less busy. A failure after the start is not retried.
-    for attempt in range(2):
-        try:
-            run_simulation(
-                server_app=make_server_app(results, config),
-                client_app=client_app,
-                num_supernodes=num_clients,
-                backend_config={
-                    # one CPU per virtual intersection; Ray itself gets what the machine offers
-                    "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                    "init_args": {"logging_level": "ERROR", "log_to_driver": verbose},
-                },
-                verbose_logging=verbose,
-            )
-        except RuntimeError:
-            if results or attempt == 1:
-                raise
-            continue
-        if results:
-            break
+    _start_ray(verbose=verbose)
+    run_simulation(
+        server_app=make_server_app(results, config),
+        client_app=client_app,
+        num_supernodes=num_clients,
+        backend_config={
+            # one CPU per virtual intersection; Ray itself gets what the machine offers
+            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+            "init_args": {"logging_level": "ERROR", "log_to_driver": verbose},
+        },
+        verbose_logging=verbose,
+    )
     if not results:
         raise RuntimeError("the federated simulation ended without a result; run simulate(verbose=True) to see why")
     return results
+
+
+def _start_ray(*, verbose: bool, attempts: int = 3) -> None:
+    """Start Ray for the Simulation Engine, retrying a start-up that timed out.
+
+    Ray gives its node fixed time limits to come up (its agents must report within seconds); on a
+    machine busy with other work a start can miss them and Ray aborts. Flower uses a Ray that is
+    already running, so we start it here, the way Flower would, and try again after a failed start.
+    Flower shuts it down when the simulation ends.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    # Ray's worker processes must import the kit and the apps as this process does
+    pythonpath = os.pathsep.join(sys.path)
+    if os.environ.get("PYTHONPATH"):
+        pythonpath = f"{pythonpath}{os.pathsep}{os.environ['PYTHONPATH']}"
+    os.environ["PYTHONPATH"] = pythonpath
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(
+                runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+                include_dashboard=False,
+                logging_level="ERROR",
+                log_to_driver=verbose,
+            )
+            return
+        except Exception as exc:  # Ray raises a bare Exception when its node does not come up in time
+            ray.shutdown()
+            if attempt == attempts:
+                raise RuntimeError(
+                    f"Ray did not start after {attempts} attempts ({exc}); the machine may be too busy: "
+                    "close other heavy programs and run the cell again"
+                ) from exc
 
 
 def _all_data(num_clients: int, samples_per_client: int, seed: int) -> list[tuple[Any, Any]]:
