@@ -46,8 +46,8 @@ def test_final_weights_match_the_reported_accuracy(history):
 
 
 def test_baselines_score_every_intersection():
-    bench = benchmark_sets(4, n=60, seed=0)
-    local = local_only(bench, rounds=1, local_epochs=2, samples_per_client=80, seed=0)
-    central = centralized(bench, rounds=1, local_epochs=2, samples_per_client=80, seed=0)
+    bench = benchmark_sets(4, n=40, seed=0)
+    local = local_only(bench, rounds=1, local_epochs=1, samples_per_client=40, seed=0)
+    central = centralized(bench, rounds=1, local_epochs=1, samples_per_client=40, seed=0)
     assert len(local["own"]) == len(local["overall"]) == 4 == len(central["per_client"])
     assert 0.0 <= central["overall"] <= 1.0
