@@ -58,6 +58,7 @@ class AppOptions:
     status_path: str | None = None  #: where `kit status` reads health (default: next to the store)
     flush_every_s: float = 60.0  #: readings are written in batches (one transaction each)
     final_sync_s: float = 30.0  #: at the end, keep sending the outbox for at most this long (wall clock)
+    sample_period_s: float | None = None  #: overrides the stored sample_period_s for this run (None: the store's)
     lease_s: float = 10.0  #: outbox lease while a batch is in flight (a crashed run's batch returns after it)
 
 
@@ -360,7 +361,7 @@ class IntersectionApp:
                 ts = self.now()
                 if t >= next_sample:
                     self._sample(ts)
-                    next_sample = t + params.get("sample_period_s")
+                    next_sample = t + (self.options.sample_period_s or params.get("sample_period_s"))
                 if self.host is not None and t >= next_look:
                     self._look(ts)
                     next_look = t + self.options.camera_period_s

@@ -4,28 +4,51 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+BIN_S = 600  # ten-minute means: a day of per-second readings is too dense to read
+
+
+def _binned(store: Any, sensor: str) -> tuple[list[Any], list[float]]:
+    from datetime import datetime, timezone
+
+    sums: dict[int, list[float]] = {}
+    for row in store.readings.per_minute(sensor):
+        slot = int(row["minute"] // BIN_S * BIN_S)
+        acc = sums.setdefault(slot, [0.0, 0.0])
+        acc[0] += row["mean"] * row["count"]
+        acc[1] += row["count"]
+    slots = sorted(sums)
+    return ([datetime.fromtimestamp(s, timezone.utc) for s in slots], [sums[s][0] / sums[s][1] for s in slots])
+
 
 def plot_day(store: Any, path: str | Path) -> Path:
-    """Queue distance, light and model-predicted queue per minute; returns the PNG's path."""
+    """Queue, light, the camera model's view and the drift alarm in ten-minute means; returns the PNG's path."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from datetime import datetime, timezone
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    series = [("queue_distance_m", "distance to the queue (m)"), ("light", "light (0 dark .. 1)"),
-              ("model_queue_class", "camera model: queue class")]
-    fig, axes = plt.subplots(len(series), 1, figsize=(9, 6), sharex=True)
+    series = [
+        ("queue_distance_m", "ultrasonic: distance\nto the queue (m)"),
+        ("light", "light sensor\n(0 dark .. 1)"),
+        ("model_queue_class", "camera model: queue\n(0 empty, 1 short, 2 long)"),
+        ("drift_alarm", "drift alarm\n(share of windows)"),
+    ]
+    fig, axes = plt.subplots(len(series), 1, figsize=(9, 7), sharex=True)
     for ax, (sensor, label) in zip(axes, series):
-        rows = store.readings.per_minute(sensor)
-        if rows:
-            times = [datetime.fromtimestamp(r["minute"], timezone.utc) for r in rows]
-            ax.plot(times, [r["mean"] for r in rows], lw=0.8)
+        times, values = _binned(store, sensor)
+        if times:
+            if sensor == "drift_alarm":
+                ax.fill_between(times, values, step="post", alpha=0.5, color="tab:red")
+                ax.set_ylim(0, 1.05)
+            else:
+                ax.plot(times, values, lw=1)
+        else:
+            ax.text(0.5, 0.5, "no readings", transform=ax.transAxes, ha="center", color="grey")
         ax.set_ylabel(label, fontsize=8)
     axes[-1].set_xlabel("intersection time (UTC)")
-    fig.suptitle("A day at the intersection (per-minute means from the store)")
+    fig.suptitle("A day at the intersection (ten-minute means from the store)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -27,6 +27,7 @@ pins to know whether cars may go.
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 import os
 import shutil
 import tempfile
@@ -267,8 +268,9 @@ class SimWiring:
     def _refill_average(device: Any, sample: float) -> None:
         queue = getattr(device, "_queue", None)
         if queue is not None and getattr(device, "closed", True) is False:
-            queue.queue.clear()
-            queue.queue.extend([sample] * queue.queue.maxlen)
+            # A new deque, swapped in whole: gpiozero's sampling thread may be averaging the old one
+            # right now, and mutating a deque under an iteration raises in that thread.
+            queue.queue = deque([sample] * queue.queue.maxlen, maxlen=queue.queue.maxlen)
             queue.full.set()
 
     # --- life ----------------------------------------------------------------------------------
