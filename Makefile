@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[train,dev]'
 	touch $(STAMP)
 
+# A simulated day of the whole app: sensors, store, camera model, adaptive lights, a local cloud; then the
+# fixed-time baseline on the same traffic, and a plot (out/demo-day.png).
 demo: $(STAMP)
-	$(VENV)/bin/kit demo
+	rm -f out/demo.db out/demo.db-wal out/demo.db-shm
+	$(VENV)/bin/kit run intersection --hours 24 --fresh --db out/demo.db --sample-period 10 \
+		--cloud --local-cloud --no-mqtt --compare --plot out/demo-day.png
 
 test: $(STAMP) $(TFLITE_STAMP)
 	$(PY) -m pytest tests
