@@ -80,6 +80,25 @@ def _pins() -> dict[str, Any]:
         return {"factory": None, "error": f"{type(exc).__name__}: {exc}"}
 
 
+def _inference() -> dict[str, Any]:
+    """The TFLite runtime kit.ml would use (same order and KIT_RUNTIME rule), found without importing it."""
+    try:
+        from kit.ml.runtime import ENV, RUNTIMES
+
+        forced = os.environ.get(ENV) or None
+        if forced is not None and forced not in RUNTIMES:
+            return {"runtime": None, "why": f"{ENV}={forced!r} is not one of {sorted(RUNTIMES)}"}
+        order = [forced] if forced else list(RUNTIMES)
+        for name in order:
+            if _present(RUNTIMES[name][0].rsplit(".", 1)[0]):
+                why = f"forced by {ENV}" if forced else "the first installed of " + ", ".join(RUNTIMES)
+                return {"runtime": name, "version": _version(RUNTIMES[name][1] + (" tensorflow-cpu" if name == "tensorflow" else "")), "why": why}
+        need = RUNTIMES[forced][1] if forced else "ai-edge-litert"
+        return {"runtime": None, "why": f"no TFLite runtime installed: pip install {need}"}
+    except Exception as exc:  # a broken install must not stop the doctor
+        return {"runtime": None, "why": f"{type(exc).__name__}: {exc}"}
+
+
 def diagnose() -> dict[str, Any]:
     """Everything ``kit doctor`` prints, as a dict (pins, versions, optional parts, programs)."""
     versions = {
@@ -98,6 +117,7 @@ def diagnose() -> dict[str, Any]:
     programs = {name: {"path": shutil.which(name), "for": why} for name, why in PROGRAMS.items()}
     return {
         "pins": _pins(),
+        "inference": _inference(),
         "versions": versions,
         "optional": optional,
         "programs": programs,
@@ -114,6 +134,12 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"          why: {pins['reason']}")
     else:
         lines.append(f"pins      PROBLEM: {pins.get('error')}")
+    inference = report["inference"]
+    if inference.get("runtime"):
+        lines.append(f"models    {inference['runtime']} {inference.get('version') or ''}".rstrip())
+    else:
+        lines.append("models    no TFLite runtime")
+    lines.append(f"          why: {inference['why']}")
     lines.append(f"platform  {report['platform']}")
     for name, version in report["versions"].items():
         lines.append(f"{name:<9} {version or 'MISSING'}")

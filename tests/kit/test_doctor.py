@@ -88,3 +88,13 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(kit.doctor, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_doctor_names_the_tflite_runtime_in_use(monkeypatch):
+    from kit.doctor import diagnose
+
+    monkeypatch.delenv("KIT_RUNTIME", raising=False)
+    assert diagnose()["inference"]["runtime"] == "ai_edge_litert"
+    monkeypatch.setenv("KIT_RUNTIME", "nonsense")
+    report = diagnose()["inference"]
+    assert report["runtime"] is None and "KIT_RUNTIME" in report["why"]
