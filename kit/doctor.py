@@ -32,6 +32,13 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "flwr": ("flwr", "federated learning"),
     "picamera2": ("picamera2", "the Pi Camera (on a Pi only)"),
 }
+# kit.ml.runtime's order and names (importing it would load an interpreter; a test keeps the two equal)
+RUNTIMES: dict[str, tuple[str, str]] = {
+    "ai_edge_litert": ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    "tflite_runtime": ("tflite_runtime.interpreter", "tflite-runtime"),
+    "tensorflow": ("tensorflow.lite.python.interpreter", "tensorflow"),
+}
+ENV = "KIT_RUNTIME"
 PROGRAMS = {"mosquitto": "MQTT broker for the cloud labs (apt-get install mosquitto)"}
 
 
@@ -83,8 +90,6 @@ def _pins() -> dict[str, Any]:
 def _inference() -> dict[str, Any]:
     """The TFLite runtime kit.ml would use (same order and KIT_RUNTIME rule), found without importing it."""
     try:
-        from kit.ml.runtime import ENV, RUNTIMES
-
         forced = os.environ.get(ENV) or None
         if forced is not None and forced not in RUNTIMES:
             return {"runtime": None, "why": f"{ENV}={forced!r} is not one of {sorted(RUNTIMES)}"}

@@ -98,3 +98,10 @@ def test_doctor_names_the_tflite_runtime_in_use(monkeypatch):
     monkeypatch.setenv("KIT_RUNTIME", "nonsense")
     report = diagnose()["inference"]
     assert report["runtime"] is None and "KIT_RUNTIME" in report["why"]
+
+
+def test_doctor_knows_the_runtimes_kit_ml_knows():
+    from kit import doctor
+    from kit.ml import runtime
+
+    assert doctor.RUNTIMES == runtime.RUNTIMES and doctor.ENV == runtime.ENV
