@@ -95,12 +95,13 @@ def _quiet(tf: Any):
     saved = []
     try:
         for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        # the process's own descriptors 1 and 2, not sys.stdout's: C++ writes there, also under Jupyter
+        for fd in (1, 2):
             try:
-                stream.flush()
-                fd = stream.fileno()
-            except (AttributeError, OSError, ValueError):  # a notebook's streams have no file descriptor
+                saved.append((fd, os.dup(fd)))
+            except OSError:  # no such descriptor (a daemon without stdio)
                 continue
-            saved.append((fd, os.dup(fd)))
             os.dup2(sink.fileno(), fd)
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
