@@ -80,6 +80,9 @@ def main() -> int:
               else f"  {'PASS' if value >= floor else 'FAIL'}  {label}: {value:.2f}{unit}")
     print(f"  note  int8 weights alone are {base.weight_bytes / int8.weight_bytes:.2f}x smaller; the rest of the int8 file is "
           f"graph and per-channel quantization parameters ({(int8.size_bytes - int8.weight_bytes) / 1024:.1f} KB)")
+    pt = table["int8_per_tensor"]
+    print(f"  note  int8 with one scale per weight tensor: file {base.size_bytes / pt.size_bytes:.2f}x smaller, "
+          f"{100 * (pt.queue_accuracy - base.queue_accuracy):+.1f} pts queue accuracy")
     night = table["int8_night_rep"]
     print(f"  note  int8 calibrated on night frames only: {100 * (night.queue_accuracy - base.queue_accuracy):+.1f} pts "
           f"queue accuracy, pedestrian F1 {night.pedestrian_f1:.3f} vs {int8.pedestrian_f1:.3f}")

@@ -15,6 +15,7 @@ Variants (file ``{prefix}_{name}.tflite`` + ``.json`` card each):
 | ``dynamic`` | int8 weights, float activations |
 | ``float16`` | float16 weights |
 | ``int8`` | int8 weights and activations, int8 in/out; representative set: training frames |
+| ``int8_per_tensor`` | the same with one scale per weight tensor (no per-channel scales in the file) |
 | ``int8_night_rep`` | the same, calibrated on night frames only (a poor representative set) |
 | ``int8_black_rep`` | the same, calibrated on black frames (a broken representative set) |
 | ``magnitude{S}`` | S % of weights zeroed by magnitude, fine-tuned with masks (float32: same ops, smaller gzip) |
@@ -113,9 +114,10 @@ def compress_all(
                               "sha256": base_card.get("sha256")}
     table = Table()
 
-    def add(name: str, keras_model: Any, variant: str, how: dict[str, Any], *, calib: Any = None, note: str = "") -> Row:
+    def add(name: str, keras_model: Any, variant: str, how: dict[str, Any], *, calib: Any = None, note: str = "",
+            per_channel: bool = True) -> Row:
         path = out / f"{prefix}_{name}.tflite"
-        to_tflite(keras_model, variant, representative=calib, path=path)
+        to_tflite(keras_model, variant, representative=calib, path=path, per_channel=per_channel)
         counted = count_macs(keras_model)
         row = measure(path, held_out, name=name, macs=counted.macs, params=counted.params, note=note, runs=runs)
         card = _card(row, precision="int8" if variant == "int8" else variant, how=how, base=base,
@@ -130,6 +132,9 @@ def compress_all(
     calib = {"frames": representative, "from": "training set", "seed": train.meta.get("seed")}
     add("int8", model, "int8", {"method": "post-training full integer, int8 in/out", "representative": calib},
         calib=rep)
+    add("int8_per_tensor", model, "int8",
+        {"method": "post-training full integer, int8 in/out, one scale per weight tensor", "representative": calib},
+        calib=rep, per_channel=False, note="one scale per tensor")
     add("int8_night_rep", model, "int8",
         {"method": "post-training full integer, int8 in/out",
          "representative": {"frames": representative, "from": "night frames only", "seed": night.meta.get("seed")}},

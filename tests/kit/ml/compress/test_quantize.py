@@ -45,6 +45,8 @@ def test_every_variant_is_hosted_by_name_and_agrees_with_keras(model, frames, tm
         sizes[variant] = path.stat().st_size
     assert sizes["int8"] < sizes["float16"] < sizes["float32"]
     assert sizes["dynamic"] < sizes["float32"]
+    per_tensor = to_tflite(model, "int8", representative=representative_frames(frames), per_channel=False)
+    assert len(per_tensor) < sizes["int8"], "one scale per tensor: fewer quantization parameters in the file"
 
 
 def test_int8_without_representative_data_is_explained(model):
