@@ -54,7 +54,7 @@ def drift_table(windows: int) -> None:
         rate = fired / windows
         label = "false alarms" if preset == "train" else "detected"
         print(f"   {name:<14} {rate:>9.0%}  {np.median(psis):>10.3f} {np.median(zs):>9.1f} {np.median(drops):>+9.3f}  "
-              f"{label}; {rules or 'none'}")
+              f"{label}; {rules or 'none'}; largest PSI {max(psis):.3f}, layout z {max(zs):.1f}")
 
 
 def augmentation_table(n_train: int, epochs: int) -> None:
