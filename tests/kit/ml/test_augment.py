@@ -73,3 +73,14 @@ def test_augmented_frames_look_more_like_the_field():
     """Augmentation widens the training statistics toward night and leaves (the point of it)."""
     aug = Augmenter(p=1.0).apply(np.repeat(FRAMES, 4, axis=0), seed=0)
     assert aug.mean() < FRAMES.mean() and aug.std() > 0
+
+
+def test_glare_adds_bright_spots_and_noise_seeded():
+    from kit.ml.augment import glare
+
+    dark = np.full((32, 32), 20, np.uint8)
+    a = glare(dark, spots=3, rng=np.random.default_rng(0))
+    b = glare(dark, spots=3, rng=np.random.default_rng(0))
+    assert np.array_equal(a, b)
+    assert a.max() > 150 and a.std() > 1
+    assert glare(dark, spots=0, rng=np.random.default_rng(0), noise=0.0).max() == 20
