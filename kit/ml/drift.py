@@ -191,7 +191,13 @@ class Reference:
 
 @dataclass
 class DriftReport:
-    """The statistics of one window and the reasons the alarm fired (empty: no drift)."""
+    """The statistics of one window and the reasons the alarm fired (empty: no drift).
+
+        >>> r = DriftReport(n=64, psi=0.4, ks_d=0.5, ks_p=1e-9, layout_z=3.0, confidence=None,
+        ...                 confidence_drop=None, reasons=["PSI 0.40 > 0.25"])
+        >>> r.drift
+        True
+    """
 
     n: int
     psi: float

@@ -60,7 +60,12 @@ def describe_content(content: Any) -> dict[str, Any]:
 
 
 class AuditedFedAvg(FedAvg):
-    """FedAvg that writes down what each client reply contained (see :func:`describe_content`)."""
+    """FedAvg that writes down what each client reply contained (see :func:`describe_content`).
+
+        >>> strategy = AuditedFedAvg(min_available_nodes=3)
+        >>> strategy.manifest          # filled round by round: {"round": r, "content": {...}}
+        []
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -48,7 +48,11 @@ N_CLASSES = 3  # kit.ml.data.QUEUE_CLASSES: empty, short (1-3 cars), long (>= 4)
 
 @dataclass(frozen=True)
 class Profile:
-    """Where an intersection is: its traffic (share of empty/short/long queues) and its conditions."""
+    """Where an intersection is: its traffic (share of empty/short/long queues) and its conditions.
+
+        >>> PROFILES[2].name, PROFILES[2].daylight
+        ('ring road', (0.0, 0.4))
+    """
 
     name: str
     queue_mix: tuple[float, float, float]
@@ -68,7 +72,12 @@ PROFILES: tuple[Profile, ...] = (
 
 @dataclass
 class ClientData:
-    """Frames, their thumbnails as features, and queue-class labels."""
+    """Frames, their thumbnails as features, and queue-class labels.
+
+        >>> train, _ = client_data(0, num_partitions=4, n=10, seed=0)
+        >>> len(train), train.frames.shape, train.x.shape
+        (7, (7, 32, 32), (7, 256))
+    """
 
     frames: np.ndarray
     x: np.ndarray
