@@ -77,3 +77,11 @@ def test_keras_loss_matches_the_numpy_loss():
     assert ce == pytest.approx(cross_entropy(probs, y), rel=1e-5)
     with pytest.raises(ValueError, match="choose one of"):
         keras_loss("hinge")
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module("kit.ml.robust"))
+    assert result.attempted > 0 and result.failed == 0

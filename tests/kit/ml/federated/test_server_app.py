@@ -54,3 +54,11 @@ def test_app_config_defaults_match_the_app_folder():
     assert "federations" not in tomllib.loads(app.read_text())["tool"]["flwr"], (
         "SuperLink connections belong in $FLWR_HOME/config.toml; flwr 1.42 would rewrite this file to move them"
     )
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module("kit.ml.federated.server_app"))
+    assert result.attempted > 0 and result.failed == 0
