@@ -7,6 +7,7 @@ import pytest
 from kit.ml.early_exit import calibrate, confidence, sweep
 
 
+@pytest.mark.tflite
 def test_confidence_rules():
     p = np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0]])
     np.testing.assert_allclose(confidence(p, "max"), [1.0, 1 / 3, 0.5])
@@ -29,6 +30,7 @@ def _synthetic(n=400, seed=0):
     return exit_p, full_p, labels, easy
 
 
+@pytest.mark.tflite
 def test_sweep_ends_are_the_two_heads():
     exit_p, full_p, labels, easy = _synthetic()
     never, always = sweep(exit_p, full_p, labels, stem_ms=1.0, rest_ms=9.0, thresholds=[1.01, 0.0])
@@ -37,6 +39,7 @@ def test_sweep_ends_are_the_two_heads():
     assert always.accuracy == pytest.approx(np.mean(exit_p.argmax(1) == labels))
 
 
+@pytest.mark.tflite
 def test_sweep_latency_falls_as_more_frames_exit():
     exit_p, full_p, labels, easy = _synthetic()
     rows = sweep(exit_p, full_p, labels, stem_ms=1.0, rest_ms=9.0)
@@ -46,6 +49,7 @@ def test_sweep_latency_falls_as_more_frames_exit():
     assert mid.exit_share == pytest.approx(easy.mean()) and mid.accuracy == 1.0
 
 
+@pytest.mark.tflite
 def test_calibrate_keeps_accuracy_within_the_budget():
     exit_p, full_p, labels, easy = _synthetic(seed=1)
     t = calibrate(exit_p, full_p, labels, max_loss=0.01)
@@ -58,6 +62,7 @@ def test_calibrate_keeps_accuracy_within_the_budget():
         calibrate(exit_p, full_p, labels, max_loss=5)
 
 
+@pytest.mark.tflite
 def test_learned_gate_predicts_when_the_exit_is_right():
     from kit.ml.early_exit import LearnedGate
 
@@ -73,6 +78,7 @@ def test_learned_gate_predicts_when_the_exit_is_right():
         LearnedGate.fit(exit_p, labels[:3])
 
 
+@pytest.mark.tflite
 def test_sweep_checks_lengths():
     exit_p, full_p, labels, _ = _synthetic()
     with pytest.raises(ValueError, match="one row per frame"):

@@ -15,6 +15,7 @@ def _profile(**kw):
     return Profile(**base)
 
 
+@pytest.mark.tflite
 def test_network_rejects_nonsense_with_the_value():
     with pytest.raises(ValueError, match="bandwidth_mbps must be > 0.*got 0"):
         Network(bandwidth_mbps=0, rtt_ms=5)
@@ -23,6 +24,7 @@ def test_network_rejects_nonsense_with_the_value():
     assert Network(1.0, 0.0).transfer_ms(125_000) == pytest.approx(1000.0)
 
 
+@pytest.mark.tflite
 def test_estimate_is_the_sum_of_device_link_and_cloud_terms():
     p = _profile()
     net = Network(bandwidth_mbps=8.0, rtt_ms=20.0)  # 1 byte per microsecond
@@ -32,6 +34,7 @@ def test_estimate_is_the_sum_of_device_link_and_cloud_terms():
     assert est[3] == pytest.approx(10 * 1.0)  # all-device: no network at all
 
 
+@pytest.mark.tflite
 def test_best_split_moves_with_the_network():
     p = _profile()
     assert best_split(p, Network(bandwidth_mbps=1000, rtt_ms=0.1)) == 0       # fast link: all-cloud
@@ -40,11 +43,13 @@ def test_best_split_moves_with_the_network():
     assert best_split(mid, Network(bandwidth_mbps=1.0, rtt_ms=5)) == 2        # small activation, heavy tail
 
 
+@pytest.mark.tflite
 def test_three_named_networks_are_ordered_fast_to_slow():
     bws = [NETWORKS[n].bandwidth_mbps for n in ("fibre", "4g", "rural")]
     assert bws == sorted(bws, reverse=True)
 
 
+@pytest.mark.tflite
 def test_encode_decode_roundtrip_float_and_int8():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(4, 4, 3)).astype(np.float32)
@@ -57,6 +62,7 @@ def test_encode_decode_roundtrip_float_and_int8():
     np.testing.assert_allclose(decode(body8, headers8), a, atol=scale / 2 + 1e-7)
 
 
+@pytest.mark.tflite
 def test_decode_says_what_is_wrong():
     with pytest.raises(ValueError, match="needs 12"):
         decode(b"\0" * 8, {"X-Dtype": "float32", "X-Shape": "3,4"})
@@ -103,6 +109,7 @@ def test_activation_sizes_and_save_load(partition, tmp_path):
     assert again.layer_names == partition.layer_names and again.b[3] == partition.b[3]
 
 
+@pytest.mark.tflite
 def test_load_missing_folder_says_how_to_make_one(tmp_path):
     from kit.ml.partition import Partition
 

@@ -8,6 +8,8 @@ import pytest
 
 from kit.ml.provider import FrameProvider, run_tasks
 
+pytestmark = pytest.mark.tflite  # numpy only: also runs in the tflite-runtime environment
+
 
 class FakeCamera:
     def __init__(self):
