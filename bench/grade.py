@@ -95,6 +95,12 @@ def main() -> int:
           f"{grade_class / exec_class:8.2f}")
     print(f"one submission graded: notebooks {notebook:.1f} s, graded checks {checks:.1f} s, "
           f"rest {grade_one - notebook - checks:.1f} s over {len(names)} labs")
+    for r in graded_one + graded_class:
+        if r.score != r.max_score:
+            failed = next(t for t in r.tests if not t["passed"])
+            cells = "; ".join(c["text"] for c in r.notebook.get("cells", []))[:300]
+            print(f"  not full marks: {r.student} {r.lab} {r.score:g}/{r.max_score:g}: {failed['message'][:200]}"
+                  + (f" | notebook: {cells}" if cells else ""))
     print(f"per student-lab overhead: {(grade_class - exec_class) / (args.class_size * len(names)) * args.jobs:.2f} s"
           f" of worker time; every reference graded 100 %: {full}")
     return 0

@@ -41,7 +41,9 @@ if os.environ.get("COURSE_GRADER") and "jsonschema" not in sys.modules:
 
 from course import SOLUTIONS
 
-DEFAULT_LIMITS = {"cell_timeout": 60.0, "notebook_timeout": 300.0, "call_timeout": 30.0}
+# A lab should run in about a minute on two cores; a busy machine (a class graded two at a time) may
+# need twice that for a training cell, and an endless loop still costs at most two minutes.
+DEFAULT_LIMITS = {"cell_timeout": 120.0, "notebook_timeout": 600.0, "call_timeout": 60.0}
 _MESSAGE_LIMIT = 500
 
 
