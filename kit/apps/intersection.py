@@ -270,7 +270,13 @@ class IntersectionApp:
         self._rows.extend((name, round(float(v), 4), ts) for name, v in values.items())
 
     def _look(self, ts: float) -> None:
-        frame = self.board.camera.capture()
+        try:
+            frame = self.board.camera.capture()
+        except Exception as exc:  # noqa: BLE001 - no camera (unplugged, picamera2 missing): keep the lights going
+            log.warning("camera failed (%s); controlling from the sensors only", _short(exc))
+            self.host = None
+            self.health.model = f"off: camera failed ({_short(exc)})"
+            return
         out = self.host.predict(frame)
         probs = out["queue"][0]
         self._model_queue = int(probs.argmax())

@@ -25,6 +25,11 @@ _DECLARED = [
               minimum=2, maximum=20),
     Parameter("min_green_s", "float", 10.0, "Shortest car green in adaptive mode", unit="s", minimum=5, maximum=60),
     Parameter("max_green_s", "float", 60.0, "Longest car green in adaptive mode", unit="s", minimum=10, maximum=180),
+    Parameter("ped_max_wait_s", "float", 20.0,
+              "Longest a crossing request waits for a gap in the queue before the cars are stopped (adaptive mode)",
+              unit="s", minimum=5, maximum=120),
+    Parameter("night_min_green_s", "float", 5.0, "Shortest car green at night in adaptive mode", unit="s",
+              minimum=3, maximum=60),
     # detection
     Parameter("queue_threshold_m", "float", 1.3,
               "Distance to the queue's tail below which a queue is detected (1.6 m = empty lane, 0.2 m per car)",

@@ -143,3 +143,32 @@ def test_sigterm_stops_cleanly_and_loses_no_reading(tmp_path):
     # everything sampled was written at the stop, in whole samples of five sensors
     assert store.readings.count() == final["readings"] and final["readings"] % 5 == 0
     assert "Smart intersection" in out
+
+
+def test_a_failing_camera_leaves_the_lights_to_the_sensors(tmp_path, mock_factory):
+    from kit.board import Board
+    from kit.sim.world import World
+
+    class NoCameraBoard(Board):
+        @property
+        def camera(self):
+            raise RuntimeError("no camera attached")
+
+    board = NoCameraBoard(World(seed=0, start="2026-10-15T08:00:00"), pin_factory=mock_factory)
+    try:
+        app = IntersectionApp(Store(tmp_path / "kit.db"), AppOptions(seed=0, hours=0.1), board=board)
+        summary = app.run()
+    finally:
+        board.close()
+    assert summary["vehicles_served"] > 0 and summary["frames"] == 0
+    assert "camera failed" in summary["model"]
+
+
+def test_adaptive_limits_are_stored_parameters(tmp_path):
+    store = Store(tmp_path / "kit.db")
+    store.params.update({"ped_max_wait_s": 30, "night_min_green_s": 4}, source="cloud")
+    app = IntersectionApp(store, AppOptions(seed=0, hours=0.01, model=None))
+    try:
+        assert app.controller.timings.ped_max_wait_s == 30 and app.controller.timings.night_min_green_s == 4
+    finally:
+        app.close()
