@@ -4,6 +4,7 @@ Labs are discovered when the tests run (grading files in tests/grading), so this
 """
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -18,9 +19,9 @@ def _graded_notebooks() -> list[str]:
     names = []
     for path in sorted(GRADING_TESTS.glob("test_*.py")):
         source = path.read_text(encoding="utf-8")
-        marker = next((line for line in source.splitlines() if "pytest.mark.notebook(" in line), "")
-        name = marker.split("notebook(", 1)[1].split(")")[0].strip("'\" ") if marker else None
-        names.append(name or path.stem.removeprefix("test_"))
+        # the first argument of pytest.mark.notebook(...), whatever limits follow it
+        found = re.search(r"pytest\.mark\.notebook\(\s*[\"']([^\"']+)[\"']", source)
+        names.append(found.group(1) if found else path.stem.removeprefix("test_"))
     return names
 
 
