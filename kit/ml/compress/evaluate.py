@@ -163,7 +163,8 @@ class Table:
 
     def __str__(self) -> str:
         base = next((r for r in self.rows if r.name == self.baseline), self.rows[0] if self.rows else None)
-        head = (f"{'variant':<22}{'size KB':>9}{'gzip KB':>9}{'wts KB':>8}{'x smaller':>10}{'params':>9}{'MACs M':>8}"
+        w = max([22] + [len(r.name) + 1 for r in self.rows])
+        head = (f"{'variant':<{w}}{'size KB':>9}{'gzip KB':>9}{'wts KB':>8}{'x smaller':>10}{'params':>9}{'MACs M':>8}"
                 f"{'x fewer':>8}{'queue acc':>10}{'Δ pts':>7}{'ped F1':>8}{'p50 ms':>8}{'p95 ms':>8}  note")
         lines = [head]
         for r in self.rows:
@@ -171,7 +172,7 @@ class Table:
             fewer = base.macs / r.macs if base and r.macs else float("nan")
             delta = 100 * (r.queue_accuracy - base.queue_accuracy) if base else float("nan")
             lines.append(
-                f"{r.name:<22}{r.size_kb:>9.1f}{r.gzip_kb:>9.1f}{r.weight_bytes / 1024:>8.1f}{smaller:>10.2f}{r.params:>9,}{r.macs / 1e6:>8.2f}"
+                f"{r.name:<{w}}{r.size_kb:>9.1f}{r.gzip_kb:>9.1f}{r.weight_bytes / 1024:>8.1f}{smaller:>10.2f}{r.params:>9,}{r.macs / 1e6:>8.2f}"
                 f"{fewer:>8.2f}{r.queue_accuracy:>10.3f}{delta:>+7.1f}{r.pedestrian_f1:>8.3f}{r.p50_ms:>8.3f}"
                 f"{r.p95_ms:>8.3f}  {r.note}"
             )

@@ -22,6 +22,8 @@ Variants (file ``{prefix}_{name}.tflite`` + ``.json`` card each):
 | ``filters{F}`` | F % of filters removed by L1 norm, model rebuilt narrower, fine-tuned (float32) |
 | ``filters{F}_int8`` | that model, int8 |
 | ``standard_conv`` | the same network with standard 3x3 convolutions, trained from scratch (float32) |
+| ``standard_conv_int8`` | that model, int8, same representative set: a model whose weights dominate its file |
+| ``standard_conv_int8_per_tensor`` | the same with one scale per weight tensor |
 """
 from __future__ import annotations
 
@@ -87,7 +89,8 @@ def compress_all(
 
     ``train`` (a Dataset) gives the representative frames and the fine-tuning data; ``held_out``
     (another seed) is what every variant is scored on; ``night`` (default: night frames of another
-    seed) is the poor representative set. ``standard_epochs=0`` skips the standard-convolution twin.
+    seed) is the poor representative set. ``standard_epochs=0`` skips the standard-convolution twin
+    (``standard_conv`` and its int8 files).
     """
     import keras
 
@@ -170,6 +173,16 @@ def compress_all(
         add("standard_conv", twin, "float32",
             {"method": "standard 3x3 convolutions in place of depthwise-separable blocks",
              "train_epochs": standard_epochs}, note=f"trained from scratch, {standard_epochs} epochs")
+        # 6x the weights of the shipped model: here the fixed graph and per-channel scales are a small
+        # share of the file, so this pair shows what int8 does to the weights themselves
+        add("standard_conv_int8", twin, "int8",
+            {"method": "standard 3x3 convolutions, then post-training full integer, int8 in/out",
+             "train_epochs": standard_epochs, "representative": calib},
+            calib=rep, note="standard convolutions, int8")
+        add("standard_conv_int8_per_tensor", twin, "int8",
+            {"method": "standard 3x3 convolutions, then post-training full integer, int8 in/out, "
+                       "one scale per weight tensor", "train_epochs": standard_epochs, "representative": calib},
+            calib=rep, per_channel=False, note="standard convolutions, int8, one scale per tensor")
     return table
 
 
