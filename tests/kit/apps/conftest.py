@@ -13,6 +13,8 @@ from kit.cloud.emulator import LocalCloud
 @pytest.fixture
 def cloud():
     server = LocalCloud(0, activate=False).start()
+    # moto keeps its buckets and things per process, across servers: start from an empty cloud
+    server.reset()
     config.use(server.config)
     yield server
     config.use(None)
