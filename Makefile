@@ -23,7 +23,7 @@ demo: $(STAMP)
 		--cloud --local-cloud --no-mqtt --compare --plot out/demo-day.png
 
 test: $(STAMP) $(TFLITE_STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --durations=15
 	$(MAKE) --no-print-directory test-tflite
 
 test-fast: $(STAMP)
