@@ -71,8 +71,11 @@ def _summary_lines(s: dict[str, Any]) -> str:
     lines += [
         f"  signal      {s['car_greens']} car greens, {s['crossings']} crossings",
         f"  store       {s['readings_stored']} readings, outbox {s['outbox_depth']}, uploaded {s['uploaded']}",
-        f"  model       {s['model'] or 'none (sensors only)'}: {s['frames']} frames, drift {s['drift']}",
+        f"  model       {s['model'] or 'none (sensors only)'}: {s['frames']} frames",
     ]
+    if s.get("drift_windows"):
+        lines.append(f"  drift       alarm in {s['drift_alarms']} of {s['drift_windows']} windows of 64 frames "
+                     "(the model falls back to the sensors meanwhile); last window: " + s["drift"].split(":")[0])
     return "\n".join(lines)
 
 

@@ -86,6 +86,8 @@ class Health:
     frames: int = 0
     early_exits: int = 0
     drift: str = "no data"
+    drift_windows: int = 0
+    drift_alarms: int = 0
     vehicles_served: int = 0
     mean_vehicle_wait_s: float = 0.0
 
@@ -291,6 +293,8 @@ class IntersectionApp:
 
                 report = self.drift.check(np.stack(self._frames), np.stack(self._confidences))
                 self._drifting = report.drift
+                self.health.drift_windows += 1
+                self.health.drift_alarms += int(report.drift)
                 self.health.drift = ("DRIFT: " + "; ".join(report.reasons)) if report.drift else "ok"
                 if report.drift:
                     log.info("drift: %s; controlling from the sensors until the frames look familiar", report)
@@ -431,6 +435,8 @@ class IntersectionApp:
             "frames": self.health.frames,
             "model": self.health.model,
             "drift": self.health.drift,
+            "drift_windows": self.health.drift_windows,
+            "drift_alarms": self.health.drift_alarms,
             "telemetry_sent": self.health.telemetry_sent,
             "car_greens": sum(1 for name, _ in self.controller.phase_log if name == "car_green"),
             "crossings": sum(1 for name, _ in self.controller.phase_log if name == "ped_green"),
