@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from kit.ml.compress.prune import _all_layers
+
 
 def targets(data: Any) -> dict[str, np.ndarray]:
     """The label dict Keras expects for a ``kit.ml.data.Dataset``."""
@@ -77,14 +79,6 @@ def recalibrate_batchnorm(model: Any, x: np.ndarray, *, frames: int = 512, seed:
     finally:
         for layer, momentum in zip(norms, saved):
             layer.momentum = momentum
-
-
-def _all_layers(model: Any):
-    for layer in model.layers:
-        if hasattr(layer, "layers") and layer.layers:
-            yield from _all_layers(layer)
-        else:
-            yield layer
 
 
 def keras_accuracy(model: Any, data: Any) -> float:
