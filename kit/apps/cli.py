@@ -71,7 +71,8 @@ def _summary_lines(s: dict[str, Any]) -> str:
     lines += [
         f"  signal      {s['car_greens']} car greens, {s['crossings']} crossings",
         f"  store       {s['readings_stored']} readings, outbox {s['outbox_depth']}, uploaded {s['uploaded']}",
-        f"  model       {s['model'] or 'none (sensors only)'}: {s['frames']} frames",
+        f"  model       {s['model'] or 'none (sensors only)'}: {s['frames']} frames"
+        + (f", {s['early_exits']} left at the early exit" if s.get("early_exits") else ""),
     ]
     if s.get("drift_windows"):
         lines.append(f"  drift       alarm in {s['drift_alarms']} of {s['drift_windows']} windows of 64 frames "
@@ -129,7 +130,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--realtime", action="store_true", help="simulation at wall-clock speed")
         p.add_argument("--leaves", type=float, default=0.0, help="leaf cover on sensors and lens, 0..1")
         p.add_argument("--road-works", action="store_true")
-        p.add_argument("--model", default="intersection", help="shipped model name or a .tflite path")
+        p.add_argument("--model", default="early_exit", help="shipped model (early_exit, intersection), a .tflite "
+                       "file or an early-exit folder")
         p.add_argument("--no-model", action="store_true", help="control from the sensors only")
         p.add_argument("--camera-period", type=float, default=10.0, help="seconds between camera frames")
         p.add_argument("--sync-period", type=float, default=60.0, help="seconds between cloud syncs")

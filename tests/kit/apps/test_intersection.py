@@ -39,7 +39,8 @@ def test_sensors_only_run_stores_readings_in_the_outbox_and_writes_status(tmp_pa
 
 def test_the_camera_model_runs_and_its_predictions_are_logged(tmp_path):
     store = Store(tmp_path / "kit.db")
-    _, summary = run_app(store, seed=2, hours=0.1, start="2026-10-15T12:00:00", camera_period_s=5.0)
+    _, summary = run_app(store, seed=2, hours=0.1, start="2026-10-15T12:00:00", camera_period_s=5.0,
+                         model="intersection")
     assert summary["model"] == "intersection.tflite"
     assert summary["frames"] == 6 * 60 / 5
     classes = [r["value"] for r in store.readings.range("model_queue_class")]
@@ -172,3 +173,13 @@ def test_adaptive_limits_are_stored_parameters(tmp_path):
         assert app.controller.timings.ped_max_wait_s == 30 and app.controller.timings.night_min_green_s == 4
     finally:
         app.close()
+
+
+def test_the_shipped_early_exit_model_skips_the_rest_on_easy_frames(tmp_path):
+    store = Store(tmp_path / "kit.db")
+    _, summary = run_app(store, seed=2, hours=0.25, start="2026-10-15T12:00:00", model="early_exit",
+                         camera_period_s=5.0)
+    assert summary["model"].startswith("early_exit (early exit")
+    assert summary["frames"] == 15 * 60 / 5
+    assert 0 < summary["early_exits"] <= summary["frames"]
+    assert store.readings.count("model_queue_class") == summary["frames"]
