@@ -47,6 +47,7 @@ def test_threads_share_one_store(store):
 
 
 WRITER = textwrap.dedent("""
+    import os
     import sys
     import time
     from kit.store import Store
@@ -56,6 +57,10 @@ WRITER = textwrap.dedent("""
         store.readings.append_many([("logger", float(b * 250 + i), 1792044000.0 + b * 250 + i) for i in range(250)])
         store.params.set("sample_period_s", 1 + b % 5)
         time.sleep(0.01)  # a logger samples now and then; without a pause it could finish before the reader looks
+        if b == 19:  # half-way, give a slow reader (a busy machine) the chance to see the file mid-run
+            deadline = time.monotonic() + 30
+            while not os.path.exists(sys.argv[1] + ".seen") and time.monotonic() < deadline:
+                time.sleep(0.01)
     print("done", flush=True)
 """)
 
@@ -70,6 +75,8 @@ def test_two_processes_write_and_read_the_same_file_at_once(tmp_path):
     with Store(path) as store:  # the "notebook": reads and writes while the logger writes
         while child.poll() is None and time.monotonic() < deadline:
             seen.append(store.readings.count("logger"))
+            if 0 < seen[-1] < 10_000:
+                (tmp_path / "kit.db.seen").touch()
             store.readings.append_many([("notebook", float(len(seen)), T0 + len(seen))])
             items = store.outbox.lease(limit=100)
             store.outbox.ack(items)
