@@ -41,7 +41,7 @@ def main() -> int:
 
     from kit.ml import runtime
     from kit.ml.card import load_card
-    from kit.ml.compress.evaluate import anatomy
+    from kit.ml.compress.evaluate import anatomy, anatomy_table
     from kit.ml.compress.variants import compress_all, sparsity_curve
     from kit.ml.data import make_dataset
     from kit.ml.model import load_keras
@@ -84,13 +84,10 @@ def main() -> int:
 
     int8, filt = table["int8"], table["filters50"]
     cap32, cap8 = cap["capstone_float32"], cap["capstone_int8"]
-    print("\nwhere the bytes go (KB): weights, scales and zero points, tensor names, graph (operators, shapes, signature)")
-    print(f"{'file':<24}{'weights':>9}{'quant':>8}{'names':>8}{'graph':>8}{'total':>9}")
-    parts = {}
-    for row in (table["float32"], int8, table["int8_per_tensor"], cap32, cap8):
-        a = parts[row.name] = anatomy(row.path)
-        print(f"{row.name:<24}{a['weights'] / 1024:>9.1f}{a['quantization'] / 1024:>8.1f}{a['names'] / 1024:>8.1f}"
-              f"{a['graph'] / 1024:>8.1f}{a['total'] / 1024:>9.1f}")
+    rows = (table["float32"], int8, table["int8_per_tensor"], cap32, cap8)
+    print()
+    print(anatomy_table({row.name: row.path for row in rows}))
+    parts = {row.name: anatomy(row.path) for row in rows}
     # the least the lab model's int8 file can be: one byte per weight, plus the graph and names every file keeps
     fixed = parts["int8"]["weights"] + parts["int8"]["graph"] + parts["int8"]["names"]
 

@@ -37,6 +37,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _compress(args: argparse.Namespace) -> int:
     from kit.ml import MODELS_DIR
     from kit.ml.card import load_card
+    from kit.ml.compress.evaluate import anatomy_table
     from kit.ml.compress.variants import compress_all
     from kit.ml.data import make_dataset
     from kit.ml.model import load_keras
@@ -59,6 +60,8 @@ def _compress(args: argparse.Namespace) -> int:
     print()
     print(table)
     print("Pareto front (accuracy, latency, size):", ", ".join(r.name for r in table.pareto()))
+    print()
+    print(anatomy_table({r.name: r.path for r in table if r.name in ("float32", "int8", "int8_per_tensor")}))
     if args.plot:
         import matplotlib
 

@@ -63,6 +63,18 @@ def anatomy(path: str | os.PathLike) -> dict[str, int]:
             "graph": len(raw) - weights - quant - names, "total": len(raw)}
 
 
+def anatomy_table(paths: dict[str, str | os.PathLike]) -> str:
+    """``{name: .tflite path}`` -> a text table of :func:`anatomy` in KB, one file per line."""
+    w = max([10] + [len(n) + 2 for n in paths])
+    lines = ["where the bytes go (KB): weights, scales and zero points, tensor names, graph (operators, shapes, signature)",
+             f"{'file':<{w}}{'weights':>9}{'quant':>8}{'names':>8}{'graph':>8}{'total':>9}"]
+    for name, path in paths.items():
+        a = anatomy(path)
+        lines.append(f"{name:<{w}}{a['weights'] / 1024:>9.1f}{a['quantization'] / 1024:>8.1f}{a['names'] / 1024:>8.1f}"
+                     f"{a['graph'] / 1024:>8.1f}{a['total'] / 1024:>9.1f}")
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Row:
     """One measured variant. Sizes in bytes, latency in milliseconds, accuracy as a fraction."""

@@ -115,7 +115,7 @@ def test_int8_file_shrinks_toward_4x_as_weights_dominate_it(tmp_path):
 @pytest.mark.slow
 def test_capstone_network_int8_file_is_at_least_3_5x_smaller(tmp_path):
     """The pair bench/compress.py judges the floor on: the capstone's early-exit network (width 96) in one piece."""
-    from kit.ml.compress.evaluate import Table, anatomy, measure
+    from kit.ml.compress.evaluate import Table, anatomy, anatomy_table, measure
     from kit.ml.data import make_dataset
     from kit.ml.early_exit import build_early_exit
 
@@ -131,6 +131,9 @@ def test_capstone_network_int8_file_is_at_least_3_5x_smaller(tmp_path):
     assert f32["quantization"] == 0 < i8["quantization"] < 0.05 * i8["total"], (f32, i8)
     assert f32["weights"] / i8["weights"] > 3.9, f"each weight should go from 4 bytes to 1: {f32} -> {i8}"
     assert f32["total"] / i8["total"] >= 3.5, f"int8 file should be >= 3.5x smaller: {f32} -> {i8}"
+    text = anatomy_table({"float32": tmp_path / "capstone_float32.tflite", "int8": tmp_path / "capstone_int8.tflite"})
+    int8_line = text.splitlines()[-1].split()
+    assert int8_line[0] == "int8" and float(int8_line[-1]) == pytest.approx(i8["total"] / 1024, abs=0.05), text
 
     # a queue-only model is measured like the others; it has no pedestrian F1 to report
     row = measure(tmp_path / "capstone_int8.tflite", frames, macs=1, params=1, runs=2, warmup=1)
