@@ -84,7 +84,7 @@ def _sizes(model, rep, tmp_path, **kw):
 
 @pytest.mark.slow
 def test_int8_file_shrinks_toward_4x_as_weights_dominate_it(tmp_path):
-    """The issue's floor (int8 file >= 3.5x smaller) holds once weights dominate the file enough.
+    """The course's floor (int8 file >= 3.5x smaller) holds once weights dominate the file enough.
 
     The lab model's standard-convolution twin (73 k parameters): each weight goes from 4 bytes to 1, but the int8
     file also keeps the graph and, per output channel of every weight and bias tensor, a scale and a zero point,
