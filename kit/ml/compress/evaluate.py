@@ -249,6 +249,12 @@ class Table:
             # numbers instead of names: variants with equal accuracy sit on top of each other
             ax.annotate(str(i), (r.p50_ms, 100 * r.queue_accuracy), fontsize=8, ha="center", va="center")
         ax.set_xscale("log")
+        # a narrow range of a log axis gets crowded minor labels (3.4e-2, 3.6e-2...): label 1-2-5 steps instead
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("latency p50 (ms, batch 1, log scale)")
         ax.set_ylabel("queue accuracy on held-out frames (%)")
         title = "Compression trade-offs (marker area ∝ file size)"
