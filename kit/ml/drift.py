@@ -93,7 +93,7 @@ def frame_layouts(frames: np.ndarray, cells: int = LAYOUT) -> np.ndarray:
         f = f[None]
     n, h, w = f.shape
     if h % cells or w % cells:
-        raise ValueError(f"frame sides must be multiples of {cells} pixels for the layout statistic, got {h}x{w}")
+        raise ValueError(f"frames must be a multiple of {cells} pixels wide and high, got {h}x{w}")
     t = f.reshape(n, cells, h // cells, cells, w // cells).mean(axis=(2, 4)).reshape(n, cells * cells)
     # +8 grey levels: a flat black frame stays flat instead of turning noise into structure
     return (t - t.mean(axis=1, keepdims=True)) / (t.std(axis=1, keepdims=True) + 8.0)

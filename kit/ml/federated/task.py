@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kit.ml import robust
+from kit.ml.drift import frame_layouts
 
 __all__ = [
     "PROFILES",
@@ -93,16 +94,7 @@ def features(frames: np.ndarray) -> np.ndarray:
     Standardising each frame on its own (minus its mean, over its spread) removes most of the
     day/night difference before the network sees it: one line that is worth many training frames.
     """
-    frames = np.asarray(frames, dtype=np.float32)
-    if frames.ndim == 2:
-        frames = frames[None]
-    n, h, w = frames.shape
-    if h % THUMB or w % THUMB:
-        raise ValueError(f"frames must be a multiple of {THUMB} pixels wide and high, got {h}x{w}")
-    thumb = frames.reshape(n, THUMB, h // THUMB, THUMB, w // THUMB).mean(axis=(2, 4))
-    thumb = thumb.reshape(n, THUMB * THUMB)
-    # +8 grey levels keeps a nearly flat (black) frame from being blown up into noise
-    return (thumb - thumb.mean(axis=1, keepdims=True)) / (thumb.std(axis=1, keepdims=True) + 8.0)
+    return frame_layouts(frames, THUMB)
 
 
 def _queue_length(cls: int, rng: np.random.Generator) -> int:
