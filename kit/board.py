@@ -34,6 +34,7 @@ from gpiozero import (
 from gpiozero.exc import GPIOPinInUse, PinPWMUnsupported
 
 from kit.pins import choose_factory
+from kit.errors import UsageError
 
 #: The kit's wiring, BCM numbers. SPI0 (GPIO 8-11) belongs to the MCP3008 ADC.
 PINS: Mapping[str, int] = MappingProxyType(
@@ -63,7 +64,7 @@ DISTANCE_MAX_M = 2.0
 VALID_GPIO = range(2, 28)  # BCM 0 and 1 are the HAT EEPROM's I2C; 28+ are not on the header
 
 
-class PinError(ValueError):
+class PinError(UsageError):
     """A pin map the kit cannot use: an unknown part, a bad number, a pin used twice or an SPI pin taken."""
 
 

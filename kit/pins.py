@@ -25,13 +25,14 @@ from gpiozero import Device, OutputDevice
 from gpiozero.pins import Factory
 from gpiozero.pins.mock import MockFactory, MockPWMPin, MockSPIInterface, MockSPIInterfaceShared
 from gpiozero.pins.spi import SPISoftware, SPISoftwareBus
+from kit.errors import UsageError
 
 ENV_FACTORY = "GPIOZERO_PIN_FACTORY"
 ENV_MOCK_PIN_CLASS = "GPIOZERO_MOCK_PIN_CLASS"
 _MODEL_FILES = ("/proc/device-tree/model", "/sys/firmware/devicetree/base/model")
 
 
-class PinFactoryError(ValueError):
+class PinFactoryError(UsageError):
     """The pin factory asked for cannot be used (unknown name, or it fails to start here)."""
 
 

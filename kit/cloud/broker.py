@@ -20,11 +20,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from kit.errors import KitRuntimeError
 
 _HOST = "127.0.0.1"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(KitRuntimeError):
     """Mosquitto is missing or did not start."""
 
 

@@ -33,6 +33,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from kit.errors import UsageError
 
 DEFAULT_PORT = 5151  # not 5000: macOS uses 5000 for AirPlay
 DEFAULT_ENDPOINT = f"http://127.0.0.1:{DEFAULT_PORT}"
@@ -44,7 +45,7 @@ LOCAL_KEYS = {"aws_access_key_id": "kit-local", "aws_secret_access_key": "kit-lo
 MODES = ("local", "aws")
 
 
-class CloudConfigError(ValueError):
+class CloudConfigError(UsageError):
     """The cloud configuration (an environment variable) is not usable."""
 
 

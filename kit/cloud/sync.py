@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from kit.errors import KitRuntimeError
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 
@@ -89,7 +90,7 @@ class CircuitBreaker:
             self.opened_at = self.clock()
 
 
-class SyncError(RuntimeError):
+class SyncError(KitRuntimeError):
     """The cloud refuses every request (no bucket, no permission): retrying will not help."""
 
 

@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 
 from kit.ml import runtime
+from kit.errors import KitError, UsageError
 
 
-class ModelFileError(ValueError):
+class ModelFileError(KitError, ValueError):
     """The model file is missing, is not a TFLite model, or the runtime cannot load it."""
 
 
-class ModelInputError(ValueError):
+class ModelInputError(UsageError):
     """Frames given to the model have the wrong shape, dtype or range."""
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import os
 from typing import Any
+from kit.errors import KitError
 
 # name -> (module holding Interpreter, distribution to pip install)
 RUNTIMES: dict[str, tuple[str, str]] = {
@@ -31,7 +32,7 @@ RUNTIMES: dict[str, tuple[str, str]] = {
 ENV = "KIT_RUNTIME"
 
 
-class RuntimeMissing(ImportError):
+class RuntimeMissing(KitError, ImportError):
     """No TFLite interpreter could be imported (or the forced one is missing)."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 import sqlite_utils
+from kit.errors import KitRuntimeError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 # PRAGMA application_id marks a file as a kit store (b"EdgP"), so another program's database is not mistaken for one.
@@ -64,7 +65,7 @@ CREATE VIEW IF NOT EXISTS readings_utc AS
 KIT_TABLES = ("parameters", "parameter_history", "readings", "outbox")
 
 
-class StoreOpenError(RuntimeError):
+class StoreOpenError(KitRuntimeError):
     """The file can't be used as a kit store (not SQLite, damaged, or another program's database).
 
     The file has not been modified. The message names the path and what to do.

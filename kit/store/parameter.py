@@ -5,6 +5,7 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any
+from kit.errors import UsageError
 
 # The places a parameter change can come from; recorded in parameter_history.source.
 SOURCES = ("local", "cloud", "lab")
@@ -12,7 +13,7 @@ SOURCES = ("local", "cloud", "lab")
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
-class ParameterError(ValueError):
+class ParameterError(UsageError):
     """A parameter value (or name) was rejected; nothing was changed.
 
     ``problems`` maps each offending parameter name to a sentence saying what was wrong and what is

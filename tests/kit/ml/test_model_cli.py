@@ -18,13 +18,10 @@ def test_subcommands_come_from_a_list_of_modules(monkeypatch):
             seen.append(sub)
             sub.add_parser("fake")
 
-    import sys
-
-    monkeypatch.setitem(sys.modules, "kit_fake_model_cmds", Fake)
-    monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, "kit_fake_model_cmds", "kit.ml.not_written_yet"])
+    monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, Fake])
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
-    assert seen, "listed module was asked for its commands; a missing module is skipped"
+    assert seen, "every listed module is asked for its commands"
     assert parser.parse_args(["model", "fake"])
 
 
