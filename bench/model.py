@@ -65,7 +65,7 @@ def main() -> None:
     # times slower here (scheduling overhead, not arithmetic), which would flatter TFLite unfairly.
 
     from kit.ml.model import build_model, count_macs, load_keras
-    from kit.ml.train import to_tflite
+    from kit.ml.tflite import convert
 
     t0, c0 = time.perf_counter(), time.process_time()
     frames = make_dataset(2000, seed=2024, conditions="day").x
@@ -102,7 +102,7 @@ def main() -> None:
     for width in (0.25, 0.5, 1.0, 2.0, 4.0):
         model = build_model(64, width=width, seed=0)
         path = tmp / f"w{width}.tflite"
-        path.write_bytes(to_tflite(model))
+        path.write_bytes(convert(model))
         h = ModelHost(path, num_threads=1)
         macs = count_macs(model)
         cpu = cpu_ms_per_frame(h, frames, RUNS * 2)

@@ -19,6 +19,9 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 DEFAULT_MODEL = "intersection"
 
+DEFAULT_APP_MODEL = "early_exit"
+"""The model ``kit run intersection`` hosts unless told otherwise (listed first by ``kit model info``)."""
+
 
 def shipped_model(name: str = DEFAULT_MODEL) -> Path:
     """Path of a shipped ``.tflite`` model by name (``kit/models/NAME.tflite``)."""

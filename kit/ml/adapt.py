@@ -149,7 +149,7 @@ def export_feature_extractor(
     """
     import tensorflow as tf
 
-    from kit.ml.train import to_tflite
+    from kit.ml.tflite import convert
 
     try:
         fmap = model.get_layer(pool).input
@@ -164,7 +164,7 @@ def export_feature_extractor(
     x = tf.keras.layers.Flatten(name="features")(x)
     body = tf.keras.Model(model.inputs, {"features": x}, name="features")
     path = Path(path)
-    path.write_bytes(to_tflite(body))
+    path.write_bytes(convert(body))
     w, b = dense.get_weights()
     cells = grid * grid
     # mean over cells == global average, so the same weights / cells on every cell give the same logits

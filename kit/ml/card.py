@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -117,3 +118,164 @@ def evaluate(host: Any, data: Any, *, batch_size: int = 64) -> dict[str, Any]:
         host = ModelHost(host)
     out = host.predict_batches(data.x, batch_size=batch_size)
     return scores(out["queue"], out["pedestrian"], data.queue, data.pedestrian)
+
+
+# -- the typed card ---------------------------------------------------------------------------
+
+SCHEMA_VERSION = 2
+"""Version of the card layout ``ModelCard`` writes. Version 1 is the untyped JSON of ``kit model train``
+before cards were typed; ``ModelCard.from_dict`` still reads it."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A figure measured over several fresh seeds: the mean and the lowest and highest seed.
+
+        >>> Interval.of([0.95, 0.97, 0.96])
+        Interval(mean=0.96, low=0.95, high=0.97, seeds=3)
+    """
+
+    mean: float
+    low: float
+    high: float
+    seeds: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "Interval":
+        v = np.asarray(list(values), dtype=float)
+        if v.size == 0:
+            raise ValueError("an interval needs at least one measured value")
+        return cls(round(float(v.mean()), 4), round(float(v.min()), 4), round(float(v.max()), 4), int(v.size))
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+@dataclass
+class ModelCard:
+    """What a shipped model is, how it was made and how well it does, with types instead of nested dicts.
+
+        >>> card = ModelCard.load("fusion")                      # kit/models/fusion.json
+        >>> card.schema_version, card.files[0]
+        (2, 'fusion_int8.tflite')
+        >>> card.conditions["night"]["queue_accuracy"].mean >= 0.95
+        True
+        >>> card.check_files()                                    # [] when the files are the ones described
+        []
+
+    ``conditions`` maps a condition (``day``, ``night``, ...) to figures (``queue_accuracy``,
+    ``pedestrian_f1``, ...) measured over several fresh seeds. ``details`` holds what only some
+    models have (architecture, data, training settings, thresholds).
+    """
+
+    name: str
+    task: str
+    files: list[str]
+    sha256: dict[str, str]
+    size_bytes: int
+    precision: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    conditions: dict[str, dict[str, Interval]] = field(default_factory=dict)
+    reproduce: str = ""
+    limitations: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+    folder: Path = field(default=MODELS_DIR, compare=False, repr=False)
+
+    @property
+    def path(self) -> Path:
+        """The first (main) model file."""
+        return self.folder / self.files[0]
+
+    def figure(self, condition: str, metric: str) -> Interval | None:
+        """One figure, or None when the card does not report it."""
+        return self.conditions.get(condition, {}).get(metric)
+
+    def check_files(self) -> list[str]:
+        """Problems between the card and its files (missing, sha256 differs); [] when they match."""
+        problems = []
+        for name in self.files:
+            p = self.folder / name
+            if not p.exists():
+                problems.append(f"{p} is missing")
+            elif file_sha256(p) != self.sha256.get(name):
+                problems.append(f"{name} sha256 is {file_sha256(p)[:12]}..., the card says "
+                                f"{str(self.sha256.get(name))[:12]}...")
+        return problems
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("schema_version", "name", "task", "files", "sha256", "size_bytes",
+                                            "precision", "inputs", "outputs", "reproduce", "limitations", "details")}
+        d["conditions"] = {c: {m: asdict(i) for m, i in figs.items()} for c, figs in self.conditions.items()}
+        return d
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write the card as stable JSON (default: ``FOLDER/NAME.json``)."""
+        path = Path(path) if path is not None else self.folder / f"{self.name}.json"
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], folder: str | Path = MODELS_DIR) -> "ModelCard":
+        """A card from its JSON; schema 1 (untyped ``kit model train`` cards) is read as well."""
+        version = int(d.get("schema_version", 1))
+        if version > SCHEMA_VERSION:
+            raise ValueError(f"card {d.get('name')!r} has schema version {version}; this kit reads up to "
+                             f"{SCHEMA_VERSION}: update the kit")
+        if version == 1:
+            return cls._from_v1(d, Path(folder))
+        conditions = {c: {m: Interval(**i) for m, i in figs.items()} for c, figs in d.get("conditions", {}).items()}
+        return cls(name=d["name"], task=d["task"], files=list(d["files"]), sha256=dict(d["sha256"]),
+                   size_bytes=int(d["size_bytes"]), precision=d["precision"], inputs=d["inputs"],
+                   outputs=d["outputs"], conditions=conditions, reproduce=d.get("reproduce", ""),
+                   limitations=d.get("limitations", ""), details=d.get("details", {}), folder=Path(folder))
+
+    @classmethod
+    def _from_v1(cls, d: dict[str, Any], folder: Path) -> "ModelCard":
+        # one held-out figure per condition (no seeds interval in version 1: low = high = mean, seeds 1)
+        def figs(m: dict[str, Any]) -> dict[str, Interval]:
+            return {k: Interval(float(v), float(v), float(v), 1) for k, v in m.items()
+                    if k in ("queue_accuracy", "pedestrian_f1") and isinstance(v, (int, float))}
+
+        if isinstance(d.get("files"), dict):  # the early-exit pair before cards were typed
+            test = d.get("metrics_on_test", {})
+            return cls(name=d["name"], task=d.get("task", ""), files=sorted(d["files"]),
+                       sha256={k: v["sha256"] for k, v in d["files"].items()},
+                       size_bytes=sum(int(v["bytes"]) for v in d["files"].values()), precision="float32",
+                       inputs={}, outputs={}, conditions={"test": figs({"queue_accuracy": test.get("accuracy")})},
+                       reproduce=d.get("produced_by", ""), details={"metrics_on_test": test},
+                       schema_version=1, folder=folder)
+        conditions = {"day": figs(d.get("metrics", {}))}
+        conditions.update({c: figs(m) for c, m in d.get("stress", {}).items()})
+        inputs = {d["input"]["name"]: d["input"]} if "input" in d else {}
+        details = {k: d[k] for k in ("architecture", "data", "training", "floors", "keras_weights") if k in d}
+        return cls(name=d["name"], task="queue class and pedestrian waiting from a camera frame",
+                   files=[d["file"]], sha256={d["file"]: d["sha256"]}, size_bytes=int(d["size_bytes"]),
+                   precision=d.get("precision", "float32"), inputs=inputs, outputs=d.get("outputs", {}),
+                   conditions=conditions, reproduce=d.get("reproduce", ""), limitations=d.get("limitations", ""),
+                   details=details, schema_version=1, folder=folder)
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> "ModelCard":
+        """The card of a shipped model name, a ``.json`` card, a ``.tflite`` file or a folder holding ``card.json``."""
+        p = Path(name_or_path)
+        if not p.suffix and not p.is_dir() and (MODELS_DIR / p.name).is_dir():
+            p = MODELS_DIR / p.name  # a shipped model made of several files
+        path = p / "card.json" if p.is_dir() else card_path(p)
+        if not path.exists():
+            raise FileNotFoundError(f"no model card at {path}; shipped models: {', '.join(shipped_cards()) or 'none'}")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not a model card (bad JSON: {exc}); restore it from the kit") from exc
+        return cls.from_dict(data, path.parent)
+
+
+def shipped_cards() -> list[str]:
+    """Names of the shipped models that have a card, the app's default first."""
+    from kit.ml import DEFAULT_APP_MODEL
+
+    names = sorted(p.stem for p in MODELS_DIR.glob("*.json"))
+    names += sorted(p.name for p in MODELS_DIR.iterdir() if p.is_dir() and (p / "card.json").exists())
+    return sorted(names, key=lambda n: (n != DEFAULT_APP_MODEL, n))

@@ -31,7 +31,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from kit.ml.partition import Part, to_tflite
+from kit.ml.partition import Part
+from kit.ml.tflite import convert
 
 RULES = ("max", "entropy")
 
@@ -241,7 +242,7 @@ class EarlyExitHost:
     def from_model(cls, model: Any, **kwargs: Any) -> "EarlyExitHost":
         """Cut a model from :func:`build_early_exit` into its two parts (and the one-piece full model)."""
         stem, rest, full = split_early_exit(model)
-        return cls(to_tflite(stem), to_tflite(rest), full=to_tflite(full), **kwargs)
+        return cls(convert(stem), convert(rest), full=convert(full), **kwargs)
 
     def save(self, folder: str | os.PathLike) -> Path:
         folder = Path(folder)

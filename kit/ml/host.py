@@ -24,12 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from kit.ml import runtime
-from kit.errors import KitError, UsageError
-
-
-class ModelFileError(KitError, ValueError):
-    """The model file is missing, is not a TFLite model, or the runtime cannot load it."""
+from kit.errors import UsageError
+from kit.ml import runtime, tflite
+from kit.ml.tflite import ModelFileError  # noqa: F401 - raised here, importable from here
 
 
 class ModelInputError(UsageError):
@@ -55,62 +52,6 @@ class TensorSpec:
 def _spec(name: str, d: dict[str, Any]) -> TensorSpec:
     scale, zero = d.get("quantization", (0.0, 0))
     return TensorSpec(name, int(d["index"]), tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]), float(scale), int(zero))
-
-
-def _flatbuffer_problem(buf: bytes) -> str:
-    """Why `buf` is not a whole TFLite flatbuffer ("" when its tables and buffers lie inside it).
-
-    tflite-runtime 2.14 crashes the process on a truncated model instead of raising, so the
-    Model table, its vectors, each subgraph's vectors and every weight buffer are bounds-checked first.
-    """
-    n = len(buf)
-
-    def u32(at: int) -> int:
-        if at < 0 or at + 4 > n:
-            raise IndexError(at)
-        return int.from_bytes(buf[at:at + 4], "little")
-
-    def fields(table: int) -> list[int]:
-        vtable = table - int.from_bytes(buf[table:table + 4], "little", signed=True)
-        size = int.from_bytes(buf[vtable:vtable + 2], "little")
-        if vtable < 0 or vtable + size > n or size < 4:
-            raise IndexError(vtable)
-        offs = [int.from_bytes(buf[vtable + i:vtable + i + 2], "little") for i in range(4, size, 2)]
-        return [table + o if o else 0 for o in offs]
-
-    def vector(at: int, elem: int) -> tuple[int, int]:
-        start = at + u32(at)
-        length = u32(start)
-        if start + 4 + length * elem > n:
-            raise IndexError(start)
-        return start + 4, length
-
-    def tables(at: int) -> list[int]:
-        start, length = vector(at, 4)
-        return [start + 4 * i + u32(start + 4 * i) for i in range(length)]
-
-    try:
-        model = fields(u32(0))
-        model += [0] * (8 - len(model))
-        for f in model[1:8]:
-            if f:
-                vector(f, 1)
-        for sub in tables(model[2]) if model[2] else []:
-            for f in fields(sub)[:4]:  # tensors, inputs, outputs, operators
-                if f:
-                    vector(f, 4)
-        for b in tables(model[4]) if model[4] else []:
-            bf = fields(b) + [0, 0, 0]
-            if bf[0]:
-                vector(bf[0], 1)
-            if bf[1] and bf[2]:  # weights stored after the flatbuffer (large models)
-                off = int.from_bytes(buf[bf[1]:bf[1] + 8], "little")
-                size = int.from_bytes(buf[bf[2]:bf[2] + 8], "little")
-                if off + size > n:
-                    raise IndexError(off)
-    except IndexError:
-        return "its tables point past the end of the file (truncated or damaged)"
-    return ""
 
 
 def resize(frame: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -141,29 +82,11 @@ class ModelHost:
 
     def __init__(self, path: str | Path, *, num_threads: int = 1, signature: str | None = None) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            raise FileNotFoundError(
-                f"no model file at {self.path}; shipped models are in kit/models "
-                "(kit.ml.shipped_model()), or make one with `kit model train`")
-        content = self.path.read_bytes()
-        # a TFLite flatbuffer carries the identifier "TFL3" at bytes 4..8
-        if len(content) < 8 or content[4:8] != b"TFL3":
-            raise ModelFileError(
-                f"{self.path} is not a TFLite model (no 'TFL3' identifier in its first bytes; {len(content)} bytes). "
-                "Was it saved as .keras/.h5, truncated, or overwritten? Convert with tf.lite.TFLiteConverter "
-                "or re-run `kit model train`.")
-        problem = _flatbuffer_problem(content)
-        if problem:
-            raise ModelFileError(f"{self.path} is not a whole TFLite model: {problem}. "
-                                 "Copy it again or re-run `kit model train`.")
+        content = tflite.read(self.path)  # missing, not TFLite, or truncated: one clear error
         if int(num_threads) != num_threads or num_threads < 1:
             raise ValueError(f"num_threads must be a whole number >= 1, got {num_threads!r}")
         self.num_threads = int(num_threads)
-        try:
-            self.interpreter = runtime.Interpreter(model_content=content, num_threads=self.num_threads)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelFileError(f"{runtime.RUNTIME} could not load {self.path}: {exc}") from exc
+        self.interpreter = tflite.load(content, num_threads=self.num_threads, where=str(self.path))
         self.runtime = runtime.RUNTIME
         self.size_bytes = len(content)
         self._lock = threading.Lock()
@@ -185,15 +108,27 @@ class ModelHost:
         else:  # no signature (old converters): fall back on tensor names
             ins = {d["name"]: _spec(d["name"], d) for d in self.interpreter.get_input_details()}
             outs = {d["name"]: _spec(d["name"], d) for d in self.interpreter.get_output_details()}
-        if len(ins) != 1:
-            raise ModelFileError(f"ModelHost runs single-input models; {self.path} has inputs {sorted(ins)}")
+        if len(ins) > 1:
+            # a fused model: the camera frame is the input named "frame" (or the only image-shaped one);
+            # the others (e.g. "sensors") are passed by name to predict()/run()
+            images = [n for n, spec in ins.items() if len(spec.shape) == 4]
+            frame = "frame" if "frame" in ins else (images[0] if len(images) == 1 else None)
+            if frame is None:
+                raise ModelFileError(f"{self.path} has inputs {sorted(ins)} and none is the camera frame "
+                                     "(name one input 'frame')")
+            ins = {frame: ins[frame], **{n: spec for n, spec in ins.items() if n != frame}}
         return ins, outs
 
     # -- what the model expects -----------------------------------------------------------
     @property
     def input(self) -> TensorSpec:
-        """The (single) input tensor."""
+        """The frame input tensor (the only input of a camera model)."""
         return next(iter(self.inputs.values()))
+
+    @property
+    def extra_inputs(self) -> dict[str, TensorSpec]:
+        """Inputs besides the frame (e.g. ``sensors`` of a fused model), passed to ``predict`` by name."""
+        return {n: spec for n, spec in self.inputs.items() if n != self.input_name}
 
     @property
     def input_name(self) -> str:
@@ -259,8 +194,8 @@ class ModelHost:
             raise ModelInputError("got an empty batch (0 frames)")
         return x
 
-    def _quantize(self, x: np.ndarray) -> np.ndarray:
-        spec = self.input
+    def _quantize(self, x: np.ndarray, spec: TensorSpec | None = None) -> np.ndarray:
+        spec = spec or self.input
         if not spec.quantized:
             return x.astype(spec.dtype, copy=False)
         info = np.iinfo(spec.dtype)
@@ -278,27 +213,49 @@ class ModelHost:
         if n == self._batch:
             return True
         try:
-            self.interpreter.resize_tensor_input(self.input.index, [n, *self.input.shape[1:]])
+            for spec in self.inputs.values():
+                self.interpreter.resize_tensor_input(spec.index, [n, *spec.shape[1:]])
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError):  # a model converted with a fixed batch of 1
-            self.interpreter.resize_tensor_input(self.input.index, list(self.input.shape))
+            for spec in self.inputs.values():
+                self.interpreter.resize_tensor_input(spec.index, list(spec.shape))
             self.interpreter.allocate_tensors()
             self._batch = self.input.shape[0]
             return False
         self._batch = n
         return True
 
-    def _run(self, q: np.ndarray) -> dict[str, np.ndarray]:
+    def _run(self, q: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         it = self.interpreter
-        it.set_tensor(self.input.index, q)
+        for name, value in q.items():
+            it.set_tensor(self.inputs[name].index, value)
         it.invoke()
         return {name: self._dequantize(spec, it.get_tensor(spec.index)) for name, spec in self.outputs.items()}
 
-    def predict(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        """Run the model: output name -> float32 array with the batch first ((1, ...) for a single frame)."""
-        return self.run(self.to_input(frames))
+    def predict(self, frames: np.ndarray, **extra: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the model: output name -> float32 array with the batch first ((1, ...) for a single frame).
 
-    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        A fused model takes its other inputs by name, one row per frame:
+        ``host.predict(frame, sensors=vector)``.
+        """
+        x = self.to_input(frames)
+        return self.run(x, **{name: self._extra(name, value, len(x)) for name, value in extra.items()})
+
+    def _extra(self, name: str, value: Any, n: int) -> np.ndarray:
+        spec = self.extra_inputs.get(name)
+        if spec is None:
+            raise ModelInputError(f"{self.path.name} has no input {name!r}; its inputs are {list(self.inputs)}")
+        v = np.asarray(value, dtype=np.float32)
+        if v.shape == spec.shape[1:]:
+            v = v[None]
+        if v.shape != (n, *spec.shape[1:]):
+            raise ModelInputError(f"input {name!r} takes one row of shape {spec.shape[1:]} per frame "
+                                  f"({n} frame(s)), got {v.shape}")
+        if not np.isfinite(v).all():
+            raise ModelInputError(f"input {name!r} has NaN or infinite values; mark a failed sensor as missing instead")
+        return v
+
+    def run(self, x: np.ndarray, **extra: np.ndarray) -> dict[str, np.ndarray]:
         """Run the model on a float array already shaped like the input, batch first (no frame checks).
 
         For models whose input is not a camera frame (e.g. the second part of a split model taking
@@ -310,25 +267,36 @@ class ModelHost:
                                   f"got {x.shape}")
         if not np.issubdtype(x.dtype, np.floating):
             raise ModelInputError(f"run() takes float arrays (it quantizes them itself), got dtype {x.dtype}")
-        q = self._quantize(x.astype(np.float32, copy=False))
+        missing = set(self.extra_inputs) - set(extra)
+        if missing:
+            raise ModelInputError(f"{self.path.name} also takes input(s) {sorted(missing)}: "
+                                  f"pass them by name, e.g. host.predict(frame, {sorted(missing)[0]}=...)")
+        q = {self.input_name: self._quantize(x.astype(np.float32, copy=False))}
+        for name, value in extra.items():
+            q[name] = self._quantize(self._extra(name, value, len(x)), self.inputs[name])
+        n = x.shape[0]
         with self._lock:
-            if self._resize_batch(q.shape[0]):
+            if self._resize_batch(n):
                 return self._run(q)
-            parts = [self._run(q[i:i + 1]) for i in range(q.shape[0])]
+            parts = [self._run({k: v[i:i + 1] for k, v in q.items()}) for i in range(n)]
         return {name: np.concatenate([p[name] for p in parts]) for name in self.outputs}
 
-    def predict_batches(self, frames: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
-        """``predict`` over many frames in chunks of `batch_size` (keeps memory flat)."""
-        parts = [self.predict(frames[i:i + batch_size]) for i in range(0, len(frames), batch_size)]
+    def predict_batches(self, frames: np.ndarray, batch_size: int = 64, **extra: np.ndarray) -> dict[str, np.ndarray]:
+        """``predict`` over many frames in chunks of `batch_size` (keeps memory flat); extra inputs follow."""
+        parts = [self.predict(frames[i:i + batch_size], **{k: np.asarray(v)[i:i + batch_size] for k, v in extra.items()})
+                 for i in range(0, len(frames), batch_size)]
         return {name: np.concatenate([p[name] for p in parts]) for name in self.outputs}
 
-    def latency(self, frames: np.ndarray, *, warmup: int = 10, runs: int = 100, batch_size: int = 1) -> dict[str, Any]:
+    def latency(self, frames: np.ndarray, *, warmup: int = 10, runs: int = 100, batch_size: int = 1,
+                **extra: np.ndarray) -> dict[str, Any]:
         """Wall-clock time of ``predict`` per call after `warmup` calls: p50, p95, mean (ms) over `runs`.
 
         Frames are taken in turn (`batch_size` per call) from `frames` (one frame or a batch), so
         the figures include preprocessing and (de)quantization: what an application pays.
-        ``per_frame_ms`` is p50 divided by the batch size.
+        ``per_frame_ms`` is p50 divided by the batch size. Extra inputs of a fused model are given as
+        one row (e.g. ``sensors=vector``), repeated for every frame of a call.
         """
+        rows = {k: np.repeat(np.asarray(v, dtype=np.float32).reshape(1, -1), batch_size, axis=0) for k, v in extra.items()}
         x = np.asarray(frames)
         if x.shape in (self.frame_shape, (*self.frame_shape, self.input.shape[3])):
             x = x[None]  # one frame
@@ -338,13 +306,13 @@ class ModelHost:
         pool = np.concatenate([x] * reps) if reps > 1 else x
         starts = [(i * batch_size) % (len(pool) - batch_size + 1) for i in range(warmup + runs)]
         for s in starts[:warmup]:
-            self.predict(pool[s:s + batch_size])
+            self.predict(pool[s:s + batch_size], **rows)
         times = np.empty(runs)
         clock = time.perf_counter
         for k, s in enumerate(starts[warmup:]):
             chunk = pool[s:s + batch_size]
             t0 = clock()
-            self.predict(chunk)
+            self.predict(chunk, **rows)
             times[k] = clock() - t0
         times *= 1e3
         p50, p95 = np.percentile(times, [50, 95])

@@ -113,7 +113,7 @@ def compare(models: dict[str, Any], dataset: Any, *, runs: int = 100, folder: st
     "separate" costs one call of each single-task model per frame.
     """
     from kit.ml.host import ModelHost
-    from kit.ml.partition import to_tflite
+    from kit.ml.tflite import convert
 
     missing = {"shared", "queue", "pedestrian"} - set(models)
     if missing:
@@ -122,7 +122,7 @@ def compare(models: dict[str, Any], dataset: Any, *, runs: int = 100, folder: st
     hosts = {}
     for name, model in models.items():
         path = folder / f"{name}.tflite"
-        path.write_bytes(to_tflite(model))
+        path.write_bytes(convert(model))
         hosts[name] = ModelHost(path)
     frames = dataset.x
     out_shared = hosts["shared"].predict_batches(frames)

@@ -35,6 +35,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from kit.ml import tflite
+
 # How much slower the device is than the cloud machine, unless told otherwise: a Pi 4 core runs float
 # convolutions roughly 20x slower than one core of a recent x86 server with AVX-512 (XNNPACK on both).
 DEFAULT_SLOWDOWN = 20.0
@@ -71,30 +73,6 @@ NETWORKS: dict[str, Network] = {
 }
 
 
-def to_tflite(model: Any) -> bytes:
-    """Convert a Keras model (float32) to a ``.tflite`` flatbuffer. Needs TensorFlow."""
-    import contextlib
-    import io
-    import logging
-
-    import tensorflow as tf
-
-    log = logging.getLogger("tensorflow")
-    level = log.level
-    log.setLevel(logging.ERROR)  # "Assets written to ..." for every part would drown a notebook
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the exported signature
-            return tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    finally:
-        log.setLevel(level)
-
-
-def _interpreter(content: bytes, num_threads: int) -> Any:
-    from kit.ml.runtime import Interpreter
-
-    return Interpreter(model_content=content, num_threads=num_threads)
-
-
 class Part:
     """One ``.tflite`` part of a model: one input tensor in, a dict of named outputs out.
 
@@ -106,7 +84,7 @@ class Part:
     def __init__(self, content: bytes, *, num_threads: int = 1, name: str = "part") -> None:
         self.name = name
         self.content = content
-        self._interp = _interpreter(content, num_threads)
+        self._interp = tflite.load(content, num_threads=num_threads, where=f"part {name!r}")
         self._runner = self._interp.get_signature_runner()
         inputs = self._runner.get_input_details()
         if len(inputs) != 1:
@@ -242,8 +220,8 @@ class Partition:
         b: list[bytes | None] = [None] * (n + 1)
         for k in range(n + 1):
             part_a, part_b = split_model(model, k)
-            a[k] = to_tflite(part_a) if part_a is not None else None
-            b[k] = to_tflite(part_b) if part_b is not None else None
+            a[k] = tflite.convert(part_a) if part_a is not None else None
+            b[k] = tflite.convert(part_b) if part_b is not None else None
         names = sorted(_output_name(t) for t in model.outputs)
         return cls([layer.name for layer in layers], shapes, a, b, names)
 

@@ -13,8 +13,6 @@ Needs TensorFlow (``pip install -e .[train]``).
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import platform
 import time
@@ -25,18 +23,10 @@ import numpy as np
 
 from kit.ml.card import FLOORS, evaluate, file_sha256, write_card
 from kit.ml.data import QUEUE_CLASSES, make_dataset, resolve_conditions
+from kit.ml.tflite import convert
 
 EVAL_SEED_OFFSET = 10_000  # held-out frames come from seed + this: never the training seed
 STRESS = ("night", "leaves", "road_works")
-
-
-def to_tflite(model: Any) -> bytes:
-    """A float32 ``.tflite`` flatbuffer of a Keras model (signature ``serving_default``)."""
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the traced signature
-        return converter.convert()
 
 
 def fit(model: Any, data: Any, *, epochs: int, batch_size: int = 64, learning_rate: float = 3e-3,
@@ -97,7 +87,7 @@ def train(*, name: str = "intersection", out: str | Path = "models", seed: int =
     t_train = time.perf_counter() - t1
 
     tflite_path = out / f"{name}.tflite"
-    tflite_path.write_bytes(to_tflite(model))
+    tflite_path.write_bytes(convert(model))
     weights_path = out / f"{name}.weights.npz"
     np.savez_compressed(weights_path, *model.get_weights())
 

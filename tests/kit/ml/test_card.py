@@ -75,3 +75,32 @@ def test_scores_by_hand():
     assert s["queue_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
     assert s["queue_confusion"] == [[1, 0, 0], [0, 1, 0], [0, 1, 0]]
     assert s["pedestrian_f1"] == 1.0 and s["n"] == 3
+
+
+# -- the typed card ---------------------------------------------------------------------------
+from kit.ml.card import SCHEMA_VERSION, Interval, ModelCard, shipped_cards  # noqa: E402
+
+
+def test_every_shipped_card_loads_typed_and_matches_its_files():
+    names = shipped_cards()
+    assert names[0] == "early_exit" or names[0].startswith("fusion"), names  # the app's default first
+    for name in names:
+        card = ModelCard.load(name)
+        assert card.name and card.files and card.size_bytes > 0
+        assert card.check_files() == [], name
+        assert card.conditions, f"{name} reports no figures"
+
+
+def test_typed_card_round_trips_and_refuses_newer_schemas(tmp_path):
+    card = ModelCard(name="m", task="t", files=["m.tflite"], sha256={"m.tflite": "0" * 64}, size_bytes=10,
+                     precision="int8", inputs={"frame": {"shape": [1, 64, 64, 1]}}, outputs={},
+                     conditions={"night": {"queue_accuracy": Interval.of([0.9, 0.95, 1.0])}}, folder=tmp_path)
+    path = card.save()
+    again = ModelCard.load(path)
+    assert again == card and again.schema_version == SCHEMA_VERSION
+    assert again.figure("night", "queue_accuracy") == Interval(0.95, 0.9, 1.0, 3)
+    assert again.figure("day", "queue_accuracy") is None
+    assert again.check_files() == [f"{tmp_path / 'm.tflite'} is missing"]
+    newer = json.loads(path.read_text()) | {"schema_version": SCHEMA_VERSION + 1}
+    with pytest.raises(ValueError, match="update the kit"):
+        ModelCard.from_dict(newer)
