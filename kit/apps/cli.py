@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -96,18 +97,23 @@ def _baseline_lines(summary: dict[str, Any], args: argparse.Namespace) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from kit.apps.status import default_status_path, read_status
-    from kit.store import Store
+    from types import SimpleNamespace
 
-    if args.status:
-        path = args.status
-    else:
-        path = default_status_path(Store(args.db) if args.db else Store())
+    from kit.apps.status import default_status_path, read_status
+    from kit.errors import KitRuntimeError
+    from kit.store.db import default_path
+
+    # the status file sits beside the store: found from the path alone, without opening (or creating) a store
+    path = args.status or default_status_path(SimpleNamespace(path=str(Path(args.db or default_path()).expanduser())))
     try:
         status = read_status(path)
     except FileNotFoundError as exc:
         print(f"kit status: {exc}", file=sys.stderr)
         return 1
+    except (ValueError, AttributeError) as exc:
+        raise KitRuntimeError(f"{path} is not a status file the app wrote ({exc}); check --status/--db") from None
+    if not isinstance(status, dict) or not status:
+        raise KitRuntimeError(f"{path} is not a status file the app wrote (expected a JSON object); check --status/--db")
     if args.json:
         print(json.dumps(status, indent=2))
         return 0

@@ -21,6 +21,10 @@ _LAZY = {
     "ParameterError": "kit.store.parameter",
     "Store": "kit.store.store",
     "StoreOpenError": "kit.store.db",
+    "StoreDamagedError": "kit.store.db",
+    "StoreMissingError": "kit.store.db",
+    "StoreReadOnlyError": "kit.store.db",
+    "StoreBusyError": "kit.store.db",
     "default_path": "kit.store.db",
 }
 

@@ -10,7 +10,10 @@ import json
 import sys
 from typing import Any
 
+from kit.argtypes import float_range, int_range
+
 _SOURCES = ("local", "cloud", "lab")
+_MAX_IMPORT_BYTES = 1_000_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_params_set)
     p = psub.add_parser("history", parents=[db], help="changes: when, old -> new, source")
     p.add_argument("name", nargs="?")
-    p.add_argument("-n", "--limit", type=int, default=20, help="show the last N changes (default 20)")
+    p.add_argument("-n", "--limit", type=int_range(1, 1_000_000), default=20,
+                   help="show the last N changes (default 20)")
     p.set_defaults(func=_params_history)
     p = psub.add_parser("reset", parents=[db], help="back to the default (one parameter, or all)")
     p.add_argument("name", nargs="?")
@@ -52,14 +56,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                      description="Look at and prune the stored sensor readings.")
     rsub = readings.add_subparsers(dest="readings_command", metavar="ACTION", required=True)
     p = rsub.add_parser("tail", parents=[db], help="the last readings")
-    p.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    p.add_argument("-n", type=int_range(1, 1_000_000), default=10, help="how many (default 10)")
     p.add_argument("--sensor", help="only this sensor")
     p.set_defaults(func=_readings_tail)
     p = rsub.add_parser("stats", parents=[db], help="per sensor counts, time span and values; file size; outbox")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_readings_stats)
     p = rsub.add_parser("prune", parents=[db], help="drop (or downsample) readings older than N days")
-    p.add_argument("--older-than-days", type=float, default=None,
+    p.add_argument("--older-than-days", type=float_range(0, 100 * 365), default=None,
                    help="default: the retention_days parameter")
     p.add_argument("--downsample", action="store_true", help="keep one mean per sensor per minute instead")
     p.add_argument("--vacuum", action="store_true", help="then shrink the file (rewrites it; takes a moment)")
@@ -68,30 +72,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_readings_prune)
 
 
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: argparse.Namespace, *, readonly: bool = False) -> Any:
+    """The store for a command; reading commands open it read-only (nothing created, nothing changed)."""
     from kit.store import Store
 
-    return Store(args.db)
+    return Store(args.db, readonly=readonly)
 
 
 def _fail(message: str) -> int:
     print(f"kit: {message}", file=sys.stderr)
     return 2
-
-
-def _guard(func: Any) -> Any:
-    """Turn the store's errors for people into a message and exit status 2 (no traceback)."""
-    def run(args: argparse.Namespace) -> int:
-        from kit.store import ParameterError, StoreOpenError
-
-        try:
-            return func(args)
-        except (ParameterError, StoreOpenError) as exc:
-            return _fail(str(exc))
-        except (ValueError, TypeError, OSError) as exc:
-            return _fail(str(exc))
-    run.__name__ = func.__name__
-    return run
 
 
 def _show(value: Any) -> str:
@@ -102,9 +92,8 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-@_guard
 def _params_list(args: argparse.Namespace) -> int:
-    with _open(args) as store:
+    with _open(args, readonly=True) as store:
         values, sources = store.params.all(), store.params.sources()
         if args.json:
             print(json.dumps({n: {"value": v, "source": sources[n]} for n, v in values.items()}, indent=2))
@@ -115,14 +104,12 @@ def _params_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
 def _params_get(args: argparse.Namespace) -> int:
-    with _open(args) as store:
+    with _open(args, readonly=True) as store:
         print(_show(store.params.get(args.name)))
     return 0
 
 
-@_guard
 def _params_set(args: argparse.Namespace) -> int:
     from kit.store import ParameterError
 
@@ -150,11 +137,10 @@ def _params_set(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
 def _params_history(args: argparse.Namespace) -> int:
     from kit.store.timestamps import to_iso
 
-    with _open(args) as store:
+    with _open(args, readonly=True) as store:
         rows = [(to_iso(h["ts"]), h["name"], _show(h["old"]), _show(h["new"]), h["source"])
                 for h in store.params.history(args.name, limit=args.limit)]
     if not rows:
@@ -164,7 +150,6 @@ def _params_history(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
 def _params_reset(args: argparse.Namespace) -> int:
     with _open(args) as store:
         changed = store.params.reset(args.name)
@@ -175,31 +160,39 @@ def _params_reset(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
 def _params_export(args: argparse.Namespace) -> int:
-    with _open(args) as store:
+    with _open(args, readonly=True) as store:
         sys.stdout.write(store.params.export_json())
     return 0
 
 
-@_guard
 def _params_import(args: argparse.Namespace) -> int:
+    from kit.errors import UsageError
+    from kit.store import ParameterError
+
+    # bytes: import_json reports a file that is not UTF-8 as bad input, like malformed JSON
     if args.file == "-":
-        text = sys.stdin.read()
+        text = sys.stdin.buffer.read()
     else:
-        with open(args.file, encoding="utf-8") as f:
-            text = f.read()
+        with open(args.file, "rb") as f:
+            text = f.read(_MAX_IMPORT_BYTES + 1)
+    if len(text) > _MAX_IMPORT_BYTES:
+        return _fail(f"{args.file} is larger than {_MAX_IMPORT_BYTES // 1000} kB; a parameter file is a small JSON object")
     with _open(args) as store:
-        changed = store.params.import_json(text, source=args.source)
+        try:
+            changed = store.params.import_json(text, source=args.source)
+        except ParameterError:
+            raise
+        except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit number, JSON nested 10^5 deep
+            raise UsageError(f"{args.file}: not a usable parameter file ({str(exc)[:120]}); nothing was changed") from None
     print(f"{len(changed)} parameter(s) changed" + (": " + ", ".join(changed) if changed else ""))
     return 0
 
 
-@_guard
 def _readings_tail(args: argparse.Namespace) -> int:
     from kit.store.timestamps import to_iso
 
-    with _open(args) as store:
+    with _open(args, readonly=True) as store:
         rows = [(to_iso(r["ts"]), r["sensor"], f"{r['value']:g}") for r in store.readings.tail(args.n, args.sensor)]
     if not rows:
         print("no readings")
@@ -208,11 +201,10 @@ def _readings_tail(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
 def _readings_stats(args: argparse.Namespace) -> int:
     from kit.store.timestamps import to_iso
 
-    with _open(args) as store:
+    with _open(args, readonly=True) as store:
         sensors = store.readings.sensors()
         size = store.readings.size()
         depth, dead = store.outbox.depth(), len(store.outbox.dead())
@@ -231,7 +223,6 @@ def _readings_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
 def _readings_prune(args: argparse.Namespace) -> int:
     with _open(args) as store:
         days = args.older_than_days if args.older_than_days is not None else store.params.get("retention_days")

@@ -103,7 +103,10 @@ class Parameter:
                 return int(value)
         elif kind == "float":
             if not isinstance(value, bool) and isinstance(value, (int, float)) or _is_real_like(value):
-                number = float(value)
+                try:
+                    number = float(value)
+                except OverflowError:  # a 400-digit integer: no float holds it
+                    number = math.inf
                 if not math.isfinite(number):
                     raise TypeError(f"must be a finite number, got {value!r}")
                 return number

@@ -35,11 +35,12 @@ class Params:
     """
 
     def __init__(self, db: sqlite_utils.Database, transaction: Transaction,
-                 schema: Mapping[str, Parameter] = PARAMETERS):
+                 schema: Mapping[str, Parameter] = PARAMETERS, *, sync_defaults: bool = True):
         self._db = db
         self._transaction = transaction
         self.schema: Mapping[str, Parameter] = schema
-        self._sync_defaults()
+        if sync_defaults:  # False for a read-only store: reading never writes
+            self._sync_defaults()
 
     # -- reading ------------------------------------------------------------------------------------------
     def get(self, name: str) -> Any:

@@ -36,14 +36,20 @@ class Store:
     A file that is not a kit store (not SQLite, damaged, another program's database) raises
     ``StoreOpenError`` and is left untouched. Two processes may use the same file at once; a writer
     waits up to ``busy_timeout_s`` for the other to finish its transaction.
+
+    ``readonly=True`` is for looking only: a missing store is an error (nothing is created), any write
+    is refused, and a store on a read-only mount opens. See docs/storage.md for reading the file with
+    other tools while the kit runs.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout_s: float = 5.0):
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout_s: float = 5.0,
+                 readonly: bool = False):
         self.path = ":memory:" if str(path) == ":memory:" else str(Path(path or default_path()).expanduser())
-        self.db: sqlite_utils.Database = connect(self.path, busy_timeout_s=busy_timeout_s)
+        self.readonly = readonly
+        self.db: sqlite_utils.Database = connect(self.path, busy_timeout_s=busy_timeout_s, readonly=readonly)
         self._transaction = Transaction(self.db)
         try:
-            self.params = Params(self.db, self._transaction)
+            self.params = Params(self.db, self._transaction, sync_defaults=not readonly)
             self.readings = Readings(self.db, self._transaction, None if self.path == ":memory:" else self.path)
             self.outbox = Outbox(self.db, self._transaction, lambda: self.params.get("outbox_max_attempts"))
         except BaseException:
@@ -77,7 +83,12 @@ class Store:
         return page_size * self.db.execute("PRAGMA page_count").fetchone()[0]
 
     def close(self) -> None:
-        """Close the file (the WAL is checkpointed into it). Safe to call twice."""
+        """Close the file (the WAL is checkpointed into it). Safe to call twice.
+
+        The last connection to close takes an exclusive lock for a moment to fold the WAL into the file; a
+        reader that opens in that moment waits for it if it has a busy timeout (Python's sqlite3: 5 s by
+        default; the ``sqlite3`` shell: ``.timeout 2000``), and fails with "database is locked" otherwise.
+        """
         with self._transaction.lock:
             self.db.close()
 

@@ -87,7 +87,7 @@ def test_a_file_that_is_not_a_store_gives_one_clear_line(capsys, tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("shopping list\n")
     code, out, err = kit(capsys, "readings", "stats", "--db", str(bad))
-    assert code == 2 and "not a SQLite database" in err and "Traceback" not in err
+    assert code == 1 and "not a SQLite database" in err and "Traceback" not in err
     assert bad.read_text() == "shopping list\n"
 
 

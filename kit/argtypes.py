@@ -1,0 +1,75 @@
+"""Argument types for the ``kit`` command line: numbers that are finite and in range, or a clear usage error.
+
+``argparse``'s own ``type=int`` takes ``99999999999999999999`` and ``type=float`` takes ``nan``; these
+do not, and their message says what is allowed:
+
+    >>> import argparse
+    >>> p = argparse.ArgumentParser(prog="kit")
+    >>> _ = p.add_argument("--hours", type=float_range(0, 24 * 366, low_open=True))
+    >>> p.parse_args(["--hours", "1.5"]).hours
+    1.5
+    >>> float_range(0, 10)("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a number from 0 to 10, got 'nan'
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+
+def _show(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def int_range(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number ``low <= n <= high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip()) if len(text) <= 32 else None
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, got {text[:40]!r}")
+        return value
+
+    parse.__name__ = f"int_range({low}, {high})"
+    return parse
+
+
+def float_range(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number ``low <= x <= high`` (``low < x`` when ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text) if len(text) <= 64 else math.nan
+        except ValueError:
+            value = math.nan
+        above = value > low if low_open else value >= low
+        if not (math.isfinite(value) and above and value <= high):
+            lower = f"more than {_show(low)} up" if low_open else f"from {_show(low)}"
+            raise argparse.ArgumentTypeError(f"must be a number {lower} to {_show(high)}, got {text[:40]!r}")
+        return value
+
+    parse.__name__ = f"float_range({low}, {high})"
+    return parse
+
+
+def nonempty_text(max_len: int = 200) -> Callable[[str], str]:
+    """An argparse ``type``: printable text, not empty, at most ``max_len`` characters."""
+
+    def parse(text: str) -> str:
+        if not text.strip() or len(text) > max_len or not text.isprintable():
+            raise argparse.ArgumentTypeError(
+                f"must be printable text of 1 to {max_len} characters, got {text[:40]!r}")
+        return text
+
+    parse.__name__ = "text"
+    return parse
+
+
+__all__ = ["float_range", "int_range", "nonempty_text"]
