@@ -4,7 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ["boto3", "botocore", "tensorflow", "keras", "moto", "flwr", "ray", "paho", "ai_edge_litert", "matplotlib"]
+HEAVY = ["boto3", "botocore", "tensorflow", "keras", "moto", "flwr", "ray", "paho", "ai_edge_litert", "matplotlib",
+         "libsumo", "sumo", "traci", "gymnasium"]
 
 
 def test_import_kit_pulls_in_nothing_heavy():

@@ -1,0 +1,84 @@
+"""Traffic control on SUMO: every controller on the same held-out demand seeds, one table and a plot.
+
+Controllers: the capstone's fixed-time plan, the kit's adaptive rule, SUMO-style actuated, max-pressure
+and (when ``kit/models/signal_policy.tflite`` is shipped) the learned policy run by ModelHost. Per vehicle
+(mean and p95 delay, stops), per pedestrian (mean/p95 wait at the kerb), throughput; a whole day per seed.
+Needs the ``[sumo]`` extra.
+
+    python bench/control.py [--seeds 1000 1001 1002] [--hours 24] [--plot out/control.png]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from kit.sim.sumo.demand import HELD_OUT_SEEDS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(HELD_OUT_SEEDS))
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--start", default="2026-10-15T00:00:00")
+    parser.add_argument("--plot", default="out/control.png", help="where to save the plot ('' for none)")
+    args = parser.parse_args(argv)
+    if not args.hours > 0:
+        print(f"--hours={args.hours}: give a positive number of simulated hours", file=sys.stderr)
+        return 2
+    try:
+        from kit.sim.sumo import require
+
+        require()
+    except ImportError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    from kit.control.evaluate import baselines, format_table, table
+
+    policies = dict(baselines())
+    try:
+        from kit.control.learned import LearnedPolicy, shipped_policy
+
+        policies["learned"] = LearnedPolicy.factory(shipped_policy())
+    except (ImportError, FileNotFoundError) as exc:
+        print(f"(no learned policy on the table: {exc})")
+    started = time.perf_counter()
+    rows = table(policies, seeds=args.seeds, start=args.start, hours=args.hours)
+    print(f"seeds {args.seeds}, {args.hours:g} simulated h each from {args.start} "
+          f"[{time.perf_counter() - started:.0f} s]")
+    print(format_table(rows))
+    best = min((r for r in rows if r.name != "learned"), key=lambda r: r.results.mean_delay_s)
+    print(f"best non-learned controller by mean vehicle delay: {best.name} ({best.results.mean_delay_s:.2f} s, "
+          f"pedestrian p95 {best.results.p95_ped_wait_s:.1f} s)")
+    for row in rows:
+        if row.name == "learned":
+            cut = 1 - row.results.mean_delay_s / best.results.mean_delay_s
+            print(f"learned vs {best.name}: mean vehicle delay {cut:+.1%} lower (goal: +10.0 % or more), "
+                  f"pedestrian p95 {row.results.p95_ped_wait_s:.1f} s vs {best.results.p95_ped_wait_s:.1f} s "
+                  f"(goal: no worse)")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+        names = [r.name for r in rows]
+        for ax, key, label in ((axes[0], "mean_delay_s", "mean vehicle delay (s)"),
+                               (axes[1], "p95_ped_wait_s", "pedestrian p95 wait (s)")):
+            values = [getattr(r.results, key) for r in rows]
+            bars = ax.bar(names, values, color=["#999" if n != "learned" else "#2a7" for n in names])
+            ax.bar_label(bars, fmt="%.1f")
+            ax.set_ylabel(label)
+            ax.tick_params(axis="x", rotation=30)
+        fig.suptitle(f"SUMO junction, held-out seeds {args.seeds}, {args.hours:g} h each")
+        fig.tight_layout()
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.plot, dpi=120)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

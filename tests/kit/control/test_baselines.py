@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from kit.control.actuated import actuated
+from kit.control.classic import fixed_time, kit_adaptive
+from kit.control.max_pressure import max_pressure, pressures
+from kit.control.phases import View
+
+ARMS = ("w2c", "e2c", "n2c", "s2c")
+
+
+def view(phase="car_green", phase_s=15.0, queues=(0, 0, 0, 0), approaching=(0, 0, 0, 0), vehicles=None, **kw):
+    return View(phase, phase_s, queues=dict(zip(ARMS, queues)), approaching=dict(zip(ARMS, approaching)),
+                vehicles=dict(zip(ARMS, vehicles or queues)), **kw)
+
+
+def test_fixed_time_ignores_traffic():
+    policy = fixed_time(car_green_s=20)
+    assert not policy(view(phase_s=19, queues=(0, 0, 9, 9)))
+    assert policy(view(phase_s=20, queues=(9, 9, 0, 0)))
+
+
+def test_kit_adaptive_rests_on_green_until_a_request():
+    policy = kit_adaptive()
+    assert not policy(view(phase_s=200))
+    assert policy(view(phase_s=12, peds_waiting=1, ped_wait_s=2))  # a gap on the kit's approach
+    assert not policy(view(phase_s=12, queues=(3, 0, 0, 0), peds_waiting=1, ped_wait_s=2))
+    assert policy(view(phase_s=12, queues=(3, 0, 0, 0), peds_waiting=1, ped_wait_s=25))
+
+
+def test_actuated_extends_while_traffic_flows_and_rests_without_demand():
+    policy = actuated(max_car_green_s=60)
+    assert not policy(view(approaching=(1, 0, 0, 0), queues=(0, 0, 2, 0)))
+    assert policy(view(approaching=(0, 0, 0, 0), queues=(0, 0, 2, 0)))
+    assert policy(view(phase_s=60, approaching=(1, 0, 0, 0), queues=(0, 0, 2, 0)))
+    assert not policy(view(phase_s=200))
+
+
+def test_max_pressure_serves_the_heavier_phase_and_caps_the_pedestrians_wait():
+    policy = max_pressure(ped_max_wait_s=60)
+    assert pressures(view(vehicles=(2, 1, 3, 0), peds_waiting=1)) == {"car_green": 3, "ped_green": 4}
+    assert policy(view(vehicles=(2, 1, 3, 0), peds_waiting=1))
+    assert not policy(view(vehicles=(5, 5, 3, 0), peds_waiting=1, ped_wait_s=30))
+    assert policy(view(vehicles=(5, 5, 3, 0), peds_waiting=1, ped_wait_s=60))
+    assert policy(view("ped_green", 8.0, vehicles=(5, 0, 1, 0)))

@@ -1,0 +1,3 @@
+import pytest
+
+pytest.importorskip("libsumo", reason="SUMO is the optional [sumo] extra")
