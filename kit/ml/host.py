@@ -16,6 +16,8 @@ needed (see ``kit.ml.runtime``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +33,41 @@ from kit.ml.tflite import ModelFileError  # noqa: F401 - raised here, importable
 
 class ModelInputError(UsageError):
     """Frames given to the model have the wrong shape, dtype or range."""
+
+
+def _card_sha256(card_file: Path, model: Path) -> str | None:
+    """The sha256 ``card_file`` records for ``model`` (``None`` when the card does not describe that file)."""
+    from kit.ml.card import ModelCard
+
+    try:
+        card = ModelCard.from_dict(json.loads(card_file.read_text()), card_file.parent)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelFileError(f"{card_file} (the model card of {model.name}) can't be read ({exc!r:.120}); "
+                             "restore it from the kit, or move it away to load the model unchecked") from None
+    return card.sha256.get(model.name)
+
+
+def verify_against_card(path: str | Path, content: bytes) -> Path | None:
+    """Check ``content`` (the bytes of ``path``) against the sha256 of its model card; the card's path, or None.
+
+    The card is ``NAME.json`` beside ``NAME.tflite`` or ``card.json`` in the same folder, when it lists
+    the file. A mismatch raises ``ModelFileError`` naming both digests and what to do.
+    """
+    path = Path(path)
+    for card_file in (path.with_suffix(".json"), path.parent / "card.json"):
+        if card_file == path or not card_file.is_file():
+            continue
+        expected = _card_sha256(card_file, path)
+        if expected is None:
+            continue
+        actual = hashlib.sha256(content).hexdigest()
+        if actual != expected:
+            raise ModelFileError(
+                f"{path} does not match its model card {card_file.name}: sha256 {actual[:16]}..., the card says "
+                f"{str(expected)[:16]}...; the file was changed or damaged. Reinstall or restore it (shipped models "
+                "come with the kit), or retrain it with the card's reproduce command.")
+        return card_file
+    return None
 
 
 @dataclass(frozen=True)
@@ -78,11 +115,18 @@ class ModelHost:
     Wrong frames raise ``ModelInputError`` saying what was expected; a missing or broken file
     raises ``FileNotFoundError`` or ``ModelFileError``. ``predict`` is safe to call from several
     threads (one call runs at a time: a TFLite interpreter is not re-entrant).
+
+    A model that comes with a card (``NAME.json`` beside ``NAME.tflite``, or ``card.json`` in its
+    folder, as every shipped model does) is checked against the card's sha256 before it is loaded: a
+    file with flipped bytes raises ``ModelFileError`` instead of predicting silently. ``verify=False``
+    skips the check (for a file whose card is about to be written).
     """
 
-    def __init__(self, path: str | Path, *, num_threads: int = 1, signature: str | None = None) -> None:
+    def __init__(self, path: str | Path, *, num_threads: int = 1, signature: str | None = None,
+                 verify: bool = True) -> None:
         self.path = Path(path)
         content = tflite.read(self.path)  # missing, not TFLite, or truncated: one clear error
+        self.card_path = verify_against_card(self.path, content) if verify else None
         if int(num_threads) != num_threads or num_threads < 1:
             raise ValueError(f"num_threads must be a whole number >= 1, got {num_threads!r}")
         self.num_threads = int(num_threads)

@@ -87,6 +87,7 @@ def train(*, name: str = "intersection", out: str | Path = "models", seed: int =
     t_train = time.perf_counter() - t1
 
     tflite_path = out / f"{name}.tflite"
+    tflite_path.with_suffix(".json").unlink(missing_ok=True)  # a card of an earlier run no longer describes it
     tflite_path.write_bytes(convert(model))
     weights_path = out / f"{name}.weights.npz"
     np.savez_compressed(weights_path, *model.get_weights())

@@ -120,6 +120,7 @@ def compress_all(
     def add(name: str, keras_model: Any, variant: str, how: dict[str, Any], *, calib: Any = None, note: str = "",
             per_channel: bool = True) -> Row:
         path = out / f"{prefix}_{name}.tflite"
+        path.with_suffix(".json").unlink(missing_ok=True)  # a card of an earlier run no longer describes it
         to_tflite(keras_model, variant, representative=calib, path=path, per_channel=per_channel)
         counted = count_macs(keras_model)
         row = measure(path, held_out, name=name, macs=counted.macs, params=counted.params, note=note, runs=runs)

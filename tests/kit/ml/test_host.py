@@ -171,3 +171,54 @@ def test_run_takes_arrays_shaped_like_the_input(host, frames):
         host.run(x[..., 0])
     with pytest.raises(ModelInputError, match="float"):
         host.run(frames.x[:3][..., None])
+
+
+def test_every_shipped_model_is_checked_against_its_card():
+    from kit.ml import MODELS_DIR
+
+    for path in sorted(MODELS_DIR.rglob("*.tflite")):
+        assert ModelHost(path).card_path is not None, f"{path} has no card that lists it"
+
+
+def _flip_one_weight_byte(src: Path, dst: Path) -> bytes:
+    data = bytearray(src.read_bytes())
+    middle = len(data) // 2  # weights fill the middle of the flatbuffer: the file still parses
+    data[middle] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_a_model_with_flipped_bytes_does_not_predict_silently(tmp_path):
+    import shutil
+
+    src = shipped_model()
+    bad = tmp_path / src.name
+    _flip_one_weight_byte(src, bad)
+    shutil.copy(src.with_suffix(".json"), tmp_path / src.with_suffix(".json").name)
+    with pytest.raises(ModelFileError, match=r"does not match its model card.*changed or damaged.*Reinstall"):
+        ModelHost(bad)
+    assert ModelHost(bad, verify=False).predict(np.zeros((64, 64), np.uint8))  # loads: only the card tells
+
+
+def test_a_card_in_the_folder_checks_each_file_it_lists(tmp_path):
+    import shutil
+
+    from kit.ml import MODELS_DIR
+
+    folder = tmp_path / "early_exit"
+    shutil.copytree(MODELS_DIR / "early_exit", folder)
+    _flip_one_weight_byte(MODELS_DIR / "early_exit" / "rest.tflite", folder / "rest.tflite")
+    assert ModelHost(folder / "stem.tflite").card_path == folder / "card.json"
+    with pytest.raises(ModelFileError, match="rest.tflite does not match its model card card.json"):
+        ModelHost(folder / "rest.tflite")
+
+
+def test_an_unreadable_card_is_named(tmp_path):
+    import shutil
+
+    shutil.copy(shipped_model(), tmp_path / "m.tflite")
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="m.json.*can't be read"):
+        ModelHost(tmp_path / "m.tflite")
+    (tmp_path / "m.json").unlink()
+    assert ModelHost(tmp_path / "m.tflite").card_path is None  # no card: nothing to check against
