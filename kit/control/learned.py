@@ -1,0 +1,98 @@
+"""The learned signal policy on the device: what it sees, and how ModelHost runs it.
+
+The policy sees only what the kit can sense, never SUMO's ground truth: per arm the camera model's
+queue class (empty / short / long, :data:`kit.ml.data.QUEUE_CLASSES`), the ultrasonic sensor's queue
+on the kit's own approach (it saturates at 8 cars), whether the PIR sees someone at the kerb and how
+long the oldest crossing request has waited (the button's timer), the controller's own phase and
+time in phase, and the time of day. It answers with two action values, *keep* and *advance*; the
+:class:`~kit.control.phases.PhaseMachine` applies *advance* only past the minimum green, so the
+conflict monitor's rules hold whatever the network says.
+
+    >>> from kit.control.phases import View
+    >>> x = features(View("car_green", 15.0, queues={"w2c": 5, "e2c": 0, "n2c": 2, "s2c": 0}, hour=8.0))
+    >>> x.shape, x.dtype.name
+    ((19,), 'float32')
+    >>> policy = LearnedPolicy(shipped_policy())     # kit/models/signal_policy.tflite, int8
+    >>> policy(View("car_green", 15.0, queues={"w2c": 0, "e2c": 0, "n2c": 6, "s2c": 4}, peds_waiting=2,
+    ...             ped_wait_s=50.0, hour=8.0))
+    True
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from kit.control.phases import View
+
+ARMS = ("w2c", "e2c", "n2c", "s2c")
+LONG_QUEUE = 4  # as kit.ml.data.LONG_QUEUE: the camera model calls 4+ cars a long queue
+ULTRASONIC_CARS = 8  # 1.6 m lane / 0.2 m per model car: beyond 8 the echo is at its floor
+N_FEATURES = 1 + 1 + 3 * len(ARMS) + 1 + 1 + 1 + 2
+POLICY_NAME = "signal_policy"
+ACTIONS = ("keep", "advance")
+
+
+def camera_class(n: int) -> int:
+    """The camera model's queue class for n queued cars (0 empty, 1 short, 2 long)."""
+    return 0 if n <= 0 else (1 if n < LONG_QUEUE else 2)
+
+
+def features(view: View) -> np.ndarray:
+    """The policy's input: only what the kit's sensors and camera model report (see the module doc)."""
+    x = np.zeros(N_FEATURES, dtype=np.float32)
+    x[0] = 1.0 if view.phase == "car_green" else 0.0
+    x[1] = min(view.phase_s / 60.0, 2.0)
+    for i, arm in enumerate(ARMS):
+        x[2 + 3 * i + camera_class(view.queues.get(arm, 0))] = 1.0
+    k = 2 + 3 * len(ARMS)
+    x[k] = min(view.queues.get("w2c", 0), ULTRASONIC_CARS) / ULTRASONIC_CARS
+    x[k + 1] = 1.0 if view.peds_waiting > 0 else 0.0
+    x[k + 2] = min(view.ped_wait_s / 60.0, 2.0)
+    x[k + 3] = math.sin(2 * math.pi * view.hour / 24)
+    x[k + 4] = math.cos(2 * math.pi * view.hour / 24)
+    return x
+
+
+def shipped_policy() -> Path:
+    """Path of the shipped int8 policy (``kit/models/signal_policy.tflite``)."""
+    from kit.ml import shipped_model
+
+    return shipped_model(POLICY_NAME)
+
+
+class LearnedPolicy:
+    """A keep/advance policy from a ``.tflite`` file, run by :class:`kit.ml.host.ModelHost`.
+
+    :param path: the policy file (input ``features`` of :data:`N_FEATURES` floats, output ``q`` of 2).
+    """
+
+    def __init__(self, path: str | Path, *, num_threads: int = 1) -> None:
+        from kit.ml.host import ModelHost, ModelInputError
+
+        self.host = ModelHost(path, num_threads=num_threads)
+        if self.host.input.shape[1:] != (N_FEATURES,):
+            raise ModelInputError(f"{path} takes input of shape {self.host.input.shape[1:]}; a signal policy "
+                                  f"takes ({N_FEATURES},) features: train one with python -m kit.control.rl.dqn")
+        self.output = self.host.output_names[0]
+        self.__name__ = "learned"
+
+    def values(self, view: View) -> np.ndarray:
+        """The two action values (keep, advance) for this view."""
+        return self.host.run(features(view)[None, :])[self.output][0]
+
+    def __call__(self, view: View) -> bool:
+        q = self.values(view)
+        return bool(q[1] > q[0])
+
+    @classmethod
+    def factory(cls, path: str | Path):
+        """A zero-argument factory the evaluator calls per run (one interpreter per run)."""
+
+        def make() -> "LearnedPolicy":
+            return cls(path)
+
+        make.is_factory = True
+        make.__name__ = "learned"
+        return make

@@ -1,0 +1,3 @@
+"""Reinforcement learning for the kit's signals: a gymnasium environment over the SUMO junction
+(``env``) and a small DQN trained with Keras and exported to an int8 ``.tflite`` policy (``dqn``).
+Needs the ``[sumo]`` and ``[train]`` extras; the device only needs :mod:`kit.control.learned`."""

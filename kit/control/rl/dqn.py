@@ -1,0 +1,203 @@
+"""Train the kit's signal policy: a small double DQN in Keras, exported to an int8 ``.tflite``.
+
+The network is tiny (19 features -> 64 -> 64 -> 2 action values), so the int8 file is a few KB and a
+decision takes microseconds on the device. Training runs on one CPU thread with every random stream
+seeded, so one command and one seed give one policy:
+
+    nice python -m kit.control.rl.dqn --seed 0 --steps 150000 --out kit/models/signal_policy.tflite
+
+(about 12 minutes on one core here; the shipped policy and its card were made by that command).
+A short run is what lab 10 does:
+
+    >>> from kit.control.rl.dqn import train
+    >>> result = train(seed=0, steps=300, warmup=100, minutes=5)       # doctest: +SKIP
+    >>> result.model.output_shape                                       # doctest: +SKIP
+    (None, 2)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from kit.control.learned import ACTIONS, N_FEATURES, POLICY_NAME
+from kit.control.rl.env import Reward, SignalEnv, delay_reward
+
+
+@dataclass
+class TrainResult:
+    model: Any  #: the Keras Q-network
+    episodes: list[float] = field(default_factory=list)  #: return of each finished episode
+    observations: np.ndarray | None = None  #: a sample of observations (the int8 export's calibration data)
+    seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def build_model(hidden: int = 64, seed: int = 0) -> Any:
+    """The Q-network: features in, one value per action (keep, advance) out."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x = keras.Input(shape=(N_FEATURES,), name="features")
+    h = keras.layers.Dense(hidden, activation="relu")(x)
+    h = keras.layers.Dense(hidden, activation="relu")(h)
+    q = keras.layers.Dense(len(ACTIONS), name="q")(h)
+    return keras.Model(x, q, name="signal_policy")
+
+
+def _forward(weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+    h = x
+    for i in range(0, len(weights) - 2, 2):
+        h = np.maximum(h @ weights[i] + weights[i + 1], 0.0)
+    return h @ weights[-2] + weights[-1]
+
+
+def train(*, seed: int = 0, steps: int = 150_000, minutes: float = 30.0, reward: Reward = delay_reward,
+          gamma: float = 0.98, lr: float = 1e-3, batch: int = 64, warmup: int = 2_000, buffer: int = 100_000,
+          target_every: int = 1_000, train_every: int = 2, epsilon_end: float = 0.05, explore_fraction: float = 0.4,
+          hidden: int = 64, log: Callable[[str], None] | None = print, env: SignalEnv | None = None) -> TrainResult:
+    """Train a double DQN on :class:`SignalEnv` for ``steps`` decisions."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    rng = np.random.default_rng(seed)
+    model = build_model(hidden, seed)
+    target = build_model(hidden, seed)
+    target.set_weights(model.get_weights())
+    optimizer = tf.keras.optimizers.Adam(lr)
+    huber = tf.keras.losses.Huber()
+
+    @tf.function(reduce_retracing=True)
+    def learn(s, a, r, s2):
+        q_next_online = model(s2, training=False)
+        best = tf.argmax(q_next_online, axis=1)
+        q_next = tf.gather(target(s2, training=False), best, axis=1, batch_dims=1)
+        y = r + gamma * q_next  # episodes end by a time limit only: always bootstrap
+        with tf.GradientTape() as tape:
+            q = tf.gather(model(s, training=True), a, axis=1, batch_dims=1)
+            loss = huber(tf.stop_gradient(y), q)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    env = env or SignalEnv(minutes, reward=reward)
+    size = min(buffer, steps)
+    S = np.zeros((size, N_FEATURES), np.float32)
+    S2 = np.zeros_like(S)
+    A = np.zeros(size, np.int64)
+    R = np.zeros(size, np.float32)
+    weights = model.get_weights()
+    obs, _ = env.reset(seed=seed)
+    episode, returns = 0.0, []
+    started = time.perf_counter()
+    for t in range(steps):
+        eps = max(epsilon_end, 1.0 - (1.0 - epsilon_end) * t / max(1.0, explore_fraction * steps))
+        if rng.random() < eps:
+            action = int(rng.random() < 0.5)
+        else:
+            action = int(np.argmax(_forward(weights, obs[None, :])[0]))
+        obs2, r, done, _, _ = env.step(action)
+        i = t % size
+        S[i], A[i], R[i], S2[i] = obs, action, r, obs2
+        episode += r
+        obs = obs2
+        if done:
+            returns.append(episode)
+            if log and len(returns) % 10 == 0:
+                log(f"step {t + 1}/{steps}: episode {len(returns)}, mean return of last 10 "
+                    f"{np.mean(returns[-10:]):.1f}, epsilon {eps:.2f}, {time.perf_counter() - started:.0f} s")
+            episode = 0.0
+            obs, _ = env.reset()
+        if t >= warmup and t % train_every == 0:
+            idx = rng.integers(0, min(t + 1, size), batch)
+            learn(S[idx], A[idx], R[idx], S2[idx])
+            if t % 50 < train_every:
+                weights = model.get_weights()
+            if t % target_every < train_every:
+                target.set_weights(model.get_weights())
+    env.close()
+    filled = min(steps, size)
+    sample = S[rng.choice(filled, size=min(1000, filled), replace=False)]
+    settings = dict(seed=seed, steps=steps, minutes=minutes, gamma=gamma, lr=lr, batch=batch, warmup=warmup,
+                    buffer=buffer, target_every=target_every, train_every=train_every, epsilon_end=epsilon_end,
+                    explore_fraction=explore_fraction, hidden=hidden, reward=getattr(reward, "__name__", "reward"))
+    return TrainResult(model, returns, sample, time.perf_counter() - started, settings)
+
+
+def export(result: TrainResult, path: str | Path) -> Path:
+    """Write the int8 policy (calibrated on observations seen in training)."""
+    from kit.ml import tflite
+
+    path = Path(path)
+    tflite.convert(result.model, "int8", representative=result.observations, path=path)
+    return path
+
+
+def write_card(result: TrainResult, path: Path, evaluation: dict[str, Any] | None, command: str) -> Path:
+    """The policy's model card next to it (``NAME.json``)."""
+    from kit.ml.card import ModelCard, file_sha256
+
+    card = ModelCard(
+        name=path.stem, task="keep or advance the green of the kit's junction (SUMO), from the kit's sensors",
+        files=[path.name], sha256={path.name: file_sha256(path)}, size_bytes=path.stat().st_size,
+        precision="int8", inputs={"features": {"shape": [1, N_FEATURES], "what": "kit.control.learned.features"}},
+        outputs={"q": {"shape": [1, len(ACTIONS)], "what": "action values (keep, advance)"}},
+        reproduce=command,
+        limitations=("Trained and measured on the kit's SUMO junction (straight-through traffic, one lane each way, "
+                     "the kit's demand profile). Observations are the kit's sensors only; a different junction, "
+                     "detector layout or demand needs retraining. The phase machine enforces every minimum."),
+        details={"training": result.settings, "training_seconds": round(result.seconds, 1),
+                 "episodes": len(result.episodes),
+                 "last_10_episode_return": round(float(np.mean(result.episodes[-10:])), 2) if result.episodes else None,
+                 "held_out_evaluation": evaluation or {}},
+        folder=path.parent,
+    )
+    return card.save(path.with_suffix(".json"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kit.control.rl.dqn", description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=150_000)
+    parser.add_argument("--minutes", type=float, default=30.0, help="simulated minutes per episode")
+    parser.add_argument("--out", default=f"kit/models/{POLICY_NAME}.tflite")
+    parser.add_argument("--evaluate-hours", type=float, default=24.0,
+                        help="simulated hours per held-out seed for the card (0: skip)")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or not args.minutes > 0:
+        print(f"--steps={args.steps}, --minutes={args.minutes}: both must be positive", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    # One thread: reproducible sums, and the other core stays free for everyone else.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    result = train(seed=args.seed, steps=args.steps, minutes=args.minutes,
+                   warmup=min(2_000, max(1, args.steps // 10)))
+    path = export(result, args.out)
+    evaluation = None
+    if args.evaluate_hours > 0:
+        from kit.control.evaluate import evaluate
+        from kit.control.learned import LearnedPolicy
+        from kit.sim.sumo.demand import HELD_OUT_SEEDS
+
+        r = evaluate(LearnedPolicy.factory(path), seeds=HELD_OUT_SEEDS, hours=args.evaluate_hours)
+        evaluation = {"seeds": list(HELD_OUT_SEEDS), "hours_per_seed": args.evaluate_hours, **r.row()}
+        print(json.dumps(evaluation))
+    command = (f"nice python -m kit.control.rl.dqn --seed {args.seed} --steps {args.steps} --minutes {args.minutes:g} "
+               f"--out {args.out}")
+    card = write_card(result, path, evaluation, command)
+    print(f"policy: {path} ({path.stat().st_size} bytes), card: {card}, trained in {result.seconds:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

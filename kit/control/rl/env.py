@@ -1,0 +1,126 @@
+"""A gymnasium environment over the SUMO junction: observe what the kit senses, keep or advance.
+
+One episode is ``minutes`` of a training demand seed from a random time of day (weighted towards
+the busy hours). The agent decides only when a green may end (past its minimum); fixed clearances
+run by themselves in between, and their reward is summed into the step. The observation is
+:func:`kit.control.learned.features` (the kit's sensors and camera model); the reward may use what
+only the simulator knows (how many vehicles stand still, who waits at the kerb): it is a training
+signal, never an input of the policy on the device.
+
+    >>> env = SignalEnv(minutes=5)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape
+    (19,)
+    >>> obs, reward, done, truncated, info = env.step(1)
+    >>> reward <= 0 and not done
+    True
+    >>> env.close()
+"""
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+from kit.control.evaluate import Sensors
+from kit.control.learned import N_FEATURES, features
+from kit.control.phases import Minimums, PhaseMachine
+from kit.sim.sumo.demand import HELD_OUT_SEEDS
+
+#: Demand seeds for training and tuning (the held-out seeds are never among them).
+TRAIN_SEEDS = range(0, 1000)
+#: Start hours of training episodes with their weights (the peaks matter most; night is easy).
+START_HOURS = {h: (3 if 6 <= h <= 19 else 1) for h in range(24)}
+assert not set(TRAIN_SEEDS) & set(HELD_OUT_SEEDS)
+
+Reward = Callable[[int, int, float], float]
+
+
+def delay_reward(halting: int, peds_waiting: int, ped_wait_s: float) -> float:
+    """Per second: minus the vehicles standing still and the people waiting (twice as heavy, and
+    heavier again once the oldest request has waited past 25 s, the crossing's fairness term)."""
+    late = max(0.0, ped_wait_s - 25.0) if peds_waiting else 0.0
+    return -(halting + 2.0 * peds_waiting + 0.5 * late) / 10.0
+
+
+class SignalEnv(gym.Env):
+    """Keep (0) or advance (1) the green of the kit's junction in SUMO.
+
+    :param minutes: episode length in simulated minutes.
+    :param reward: ``reward(halting vehicles, pedestrians waiting, oldest request's wait s)`` per second.
+    :param seeds: demand seeds to draw episodes from.
+    :param start_hours: {hour: weight} to draw the episode's start from.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, minutes: float = 30.0, *, reward: Reward = delay_reward, seeds=TRAIN_SEEDS,
+                 start_hours: dict[int, float] | None = None, minimums: Minimums | None = None) -> None:
+        self.minutes = float(minutes)
+        self.reward_fn = reward
+        self.seeds = list(seeds)
+        self.start_hours = start_hours or START_HOURS
+        self.minimums = minimums
+        self.observation_space = gym.spaces.Box(low=-1.0, high=2.0, shape=(N_FEATURES,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.junction = None
+        self._rng = random.Random(0)
+
+    def _close_run(self) -> None:
+        if self.junction is not None:
+            self.junction.close()
+            self.junction = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        from kit.sim.sumo.junction import SumoJunction
+
+        super().reset(seed=seed)
+        if seed is not None:
+            self._rng = random.Random(seed)
+        self._close_run()
+        demand = self._rng.choice(self.seeds)
+        hours, weights = zip(*self.start_hours.items())
+        hour = self._rng.choices(hours, weights)[0]
+        start = f"2026-10-15T{hour:02d}:{self._rng.randrange(0, 60, 5):02d}:00"
+        self.junction = SumoJunction(demand, start=start, hours=self.minutes / 60 + 0.05)
+        self.machine = PhaseMachine(self.minimums)
+        self.sensors = Sensors(self.junction)
+        self._end = self.minutes * 60
+        reward, done = self._run_until_decision()
+        return features(self.sensors.view(self.machine)), {"demand_seed": demand, "start": start}
+
+    def _tick(self, advance: bool) -> float:
+        j = self.junction
+        if not self.machine.can_advance and self.machine.phase != "ped_green":
+            if self.sensors.request_since is None and j.pedestrians_waiting():
+                self.sensors.request_since = j.elapsed
+        self.machine.tick(advance=advance, dt=j.step_s)
+        car, ped = self.machine.lamps
+        j.set_lights(car=car, ped=ped)
+        j.step()
+        if self.machine.phase == "ped_green":
+            self.sensors.request_since = None
+        waiting = j.pedestrians_waiting()
+        wait_s = 0.0 if self.sensors.request_since is None else j.elapsed - self.sensors.request_since
+        return self.reward_fn(sum(j.queues().values()), waiting, wait_s)
+
+    def _run_until_decision(self) -> tuple[float, bool]:
+        total = 0.0
+        while not self.machine.can_advance:
+            if self.junction.elapsed >= self._end:
+                return total, True
+            total += self._tick(False)
+        return total, self.junction.elapsed >= self._end
+
+    def step(self, action: int):
+        reward = self._tick(bool(action))
+        more, done = self._run_until_decision()
+        reward += more
+        obs = features(self.sensors.view(self.machine))
+        return obs, float(reward), bool(done), False, {}
+
+    def close(self) -> None:
+        self._close_run()
