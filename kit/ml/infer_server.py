@@ -12,7 +12,21 @@ request and the response bodies would take on a link of the chosen bandwidth::
 
 The service's default network comes from its constructor (``kit model infer-serve --bandwidth-mbps
 --rtt-ms``); a request may ask for another with the headers ``X-Bandwidth-Mbps`` and ``X-Rtt-Ms``
-(the lab compares three conditions against one service). It listens on 127.0.0.1 only.
+(the lab compares three conditions against one service). It listens on 127.0.0.1 unless told otherwise.
+
+The HTTP side is uvicorn (an ASGI server on asyncio; see docs/models.md for why not waitress or
+``http.server``). What a hostile or careless client can't do:
+
+* exhaust threads or memory with idle or slow connections: an idle connection costs no thread, and a
+  connection that has not sent a whole request header within ``read_timeout_s`` is closed; a body that
+  stops arriving for ``read_timeout_s`` gets 408;
+* send a big body or many at once: ``max_body_bytes`` per request (413), ``max_inflight_bytes`` of
+  bodies held at once, ``workers`` running part B plus ``queue`` waiting; beyond that 503 with
+  ``Retry-After`` (never a reset);
+* pin the service with emulated delays: ``X-Rtt-Ms`` and ``X-Bandwidth-Mbps`` must be finite and in
+  range, and the delay they imply at most ``MAX_SHAPING_S`` (else 400); the delay is an
+  ``asyncio.sleep`` that holds no thread;
+* delay ``GET /health``: it is answered on the event loop, never queued behind inference.
 
     >>> from kit.ml.infer_server import InferServer, InferClient
     >>> with InferServer("partition/") as server:            # a folder saved by Partition.save
@@ -22,40 +36,54 @@ The service's default network comes from its constructor (``kit model infer-serv
 """
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
+import math
 import os
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
+from kit.errors import KitRuntimeError, UsageError
 from kit.ml.partition import Network, Part, Partition, decode
 
+LOOPBACK = "127.0.0.1"
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Largest request body (bytes): 16x the largest activation of the kit's split model; more is 413."""
+MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
+"""Request bodies held in memory at once, over all connections; a request that would pass it gets 503."""
+MAX_RTT_MS = 10_000.0
+MIN_BANDWIDTH_MBPS, MAX_BANDWIDTH_MBPS = 0.01, 100_000.0
+MAX_SHAPING_S = 30.0
+"""Longest emulated link delay one request may ask for (RTT plus both bodies at the shaped bandwidth)."""
+RETRY_AFTER_S = 1
 
-MAX_BODY_BYTES = 64 * 1024 * 1024  # far above any activation of the kit's models; refuses runaway uploads
+
+class InferServerError(KitRuntimeError):
+    """The inference service could not start (the port is taken, the address is not local, ...)."""
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _Refused(Exception):
+    """An HTTP error answer: status, message, extra headers."""
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        import sys
-
-        if isinstance(sys.exc_info()[1], OSError):  # a client (or stop()) hung up: not worth a traceback
-            return
-        super().handle_error(request, client_address)
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.headers = status, headers or {}
 
 
 class InferServer:
     """Runs part B of every split of a :class:`~kit.ml.partition.Partition` over HTTP on 127.0.0.1.
 
     ``port=0`` picks a free port (see ``url``). ``network`` is the default link shaping (None: no shaping).
-    Start with ``start()`` or a ``with`` block; ``stop()`` closes the socket.
+    Start with ``start()`` or a ``with`` block; ``stop()`` closes the socket and every connection.
+    ``workers`` threads run part B (TFLite), ``queue`` more requests may wait for one; see the module
+    docstring for the other limits.
 
         >>> server = InferServer(partition, network=Network(bandwidth_mbps=2, rtt_ms=15)).start()
         >>> server.url
@@ -63,67 +91,95 @@ class InferServer:
         >>> server.stop()
     """
 
-    def __init__(self, partition: Partition | str | os.PathLike, *, port: int = 0, network: Network | None = None, num_threads: int = 1) -> None:
+    def __init__(self, partition: Partition | str | os.PathLike, *, host: str = LOOPBACK, port: int = 0,
+                 network: Network | None = None, num_threads: int = 1, workers: int = 2, queue: int = 64,
+                 max_body_bytes: int = MAX_BODY_BYTES, max_inflight_bytes: int = MAX_INFLIGHT_BYTES,
+                 read_timeout_s: float = 10.0, backlog: int = 1024) -> None:
+        for name, value, low in (("workers", workers, 1), ("queue", queue, 0), ("max_body_bytes", max_body_bytes, 1),
+                                 ("max_inflight_bytes", max_inflight_bytes, max_body_bytes), ("backlog", backlog, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise UsageError(f"{name} must be a whole number >= {low}, got {value!r}")
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise UsageError(f"port must be 0..65535 (0: a free one), got {port!r}")
+        if not (isinstance(read_timeout_s, (int, float)) and math.isfinite(read_timeout_s) and read_timeout_s > 0):
+            raise UsageError(f"read_timeout_s must be a finite number of seconds > 0, got {read_timeout_s!r}")
         if not isinstance(partition, Partition):
             partition = Partition.load(partition)
         self.partition = partition
         self.network = network
         self.num_threads = num_threads
+        self.host, self.port = host, port
+        self.workers, self.queue = workers, queue
+        self.max_body_bytes, self.max_inflight_bytes = max_body_bytes, max_inflight_bytes
+        self.read_timeout_s, self.backlog = float(read_timeout_s), backlog
         self._parts: dict[int, Part] = {}
         self._locks: dict[int, threading.Lock] = {k: threading.Lock() for k in range(partition.n_splits)}
-        self._httpd: ThreadingHTTPServer | None = None
+        self._server: Any = None
         self._thread: threading.Thread | None = None
-        self.port = port
+        self._pool: ThreadPoolExecutor | None = None
         self.requests = 0
-        self._connections: set[socket.socket] = set()
-        self._conn_lock = threading.Lock()
+        self.refused_busy = 0
+        # touched only on the event loop's thread: no lock needed
+        self._pending = 0
+        self._inflight_bytes = 0
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The address the service listens on."""
+        return self.host, self.port
 
     def start(self) -> "InferServer":
-        server = self
+        """Bind, start serving in a background thread, and return once requests are answered."""
+        import uvicorn
 
-        class Handler(_Handler):
-            owner = server
-
-        self._httpd = _QuietServer(("127.0.0.1", self.port), Handler)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="infer-server", daemon=True)
+        sock = _listen(self.host, self.port, self.backlog)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", backlog=self.backlog,
+                                timeout_keep_alive=5, timeout_graceful_shutdown=2, http=_protocol(self.read_timeout_s),
+                                ws="none", loop="asyncio", server_header=False, interface="asgi3",
+                                proxy_headers=False)
+        self._server = uvicorn.Server(config)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="infer-part-b")
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name="infer-server",
+                                        daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise InferServerError(f"the inference service did not start on {self.url}")
+            time.sleep(0.005)
         return self
 
     def stop(self) -> None:
         """Stop listening and close every open connection (kept-alive clients see the service go away)."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        with self._conn_lock:
-            for conn in self._connections:
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self._connections.clear()
+        if self._server is not None:
+            self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=10)
             self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._server = None
 
     def __enter__(self) -> "InferServer":
-        return self.start() if self._httpd is None else self
+        return self.start() if self._server is None else self
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
     def serve_forever(self) -> None:
         """Block until Ctrl-C (used by ``kit model infer-serve``)."""
-        if self._httpd is None:
+        if self._server is None:
             self.start()
         try:
-            while True:
-                time.sleep(3600)
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(timeout=0.5)
         finally:
             self.stop()
 
@@ -143,6 +199,8 @@ class InferServer:
                 f"split {k} expects an activation of shape {expected}, got {shape}: the device and the service "
                 "were cut from different models or at different splits"
             )
+        if not np.isfinite(activation).all():
+            raise ValueError(f"split {k}: the activation holds NaN or infinity; send finite values")
         with self._locks[k]:
             part = self.part(k)
             t0 = time.perf_counter()
@@ -150,106 +208,196 @@ class InferServer:
             compute_ms = (time.perf_counter() - t0) * 1e3
         return {name: np.asarray(v)[0].tolist() for name, v in outputs.items()}, compute_ms
 
+    # -- the ASGI application ------------------------------------------------------------------------
+    async def app(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            status, payload, extra, network, request_bytes = await self._handle(scope, headers, receive)
+        except _Refused as exc:
+            status, payload, extra, network, request_bytes = exc.status, {"error": str(exc)}, exc.headers, None, 0
+        body = json.dumps(payload).encode()
+        if network is not None:
+            # the link: round trip plus both bodies at the shaped bandwidth, on top of the compute time;
+            # an asyncio sleep holds no thread, so a slow emulated link never blocks other clients
+            delay_s = (network.rtt_ms + network.transfer_ms(request_bytes + len(body))) / 1e3
+            await asyncio.sleep(delay_s)
+        out = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        out += [(k.lower().encode(), str(v).encode()) for k, v in extra.items()]
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": body})
 
-def _network_from(headers: Any, default: Network | None) -> Network | None:
-    bw, rtt = headers.get("X-Bandwidth-Mbps"), headers.get("X-Rtt-Ms")
+    async def _handle(self, scope: dict, headers: dict[str, str], receive: Any) -> tuple:
+        method, path = scope["method"], scope["path"].rstrip("/")
+        if method == "GET" and path in ("/health", ""):
+            from kit.ml.runtime import RUNTIME
+
+            p = self.partition
+            return 200, {"ok": True, "splits": p.n_splits, "layers": p.layer_names, "outputs": p.output_names,
+                         "runtime": RUNTIME, "busy": self._pending, "capacity": self.workers + self.queue}, {}, None, 0
+        if method != "POST":
+            raise _Refused(404 if method == "GET" else 405,
+                           f"unknown {method} {scope['path']!r}; use GET /health, POST /ping or POST /infer/<split>")
+        parts = path.strip("/").split("/")
+        ping = parts == ["ping"]
+        if not ping and (len(parts) != 2 or parts[0] != "infer" or not parts[1].isdigit() or len(parts[1]) > 6):
+            raise _Refused(404, f"unknown path {scope['path']!r}; use POST /ping or POST /infer/<split>")
+        length = _content_length(headers, self.max_body_bytes)
+        network = _network_from(headers, self.network)
+        if network is not None:
+            delay_s = (network.rtt_ms + network.transfer_ms(length + 4096)) / 1e3
+            if delay_s > MAX_SHAPING_S:
+                raise _Refused(400, f"X-Rtt-Ms/X-Bandwidth-Mbps ask for a {delay_s:.0f} s delay for {length} bytes; "
+                                    f"at most {MAX_SHAPING_S:g} s")
+        busy = {"Retry-After": str(RETRY_AFTER_S), "Connection": "close"}
+        if self._pending >= self.workers + self.queue or self._inflight_bytes + length > self.max_inflight_bytes:
+            self.refused_busy += 1
+            raise _Refused(503, f"busy: {self._pending} requests in progress; retry after {RETRY_AFTER_S} s", busy)
+        self._pending += 1
+        self._inflight_bytes += length
+        try:
+            body = await self._read_body(receive, length)
+            if ping:
+                return 200, {"ok": True}, {}, network, length
+            try:
+                activation = decode(body, {_HEADER_NAMES.get(k, k): v for k, v in headers.items()})
+                del body
+                loop = asyncio.get_running_loop()
+                outputs, compute_ms = await loop.run_in_executor(self._pool, self.infer, int(parts[1]), activation)
+            except LookupError as exc:
+                return 404, {"error": str(exc)}, {}, network, length
+            except ValueError as exc:
+                return 400, {"error": str(exc)}, {}, network, length
+        finally:
+            self._pending -= 1
+            self._inflight_bytes -= length
+        self.requests += 1
+        return 200, {"outputs": outputs, "compute_ms": compute_ms}, {"X-Compute-Ms": f"{compute_ms:.4f}"}, network, length
+
+    async def _read_body(self, receive: Any, length: int) -> bytes:
+        chunks, got = [], 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), timeout=self.read_timeout_s)
+            except asyncio.TimeoutError:
+                raise _Refused(408, f"the request body stopped arriving for {self.read_timeout_s:g} s",
+                               {"Connection": "close"}) from None
+            if message["type"] == "http.disconnect":
+                raise _Refused(400, "the client went away")
+            chunk = message.get("body", b"")
+            got += len(chunk)
+            if got > length:
+                raise _Refused(400, f"the body is longer than its Content-Length {length}", {"Connection": "close"})
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        if got != length:
+            raise _Refused(400, f"the body has {got} bytes, Content-Length said {length}", {"Connection": "close"})
+        return b"".join(chunks)
+
+
+# decode() reads the header names the client sent (X-Dtype, ...); ASGI gives them in lower case
+_HEADER_NAMES = {"x-dtype": "X-Dtype", "x-shape": "X-Shape", "x-scale": "X-Scale"}
+
+
+def _listen(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening socket, or one clear error (port taken, address not on this machine)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        raise InferServerError(f"can't listen on {host}:{port} ({exc.strerror or exc}); "
+                               "choose another --port (0 picks a free one)") from None
+    sock.setblocking(False)
+    return sock
+
+
+def _protocol(read_timeout_s: float) -> type:
+    """uvicorn's h11 protocol, plus a deadline for the request header: slow or silent clients are closed."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutH11(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def _arm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(read_timeout_s, self._expire)
+
+        def _expire(self) -> None:
+            # a request whose header has arrived is the app's business (it times the body itself)
+            if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+                self.transport.close()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()  # the next request's header has read_timeout_s again
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+    return HeaderTimeoutH11
+
+
+def _content_length(headers: dict[str, str], limit: int) -> int:
+    if "transfer-encoding" in headers:
+        raise _Refused(411, "send the body with a Content-Length (chunked bodies are not accepted)",
+                       {"Connection": "close"})
+    text = headers.get("content-length", "0").strip()
+    if not text.isdigit() or len(text) > 15:
+        raise _Refused(400, f"Content-Length must be a whole number of bytes, got {text[:40]!r}", {"Connection": "close"})
+    length = int(text)
+    if length > limit:
+        raise _Refused(413, f"Content-Length must be 0..{limit} bytes, got {length}", {"Connection": "close"})
+    return length
+
+
+def _header_number(headers: dict[str, str], name: str, low: float, high: float, unit: str) -> float | None:
+    text = headers.get(name.lower())
+    if text is None:
+        return None
+    try:
+        value = float(text) if len(text) <= 32 else math.nan
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and low <= value <= high):
+        raise _Refused(400, f"{name} must be a finite number of {unit} from {low:g} to {high:g}, got {text[:40]!r}")
+    return value
+
+
+def _network_from(headers: dict[str, str], default: Network | None) -> Network | None:
+    bw = _header_number(headers, "X-Bandwidth-Mbps", MIN_BANDWIDTH_MBPS, MAX_BANDWIDTH_MBPS, "Mbit/s")
+    rtt = _header_number(headers, "X-Rtt-Ms", 0.0, MAX_RTT_MS, "ms")
     if bw is None and rtt is None:
         return default
     return Network(
-        bandwidth_mbps=float(bw) if bw is not None else (default.bandwidth_mbps if default else 1e6),
-        rtt_ms=float(rtt) if rtt is not None else (default.rtt_ms if default else 0.0),
+        bandwidth_mbps=bw if bw is not None else (default.bandwidth_mbps if default else MAX_BANDWIDTH_MBPS),
+        rtt_ms=rtt if rtt is not None else (default.rtt_ms if default else 0.0),
     )
 
 
-class _Handler(BaseHTTPRequestHandler):
-    owner: InferServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # one line per request would drown the lab
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        # without it Nagle's algorithm and delayed ACKs add ~40 ms to every kept-alive request
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.owner._conn_lock:
-            self.owner._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.owner._conn_lock:
-            self.owner._connections.discard(self.connection)
-        try:
-            super().finish()
-        except OSError:  # the client or stop() closed the socket first
-            pass
-
-    def _reply(self, status: int, payload: dict, *, started: float, request_bytes: int, network: Network | None, extra: dict | None = None) -> None:
-        body = json.dumps(payload).encode()
-        if network is not None:
-            # the link: round trip plus both bodies at the shaped bandwidth, on top of the compute time
-            time.sleep((network.rtt_ms + network.transfer_ms(request_bytes + len(body))) / 1e3)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        started = time.perf_counter()
-        if self.path.rstrip("/") in ("/health", ""):
-            from kit.ml.runtime import RUNTIME
-
-            p = self.owner.partition
-            payload = {"ok": True, "splits": p.n_splits, "layers": p.layer_names, "outputs": p.output_names, "runtime": RUNTIME}
-            self._reply(200, payload, started=started, request_bytes=0, network=None)
-        else:
-            self._reply(404, {"error": f"unknown path {self.path!r}; use GET /health, POST /ping or POST /infer/<split>"}, started=started, request_bytes=0, network=None)
-
-    def do_POST(self) -> None:
-        started = time.perf_counter()
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY_BYTES:
-            self.close_connection = True
-            self._reply(413 if length > 0 else 400, {"error": f"Content-Length must be 0..{MAX_BODY_BYTES} bytes, got {self.headers.get('Content-Length')!r}"},
-                        started=started, request_bytes=0, network=None)
-            return
-        body = self.rfile.read(length) if length else b""
-        try:
-            network = _network_from(self.headers, self.owner.network)
-        except ValueError as exc:
-            self._reply(400, {"error": str(exc)}, started=started, request_bytes=length, network=None)
-            return
-        parts = self.path.strip("/").split("/")
-        if parts == ["ping"]:
-            self._reply(200, {"ok": True}, started=started, request_bytes=length, network=network)
-            return
-        if len(parts) != 2 or parts[0] != "infer" or not parts[1].isdigit():
-            self._reply(404, {"error": f"unknown path {self.path!r}; use POST /infer/<split>"}, started=started, request_bytes=length, network=None)
-            return
-        try:
-            activation = decode(body, self.headers)
-            outputs, compute_ms = self.owner.infer(int(parts[1]), activation)
-        except LookupError as exc:
-            self._reply(404, {"error": str(exc)}, started=started, request_bytes=length, network=network)
-            return
-        except ValueError as exc:
-            self._reply(400, {"error": str(exc)}, started=started, request_bytes=length, network=network)
-            return
-        self.owner.requests += 1
-        self._reply(200, {"outputs": outputs, "compute_ms": compute_ms}, started=started, request_bytes=length, network=network,
-                    extra={"X-Compute-Ms": f"{compute_ms:.4f}"})
+class ServiceBusy(ConnectionError):
+    """The service answered 503 (saturated) for longer than the client's timeout: treat it like unreachable."""
 
 
 class InferClient:
     """Talks to an :class:`InferServer` (one kept-alive connection per client; not shared between threads).
 
     ``infer`` raises ``ValueError`` with the service's message for a bad request (wrong shape), and
-    ``OSError``/``TimeoutError`` when the service is unreachable or slower than ``timeout`` seconds.
+    ``OSError``/``TimeoutError`` when the service is unreachable or slower than ``timeout`` seconds. A
+    saturated service answers 503 with ``Retry-After``: the client waits and asks again, and raises
+    ``ServiceBusy`` (an ``OSError``) if it is still busy after ``timeout`` seconds.
 
         >>> client = InferClient("http://127.0.0.1:40123", timeout=2.0)
         >>> outputs, info = client.infer(3, body, headers)
@@ -265,6 +413,19 @@ class InferClient:
         self._conn: http.client.HTTPConnection | None = None
 
     def _request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> tuple[int, bytes]:
+        """One request; a busy service (503) is asked again after its Retry-After, within ``timeout`` seconds."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            status, reply, retry_after = self._request_once(method, path, body, headers)
+            if status != 503 or retry_after is None:
+                return status, reply
+            wait = min(retry_after, deadline - time.monotonic())
+            if wait <= 0:
+                raise ServiceBusy(f"the inference service at {self.host}:{self.port} stayed busy for "
+                                  f"{self.timeout:g} s (503)")
+            time.sleep(wait)
+
+    def _request_once(self, method: str, path: str, body: bytes, headers: dict | None) -> tuple[int, bytes, float | None]:
         for attempt in (0, 1):
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -273,7 +434,15 @@ class InferClient:
             try:
                 self._conn.request(method, path, body=body, headers=headers or {})
                 response = self._conn.getresponse()
-                return response.status, response.read()
+                reply = response.read()
+                if response.will_close:
+                    self.close()
+                retry_after = response.getheader("Retry-After")
+                try:
+                    wait = min(max(float(retry_after), 0.0), 60.0) if retry_after is not None else None
+                except ValueError:
+                    wait = 1.0
+                return response.status, reply, wait
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.close()  # a kept-alive connection the server dropped: retry once on a new one
                 if attempt:
@@ -306,7 +475,10 @@ class InferClient:
 
     def infer(self, split: int, body: bytes, headers: dict[str, str], *, network: Network | None = None) -> tuple[dict[str, np.ndarray], dict]:
         status, reply = self._request("POST", f"/infer/{int(split)}", body, {**headers, **self._shaping(network)})
-        payload = json.loads(reply)
+        try:
+            payload = json.loads(reply)
+        except ValueError:
+            raise ConnectionError(f"the inference service answered {status} with {reply[:80]!r}, not JSON") from None
         if status != 200:
             raise ValueError(f"inference service refused split {split}: {payload.get('error', reply[:200])}")
         outputs = {name: np.asarray(v, dtype=np.float32) for name, v in payload["outputs"].items()}
