@@ -14,6 +14,8 @@ import sys
 import threading
 from typing import Any
 
+from kit.argtypes import float_range, int_range
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("cloud", help="the cloud side: local AWS endpoint, uploads, device shadow",
@@ -27,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=show_help)
 
     serve = sub.add_parser("serve", help="run the local AWS endpoint (moto) on 127.0.0.1")
-    serve.add_argument("--port", type=int, default=None, help="port (default 5151; 0 picks a free one)")
+    serve.add_argument("--port", type=int_range(0, 65535), default=None, help="port (default 5151; 0 picks a free one)")
     serve.set_defaults(func=cmd_serve)
 
     status = sub.add_parser("status", help="where the cloud is, whether it answers, what waits in the outbox")
@@ -41,10 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     sync = sub.add_parser("sync", help="send the outbox to S3 (retries, backoff, circuit breaker)")
     _db_option(sync)
-    sync.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    sync.add_argument("--timeout", type=float_range(0, 7 * 24 * 3600, low_open=True), default=None,
+                      help="give up after this many seconds")
     sync.add_argument("--wait", action="store_true", help="keep waiting while the endpoint is down")
     sync.add_argument("--follow", action="store_true", help="keep running: drain every --interval seconds (Ctrl-C stops)")
-    sync.add_argument("--interval", type=float, default=5.0, help="seconds between rounds with --follow (default 5)")
+    sync.add_argument("--interval", type=float_range(0.1, 24 * 3600), default=5.0, help="seconds between rounds with --follow (default 5)")
     sync.set_defaults(func=cmd_sync)
 
     shadow = sub.add_parser("shadow", help="apply the desired parameters of the device shadow once")
@@ -56,7 +59,7 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None, help="the kit's SQLite file (default: the kit's usual store)")
 
 
-def _open_store(path: str | None) -> Any:
+def _open_store(path: str | None, *, readonly: bool = False) -> Any:
     from kit.store import Store
 
     if path is None:
@@ -66,7 +69,7 @@ def _open_store(path: str | None) -> Any:
         path = str(default()) if callable(default) else None
     if path is None:
         raise SystemExit("no store given: pass --db PATH (the kit's SQLite file)")
-    return Store(path)
+    return Store(path, readonly=readonly)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -74,12 +77,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from kit.cloud.emulator import LocalCloud
 
     port = DEFAULT_PORT if args.port is None else args.port
-    try:
-        cloud = LocalCloud(port, activate=False).start()
-    except OSError as exc:
-        print(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); pick another port with --port", file=sys.stderr)
-        return 1
-    print(f"local AWS endpoint on {cloud.endpoint_url} (S3, IoT, IoT data); Ctrl-C stops it")
+    cloud = LocalCloud(port, activate=False).start()  # a port it can't take: CloudServeError, one line, exit 1
+    print(f"local AWS endpoint on {cloud.endpoint_url} (S3, IoT, IoT data); listening on port {cloud.port}; "
+          "Ctrl-C stops it")
     print(f"point boto3 at it:  export AWS_ENDPOINT_URL={cloud.endpoint_url}", flush=True)
     try:
         threading.Event().wait()
@@ -99,7 +99,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if cfg.local:
         info["reachable"] = reachable(cfg.endpoint_url or "")
     if args.db is not None:
-        store = _open_store(args.db)
+        store = _open_store(args.db, readonly=True)
         info["outbox_depth"] = store.outbox.depth()
         info["dead_letters"] = len(store.outbox.dead())
     if args.json:

@@ -16,12 +16,48 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import urllib.request
 from typing import Any
 
 from kit.cloud import config as _config
+from kit.errors import KitRuntimeError, UsageError
 
 _HOST = "127.0.0.1"  # never 0.0.0.0: the emulator accepts any credentials
+
+
+class CloudServeError(KitRuntimeError):
+    """The local cloud could not listen (the port is taken, or not allowed)."""
+
+
+def _check_can_listen(port: int) -> None:
+    """Bind the port once ourselves: werkzeug would print its own advice and exit the process instead."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug does: TIME_WAIT is no obstacle
+        try:
+            probe.bind((_HOST, port))
+        except OSError as exc:
+            raise CloudServeError(f"can't listen on {_HOST}:{port} ({exc.strerror or exc}); "
+                                  "pick another port with --port (0 picks a free one)") from None
+
+
+def _server_class() -> type:
+    """moto's ThreadedMotoServer, but a failure to bind is reported instead of hanging ``start()`` forever."""
+    from moto.server import ThreadedMotoServer
+
+    class Server(ThreadedMotoServer):
+        error: BaseException | None = None
+
+        def _server_entry(self) -> None:
+            try:
+                super()._server_entry()
+            except BaseException as exc:  # raised in moto's thread: hand it to start() and wake it up
+                self.error = exc
+                self._server_ready_event.set()
+
+    return Server
 
 
 class LocalCloud:
@@ -41,12 +77,17 @@ class LocalCloud:
         """Start serving (again); the same port is reused after a :meth:`stop`."""
         if self._server is not None:
             return self
-        from moto.server import ThreadedMotoServer
-
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise UsageError(f"port must be a whole number 0..65535 (0 picks a free one), got {self.port!r}")
+        _check_can_listen(self.port)
         # One line per request drowns a notebook; errors still surface as boto3 exceptions.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        server = ThreadedMotoServer(ip_address=_HOST, port=self.port, verbose=False)
+        server = _server_class()(ip_address=_HOST, port=self.port, verbose=False)
         server.start()
+        if server.error is not None:  # taken between the check and moto's bind
+            reason = getattr(server.error, "strerror", None) or "the port is taken"
+            raise CloudServeError(f"can't listen on {_HOST}:{self.port} ({reason}); "
+                                  "pick another port with --port (0 picks a free one)")
         self.port = server.get_host_and_port()[1]
         self._server = server
         if self.activate:

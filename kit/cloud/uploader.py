@@ -10,11 +10,16 @@ the upload and the acknowledgement, or a lost response) writes the same key and 
 object: S3 never holds a reading twice. The gzip header carries no timestamp, so the same batch
 always gives the same bytes (and the same ETag).
 
-Each line is one JSON object: the item's payload plus ``outbox_id``.
+Each line is one JSON object, keys sorted: the item's payload plus ``outbox_id``.
 
     >>> from kit.cloud.uploader import encode, decode
     >>> decode(encode([{"outbox_id": 1, "sensor": "distance", "value": 3.5, "ts": 0.0}]))
-    [{'outbox_id': 1, 'sensor': 'distance', 'value': 3.5, 'ts': 0.0}]
+    [{'outbox_id': 1, 'sensor': 'distance', 'ts': 0.0, 'value': 3.5}]
+
+An object *is* a gzip file (``Content-Type: application/gzip``, no ``Content-Encoding``): boto3, the
+AWS CLI, ``curl --compressed`` and ``requests`` all hand back the same gzip bytes, so a downloaded
+``.jsonl.gz`` always gunzips. (With ``Content-Encoding: gzip`` HTTP clients that decompress for you
+saved plain JSON lines under a ``.gz`` name.)
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 UNDATED = "undated"
+CONTENT_TYPE = "application/gzip"  # the object is a .gz file; see the module docstring
 
 
 def encode(rows: Iterable[dict[str, Any]]) -> bytes:
@@ -113,7 +119,7 @@ class Uploader:
         for key, rows in self.group(items).items():
             body = encode(rows)
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=body,
-                               ContentType="application/x-ndjson", ContentEncoding="gzip")
+                               ContentType=CONTENT_TYPE)
             done.append(Upload(key, tuple(r["outbox_id"] for r in rows), len(body)))
         return done
 

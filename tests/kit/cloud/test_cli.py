@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 
+import pytest
+
 from kit.cli import main
 from kit.cloud.broker import free_port
+from kit.cloud.emulator import reachable
 
 
 def test_status_shows_where_the_cloud_is_and_no_secret(cloud, store, capsys, monkeypatch):
@@ -68,3 +72,34 @@ def test_status_on_aws_names_the_chain_and_makes_no_request(capsys, monkeypatch)
     info = json.loads(capsys.readouterr().out)
     assert info["mode"] == "aws" and info["region"] == "eu-central-1"
     assert info["credentials"] == "boto3 standard chain" and "reachable" not in info
+
+
+def test_serve_fails_fast_when_it_cannot_listen():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "kit", "cloud", "serve", "--port", str(port)],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and f"can't listen on 127.0.0.1:{port}" in out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("port", ["-1", "99999", "http", "1e3"])
+def test_serve_refuses_a_port_that_is_not_one(capsys, port):
+    with pytest.raises(SystemExit) as exit_:
+        main(["cloud", "serve", "--port", port])
+    assert exit_.value.code == 2 and "0 to 65535" in capsys.readouterr().err
+
+
+def test_serve_reports_the_port_it_bound():
+    proc = subprocess.Popen([sys.executable, "-m", "kit", "cloud", "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        first = proc.stdout.readline()
+        port = int(first.split("listening on port ")[1].split(";")[0])
+        assert port > 0 and f"http://127.0.0.1:{port}" in first
+        assert reachable(f"http://127.0.0.1:{port}", timeout=5)
+    finally:
+        proc.send_signal(2)
+        assert proc.wait(timeout=10) == 0

@@ -46,3 +46,26 @@ def test_a_batch_across_midnight_is_split_by_date(cloud, store):
     up = Uploader().ensure_bucket()
     done = up.upload(store.outbox.lease())
     assert [d.key.split("/")[2] for d in done] == ["2026-10-15", "2026-10-16"]
+
+
+def test_an_object_is_the_same_gzip_bytes_to_every_http_client(cloud, store):
+    """boto3, `requests` and `curl --compressed` all get the gzip file (no Content-Encoding to undo)."""
+    import shutil
+    import subprocess
+
+    import requests
+
+    store.readings.append_many(_rows(20))
+    up = Uploader(device_id="kit-0042").ensure_bucket()
+    [done] = up.upload(store.outbox.lease(limit=100))
+    via_boto3 = up.s3.get_object(Bucket=up.bucket, Key=done.key)
+    assert via_boto3["ContentType"] == "application/gzip" and "ContentEncoding" not in via_boto3
+    raw = via_boto3["Body"].read()
+    url = up.s3.generate_presigned_url("get_object", Params={"Bucket": up.bucket, "Key": done.key}, ExpiresIn=300)
+    response = requests.get(url, timeout=10)  # requests decodes any Content-Encoding it is given
+    assert response.status_code == 200 and "Content-Encoding" not in response.headers
+    assert response.content == raw and gzip.decompress(response.content).count(b"\n") == 20
+    curl = shutil.which("curl")
+    if curl:
+        out = subprocess.run([curl, "--silent", "--fail", "--compressed", url], capture_output=True, timeout=30)
+        assert out.returncode == 0 and out.stdout == raw
