@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="give up after this many seconds")
     sync.add_argument("--wait", action="store_true", help="keep waiting while the endpoint is down")
     sync.add_argument("--follow", action="store_true", help="keep running: drain every --interval seconds (Ctrl-C stops)")
-    sync.add_argument("--interval", type=float_range(0.1, 24 * 3600), default=5.0, help="seconds between rounds with --follow (default 5)")
+    sync.add_argument("--interval", type=float_range(0.01, 24 * 3600), default=5.0, help="seconds between rounds with --follow (default 5)")
     sync.set_defaults(func=cmd_sync)
 
     shadow = sub.add_parser("shadow", help="apply the desired parameters of the device shadow once")
