@@ -11,6 +11,11 @@ One run prints four tables (every figure in docs and notes about lab 08 comes fr
    frames (forgetting), head versions stored in a kit store (needs TensorFlow for the export).
 
     .venv/bin/python bench/drift.py [--windows 100] [--skip-tf]
+    .venv/bin/python bench/drift.py --stream      # only the stream monitor (kit.ml.stream_drift), numpy only
+
+``--stream`` measures the monitor that compares each window of a camera stream with normal frames of
+the same light level and hour (kit.ml.stream_drift): the share of false-alarm windows over normal
+days of seeds it never saw, and how many windows leaves, a dirty lens and road works need to be caught.
 """
 from __future__ import annotations
 
@@ -141,14 +146,34 @@ def adaptation_table(shots: tuple[int, ...]) -> None:
     print(f"   head versions stored: {len(heads.versions())}, {len(head.to_bytes())} bytes each")
 
 
+def stream_table() -> None:
+    from kit.ml.stream_drift import measure
+
+    t0 = time.perf_counter()
+    r = measure()
+    print(f"stream drift monitor (kit.ml.stream_drift), thresholds {r['thresholds']}: windows of "
+          f"{r['window_frames']} frames, one a minute ({r['window_minutes']:.0f} min)")
+    print(f"  normal days, seeds the reference never saw: {r['false_alarms']} of {r['normal_windows']} windows "
+          f"raised an alarm ({100 * r['false_alarm_share']:.1f} %, goal <= 5 %)")
+    for name, f in r["faults"].items():
+        first = "never" if f["windows_to_alarm"] is None else f"{f['windows_to_alarm']} window(s)"
+        print(f"  {name:11s} from 10:00: first alarm after {first}; {100 * f['alarm_share']:.0f} % of "
+              f"{f['windows']} windows while it lasts")
+    print(f"  ({time.perf_counter() - t0:.0f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=100, help="seeded windows per drift scenario")
     parser.add_argument("--train", type=int, default=1000, help="training frames for the augmentation table")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--skip-tf", action="store_true", help="skip the tables that need TensorFlow")
+    parser.add_argument("--stream", action="store_true", help="only the stream monitor (same light, same hour)")
     args = parser.parse_args()
     t = time.perf_counter()
+    if args.stream:
+        stream_table()
+        return
     drift_table(args.windows)
     if not args.skip_tf:
         augmentation_table(args.train, args.epochs)

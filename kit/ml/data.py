@@ -102,6 +102,8 @@ class Dataset:
     queue: np.ndarray
     pedestrian: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    sensors: np.ndarray | None = None
+    """The sensor vector of each frame (n, len(kit.ml.sensors.SENSORS)), for fused models; None for camera-only sets."""
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -114,13 +116,22 @@ class Dataset:
         """The frames selected by a mask, slice or index array (meta arrays follow)."""
         meta = {k: (v[index] if isinstance(v, np.ndarray) and v.shape[:1] == self.queue.shape else v)
                 for k, v in self.meta.items()}
-        return Dataset(self.x[index], self.queue[index], self.pedestrian[index], meta)
+        sensors = self.sensors[index] if self.sensors is not None else None
+        return Dataset(self.x[index], self.queue[index], self.pedestrian[index], meta, sensors)
+
+    def fused_inputs(self) -> dict[str, np.ndarray]:
+        """Inputs of a fused model by name: ``frame`` as ``inputs()`` and ``sensors``."""
+        if self.sensors is None:
+            raise ValueError("this dataset has no sensor readings; make one with make_fused_dataset(n, seed=...)")
+        return {"frame": self.inputs(), "sensors": self.sensors.astype(np.float32)}
 
     def save(self, path: str | Path) -> Path:
         """Write the dataset to a compressed ``.npz`` file; returns the path."""
         path = Path(path)
         arrays = {f"meta_{k}": v for k, v in self.meta.items() if isinstance(v, np.ndarray)}
         other = {k: v for k, v in self.meta.items() if not isinstance(v, np.ndarray)}
+        if self.sensors is not None:
+            arrays["sensors"] = self.sensors
         np.savez_compressed(path, x=self.x, queue=self.queue, pedestrian=self.pedestrian,
                             meta_json=np.array(json.dumps(other)), **arrays)
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
@@ -134,7 +145,7 @@ def load(path: str | Path) -> Dataset:
     with np.load(path, allow_pickle=False) as f:
         meta: dict[str, Any] = json.loads(str(f["meta_json"])) if "meta_json" in f else {}
         meta.update({k[5:]: f[k] for k in f.files if k.startswith("meta_") and k != "meta_json"})
-        return Dataset(f["x"], f["queue"], f["pedestrian"], meta)
+        return Dataset(f["x"], f["queue"], f["pedestrian"], meta, f["sensors"] if "sensors" in f.files else None)
 
 
 def save(dataset: Dataset, path: str | Path) -> Path:
@@ -194,3 +205,156 @@ def make_dataset(n: int, *, seed: int, conditions: dict[str, Any] | str | None =
     queue = np.array([queue_class(s.queue_length) for s in scenes], dtype=np.int64)
     pedestrian = (meta["pedestrians_waiting"] > 0).astype(np.int64)
     return Dataset(x, queue, pedestrian, meta)
+
+
+# -- the whole day: frames with the sensor readings of the same moment ------------------------------
+
+HOURS: dict[str, tuple[tuple[float, float], ...]] = {
+    "day": ((9.5, 15.5),),
+    "dusk": ((6.6, 8.2), (16.6, 18.2)),       # mid-October at 50 N: sunrise about 7:20, sunset 17:40
+    "night": ((18.8, 24.0), (0.0, 6.2)),
+    "low_sun": ((7.6, 9.0), (15.6, 17.3)),     # the sun low enough to shine into the lens
+    "any": ((0.0, 24.0),),
+}
+"""Windows of local time (hours) a condition's frames are taken in."""
+
+FUSED_FIELDS = ("leaves", "glare", "fog", "rain", "dirt", "shake")
+
+FUSED_PRESETS: dict[str, dict[str, Any]] = {
+    # each weather/lens field is (probability a frame has it, lo, hi); road_works and stuck are probabilities
+    "day": {"hours": "day"},
+    "dusk": {"hours": "dusk"},
+    "night": {"hours": "night"},
+    "leaves": {"hours": "any", "leaves": (1.0, 0.25, 0.6)},
+    "road_works": {"hours": "any", "road_works": 1.0},
+    "stuck": {"hours": "any", "stuck": 1.0, "stuck_known": 0.0},
+    "glare": {"hours": "low_sun", "glare": (1.0, 0.4, 0.9)},
+    "shake": {"hours": "any", "shake": (1.0, 0.3, 1.0)},
+    "fog": {"hours": "any", "fog": (1.0, 0.3, 0.7)},
+    "rain": {"hours": "any", "rain": (1.0, 0.3, 1.0)},
+    "dirt": {"hours": "any", "dirt": (1.0, 0.4, 0.9)},     # a dirty lens: never in training (drift must find it)
+    "normal": {"hours": "any"},                               # a normal day, all hours
+    "stuck_flagged": {"hours": "any", "stuck": 1.0, "stuck_known": 1.0},
+    "train": {"hours": "any", "leaves": (0.35, 0.1, 0.6), "road_works": 0.25, "glare": (0.15, 0.2, 0.9),
+              "fog": (0.1, 0.2, 0.7), "rain": (0.1, 0.2, 1.0), "shake": (0.2, 0.2, 1.0),
+              "stuck": 0.15, "stuck_known": 0.6},
+}
+"""Conditions of fused datasets; ``train`` mixes them all (except a dirty lens) over the whole day."""
+
+
+def resolve_fused(conditions: dict[str, Any] | str) -> dict[str, Any]:
+    """A full fused condition from a preset name or a dict (unknown keys and bad ranges are refused)."""
+    if isinstance(conditions, str):
+        if conditions not in FUSED_PRESETS:
+            raise ValueError(f"unknown fused conditions preset {conditions!r}; choose one of {sorted(FUSED_PRESETS)}")
+        conditions = FUSED_PRESETS[conditions]
+    known = {"hours", "road_works", "stuck", "stuck_known", *FUSED_FIELDS}
+    unknown = set(conditions) - known
+    if unknown:
+        raise ValueError(f"unknown fused condition(s) {sorted(unknown)}; known: {sorted(known)}")
+    out: dict[str, Any] = {"hours": "any", "road_works": 0.0, "stuck": 0.0, "stuck_known": 0.5,
+                           **{f: (0.0, 0.0, 0.0) for f in FUSED_FIELDS}}
+    out.update(conditions)
+    if out["hours"] not in HOURS:
+        raise ValueError(f"hours must be one of {sorted(HOURS)}, got {out['hours']!r}")
+    for f in FUSED_FIELDS:
+        p, lo, hi = (float(v) for v in out[f])
+        if not (0 <= p <= 1 and 0 <= lo <= hi <= 1):
+            raise ValueError(f"{f} is (probability, lo, hi) with all in 0..1 and lo <= hi, got {out[f]!r}")
+        out[f] = (p, lo, hi)
+    for f in ("road_works", "stuck", "stuck_known"):
+        if not 0 <= float(out[f]) <= 1:
+            raise ValueError(f"{f} is a probability in 0..1, got {out[f]!r}")
+    return out
+
+
+def _draw_hours(rng: np.random.Generator, window: str, n: int) -> np.ndarray:
+    spans = HOURS[window]
+    widths = np.array([b - a for a, b in spans])
+    pick = rng.choice(len(spans), size=n, p=widths / widths.sum())
+    lo = np.array([spans[i][0] for i in pick])
+    return lo + rng.random(n) * widths[pick]
+
+
+def make_fused_dataset(n: int, *, seed: int, conditions: dict[str, Any] | str = "train", size: int = 64,
+                       noise: Any = None) -> Dataset:
+    """`n` frames, each with the sensor vector of the same simulated moment; seeded, class-balanced.
+
+    For each frame a ``kit.sim.world.World`` is set at a moment of a day in October (its seed and time
+    drawn from `seed`, the hour from the condition's window, leaves and road works as drawn): the
+    world gives the daylight the camera renders, the light sensor's level (dimmed by leaves on it)
+    and the road temperature. The queue and the people at the kerb are drawn class-balanced (as
+    ``make_dataset`` does); the distance sensor reads the queue's tail with the world's geometry.
+    ``noise`` (a ``kit.ml.sensors.SensorNoise``, default: the real parts' errors) spoils the readings;
+    a ``stuck`` share of frames has the distance sensor or the PIR stuck at a random value, unnoticed,
+    or noticed (masked, ``*_ok`` = 0) in ``stuck_known`` of them.
+
+        >>> d = make_fused_dataset(50, seed=1, conditions="night")
+        >>> d.x.shape, d.sensors.shape, float(d.meta["daylight"].max())
+        ((50, 64, 64), (50, 6), 0.0)
+    """
+    from datetime import datetime, timedelta
+
+    from kit.ml import sensors as S
+    from kit.sim import world as W
+    from kit.sim.camera import Scene
+
+    if int(n) != n or n < 0:
+        raise ValueError(f"n is the number of frames (a whole number >= 0), got {n!r}")
+    n = int(n)
+    c = resolve_fused(conditions)
+    noise = S.SensorNoise() if noise is None else noise
+    rng = np.random.default_rng([int(seed), 18])
+    base = sample_scenes(n, seed=seed, conditions={"daylight": (0.0, 0.0)})  # traffic and blur/noise draws
+    hours = _draw_hours(rng, c["hours"], n)
+    days = rng.integers(0, 31, n)
+    world_seeds = rng.integers(0, 2**31 - 1, n)
+
+    def drawn(field_name: str) -> np.ndarray:
+        p, lo, hi = c[field_name]
+        on = rng.random(n) < p
+        return np.where(on, rng.uniform(lo, hi, n), 0.0)
+
+    weather = {f: drawn(f) for f in FUSED_FIELDS}
+    works = rng.random(n) < c["road_works"]
+    daylight = np.empty(n, np.float32)
+    light = np.empty(n)
+    temp = np.empty(n)
+    for i in range(n):
+        start = datetime(2026, 10, 1) + timedelta(days=int(days[i]), hours=float(hours[i]))
+        world = W.World(seed=int(world_seeds[i]), start=start, leaves=float(weather["leaves"][i]),
+                        road_works=bool(works[i]))
+        daylight[i], light[i], temp[i] = world.daylight, world.light_level, world.road_temperature_c
+    queue_len = np.array([s.queue_length for s in base])
+    waiting = np.array([s.pedestrians_waiting for s in base])
+    distance = np.maximum(W.MIN_ECHO_M, W.LANE_M - W.CAR_SPACING_M * queue_len)
+    readings = noise.apply(rng, distance_m=distance, waiting=waiting, light=light, road_temp_c=temp)
+    vec = S.vectors(readings)
+    stuck = np.where(rng.random(n) < c["stuck"], rng.integers(1, 3, n), 0)  # 0 none, 1 distance, 2 pir
+    known = rng.random(n) < c["stuck_known"]
+    stuck_values = np.where(stuck == 2, rng.integers(0, 2, n), rng.uniform(0, 1, n))
+    for i in np.nonzero(stuck)[0]:
+        vec[i] = S.stick(vec[i], S.STUCK[stuck[i] - 1], float(stuck_values[i]), known=bool(known[i]))
+    scenes = [Scene(s.queue_length, s.pedestrians_waiting, float(daylight[i]), float(weather["leaves"][i]),
+                    bool(works[i]), s.blur, s.noise, **{f: float(weather[f][i]) for f in FUSED_FIELDS[1:]})
+              for i, s in enumerate(base)]
+    frame_seeds = np.random.SeedSequence([int(seed), 2]).generate_state(max(n, 1))[:n]
+    x = np.empty((n, size, size), dtype=np.uint8)
+    for i, (scene, s) in enumerate(zip(scenes, frame_seeds)):
+        x[i] = render(scene, seed=int(s), size=size)
+    meta: dict[str, Any] = {
+        "queue_length": queue_len.astype(np.int16),
+        "pedestrians_waiting": waiting.astype(np.int16),
+        "hour": hours.astype(np.float32),
+        "daylight": daylight,
+        "light": light.astype(np.float32),
+        "road_works": works,
+        "stuck": stuck.astype(np.int8),
+        "stuck_known": (known & (stuck > 0)),
+        **{f: weather[f].astype(np.float32) for f in FUSED_FIELDS},
+        "seed": int(seed),
+        "size": int(size),
+        "conditions": {k: (list(v) if isinstance(v, tuple) else v) for k, v in c.items()},
+    }
+    queue = np.array([queue_class(int(q)) for q in queue_len], dtype=np.int64)
+    return Dataset(x, queue, (waiting > 0).astype(np.int64), meta, vec)

@@ -5,7 +5,8 @@ queue of cars waiting in the inbound lane (nearest car at the bottom of the fram
 smaller and higher up), the zebra crossing, and pedestrians waiting on either kerb. What it sees
 is spoiled the way real frames are: daylight and night (gain noise, headlights, a street lamp),
 shadows of buildings, blur, sensor noise, background clutter, autumn leaves stuck on the lens,
-and road works that change the scene.
+road works that change the scene, and the weather and the pole: low-sun glare, fog, rain, a dirty
+lens, and camera shake when the wind moves the pole.
 
     >>> from kit.sim.camera import Scene, render
     >>> frame = render(Scene(queue_length=3, pedestrians_waiting=1, daylight=0.9, leaves=0.0), seed=1)
@@ -18,7 +19,7 @@ thousands of frames are made in seconds.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -39,9 +40,12 @@ class Scene:
 
     ``daylight`` runs from 0 (night) to 1 (noon); ``leaves`` is the share of the lens covered (0..1);
     ``blur`` is in pixels (Gaussian sigma at 64x64) and ``noise`` is the sensor noise (std, 0..1 scale).
+    ``glare`` (a low sun or a lamp flaring into the lens), ``fog``, ``rain``, ``dirt`` (a smeared
+    lens) and ``shake`` (the pole moving in the wind, motion blur and an offset) run from 0 (none)
+    to 1 (strong); at 0 they change nothing, so frames of older scenes stay the same.
 
         >>> Scene(queue_length=5, pedestrians_waiting=0, daylight=0.1, leaves=0.3, road_works=True)
-        Scene(queue_length=5, pedestrians_waiting=0, daylight=0.1, leaves=0.3, road_works=True, blur=0.0, noise=0.0)
+        Scene(queue_length=5, pedestrians_waiting=0, daylight=0.1, leaves=0.3, road_works=True, blur=0.0, noise=0.0, glare=0.0, fog=0.0, rain=0.0, dirt=0.0, shake=0.0)
     """
 
     queue_length: int
@@ -51,13 +55,18 @@ class Scene:
     road_works: bool = False
     blur: float = 0.0
     noise: float = 0.0
+    glare: float = 0.0
+    fog: float = 0.0
+    rain: float = 0.0
+    dirt: float = 0.0
+    shake: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("queue_length", "pedestrians_waiting"):
             value = getattr(self, name)
             if int(value) != value or value < 0:
                 raise ValueError(f"Scene.{name} must be a whole number >= 0, got {value!r}")
-        for name in ("daylight", "leaves"):
+        for name in ("daylight", "leaves", *WEATHER):
             value = getattr(self, name)
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"Scene.{name} must be between 0 and 1, got {value!r}")
@@ -65,6 +74,10 @@ class Scene:
             value = getattr(self, name)
             if float(value) < 0:
                 raise ValueError(f"Scene.{name} must be >= 0, got {value!r}")
+
+
+WEATHER = ("glare", "fog", "rain", "dirt", "shake")
+"""Scene fields for the weather, the lens and the pole (0 = none, 1 = strong)."""
 
 
 @lru_cache(maxsize=8)
@@ -366,6 +379,8 @@ def render(scene: Scene, *, seed: int, size: int = 64) -> np.ndarray:
         img += night * 0.12 * lamp * c.img
         for x, y, r in lights:  # headlights glare whatever the car's colour
             img += night * 0.9 * np.exp(-(((gx - x) ** 2 + (gy - y) ** 2) / (2 * max(r, c.px) ** 2)))
+    if any(getattr(scene, name) > 0 for name in WEATHER):
+        img = _weather(img, scene, np.random.default_rng([int(seed), 6]), night)
     canvas = _Canvas(size)
     canvas.img = img
     if scene.leaves > 0:
@@ -377,6 +392,68 @@ def render(scene: Scene, *, seed: int, size: int = 64) -> np.ndarray:
     return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def _shift(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """The frame moved by whole pixels, edges repeated (the pole swaying)."""
+    out = np.roll(img, (dy, dx), axis=(0, 1))
+    if dy > 0:
+        out[:dy] = out[dy]
+    elif dy < 0:
+        out[dy:] = out[dy - 1]
+    if dx > 0:
+        out[:, :dx] = out[:, dx:dx + 1]
+    elif dx < 0:
+        out[:, dx:] = out[:, dx - 1:dx]
+    return out
+
+
+def _weather(img: np.ndarray, scene: Scene, rng: np.random.Generator, night: float) -> np.ndarray:
+    """Glare, fog, rain, a dirty lens and shake over a lit frame (float 0..1); one rng stream for all."""
+    size = img.shape[0]
+    gx, gy = _grid(size)
+    if scene.fog > 0:
+        # fog thickens with distance: far rows (near the horizon) fade to the fog's own brightness
+        depth = np.clip((_STOP + 0.1 - gy) / (_STOP + 0.1 - _HORIZON), 0.0, 1.0)
+        veil = np.clip(scene.fog * (0.35 + 0.65 * depth), 0.0, 0.9)
+        grey = 0.2 + 0.5 * (1 - night)
+        img = img + veil * (grey - img)
+    if scene.glare > 0:
+        # a low sun (or a lamp) just outside the frame: a bright bloom and a veil over everything
+        sx, sy = rng.uniform(-0.1, 1.1), rng.uniform(-0.15, 0.25)
+        bloom = np.exp(-((gx - sx) ** 2 + (gy - sy) ** 2) / (2 * 0.18 ** 2))
+        img = img + scene.glare * (0.8 * bloom + 0.2 * (1 - img))
+        streak = np.exp(-(((gy - sy) - 0.3 * (gx - sx)) / 0.02) ** 2)  # a flare streak across the lens
+        img = img + 0.25 * scene.glare * streak
+    if scene.rain > 0:
+        img = img * (1 - 0.25 * scene.rain)  # overcast
+        n = int(60 * scene.rain)
+        xs, ys = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+        lengths = rng.uniform(0.03, 0.09, n)
+        cols = (xs * size).astype(int)
+        for x, y, length, col in zip(xs, ys, lengths, cols):
+            r0, r1 = int(y * size), min(size, int((y + length) * size) + 1)
+            img[r0:r1, col] += 0.25 * scene.rain
+    if scene.dirt > 0:
+        # a smeared lens is out of focus and scatters light: blur, a patchy low-contrast haze, dark specks
+        img = _blur(img, 1.6 * scene.dirt * size / 64)
+        haze = np.clip(0.5 + 0.5 * _smooth_noise(rng, size, 3), 0.0, 1.0) * scene.dirt
+        img = img + 0.7 * haze * (img.mean() + 0.15 - img)
+        for _ in range(int(8 * scene.dirt)):
+            cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.02, 0.06)
+            img = img * (1 - 0.6 * np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * r ** 2)))
+    if scene.shake > 0:
+        # the pole sways: motion blur along one direction plus a small offset of the whole view
+        reach = max(1, int(round(3 * scene.shake * size / 64)))
+        ang = rng.uniform(0, np.pi)
+        dy, dx = np.sin(ang), np.cos(ang)
+        acc = np.zeros_like(img)
+        for k in range(-reach, reach + 1):
+            acc += _shift(img, int(round(k * dy)), int(round(k * dx)))
+        img = acc / (2 * reach + 1)
+        oy, ox = (int(v) for v in rng.integers(-reach, reach + 1, 2))
+        img = _shift(img, oy, ox)
+    return img.astype(np.float32)
+
+
 class SimCamera:
     """The kit's camera in simulation: each capture renders what the world looks like right now.
 
@@ -386,10 +463,19 @@ class SimCamera:
         (64, 64)
 
     Successive captures differ (new noise, slightly different placement) but the whole sequence
-    is fixed by the world's seed and the camera's seed.
+    is fixed by the world's seed and the camera's seed. The camera's own troubles are its
+    attributes, 0 (none) to 1, added to what the world shows: ``dirt`` (a smeared lens),
+    ``shake`` (the pole in the wind), ``glare``, ``fog``, ``rain``:
+
+        >>> camera.dirt = 0.6                      # someone should clean the lens
     """
 
-    def __init__(self, world: Any, *, seed: int = 0, size: int = 64) -> None:
+    def __init__(self, world: Any, *, seed: int = 0, size: int = 64, **lens: float) -> None:
+        unknown = set(lens) - set(WEATHER)
+        if unknown:
+            raise TypeError(f"SimCamera has no condition {sorted(unknown)}; known: {', '.join(WEATHER)}")
+        for name in WEATHER:
+            setattr(self, name, float(lens.get(name, 0.0)))
         if not hasattr(world, "scene"):
             raise TypeError(f"SimCamera needs a world with a scene() method (kit.sim.world.World), got {world!r}")
         self.world = world
@@ -404,15 +490,17 @@ class SimCamera:
         return (self.size, self.size)
 
     def scene(self) -> Scene:
-        """The scene the next capture would show."""
-        return self.world.scene()
+        """The scene the next capture would show: the world's, plus the camera's own conditions."""
+        scene = self.world.scene()
+        extra = {name: max(getattr(scene, name), float(getattr(self, name, 0.0))) for name in WEATHER}
+        return replace(scene, **extra) if any(extra.values()) else scene
 
     def capture(self) -> np.ndarray:
         """One grayscale frame (uint8, (size, size)) of the world as it is now."""
         if self.closed:
             raise RuntimeError("this camera is closed; open a new one with kit.camera.open_camera(world)")
         frame_seed = np.random.SeedSequence([self.seed, next(self._count)]).generate_state(1)[0]
-        return render(self.world.scene(), seed=int(frame_seed), size=self.size)
+        return render(self.scene(), seed=int(frame_seed), size=self.size)
 
     def close(self) -> None:
         self.closed = True

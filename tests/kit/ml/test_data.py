@@ -74,3 +74,61 @@ def test_subset_keeps_meta_aligned():
     long_only = d.subset(d.queue == 2)
     assert (long_only.meta["queue_length"] >= data.LONG_QUEUE).all()
     assert len(long_only) == int((d.queue == 2).sum())
+
+
+# -- the whole day: frames with the sensor vector of the same moment ---------------------------
+from kit.ml.data import FUSED_PRESETS, make_fused_dataset, resolve_fused  # noqa: E402
+from kit.ml.sensors import SENSORS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def night():
+    return make_fused_dataset(120, seed=3, conditions="night")
+
+
+def test_fused_set_is_seeded_and_carries_the_moments_sensors(night, tmp_path):
+    again = make_fused_dataset(120, seed=3, conditions="night")
+    assert np.array_equal(night.x, again.x) and np.array_equal(night.sensors, again.sensors)
+    assert night.sensors.shape == (120, len(SENSORS)) and night.sensors.dtype == np.float32
+    assert float(night.meta["daylight"].max()) == 0.0, "night frames are taken when the world is dark"
+    hours = night.meta["hour"]
+    assert ((hours >= 18.8) | (hours <= 6.2)).all()
+    # the light sensor reads the world's street light at night, scaled 0..1 (noise aside)
+    assert np.abs(night.sensors[:, 2] - night.meta["light"]).max() < 0.1 and night.meta["light"].max() < 0.1
+    # the distance sensor sees the queue's tail: long queues read nearer than empty lanes (dropouts aside)
+    d = night.sensors[:, 0]
+    assert np.median(d[night.queue == 2]) < np.median(d[night.queue == 1]) < np.median(d[night.queue == 0])
+    # the PIR fires mostly when someone waits
+    assert night.sensors[night.pedestrian == 1, 1].mean() > 0.8 > 0.2 > night.sensors[night.pedestrian == 0, 1].mean()
+    path = night.save(tmp_path / "night.npz")
+    assert np.array_equal(load(path).sensors, night.sensors)
+    assert night.subset(night.queue == 2).sensors.shape[0] == int((night.queue == 2).sum())
+    assert set(night.fused_inputs()) == {"frame", "sensors"}
+
+
+def test_darker_frames_at_night_than_by_day(night):
+    day = make_fused_dataset(60, seed=3, conditions="day")
+    assert day.meta["daylight"].min() > 0.3
+    assert day.x.mean() > night.x.mean() + 20
+    assert day.sensors[:, 2].mean() > 0.3 > night.sensors[:, 2].mean()
+
+
+def test_stuck_preset_sticks_one_sensor_unnoticed_and_flagged_masks_it():
+    stuck = make_fused_dataset(60, seed=4, conditions="stuck")
+    assert (stuck.meta["stuck"] > 0).all() and not stuck.meta["stuck_known"].any()
+    assert (stuck.sensors[:, 4:] == 1).all(), "nobody noticed: the ok flags stay on"
+    flagged = make_fused_dataset(60, seed=4, conditions="stuck_flagged")
+    ok = flagged.sensors[:, 4:]
+    assert (ok.sum(axis=1) == 1).all(), "exactly one sensor flagged per frame"
+
+
+def test_fused_conditions_are_checked():
+    assert "train" in FUSED_PRESETS and resolve_fused("leaves")["leaves"][0] == 1.0
+    with pytest.raises(ValueError, match="preset"):
+        make_fused_dataset(4, seed=0, conditions="snow")
+    with pytest.raises(ValueError, match="unknown fused"):
+        resolve_fused({"hail": (1, 0, 1)})
+    with pytest.raises(ValueError, match="probability"):
+        resolve_fused({"fog": (2, 0, 1)})
+    with pytest.raises(ValueError, match="hours"):
+        resolve_fused({"hours": "brunch"})

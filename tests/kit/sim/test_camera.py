@@ -123,3 +123,37 @@ def test_simcamera_on_the_real_world():
     cam = SimCamera(world, seed=0)
     assert cam.capture().shape == (64, 64)
     assert isinstance(world.scene(), Scene)
+
+
+@pytest.mark.parametrize("condition", ["glare", "fog", "rain", "dirt", "shake"])
+def test_weather_and_lens_change_the_frame_and_zero_changes_nothing(condition):
+    plain = render(day(), seed=4)
+    assert np.array_equal(render(day(**{condition: 0.0}), seed=4), plain), "older scenes keep their frames"
+    spoiled = render(day(**{condition: 0.8}), seed=4)
+    assert np.array_equal(spoiled, render(day(**{condition: 0.8}), seed=4))
+    assert np.abs(spoiled.astype(int) - plain).mean() > 2, f"{condition} shows in the frame"
+    with pytest.raises(ValueError, match=condition):
+        day(**{condition: 1.5})
+
+
+def test_fog_and_dirt_lower_contrast_glare_brightens_shake_blurs():
+    plain = render(day(), seed=8).astype(float)
+
+    def edges(f):
+        return np.abs(np.diff(f, axis=1)).mean()
+
+    assert render(day(fog=0.8), seed=8).std() < plain.std()
+    assert render(day(dirt=0.9), seed=8).std() < plain.std()
+    assert render(day(glare=0.8), seed=8).mean() > plain.mean() + 10
+    assert edges(render(day(shake=1.0), seed=8).astype(float)) < edges(plain)
+
+
+def test_sim_camera_adds_its_own_lens_to_the_worlds_scene():
+    from kit.sim.world import World
+
+    camera = SimCamera(World(seed=1, start="2026-10-15T12:00:00"), seed=0, dirt=0.7)
+    assert camera.scene().dirt == 0.7 and camera.scene().daylight > 0.3
+    camera.dirt = 0.0
+    assert camera.scene() == camera.world.scene()
+    with pytest.raises(TypeError, match="snow"):
+        SimCamera(World(seed=1), snow=1.0)
