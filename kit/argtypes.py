@@ -72,4 +72,33 @@ def nonempty_text(max_len: int = 200) -> Callable[[str], str]:
     return parse
 
 
-__all__ = ["float_range", "int_range", "nonempty_text"]
+def iso_datetime(first_year: int = 1970, last_year: int = 2100) -> Callable[[str], str]:
+    """An argparse ``type``: an ISO date and time (``2026-10-15T06:00:00``) between two years, kept as text."""
+
+    def parse(text: str) -> str:
+        from datetime import datetime
+
+        try:
+            when = datetime.fromisoformat(text.strip()) if len(text) <= 40 else None
+        except ValueError:
+            when = None
+        if when is None or not first_year <= when.year <= last_year:
+            raise argparse.ArgumentTypeError(
+                f"must be an ISO date and time from {first_year} to {last_year}, such as 2026-10-15T06:00:00, "
+                f"got {text[:40]!r}")
+        return text.strip()
+
+    parse.__name__ = "iso_datetime"
+    return parse
+
+
+def output_file(text: str) -> str:
+    """An argparse ``type``: a path to write a file to (not a folder; its folder is created when needed)."""
+    from pathlib import Path
+
+    if not text.strip() or Path(text).is_dir() or text.endswith(("/", "\\")):
+        raise argparse.ArgumentTypeError(f"must be a file path to write, got {text[:80]!r}")
+    return text
+
+
+__all__ = ["float_range", "int_range", "iso_datetime", "nonempty_text", "output_file"]

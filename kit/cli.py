@@ -17,6 +17,7 @@ import os
 import sqlite3
 import sys
 from types import ModuleType
+from typing import NoReturn
 
 import kit
 import kit.apps.cli
@@ -41,8 +42,18 @@ EXIT_INTERRUPTED = 130
 DEBUG_ENV = "KIT_DEBUG"
 
 
+class KitArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (what was wrong, where to read more), exit 2.
+
+    Sub-command parsers are made from the parent's class, so every ``kit`` verb answers the same way.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = KitArgumentParser(
         prog="kit",
         description="Edge Python kit: the smart intersection on a Raspberry Pi or in simulation.",
         epilog=f"Errors are one line; --debug (or {DEBUG_ENV}=1) shows the traceback.",
@@ -72,7 +83,9 @@ def describe_failure(exc: BaseException) -> tuple[str, int] | None:
         if "locked" in text or "busy" in text:
             hint = "another program holds the store: stop it or try again"
         elif "disk" in text and "full" in text:
-            hint = "free some disk space; nothing was stored by this command"
+            hint = "free some disk space; this command's changes were rolled back"
+        elif "disk I/O" in text:
+            hint = "the disk refused a read or write (full, failing or removed?): free space or check the card"
         elif "readonly" in text or "read-only" in text:
             hint = "the store or its folder is read-only: use a writable --db"
         elif "malformed" in text or "not a database" in text:
@@ -100,7 +113,7 @@ def describe_failure(exc: BaseException) -> tuple[str, int] | None:
             return ("no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile, "
                     "or use the local cloud"), EXIT_RUNTIME
         if isinstance(exc, botocore.EndpointConnectionError | botocore.ConnectTimeoutError | botocore.ReadTimeoutError):
-            return f"cloud endpoint unreachable: {exc} (is `kit cloud serve` running? check --endpoint)", EXIT_RUNTIME
+            return f"cloud endpoint unreachable: {exc} (is `kit cloud serve` running? check AWS_ENDPOINT_URL)", EXIT_RUNTIME
         if isinstance(exc, botocore.ClientError):
             return f"the cloud refused the request: {exc}", EXIT_RUNTIME
         if isinstance(exc, botocore.BotoCoreError):

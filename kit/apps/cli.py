@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kit.argtypes import float_range, int_range, iso_datetime, output_file
+
 
 def _run_intersection(args: argparse.Namespace) -> int:
     from kit.apps.intersection import AppOptions, IntersectionApp
@@ -22,10 +24,7 @@ def _run_intersection(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.hours is not None and args.hours <= 0:
-        print(f"kit run intersection: --hours {args.hours} must be positive (or leave it out to run until stopped)",
-              file=sys.stderr)
-        return 2
+    _check_model(args)  # a mistyped --model is a usage error before anything is opened or written
     store = Store(args.db) if args.db else Store()
     cloud = None
     if args.cloud and args.local_cloud:
@@ -58,6 +57,21 @@ def _run_intersection(args: argparse.Namespace) -> int:
 
         print(f"plot written to {plot_day(store, args.plot)}")
     return 0
+
+
+def _check_model(args: argparse.Namespace) -> None:
+    from kit.errors import UsageError
+    from kit.ml import MODELS_DIR
+
+    name = None if args.no_model else args.model
+    if not name:
+        return
+    path = Path(name)
+    if path.exists() or (MODELS_DIR / name).is_dir() or (MODELS_DIR / f"{name}.tflite").is_file():
+        return
+    shipped = sorted({p.stem for p in MODELS_DIR.glob("*.tflite")} | {p.name for p in MODELS_DIR.iterdir() if p.is_dir()})
+    raise UsageError(f"--model {name!r} is neither a shipped model ({', '.join(shipped)}) nor an existing "
+                     ".tflite file or early-exit folder; or pass --no-model")
 
 
 def _summary_lines(s: dict[str, Any]) -> str:
@@ -129,27 +143,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         apps = run.add_subparsers(dest="app", metavar="APP", required=True)
         p = apps.add_parser("intersection", help="the smart-intersection edge app (simulated unless on a Pi)")
         p.add_argument("--db", help="the store (default: $KIT_HOME/kit.db or ~/.kit/kit.db)")
-        p.add_argument("--hours", type=float, help="stop after this many (simulated) hours; default: run until stopped")
-        p.add_argument("--seed", type=int, default=0, help="seed of the simulated world")
-        p.add_argument("--start", default="2026-10-15T00:00:00", help="simulated start (ISO), unless resuming")
+        p.add_argument("--hours", type=float_range(0, 24 * 366, low_open=True), help="stop after this many (simulated) hours; default: run until stopped")
+        p.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0, help="seed of the simulated world")
+        p.add_argument("--start", type=iso_datetime(), default="2026-10-15T00:00:00", help="simulated start (ISO), unless resuming")
         p.add_argument("--fresh", action="store_true", help="do not resume simulated time from the store")
         p.add_argument("--realtime", action="store_true", help="simulation at wall-clock speed")
-        p.add_argument("--leaves", type=float, default=0.0, help="leaf cover on sensors and lens, 0..1")
+        p.add_argument("--leaves", type=float_range(0, 1), default=0.0, help="leaf cover on sensors and lens, 0..1")
         p.add_argument("--road-works", action="store_true")
         p.add_argument("--model", default="early_exit", help="shipped model (early_exit, intersection), a .tflite "
                        "file or an early-exit folder")
         p.add_argument("--no-model", action="store_true", help="control from the sensors only")
-        p.add_argument("--camera-period", type=float, default=10.0, help="seconds between camera frames")
-        p.add_argument("--sync-period", type=float, default=60.0, help="seconds between cloud syncs")
+        p.add_argument("--camera-period", type=float_range(0.1, 86_400), default=10.0, help="seconds between camera frames")
+        p.add_argument("--sync-period", type=float_range(0.1, 86_400), default=60.0, help="seconds between cloud syncs")
         p.add_argument("--cloud", action="store_true", help="upload, shadow and telemetry (see docs/cloud.md)")
         p.add_argument("--local-cloud", action="store_true", help="with --cloud: start a local AWS endpoint in-process")
         p.add_argument("--no-mqtt", action="store_true", help="with --cloud: no MQTT telemetry")
-        p.add_argument("--status", help="status file (default: next to the store)")
-        p.add_argument("--sample-period", type=float, help="seconds between sensor samples (default: the stored "
+        p.add_argument("--status", type=output_file, help="status file (default: next to the store)")
+        p.add_argument("--sample-period", type=float_range(0.01, 3600), help="seconds between sensor samples (default: the stored "
                        "parameter sample_period_s)")
         p.add_argument("--compare", action="store_true", help="also run the fixed-time plan on the same simulated "
                        "traffic and print the difference (with --fresh)")
-        p.add_argument("--plot", help="write a plot of the run to this PNG file")
+        p.add_argument("--plot", type=output_file, help="write a plot of the run to this PNG file")
         p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
         p.set_defaults(func=_run_intersection)
     if "status" not in subparsers.choices:

@@ -11,6 +11,8 @@ import argparse
 import time
 from typing import Any
 
+from kit.argtypes import float_range, int_range, iso_datetime
+
 
 def run_demo(
     *,
@@ -83,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="run the simulated intersection for an hour and print a summary")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated world (default 0)")
-    parser.add_argument("--minutes", type=float, default=60.0, help="simulated minutes (default 60)")
-    parser.add_argument("--start", default="2026-10-15T08:00:00", help="simulated start, ISO date and time")
-    parser.add_argument("--leaves", type=float, default=0.0, help="leaf cover on the sensors, 0..1")
+    parser.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0, help="seed of the simulated world (default 0)")
+    parser.add_argument("--minutes", type=float_range(0, 7 * 24 * 60, low_open=True), default=60.0, help="simulated minutes (default 60)")
+    parser.add_argument("--start", type=iso_datetime(), default="2026-10-15T08:00:00", help="simulated start, ISO date and time")
+    parser.add_argument("--leaves", type=float_range(0, 1), default=0.0, help="leaf cover on the sensors, 0..1")
     parser.add_argument("--road-works", action="store_true", help="road works narrow the lane")
     parser.add_argument("--no-sensors", action="store_true", help="skip the final sensor readings")
     parser.set_defaults(func=run)

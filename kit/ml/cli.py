@@ -19,6 +19,7 @@ from typing import Any
 
 import kit.ml.compress.cli
 import kit.ml.infer_cli
+from kit.argtypes import float_range, int_range
 
 SUBCOMMANDS: list[ModuleType] = [
     sys.modules[__name__],  # train, bench, info (below)
@@ -41,21 +42,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the camera model, convert to .tflite, write its model card")
     p.add_argument("--name", default="intersection", help="file stem of the model (default: intersection)")
     p.add_argument("--out", default="models", help="folder for NAME.tflite, NAME.weights.npz, NAME.json")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-train", type=int, default=6000, help="training frames (default 6000)")
-    p.add_argument("--n-eval", type=int, default=1000, help="held-out frames (default 1000)")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--width", type=float, default=1.0, help="width multiplier of the CNN (default 1.0)")
+    p.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
+    p.add_argument("--n-train", type=int_range(10, 1_000_000), default=6000, help="training frames (default 6000)")
+    p.add_argument("--n-eval", type=int_range(10, 1_000_000), default=1000, help="held-out frames (default 1000)")
+    p.add_argument("--epochs", type=int_range(1, 10_000), default=12)
+    p.add_argument("--batch-size", type=int_range(1, 65_536), default=64)
+    p.add_argument("--width", type=float_range(0.05, 16), default=1.0, help="width multiplier of the CNN (default 1.0)")
     p.add_argument("--conditions", default=None,
                    help="training conditions: a preset name (train, day, all, ...) or JSON, e.g. '{\"leaves\": [0, 0.4]}'")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("bench", help="size, held-out accuracy and latency of each shipped model (Keras beside)")
     p.add_argument("models", nargs="*", help="model names or .tflite paths (default: every shipped model)")
-    p.add_argument("--n", type=int, default=500, help="held-out frames per model (default 500)")
-    p.add_argument("--runs", type=int, default=200, help="timed runs at batch 1 (default 200)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--n", type=int_range(1, 1_000_000), default=500, help="held-out frames per model (default 500)")
+    p.add_argument("--runs", type=int_range(1, 1_000_000), default=200, help="timed runs at batch 1 (default 200)")
+    p.add_argument("--threads", type=int_range(1, 64), default=1)
     p.add_argument("--no-keras", action="store_true", help="skip the Keras comparison even if TensorFlow is installed")
     p.set_defaults(func=_bench)
 
@@ -74,12 +75,23 @@ def _model_paths(names: list[str]) -> list[Path]:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from kit.errors import UsageError
     from kit.ml.card import FLOORS
-    from kit.ml.train import train
+    from kit.ml.data import resolve_conditions
 
     conditions: Any = args.conditions
-    if conditions and conditions.lstrip().startswith("{"):
-        conditions = json.loads(conditions)
+    try:
+        if conditions and conditions.lstrip().startswith("{"):
+            conditions = json.loads(conditions)
+        resolve_conditions(conditions)  # checked before TensorFlow loads and anything is written
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UsageError(f"--conditions {args.conditions!r}: {exc}") from None
+    if not args.name or not all(c.isalnum() or c in "-_." for c in args.name) or args.name.startswith("."):
+        raise UsageError(f"--name must be a file stem of letters, digits, '-', '_' (no folders), got {args.name!r}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out!r} is a file; give a folder for the model, its weights and card")
+    from kit.ml.train import train
+
     card = train(name=args.name, out=args.out, seed=args.seed, n_train=args.n_train, n_eval=args.n_eval,
                  epochs=args.epochs, batch_size=args.batch_size, width=args.width, conditions=conditions)
     short = [k for k, floor in FLOORS.items() if card["metrics"][k] < floor]
@@ -120,6 +132,8 @@ def _bench(args: argparse.Namespace) -> int:
     from kit.ml.data import make_dataset
     from kit.ml.host import ModelHost
 
+    from kit.errors import UsageError
+
     rows = []
     for path in _model_paths(args.models):
         try:
@@ -127,6 +141,9 @@ def _bench(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             card = None
         host = ModelHost(path, num_threads=args.threads)
+        if "queue" not in host.outputs or len(host.input.shape) != 4:
+            raise UsageError(f"{path} is not a camera model the bench can score (inputs {list(host.inputs)}, outputs "
+                             f"{host.output_names}; it needs a frame input and a 'queue' output)")
         ev = (card or {}).get("data", {}).get("eval", {"seed": 10_000, "conditions": "day"})
         data = make_dataset(args.n, seed=ev["seed"], conditions=ev["conditions"], size=host.frame_shape[0])
         metrics = evaluate(host, data)

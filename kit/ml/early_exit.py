@@ -266,8 +266,14 @@ class EarlyExitHost:
             gate = settings.pop("gate")
             settings["rule"] = LearnedGate(gate["weights"], gate["bias"])
         settings.update(kwargs)
-        full = (folder / "full.tflite").read_bytes() if (folder / "full.tflite").exists() else None
-        return cls((folder / "stem.tflite").read_bytes(), (folder / "rest.tflite").read_bytes(), full=full, **settings)
+        from kit.ml.host import verify_against_card
+
+        parts = {}
+        for name in ("stem.tflite", "rest.tflite", "full.tflite"):
+            if (folder / name).exists():
+                parts[name] = (folder / name).read_bytes()
+                verify_against_card(folder / name, parts[name])  # a card.json in the folder: sha256 must match
+        return cls(parts["stem.tflite"], parts["rest.tflite"], full=parts.get("full.tflite"), **settings)
 
     @staticmethod
     def _input(frame: np.ndarray) -> np.ndarray:

@@ -222,3 +222,17 @@ def test_an_unreadable_card_is_named(tmp_path):
         ModelHost(tmp_path / "m.tflite")
     (tmp_path / "m.json").unlink()
     assert ModelHost(tmp_path / "m.tflite").card_path is None  # no card: nothing to check against
+
+
+def test_the_apps_early_exit_model_is_checked_too(tmp_path):
+    import shutil
+
+    from kit.ml import MODELS_DIR
+    from kit.ml.early_exit import EarlyExitHost
+
+    folder = tmp_path / "early_exit"
+    shutil.copytree(MODELS_DIR / "early_exit", folder)
+    assert EarlyExitHost.load(folder) is not None
+    _flip_one_weight_byte(MODELS_DIR / "early_exit" / "stem.tflite", folder / "stem.tflite")
+    with pytest.raises(ModelFileError, match="stem.tflite does not match its model card"):
+        EarlyExitHost.load(folder)
