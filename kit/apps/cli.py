@@ -36,6 +36,7 @@ def _run_intersection(args: argparse.Namespace) -> int:
         road_works=args.road_works, model=None if args.no_model else args.model, cloud=args.cloud,
         mqtt=not args.no_mqtt, camera_period_s=args.camera_period, sync_period_s=args.sync_period,
         resume=not args.fresh, status_path=args.status, sample_period_s=args.sample_period,
+        controller=args.controller, traffic=args.traffic,
     )
     app = IntersectionApp(store, options)
     # SIGTERM (systemd stop, kill) ends the loop after the current tick: readings are written, not lost.
@@ -75,7 +76,7 @@ def _check_model(args: argparse.Namespace) -> None:
 
 
 def _summary_lines(s: dict[str, Any]) -> str:
-    lines = ["Smart intersection (adaptive control)"]
+    lines = [f"Smart intersection ({s.get('controller', 'adaptive')} control)"]
     if "vehicles_served" in s:
         lines += [
             f"  vehicles    served {s['vehicles_served']} of {s['vehicles_arrived']}, wait mean "
@@ -153,6 +154,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--model", default="early_exit", help="shipped model (early_exit, intersection), a .tflite "
                        "file or an early-exit folder")
         p.add_argument("--no-model", action="store_true", help="control from the sensors only")
+        p.add_argument("--controller", choices=["adaptive", "learned"], default="adaptive",
+                       help="who ends the car green: the kit's adaptive rule, or the shipped deep-RL policy (lab 10)")
+        p.add_argument("--traffic", choices=["kit", "sumo"], default="kit",
+                       help="simulated traffic: the kit's world, or SUMO co-simulated (needs the [sumo] extra)")
         p.add_argument("--camera-period", type=float_range(0.1, 86_400), default=10.0, help="seconds between camera frames")
         p.add_argument("--sync-period", type=float_range(0.1, 86_400), default=60.0, help="seconds between cloud syncs")
         p.add_argument("--cloud", action="store_true", help="upload, shadow and telemetry (see docs/cloud.md)")

@@ -52,6 +52,12 @@ class AppOptions:
     #: shipped model name ("early_exit": two-part host, "intersection": one piece), a .tflite file or an early-exit
     #: folder; None: sensors only
     model: str | None = "early_exit"
+    #: who ends the car green: "adaptive" (the kit's rule, kit.control.adaptive.actuated_policy) or "learned" (the
+    #: shipped deep-RL policy, kit/models/signal_policy.tflite, run by ModelHost; lab 10)
+    controller: str = "adaptive"
+    #: where the traffic comes from in simulation: "kit" (kit.sim.world.World) or "sumo" (kit.sim.sumo.cosim.SumoWorld,
+    #: needs the [sumo] extra): the same pins and controllers drive SUMO's signals
+    traffic: str = "kit"
     camera_period_s: float = 10.0
     sync_period_s: float = 60.0
     cloud: bool = False  #: upload, shadow and telemetry (endpoint from the environment, kit.cloud)
@@ -108,6 +114,7 @@ class IntersectionApp:
         self.stop_event = threading.Event()
         self.health = Health()
         self._own_board = board is None
+        policy = self._policy()  # a wrong choice fails before any board or file is made
         self.board = board if board is not None else self._make_board()
         self.simulated = getattr(self.board, "world", None) is not None
         self.health.simulated = self.simulated
@@ -115,6 +122,7 @@ class IntersectionApp:
         self.controller = AdaptiveController(
             self.board,
             AdaptiveTimings.from_params(params),
+            policy=policy,
             queue_threshold_m=params["queue_threshold_m"],
             queue_hysteresis_m=params["queue_hysteresis_m"],
             night_daylight=params["night_daylight"],
@@ -134,6 +142,19 @@ class IntersectionApp:
         self._wall_start = time.monotonic()
 
     # --- set-up ---------------------------------------------------------------------------------
+    def _policy(self) -> Any:
+        if self.options.controller == "learned":
+            from kit.control.learned import adaptive_policy
+
+            return adaptive_policy()
+        if self.options.controller != "adaptive":
+            from kit.errors import UsageError
+
+            raise UsageError(f"controller={self.options.controller!r}: choose 'adaptive' or 'learned'")
+        from kit.control.adaptive import actuated_policy
+
+        return actuated_policy
+
     def _make_board(self) -> Any:
         from kit.board import Board
         from kit.pins import choose_factory
@@ -144,6 +165,17 @@ class IntersectionApp:
         from kit.sim.world import World
 
         start = self._resume_time() or self.options.start
+        if self.options.traffic == "sumo":
+            from kit.sim.sumo.cosim import SumoWorld
+
+            hours = self.options.hours if self.options.hours is not None else 24.0
+            world = SumoWorld(seed=self.options.seed, start=start, hours=hours, leaves=self.options.leaves,
+                              road_works=self.options.road_works)
+            return Board(world, pin_factory=choice.factory)
+        if self.options.traffic != "kit":
+            from kit.errors import UsageError
+
+            raise UsageError(f"traffic={self.options.traffic!r}: choose 'kit' (the kit's world) or 'sumo'")
         world = World(seed=self.options.seed, start=start, leaves=self.options.leaves,
                       road_works=self.options.road_works)
         return Board(world, pin_factory=choice.factory)
@@ -461,9 +493,12 @@ class IntersectionApp:
     def close(self) -> None:
         if self._own_board:
             self.board.close()
+            world = getattr(self.board, "world", None)
+            if hasattr(world, "junction"):
+                world.close()  # the SUMO run ends with the app
 
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"controller": self.options.controller}
         if self.simulated:
             out.update(self.board.world.stats.summary())
         out.update({

@@ -96,3 +96,34 @@ class LearnedPolicy:
         make.is_factory = True
         make.__name__ = "learned"
         return make
+
+
+def adaptive_policy(path: str | Path | None = None):
+    """The learned policy as a policy of the kit's :class:`~kit.control.adaptive.AdaptiveController`.
+
+    The app's controller asks ``policy(Observation, AdaptiveTimings)`` once a second during the car green; its
+    observation says whether a queue stands on the kit's approach (ultrasonic sensor or camera model), whether a
+    crossing was requested and for how long, and night mode. Those become the policy's features: a standing queue as
+    the camera's *long* class on the kit's approach, a request as one pedestrian at the kerb, night as 02:00 and day
+    as 12:00; arms the kit cannot see read empty. The controller's minimum green still holds (it never asks
+    before it), and every clearance keeps its stored time.
+
+        >>> from kit.control.adaptive import AdaptiveTimings, Observation
+        >>> policy = adaptive_policy()
+        >>> policy(Observation(phase_s=30, queue=False, ped_request=True, ped_wait_s=40, night=False), AdaptiveTimings())
+        True
+    """
+    learned = LearnedPolicy(path or shipped_policy())
+
+    def policy(obs, timings) -> bool:
+        min_green = timings.night_min_green_s if obs.night else timings.min_green_s
+        if obs.phase_s < min_green:
+            return False  # the conflict monitor's minimum: not the network's to decide
+        view = View("car_green", obs.phase_s, queues={"w2c": LONG_QUEUE if obs.queue else 0},
+                    peds_waiting=1 if obs.ped_request else 0, ped_wait_s=obs.ped_wait_s,
+                    hour=2.0 if obs.night else 12.0)
+        return learned(view)
+
+    policy.__name__ = "learned"
+    policy.learned = learned
+    return policy

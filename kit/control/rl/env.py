@@ -53,13 +53,19 @@ class SignalEnv(gym.Env):
     :param reward: ``reward(halting vehicles, pedestrians waiting, oldest request's wait s)`` per second.
     :param seeds: demand seeds to draw episodes from.
     :param start_hours: {hour: weight} to draw the episode's start from.
+    :param keep_s: how long a *keep* holds before the agent is asked again.
+
+    ``step`` returns the reward summed over the seconds it covered, and ``info["seconds"]``, so a
+    learner can discount by time (a step that runs a whole clearance lasts longer than a *keep*).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
 
     def __init__(self, minutes: float = 30.0, *, reward: Reward = delay_reward, seeds=TRAIN_SEEDS,
-                 start_hours: dict[int, float] | None = None, minimums: Minimums | None = None) -> None:
+                 start_hours: dict[int, float] | None = None, minimums: Minimums | None = None,
+                 keep_s: float = 2.0) -> None:
         self.minutes = float(minutes)
+        self.keep_s = float(keep_s)
         self.reward_fn = reward
         self.seeds = list(seeds)
         self.start_hours = start_hours or START_HOURS
@@ -116,11 +122,15 @@ class SignalEnv(gym.Env):
         return total, self.junction.elapsed >= self._end
 
     def step(self, action: int):
+        began = self.junction.elapsed
         reward = self._tick(bool(action))
+        if not action:  # keep: hold the green for keep_s before asking again
+            while self.junction.elapsed - began < self.keep_s - 1e-9 and self.junction.elapsed < self._end:
+                reward += self._tick(False)
         more, done = self._run_until_decision()
         reward += more
         obs = features(self.sensors.view(self.machine))
-        return obs, float(reward), bool(done), False, {}
+        return obs, float(reward), bool(done), False, {"seconds": self.junction.elapsed - began}
 
     def close(self) -> None:
         self._close_run()

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kit.control.learned import N_FEATURES, LearnedPolicy, camera_class, features, shipped_policy
+from kit.control.phases import View
+from kit.ml.card import ModelCard
+
+
+def test_features_are_the_kits_sensors_only():
+    base = View("car_green", 30.0, queues={"w2c": 2, "e2c": 0, "n2c": 9, "s2c": 4}, peds_waiting=1,
+                ped_wait_s=12.0, hour=8.0)
+    x = features(base)
+    assert x.shape == (N_FEATURES,) and x.dtype == np.float32
+    assert [camera_class(n) for n in (0, 1, 3, 4, 40)] == [0, 1, 1, 2, 2]
+    # Ground truth the kit cannot see changes nothing: moving vehicles, exact counts within a camera class.
+    hidden = View("car_green", 30.0, queues={"w2c": 2, "e2c": 0, "n2c": 25, "s2c": 5}, peds_waiting=1,
+                  ped_wait_s=12.0, hour=8.0, approaching={"w2c": 7}, vehicles={"w2c": 30, "n2c": 40})
+    assert np.array_equal(features(hidden), x)
+    # The ultrasonic count on the kit's own approach does show, up to its 8-car floor.
+    assert not np.array_equal(features(View("car_green", 30.0, queues={"w2c": 3})),
+                              features(View("car_green", 30.0, queues={"w2c": 2})))
+    assert np.array_equal(features(View("car_green", 30.0, queues={"w2c": 9})),
+                          features(View("car_green", 30.0, queues={"w2c": 30})))
+
+
+def test_the_shipped_policy_is_small_int8_and_matches_its_card():
+    path = shipped_policy()
+    card = ModelCard.load(path.with_suffix(".json"))
+    assert card.check_files() == [] and card.precision == "int8"
+    assert path.stat().st_size <= 100_000
+    assert "python -m kit.control.rl.dqn --seed" in card.reproduce
+    policy = LearnedPolicy(path)
+    assert policy.host.quantized
+    busy_side = View("car_green", 40.0, queues={"w2c": 0, "e2c": 0, "n2c": 8, "s2c": 6}, peds_waiting=3,
+                     ped_wait_s=60.0, hour=8.0)
+    assert policy(busy_side) is True  # an empty main road and a full side road: end the green
+    assert isinstance(policy(View("ped_green", 7.0, hour=3.0)), bool)
+
+
+@pytest.mark.slow
+def test_a_short_training_run_exports_a_hostable_policy(tmp_path):
+    pytest.importorskip("libsumo", reason="SUMO is the optional [sumo] extra")
+    pytest.importorskip("tensorflow", reason="training needs the [train] extra")
+    from kit.control.rl.dqn import export, train
+
+    result = train(seed=3, steps=400, warmup=100, minutes=5, log=None)
+    again = train(seed=3, steps=400, warmup=100, minutes=5, log=None)
+    assert result.episodes == again.episodes  # one seed, one run
+    for a, b in zip(result.model.get_weights(), again.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    path = export(result, tmp_path / "p.tflite")
+    policy = LearnedPolicy(path)
+    assert policy.host.quantized and path.stat().st_size < 100_000
+    x = features(View("car_green", 20.0, queues={"n2c": 5}, hour=8.0))[None, :]
+    want = result.model(x).numpy()[0]
+    got = policy.values(View("car_green", 20.0, queues={"n2c": 5}, hour=8.0))
+    assert np.allclose(got, want, atol=0.05 * (np.abs(want).max() + 1))  # int8 stays close to float
