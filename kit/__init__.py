@@ -9,30 +9,16 @@ TensorFlow, moto or Flower (a test checks it).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kit.exports import lazy
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
-_LAZY = {
+# public name -> module that defines it (imported on first use)
+__getattr__, __dir__, _names = lazy(__name__, {
     "Board": "kit.board",
     "PINS": "kit.board",
     "World": "kit.sim.world",
     "Store": "kit.store",
-}
-
-__all__ = sorted(_LAZY) + ["__version__"]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+    "KitError": "kit.errors",
+})
+__all__ = [*_names, "__version__"]

@@ -11,14 +11,23 @@ Nothing here imports boto3, moto or paho until it is used.
 """
 from __future__ import annotations
 
-from kit.cloud import broker
-from kit.cloud.config import CloudConfig, client, current, session, use
-from kit.cloud.emulator import LocalCloud
-from kit.cloud.emulator import start as start_local
-from kit.cloud.mqtt import Subscriber, Telemetry
-from kit.cloud.shadow import ShadowAgent
-from kit.cloud.sync import Backoff, CircuitBreaker, Sync
-from kit.cloud.uploader import Uploader
+from kit.exports import lazy
 
-__all__ = ["Backoff", "CircuitBreaker", "CloudConfig", "LocalCloud", "ShadowAgent", "Subscriber", "Sync", "Telemetry",
-           "Uploader", "broker", "client", "current", "session", "start_local", "use"]
+# public name -> module that defines it (imported on first use)
+__getattr__, __dir__, __all__ = lazy(__name__, {
+    "Backoff": "kit.cloud.sync",
+    "CircuitBreaker": "kit.cloud.sync",
+    "CloudConfig": "kit.cloud.config",
+    "LocalCloud": "kit.cloud.emulator",
+    "ShadowAgent": "kit.cloud.shadow",
+    "Subscriber": "kit.cloud.mqtt",
+    "Sync": "kit.cloud.sync",
+    "Telemetry": "kit.cloud.mqtt",
+    "Uploader": "kit.cloud.uploader",
+    "broker": "kit.cloud.broker:",
+    "client": "kit.cloud.config",
+    "current": "kit.cloud.config",
+    "session": "kit.cloud.config",
+    "start_local": "kit.cloud.emulator:start",
+    "use": "kit.cloud.config",
+})

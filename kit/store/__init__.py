@@ -10,11 +10,10 @@ first use, so that ``kit params ...`` can register its commands without loading 
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kit.exports import lazy
 
-# public name -> module that defines it
-_LAZY = {
+# public name -> module that defines it (imported on first use)
+__getattr__, __dir__, __all__ = lazy(__name__, {
     "PARAMETERS": "kit.store.defaults",
     "OutboxItem": "kit.store.outbox",
     "Parameter": "kit.store.parameter",
@@ -26,19 +25,4 @@ _LAZY = {
     "StoreReadOnlyError": "kit.store.db",
     "StoreBusyError": "kit.store.db",
     "default_path": "kit.store.db",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kit.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+})
