@@ -42,8 +42,8 @@ END = "### END SOLUTION"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 MARKDOWN_STUB = "YOUR ANSWER HERE"
 
-#: Which notebooks are labs: two digits, an underscore, a slug.
-LAB_NAME = re.compile(r"^\d\d_[A-Za-z0-9_-]+\.ipynb$")
+#: Which notebooks are labs: two digits, an optional letter (a lab split in two: 06b), an underscore, a slug.
+LAB_NAME = re.compile(r"^\d\d[a-z]?_[A-Za-z0-9_-]+\.ipynb$")
 
 # Metadata that changes with every run or every editor and means nothing to a student.
 _VOLATILE_CELL_METADATA = {"execution", "ExecuteTime", "collapsed", "scrolled", "jupyter", "trusted",

@@ -52,7 +52,7 @@ def notebook_name(node: pytest.Item | pytest.Collector) -> str | None:
     marker = node.get_closest_marker("notebook")
     if marker is not None and marker.args:
         return str(marker.args[0])
-    match = re.match(r"test_(\d\d_.+)\.py$", node.path.name) if node.path else None
+    match = re.match(r"test_(\d\d[a-z]?_.+)\.py$", node.path.name) if node.path else None
     return match.group(1) if match else None
 
 

@@ -333,7 +333,7 @@ class ModelHost:
 
     def latency(self, frames: np.ndarray, *, warmup: int = 10, runs: int = 100, batch_size: int = 1,
                 **extra: np.ndarray) -> dict[str, Any]:
-        """Wall-clock time of ``predict`` per call after `warmup` calls: p50, p95, mean (ms) over `runs`.
+        """Wall-clock time of ``predict`` per call after `warmup` calls: p50, p95, p25/p75 (the spread), mean (ms) over `runs`.
 
         Frames are taken in turn (`batch_size` per call) from `frames` (one frame or a batch), so
         the figures include preprocessing and (de)quantization: what an application pays.
@@ -359,7 +359,8 @@ class ModelHost:
             self.predict(chunk, **rows)
             times[k] = clock() - t0
         times *= 1e3
-        p50, p95 = np.percentile(times, [50, 95])
-        return {"p50_ms": float(p50), "p95_ms": float(p95), "mean_ms": float(times.mean()),
+        p25, p50, p75, p95 = np.percentile(times, [25, 50, 75, 95])
+        return {"p50_ms": float(p50), "p95_ms": float(p95), "p25_ms": float(p25), "p75_ms": float(p75),
+                "mean_ms": float(times.mean()),
                 "min_ms": float(times.min()), "per_frame_ms": float(p50 / batch_size), "runs": runs,
                 "warmup": warmup, "batch_size": batch_size, "num_threads": self.num_threads, "runtime": self.runtime}

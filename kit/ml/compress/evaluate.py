@@ -91,6 +91,8 @@ class Row:
     p50_ms: float
     p95_ms: float
     note: str = ""
+    p25_ms: float = float("nan")    # the interquartile range of the timed runs: the noise a ranking must beat
+    p75_ms: float = float("nan")
 
     @property
     def size_kb(self) -> float:
@@ -99,6 +101,16 @@ class Row:
     @property
     def gzip_kb(self) -> float:
         return self.gzip_bytes / 1024
+
+    def faster_than(self, other: "Row") -> bool:
+        """Clearly faster: this row's slower quartile (p75) is below the other's faster quartile (p25).
+
+        Latencies whose interquartile ranges overlap are a tie: the difference is inside the timing noise.
+        A row without quartiles (made by hand) compares its medians.
+        """
+        mine = self.p75_ms if not np.isnan(self.p75_ms) else self.p50_ms
+        theirs = other.p25_ms if not np.isnan(other.p25_ms) else other.p50_ms
+        return mine < theirs
 
 
 def measure(
@@ -143,6 +155,8 @@ def measure(
         p50_ms=float(lat["p50_ms"]),
         p95_ms=float(lat["p95_ms"]),
         note=note,
+        p25_ms=float(lat.get("p25_ms", lat["p50_ms"])),
+        p75_ms=float(lat.get("p75_ms", lat["p50_ms"])),
     )
 
 
@@ -188,13 +202,17 @@ class Table:
         return json.dumps(self.records(), indent=2)
 
     def pareto(self) -> list[Row]:
-        """Rows no other row beats on accuracy, latency and size at once (the ones worth choosing from)."""
+        """Rows no other row beats on accuracy, latency and size at once (the ones worth choosing from).
+
+        Latency counts only where it is outside the noise (:meth:`Row.faster_than`): two variants whose
+        interquartile ranges overlap are equally fast, so timing jitter never puts a variant on the front.
+        """
         front = []
         for r in self.rows:
             dominated = any(
                 o is not r
-                and o.queue_accuracy >= r.queue_accuracy and o.p50_ms <= r.p50_ms and o.size_bytes <= r.size_bytes
-                and (o.queue_accuracy > r.queue_accuracy or o.p50_ms < r.p50_ms or o.size_bytes < r.size_bytes)
+                and o.queue_accuracy >= r.queue_accuracy and not r.faster_than(o) and o.size_bytes <= r.size_bytes
+                and (o.queue_accuracy > r.queue_accuracy or o.faster_than(r) or o.size_bytes < r.size_bytes)
                 for o in self.rows
             )
             if not dominated:
@@ -212,22 +230,24 @@ class Table:
         base = next((r for r in self.rows if r.name == self.baseline), self.rows[0] if self.rows else None)
         w = max([22] + [len(r.name) + 1 for r in self.rows])
         head = (f"{'variant':<{w}}{'size KB':>9}{'gzip KB':>9}{'wts KB':>8}{'x smaller':>10}{'params':>9}{'MACs M':>8}"
-                f"{'x fewer':>8}{'queue acc':>10}{'Δ pts':>7}{'ped F1':>8}{'p50 ms':>8}{'p95 ms':>8}  note")
+                f"{'x fewer':>8}{'queue acc':>10}{'Δ pts':>7}{'ped F1':>8}{'p50 ms':>8}{'IQR ms':>16}{'p95 ms':>8}  note")
         lines = [head]
         for r in self.rows:
             smaller = base.size_bytes / r.size_bytes if base else float("nan")
             fewer = base.macs / r.macs if base and r.macs else float("nan")
             delta = 100 * (r.queue_accuracy - base.queue_accuracy) if base else float("nan")
             f1 = "-" if np.isnan(r.pedestrian_f1) else f"{r.pedestrian_f1:.3f}"  # a model without that head
+            iqr = "-" if np.isnan(r.p25_ms) else f"{r.p25_ms:.3f}–{r.p75_ms:.3f}"
             lines.append(
                 f"{r.name:<{w}}{r.size_kb:>9.1f}{r.gzip_kb:>9.1f}{r.weight_bytes / 1024:>8.1f}{smaller:>10.2f}{r.params:>9,}{r.macs / 1e6:>8.2f}"
                 f"{fewer:>8.2f}{r.queue_accuracy:>10.3f}{delta:>+7.1f}{f1:>8}{r.p50_ms:>8.3f}"
-                f"{r.p95_ms:>8.3f}  {r.note}"
+                f"{iqr:>16}{r.p95_ms:>8.3f}  {r.note}"
             )
         return "\n".join(lines)
 
     def plot(self, ax: Any = None, *, span: float = 10.0) -> Any:
-        """Accuracy against latency; marker area ∝ file size; Pareto-front variants ringed in red.
+        """Accuracy against median latency with its interquartile range as a bar; marker area ∝ file size;
+        Pareto-front variants (latency compared outside the noise only) ringed in red.
 
         Rows more than ``span`` accuracy points below the best are listed under the title instead of
         squashing the axis (a broken calibration lands at chance level).
@@ -243,6 +263,9 @@ class Table:
         front = self.pareto()
         for i, r in enumerate(shown, start=1):
             on_front = r in front
+            if not np.isnan(r.p25_ms):   # the spread of the timed runs: bars that overlap rank nothing
+                ax.errorbar(r.p50_ms, 100 * r.queue_accuracy, xerr=[[r.p50_ms - r.p25_ms], [r.p75_ms - r.p50_ms]],
+                            fmt="none", ecolor="0.4", elinewidth=1, capsize=3, zorder=1)
             ax.scatter(r.p50_ms, 100 * r.queue_accuracy, s=30 + 600 * r.size_kb / biggest, alpha=0.45,
                        edgecolor="r" if on_front else "k", linewidth=2 if on_front else 0.8,
                        label=f"{i} {r.name} ({r.size_kb:.0f} KB){' *' if on_front else ''}")
@@ -255,7 +278,7 @@ class Table:
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("latency p50 (ms, batch 1, log scale)")
+        ax.set_xlabel("latency: median and interquartile range (ms, batch 1, log scale)")
         ax.set_ylabel("queue accuracy on held-out frames (%)")
         title = "Compression trade-offs (marker area ∝ file size)"
         if hidden:

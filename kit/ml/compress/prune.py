@@ -193,14 +193,15 @@ def inner_prunable(model: Any) -> list[str]:
 
 def prune_filters(
     model: Any,
-    fraction: float,
+    fraction: float | dict[str, float],
     *,
     layers: list[str] | None = None,
     min_filters: int = 1,
 ) -> Any:
     """A new, narrower model: the ``fraction`` of filters with the smallest L1 norm removed in each layer.
 
-    ``layers`` restricts which layers lose filters (default: :func:`prunable_layers`). The surviving
+    ``layers`` restricts which layers lose filters (default: :func:`prunable_layers`). ``fraction`` may
+    also be a per-layer policy ``{layer name: fraction}`` (the layers it names are the ones pruned). The surviving
     weights are copied into the new model, so it starts close to the original; fine-tune it for a
     few epochs to recover the accuracy.
 
@@ -210,8 +211,12 @@ def prune_filters(
     """
     import keras
 
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"fraction must be in [0, 1), got {fraction!r}; e.g. 0.5 removes half of the filters")
+    policy = dict(fraction) if isinstance(fraction, dict) else None
+    for value in (policy.values() if policy is not None else [fraction]):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"fraction must be in [0, 1), got {value!r}; e.g. 0.5 removes half of the filters")
+    if policy is not None and layers is None:
+        layers = list(policy)
     if isinstance(model, keras.Sequential):
         # a Sequential model is a chain: its functional twin has the same layers and weights
         model = keras.Model(model.inputs, model.outputs, name=model.name)
@@ -237,7 +242,8 @@ def prune_filters(
         if kind in _PRODUCERS:
             if layer.name in targets:
                 norms = filter_l1_norms(layer)
-                n_keep = max(min_filters, int(round(len(norms) * (1.0 - fraction))))
+                share = policy.get(layer.name, 0.0) if policy is not None else fraction
+                n_keep = max(min_filters, int(round(len(norms) * (1.0 - share))))
                 # strongest filters, kept in their original order
                 kept = np.sort(np.argsort(-norms, kind="stable")[:n_keep])
                 new_width[layer.name] = n_keep

@@ -44,3 +44,26 @@ def test_plot_has_one_point_per_row_and_lists_outliers():
     assert len(ax.collections) == 4   # slow_bad is 9 points below the best: within the default span of 10
     ax = TABLE.plot(span=5)
     assert len(ax.collections) == 3 and "slow_bad 90 %" in ax.get_title()
+
+
+def _timed(name, acc, p25, p50, p75, kb=50):
+    return Row(name=name, path=f"{name}.tflite", size_bytes=int(kb * 1024), gzip_bytes=0, weight_bytes=0, params=1,
+               macs=1, queue_accuracy=acc, pedestrian_f1=0.9, p50_ms=p50, p95_ms=p75, p25_ms=p25, p75_ms=p75)
+
+
+def test_latencies_inside_each_others_spread_rank_nothing():
+    base = _timed("float32", 0.99, 0.030, 0.034, 0.040)
+    jitter = _timed("magnitude50", 0.99, 0.028, 0.031, 0.036)     # a lower median, inside the noise
+    assert not jitter.faster_than(base) and not base.faster_than(jitter)
+    assert {r.name for r in Table([base, jitter]).pareto()} == {"float32", "magnitude50"}
+    clear = _timed("int8", 0.99, 0.010, 0.012, 0.014)
+    assert clear.faster_than(base)
+    assert [r.name for r in Table([base, jitter, clear]).pareto()] == ["int8"]
+
+
+def test_the_table_prints_the_spread_and_the_plot_draws_it():
+    pytest.importorskip("matplotlib")
+    table = Table([_timed("float32", 0.99, 0.030, 0.034, 0.040), _timed("int8", 0.98, 0.010, 0.012, 0.014, kb=20)])
+    assert "0.030–0.040" in str(table)
+    ax = table.plot()
+    assert len(ax.collections) == 4      # two markers, two interquartile bars
