@@ -172,6 +172,10 @@ class World:
             raise ValueError(f"button_bounce={button_bounce!r} must be 0 (clean switch) or a positive count")
         self.button_bounce = int(button_bounce)
         self.pot_position = 0.5
+        # Hands-on settings (a notebook's sliders, a test): None / 1.0 / 0.0 leave the modelled world alone.
+        self.traffic = 1.0                          # multiplies the hour's vehicle arrival rate
+        self.daylight_override: float | None = None  # fixes daylight (0..1) instead of the sun and clouds
+        self.temperature_offset_c = 0.0             # added to the modelled air (and so road and CPU) temperature
         self.elapsed = 0.0
         self.stats = WorldStats()
         # Separate streams, so that e.g. more pedestrians never change which cars arrive.
@@ -240,10 +244,13 @@ class World:
 
     def _draw_next(self, rng: random.Random, profile: tuple[int, ...], t: float) -> float:
         # Arrivals form a Poisson process whose rate follows the time of day (thinning keeps it exact).
-        peak = max(profile) / 3600.0
+        scale = self.traffic if profile is VEHICLES_PER_HOUR else 1.0
+        if scale <= 0:
+            return math.inf                      # no traffic until the slider moves again
+        peak = scale * max(profile) / 3600.0
         while True:
             t += rng.expovariate(peak)
-            if rng.random() * peak <= self._rate_at(profile, self._hour_at(t)):
+            if rng.random() * peak <= scale * self._rate_at(profile, self._hour_at(t)):
                 return t
 
     # --- vehicles ---------------------------------------------------------------------------
@@ -308,6 +315,35 @@ class World:
                 still.append(person)
         self._peds_waiting = still
 
+    # --- hands-on: what a person at the kerb (or a notebook's buttons) does ----------------------
+    def press_button(self) -> None:
+        """Someone presses the crossing button now (the pin goes low at the next step, with any bounce)."""
+        self.stats.button_presses += 1
+        self._press_until = self.elapsed + PRESS_S
+        self._presses.append((self.elapsed, self.button_bounce))
+
+    def wave(self) -> None:
+        """Someone walks up to the kerb now: the PIR sees a pedestrian waiting (they wait up to 2 minutes)."""
+        self.stats.arrived_pedestrians += 1
+        self._peds_waiting.append(_Pedestrian(arrived=self.elapsed, patience=120.0))
+
+    def add_cars(self, n: int = 1) -> None:
+        """``n`` cars join the queue now (cars beyond the lane's length are diverted)."""
+        for _ in range(int(n)):
+            self.stats.arrived_vehicles += 1
+            if len(self._queue) >= MAX_QUEUE:
+                self.stats.diverted_vehicles += 1
+            else:
+                self._queue.append(self.elapsed)
+
+    def set_traffic(self, factor: float) -> None:
+        """Scale the vehicle arrival rate (1 = the modelled day, 0 = no cars, 3 = rush hour all day) from now on."""
+        factor = float(factor)
+        if not math.isfinite(factor) or factor < 0:
+            raise ValueError(f"traffic factor {factor!r} must be 0 or more (1 = the modelled day)")
+        self.traffic = factor
+        self._next_car = self._draw_next(self._rng_cars, VEHICLES_PER_HOUR, self.elapsed)
+
     # --- what the sensors see ---------------------------------------------------------------
     @property
     def queue_length(self) -> int:
@@ -347,7 +383,9 @@ class World:
 
     @property
     def daylight(self) -> float:
-        """Ambient light from 0 (night) to 1 (a clear noon), with seeded clouds."""
+        """Ambient light from 0 (night) to 1 (a clear noon), with seeded clouds (or ``daylight_override``)."""
+        if self.daylight_override is not None:
+            return _fraction("daylight_override", self.daylight_override)
         now = self.now
         day = now.timetuple().tm_yday
         # Day length at about 50 degrees north: 8 h in December to 16.5 h in June.
@@ -383,7 +421,7 @@ class World:
         """Air temperature: an October day, coldest before dawn and warmest mid-afternoon."""
         now = self.now
         hour = now.hour + now.minute / 60
-        return 10.0 + self._temp_offset + 4.5 * math.sin(2 * math.pi * (hour - 9.0) / 24)
+        return 10.0 + self._temp_offset + self.temperature_offset_c + 4.5 * math.sin(2 * math.pi * (hour - 9.0) / 24)
 
     @property
     def road_temperature_c(self) -> float:

@@ -177,9 +177,11 @@ def test_int8_layers_match_the_interpreter_bit_for_bit(lab):
     lab.run(_check_bit_exact_on_shipped_model)
 
 
-def _synthetic():
+def _check_greedy():
+    from kit.ml.compress.sensitivity import greedy_policy as reference
+
     # four layers; MACs fall linearly with each ratio; the accuracy lost grows with the square of the ratio,
-    # layer "a" and "d" being far more sensitive than "b" and "c"
+    # layers "a" and "d" being far more sensitive than "b" and "c" (only the function's source reaches the kernel)
     weight = {"a": 100, "b": 300, "c": 300, "d": 300}
     sens = {"a": 8.0, "b": 0.2, "c": 0.3, "d": 4.0}
 
@@ -192,13 +194,6 @@ def _synthetic():
     def score(p):
         return -sum(drop(n, r) for n, r in p.items())
 
-    return weight, sens, macs_of, drop, score
-
-
-def _check_greedy():
-    from kit.ml.compress.sensitivity import greedy_policy as reference
-
-    weight, sens, macs_of, drop, score = _synthetic()
     layers = list(weight)
     for budget in (1600, 1500, 1400, 1300, 1250):
         got = greedy_policy(drop, macs_of, budget, layers)
@@ -216,7 +211,20 @@ def test_greedy_policy_spends_accuracy_where_it_is_cheapest(lab):
 
 
 def _check_search():
-    weight, sens, macs_of, drop, score = _synthetic()
+    # four layers; MACs fall linearly with each ratio; the accuracy lost grows with the square of the ratio,
+    # layers "a" and "d" being far more sensitive than "b" and "c" (only the function's source reaches the kernel)
+    weight = {"a": 100, "b": 300, "c": 300, "d": 300}
+    sens = {"a": 8.0, "b": 0.2, "c": 0.3, "d": 4.0}
+
+    def macs_of(p):
+        return int(round(1000 + sum(weight[n] * (1 - p[n]) for n in weight)))
+
+    def drop(name, ratio):
+        return sens[name] * ratio ** 2
+
+    def score(p):
+        return -sum(drop(n, r) for n, r in p.items())
+
     budget = 1500
     start = {n: 0.5 for n in weight}                           # uniform: -(8 + 0.2 + 0.3 + 4) / 4 = -3.125
     calls = []
