@@ -41,7 +41,9 @@ test-tflite: $(TFLITE_STAMP)
 	KIT_RUNTIME=tflite_runtime $(TFLITE_VENV)/bin/python -m pytest -q -p no:cacheprovider -m tflite \
 		$$(grep -rlE 'mark\.tflite' tests/kit)
 
+# The labs name the `edge-python` kernel: this environment, installed for the user so any Jupyter finds it.
 lab: $(STAMP)
+	$(PY) -m ipykernel install --user --name edge-python --display-name "Python 3 (Edge Python)"
 	$(VENV)/bin/jupyter lab labs/
 
 labs: $(STAMP)

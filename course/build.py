@@ -49,7 +49,9 @@ LAB_NAME = re.compile(r"^\d\d[a-z]?_[A-Za-z0-9_-]+\.ipynb$")
 _VOLATILE_CELL_METADATA = {"execution", "ExecuteTime", "collapsed", "scrolled", "jupyter", "trusted",
                            "vscode", "pycharm", "papermill"}
 _KEPT_NOTEBOOK_METADATA = {"kernelspec", "language_info", "title", "authors"}
-_DEFAULT_KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+# Every lab names the project's kernel (`make lab` installs it), so a shared JupyterHub cannot run a lab in
+# another environment; graders and tests choose their kernel explicitly.
+KERNELSPEC = {"display_name": "Python 3 (Edge Python)", "language": "python", "name": "edge-python"}
 
 
 class MarkerError(ValueError):
@@ -112,7 +114,7 @@ def clean_notebook(nb: NotebookNode, *, name: str = "notebook") -> NotebookNode:
     nb = copy.deepcopy(nb)
     nb.nbformat, nb.nbformat_minor = 4, max(5, nb.get("nbformat_minor", 5))
     metadata = {k: v for k, v in nb.metadata.items() if k in _KEPT_NOTEBOOK_METADATA}
-    metadata.setdefault("kernelspec", dict(_DEFAULT_KERNELSPEC))
+    metadata["kernelspec"] = dict(KERNELSPEC)
     language = dict(metadata.get("language_info") or {"name": "python"})
     language.pop("version", None)  # the Python version of whoever ran it last
     metadata["language_info"] = language

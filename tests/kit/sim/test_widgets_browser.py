@@ -6,6 +6,7 @@ download browsers here). The notebook is lab 00's reference solution up to its s
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -42,9 +43,12 @@ def _free_port() -> int:
 
 
 def _lab00_until_the_simulator(folder: Path) -> Path:
+    from course.build import KERNELSPEC
+
     nb = nbformat.read(ROOT / "solutions" / "00_welcome.ipynb", as_version=4)
     end = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "Simulator(board)" in c.source)
     nb.cells = nb.cells[: end + 1]
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)          # as the built labs name it
     path = folder / "welcome.ipynb"
     nbformat.write(nb, path)
     return path
@@ -59,6 +63,13 @@ def jupyterlab(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
                JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), IPYTHONDIR=str(tmp_path / "ipython"),
                JUPYTER_CONFIG_DIR=str(tmp_path / "config"), MPLBACKEND="Agg")
+    # the `edge-python` kernel as `make lab` installs it, here in a private data folder
+    spec = tmp_path / "data" / "kernels" / "edge-python"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (Edge Python)", "language": "python"}))
+    env["JUPYTER_PATH"] = str(tmp_path / "data")
     (tmp_path / "work").mkdir()
     _lab00_until_the_simulator(tmp_path / "work")
     server = subprocess.Popen(
@@ -110,7 +121,7 @@ def test_clicking_the_button_widget_changes_the_picture(jupyterlab, tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(jupyterlab)
             page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=90_000)     # the kernel is up
+            page.get_by_text("Python 3 (Edge Python) | Idle").wait_for(timeout=90_000)   # the named kernel is up
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_text("Run All Cells", exact=True).click()
             press = page.locator("button.widget-button", has_text="Press the button")
