@@ -137,9 +137,19 @@ def _lab09(q: Quiz) -> None:
              answer="never waits for I/O: uploads run in their own worker")
 
 
+def _lab10(q: Quiz) -> None:
+    q.choice("pressure", "Max-pressure gives the green to the phase...",
+             ["that waited longest", "whose movements hold the most vehicles", "chosen at random"],
+             answer="whose movements hold the most vehicles", why="pressure: vehicles upstream minus downstream")
+    q.choice("int8", "Why export the learned policy to int8 before hosting it on the Pi?",
+             ["a smaller file and integer arithmetic, like the camera model", "RL needs integers",
+              "SUMO reads only int8"],
+             answer="a smaller file and integer arithmetic, like the camera model")
+
+
 _LABS: dict[str, Callable[[Quiz], None]] = {
     "00": _lab00, "01": _lab01, "02": _lab02, "03": _lab03, "04": _lab04, "05": _lab05, "06": _lab06,
-    "06b": _lab06b, "07": _lab07, "08": _lab08, "09": _lab09,
+    "06b": _lab06b, "07": _lab07, "08": _lab08, "09": _lab09, "10": _lab10,
 }
 
 
