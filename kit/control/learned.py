@@ -65,7 +65,7 @@ def shipped_policy() -> Path:
 class LearnedPolicy:
     """A keep/advance policy from a ``.tflite`` file, run by :class:`kit.ml.host.ModelHost`.
 
-    :param path: the policy file (input ``features`` of :data:`N_FEATURES` floats, output ``q`` of 2).
+    :param path: the policy file (input ``features`` of :data:`N_FEATURES` floats; one output of 2 action values).
     """
 
     def __init__(self, path: str | Path, *, num_threads: int = 1) -> None:

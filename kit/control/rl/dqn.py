@@ -145,12 +145,14 @@ def export(result: TrainResult, path: str | Path) -> Path:
 def write_card(result: TrainResult, path: Path, evaluation: dict[str, Any] | None, command: str) -> Path:
     """The policy's model card next to it (``NAME.json``)."""
     from kit.ml.card import ModelCard, file_sha256
+    from kit.ml.host import ModelHost
 
     card = ModelCard(
         name=path.stem, task="keep or advance the green of the kit's junction (SUMO), from the kit's sensors",
         files=[path.name], sha256={path.name: file_sha256(path)}, size_bytes=path.stat().st_size,
         precision="int8", inputs={"features": {"shape": [1, N_FEATURES], "what": "kit.control.learned.features"}},
-        outputs={"q": {"shape": [1, len(ACTIONS)], "what": "action values (keep, advance)"}},
+        outputs={name: {"shape": [1, len(ACTIONS)], "what": "action values (keep, advance)"}
+                 for name in ModelHost(path, verify=False).output_names},
         reproduce=command,
         limitations=("Trained and measured on the kit's SUMO junction (straight-through traffic, one lane each way, "
                      "the kit's demand profile). Observations are the kit's sensors only; a different junction, "
