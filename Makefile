@@ -12,7 +12,7 @@ TFLITE_STAMP := $(TFLITE_VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[train,sumo,dev]'
+	$(PY) -m pip install --quiet -e '.[course,emulator,train,sumo,dev]'
 	touch $(STAMP)
 
 # A simulated day of the whole app: sensors, store, camera model, adaptive lights, a local cloud; then the

@@ -45,7 +45,11 @@ def _check_can_listen(port: int) -> None:
 
 def _server_class() -> type:
     """moto's ThreadedMotoServer, but a failure to bind is reported instead of hanging ``start()`` forever."""
-    from moto.server import ThreadedMotoServer
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:  # the lean (Pi) profile has no emulator
+        raise CloudServeError("the local cloud needs moto, which this install leaves out: "
+                              "pip install -e '.[emulator]' (or use a real AWS endpoint)") from None
 
     class Server(ThreadedMotoServer):
         error: BaseException | None = None
