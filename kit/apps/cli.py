@@ -60,6 +60,21 @@ def _run_intersection(args: argparse.Namespace) -> int:
     return 0
 
 
+def _controller_choice(text: str) -> str:
+    from kit.control.plugin import is_plugin, load_policy
+
+    if text in ("adaptive", "learned"):
+        return text
+    if not is_plugin(text):
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose adaptive, learned or module:Class, "
+                                         "a controller of your own)")
+    try:
+        load_policy(text)  # a wrong name is a usage error before any board or file is made
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _check_model(args: argparse.Namespace) -> None:
     from kit.errors import UsageError
     from kit.ml import MODELS_DIR
@@ -154,8 +169,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--model", default="early_exit", help="shipped model (early_exit, intersection), a .tflite "
                        "file or an early-exit folder")
         p.add_argument("--no-model", action="store_true", help="control from the sensors only")
-        p.add_argument("--controller", choices=["adaptive", "learned"], default="adaptive",
-                       help="who ends the car green: the kit's adaptive rule, or the shipped deep-RL policy (lab 10)")
+        p.add_argument("--controller", type=_controller_choice, default="adaptive",
+                       help="who ends the car green: adaptive (the kit's rule), learned (the shipped deep-RL policy, "
+                       "lab 10) or module:Class, a controller of your own (lab 09)")
         p.add_argument("--traffic", choices=["kit", "sumo"], default="kit",
                        help="simulated traffic: the kit's world, or SUMO co-simulated (needs the [sumo] extra)")
         p.add_argument("--camera-period", type=float_range(0.1, 86_400), default=10.0, help="seconds between camera frames")

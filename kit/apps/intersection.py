@@ -147,10 +147,15 @@ class IntersectionApp:
             from kit.control.learned import adaptive_policy
 
             return adaptive_policy()
+        from kit.control.plugin import is_plugin, load_policy
+
+        if is_plugin(self.options.controller):
+            return load_policy(self.options.controller)  # a controller of your own (lab 09)
         if self.options.controller != "adaptive":
             from kit.errors import UsageError
 
-            raise UsageError(f"controller={self.options.controller!r}: choose 'adaptive' or 'learned'")
+            raise UsageError(f"controller={self.options.controller!r}: choose 'adaptive' or 'learned', "
+                             "or module:Class for a controller of your own")
         from kit.control.adaptive import actuated_policy
 
         return actuated_policy

@@ -1,0 +1,74 @@
+"""A controller of your own in the app: ``kit run intersection --controller module:Class``.
+
+The app's controller runs the kit's phase plan and asks a *policy* when the car green should end
+(:func:`kit.control.adaptive.actuated_policy` by default). A plug-in is any importable callable
+``policy(obs, timings) -> bool`` (an :class:`~kit.control.adaptive.Observation` and
+:class:`~kit.control.adaptive.AdaptiveTimings`), or a class whose instances are such callables (made
+with no arguments, so it may keep state between ticks). The module is looked up on ``sys.path`` and,
+failing that, in the current folder, where a lab writes it.
+
+    >>> from kit.control.plugin import load_policy
+    >>> policy = load_policy("kit.control.adaptive:actuated_policy")
+    >>> policy.__name__
+    'actuated_policy'
+    >>> load_policy("nowhere")
+    Traceback (most recent call last):
+    ...
+    kit.errors.UsageError: --controller 'nowhere': give module:Name (e.g. my_controller:MyController), or adaptive / learned
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from typing import Any, Callable
+
+from kit.errors import UsageError
+
+__all__ = ["load_policy", "is_plugin"]
+
+
+def is_plugin(spec: str) -> bool:
+    """True for a ``module:Name`` choice (as opposed to a built-in controller's name)."""
+    return ":" in spec
+
+
+def _import(module: str, spec: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        if exc.name != module.split(".")[0] or here in sys.path:
+            raise UsageError(f"--controller {spec!r}: module {module!r} could not be imported ({exc})") from None
+    sys.path.insert(0, here)  # the folder the command runs in, as `python -m` would have it
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"--controller {spec!r}: no module {exc.name!r} on the path or in {here}") from None
+
+
+def load_policy(spec: str) -> Callable[[Any, Any], bool]:
+    """The policy named by ``spec`` (``module:Name``): a function, or an instance of a class made with no arguments.
+
+    Every problem is a :class:`~kit.errors.UsageError` naming what to fix (the command line prints one line).
+    """
+    module, _, name = spec.partition(":")
+    if not module or not name or not all(p.isidentifier() for p in (*module.split("."), *name.split("."))):
+        raise UsageError(f"--controller {spec!r}: give module:Name (e.g. my_controller:MyController), "
+                         "or adaptive / learned")
+    obj: Any = _import(module, spec)
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            raise UsageError(f"--controller {spec!r}: module {module!r} has no {part!r}")
+        obj = getattr(obj, part)
+    if inspect.isclass(obj):
+        try:
+            obj = obj()
+        except Exception as exc:  # noqa: BLE001 - a student's class: say what broke, in one line
+            raise UsageError(f"--controller {spec!r}: {name}() failed ({type(exc).__name__}: {exc}); "
+                             "a controller class is made with no arguments") from None
+    if not callable(obj):
+        raise UsageError(f"--controller {spec!r}: {name} is a {type(obj).__name__}; give a policy "
+                         "policy(obs, timings) -> bool, or a class whose instances are one")
+    return obj

@@ -1,0 +1,82 @@
+"""A student's controller plugged into the app: `kit run intersection --controller module:Class`."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from kit.control.plugin import load_policy
+from kit.errors import UsageError
+
+MODULE = textwrap.dedent("""
+    class EveryMinute:
+        '''Ends the car green once a minute when someone waits, whatever the queue.'''
+        def __init__(self):
+            self.calls = 0
+        def __call__(self, obs, timings):
+            self.calls += 1
+            return obs.ped_request and obs.phase_s >= max(60.0, timings.min_green_s)
+
+    def broken(obs, timings):
+        raise ZeroDivisionError
+    NOT_CALLABLE = 3
+
+    class NeedsArgs:
+        def __init__(self, x):
+            pass
+""")
+
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    (tmp_path / "my_plugin_ctl.py").write_text(MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    yield tmp_path
+    sys.modules.pop("my_plugin_ctl", None)
+
+
+def test_a_class_is_made_once_and_found_in_the_current_folder(plugin_dir):
+    policy = load_policy("my_plugin_ctl:EveryMinute")
+    assert type(policy).__name__ == "EveryMinute" and policy.calls == 0
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("my_plugin_ctl", "module:Name"),
+    ("my_plugin_ctl:Missing", "has no 'Missing'"),
+    ("no_such_module_xyz:A", "no module 'no_such_module_xyz'"),
+    ("my_plugin_ctl:NOT_CALLABLE", "give a policy"),
+    ("my_plugin_ctl:NeedsArgs", "made with no arguments"),
+    ("my plugin:A", "module:Name"),
+])
+def test_a_wrong_name_says_what_to_fix(plugin_dir, spec, words):
+    with pytest.raises(UsageError, match=words.replace("(", r"\(")):
+        load_policy(spec)
+
+
+def test_the_app_runs_the_plugged_controller(plugin_dir):
+    from kit.apps.intersection import AppOptions, IntersectionApp
+    from kit.store import Store
+
+    app = IntersectionApp(Store(":memory:"), AppOptions(seed=3, hours=0.5, model=None, start="2026-10-15T08:00:00",
+                                                        controller="my_plugin_ctl:EveryMinute"))
+    try:
+        summary = app.run()
+    finally:
+        app.close()
+    policy = app.controller.policy
+    assert type(policy).__name__ == "EveryMinute" and policy.calls > 100
+    greens = [s for name, s in app.controller.phase_log if name == "car_green"]
+    assert summary["crossings"] > 0 and greens and min(greens) >= 60.0
+
+
+def test_cli_plugin_and_a_bad_one(plugin_dir):
+    ok = subprocess.run([sys.executable, "-m", "kit", "run", "intersection", "--controller", "my_plugin_ctl:EveryMinute",
+                         "--hours", "0.2", "--no-model", "--fresh", "--db", str(plugin_dir / "kit.db")],
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert "my_plugin_ctl:EveryMinute control" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "kit", "run", "intersection", "--controller", "my_plugin_ctl:Nope",
+                          "--db", str(plugin_dir / "bad.db")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "has no 'Nope'" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (plugin_dir / "bad.db").exists()
