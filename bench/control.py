@@ -5,7 +5,7 @@ and (when ``kit/models/signal_policy.tflite`` is shipped) the learned policy run
 (mean and p95 delay, stops), per pedestrian (mean/p95 wait at the kerb), throughput; a whole day per seed.
 Needs the ``[sumo]`` extra.
 
-    python bench/control.py [--seeds 1000 1001 1002] [--hours 24] [--plot out/control.png]
+    python bench/control.py [--seeds 1000 1001 1002] [--hours 24] [--plot out/control.png] [--kit-world]
 """
 from __future__ import annotations
 
@@ -42,6 +42,22 @@ def decision_timing(path: Path, runs: int = 2000) -> None:
           f"{timings['learned'] / timings['max_pressure']:.0f}x; policy file {size} bytes (goal <= 100 KB)")
 
 
+def kit_world(hours: float, seed: int = 0) -> None:
+    """The app's path (`kit run intersection --controller learned`) on the kit's own one-approach World."""
+    from kit.control.adaptive import AdaptiveController, actuated_policy
+    from kit.control.compare import simulate
+    from kit.control.learned import adaptive_policy
+
+    learned = adaptive_policy()
+    print(f"kit's own World (seed {seed}, {hours:g} h), AdaptiveController through the pins:")
+    for name, policy in (("adaptive", actuated_policy), ("learned", learned)):
+        s = simulate(lambda b: AdaptiveController(b, policy=policy), seed=seed, hours=hours,
+                     start="2026-10-15T00:00:00")
+        print(f"  {name:<9} vehicle wait mean {s['mean_vehicle_wait_s']} s, p95 {s['p95_vehicle_wait_s']} s; "
+              f"pedestrian wait mean {s['mean_pedestrian_wait_s']} s, p95 {s['p95_pedestrian_wait_s']} s; "
+              f"served {s['vehicles_served']} of {s['vehicles_arrived']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from kit.sim.sumo.demand import HELD_OUT_SEEDS
 
@@ -50,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--start", default="2026-10-15T00:00:00")
     parser.add_argument("--plot", default="out/control.png", help="where to save the plot ('' for none)")
+    parser.add_argument("--kit-world", action="store_true",
+                        help="also run the learned policy through the app's controller on the kit's own World")
     args = parser.parse_args(argv)
     if not args.hours > 0:
         print(f"--hours={args.hours}: give a positive number of simulated hours", file=sys.stderr)
@@ -87,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"(goal: no worse)")
     if "learned" in policies:
         decision_timing(shipped_policy())
+        if args.kit_world:
+            kit_world(args.hours)
     if args.plot:
         import matplotlib
 
