@@ -19,12 +19,14 @@ from typing import Any
 
 import kit.ml.compress.cli
 import kit.ml.infer_cli
+import kit.ml.ota.cli
 from kit.argtypes import float_range, int_range
 
 SUBCOMMANDS: list[ModuleType] = [
     sys.modules[__name__],  # train, bench, info (below)
     kit.ml.compress.cli,  # compress
     kit.ml.infer_cli,  # infer-serve
+    kit.ml.ota.cli,  # deploy
 ]
 
 

@@ -1,0 +1,109 @@
+"""The device-side updater with the real TFLite interpreter: canary, swap, refusal, rollback, restart."""
+import json
+
+import pytest
+
+from kit.ml import shipped_model
+from kit.ml.host import ModelHost
+from kit.ml.ota.canary import CanaryPolicy
+from kit.ml.ota.slots import sha256_file
+from kit.ml.ota.updater import Updater
+
+POLICY = CanaryPolicy(frames=24, probation_frames=16)
+
+
+def feed(updater, host, frames, labels):
+    """What the model loop does per frame: its current model's answer handed to the updater."""
+    for frame, label in zip(frames, labels):
+        updater.observe(frame, host.predict(frame)["queue"][0], 1.0, int(label))
+    updater.step()
+
+
+@pytest.fixture
+def factory():
+    return ModelHost(shipped_model())
+
+
+def test_good_candidate_is_canaried_swapped_confirmed_and_survives_restart(tmp_path, variants, day_frames, factory):
+    frames, labels = day_frames
+    up = Updater(tmp_path, factory=factory, policy=POLICY)
+    assert up.start() is None and up.host is factory
+    assert up.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json")) == "queued"
+    up.step()
+    assert up.phase == "canary" and up.swap() is None  # nothing reaches the lights during the canary
+    feed(up, factory, frames[:24], labels[:24])
+    new = up.swap()
+    assert new is not None and new is not factory and up.swap() is None  # handed over once
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["current"]["version"] == "good-1" and state["previous"] is None
+    assert up.phase == "probation"
+    feed(up, new, frames[24:40], labels[24:40])
+    assert up.phase == "running", up.reason
+    assert up.status()["version"] == "good-1" and up.status()["sha256"] == sha256_file(variants["good"])
+    # a restart runs the delivered model, loaded from the folder
+    again = Updater(tmp_path, factory=factory, policy=POLICY)
+    host = again.start()
+    assert host is not None and sha256_file(host.path) == sha256_file(variants["good"])
+
+
+@pytest.mark.parametrize("name, why", [("flat", "less confident"), ("rolled", "agrees with the sensor less")])
+def test_worse_candidate_is_refused_with_its_reason_and_never_retried(tmp_path, variants, day_frames, factory, name, why):
+    frames, labels = day_frames
+    up = Updater(tmp_path, factory=factory, policy=POLICY)
+    up.start()
+    up.offer_file(variants[name], version=f"{name}-1", card=variants[name].with_suffix(".json"))
+    up.step()
+    feed(up, factory, frames[:24], labels[:24])
+    assert up.swap() is None and up.host is factory
+    assert up.phase == "rejected" and why in up.reason
+    assert json.loads((tmp_path / "state.json").read_text())["current"] is None
+    again = Updater(tmp_path, factory=factory, policy=POLICY)
+    again.start()
+    assert again.offer_file(variants[name], version=f"{name}-1").startswith("refused before")
+
+
+def test_drift_alarm_after_the_swap_rolls_back_to_the_previous_model(tmp_path, variants, day_frames, factory):
+    frames, labels = day_frames
+    up = Updater(tmp_path, factory=factory, policy=POLICY)
+    up.start()
+    up.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json"))
+    up.step()
+    feed(up, factory, frames[:24], labels[:24])
+    new = up.swap()
+    assert new is not None
+    up.note_drift(True)
+    feed(up, new, frames[24:28], labels[24:28])
+    assert up.swap() is factory and up.phase == "rolled back" and "drift" in up.reason
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["current"] is None and state["events"][-1]["event"] == "rolled back"
+    assert up.status()["rollbacks"] == 1 and up.status()["version"] == "factory"
+
+
+def test_files_that_are_not_compatible_models_are_refused_before_any_canary(tmp_path, variants, factory):
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(variants["good"].read_bytes()[:5000])
+    up = Updater(tmp_path / "slots", factory=factory, policy=POLICY)
+    up.start()
+    up.offer_file(broken, version="broken-1")
+    up.step()
+    assert up.phase == "rejected" and "load" in up.reason and up.swap() is None
+    up.offer_file(shipped_model("signal_policy"), version="policy-1")
+    up.step()
+    assert up.phase == "rejected" and "signature" in up.reason
+    # the card must describe the file it came with
+    up.offer_file(variants["flat"], version="wrong-card", card=variants["good"].with_suffix(".json"))
+    up.step()
+    assert up.phase == "rejected" and "card" in up.reason
+
+
+def test_frames_waiting_for_the_canary_are_bounded(tmp_path, variants, day_frames, factory):
+    frames, _ = day_frames
+    up = Updater(tmp_path, factory=factory, policy=POLICY)
+    up.start()
+    up.observe(frames[0], [1, 0, 0], 1.0)
+    assert len(up._frames) == 0  # idle: nothing is kept
+    up.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json"))
+    up.step()
+    for _ in range(1000):
+        up.observe(frames[0], [1, 0, 0], 1.0)
+    assert len(up._frames) == 256
