@@ -21,9 +21,9 @@ def run_app(store, **options):
 
 def test_the_learned_policy_ends_the_car_green_within_the_stored_minimum(tmp_path):
     store = Store(tmp_path / "kit.db")
-    app, summary = run_app(store, seed=1, hours=0.5, start="2026-10-15T08:00:00", model=None, controller="learned")
+    app, summary = run_app(store, seed=1, hours=0.25, start="2026-10-15T08:00:00", model=None, controller="learned")
     assert app.controller.policy.__name__ == "learned"
-    assert summary["vehicles_served"] > 200 and summary["crossings"] > 5
+    assert summary["vehicles_served"] > 100 and summary["crossings"] > 3
     greens = [s for name, s in app.controller.phase_log if name == "car_green"]
     assert greens and min(greens) >= store.params.get("min_green_s") - 1e-9
 
