@@ -33,6 +33,9 @@ DEVICE_ONLY = {"device_id": "is set on the device only (it names the thing); cha
 _MAX_REASONS = 20
 _MAX_REASON_CHARS = 200
 DOCUMENT = "(document)"  # the key under ``rejected`` for a problem with the whole document
+#: desired keys that are not parameters: another part of the device handles them (``model``: the model updater,
+#: kit.ml.ota, which reports ``reported.model`` itself)
+HANDLED_ELSEWHERE = frozenset({"model"})
 
 
 @dataclass
@@ -166,7 +169,7 @@ class ShadowAgent:
             return {}, version, (f"the requested change is {size} bytes, more than the {self.max_bytes} allowed; "
                                  "send only the parameters that change")
         # "rejected" is ours (reported only); a desired key of that name is a cloud-side mistake
-        return dict(changes), version, None
+        return {k: v for k, v in changes.items() if k not in HANDLED_ELSEWHERE}, version, None
 
     def _check(self, changes: Mapping[str, Any]) -> dict[str, str]:
         reasons = {n: DEVICE_ONLY[n] for n in changes if n in DEVICE_ONLY}

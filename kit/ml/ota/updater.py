@@ -242,12 +242,12 @@ class Updater:
                 if local is not None:
                     card_file = getattr(self, "_card_file", None)
                     card = card_file.read_bytes() if card_file else None
-                    self.slots.write_blob(sha, _file_chunks(local), card)
+                    self.slots.write_blob(sha, self._chunks(_file_chunks(local)), card)
                 else:
                     if self.source is None:
                         self.source = S3Source()
                     card = self.source.read(desired.card_key)
-                    self.slots.write_blob(sha, self._chunks(desired.key), card)
+                    self.slots.write_blob(sha, self._chunks(self.source.chunks(desired.key)), card)
         except OSError as exc:  # a digest that differs (KitFileError), a full disk: refused, said why
             self._refuse(entry, f"download: {exc}")
             return
@@ -273,8 +273,8 @@ class Updater:
         self._set_phase("canary")
         self.reason = f"canary of {desired.version} on {self.policy.frames} live frames"
 
-    def _chunks(self, key: str) -> Iterator[bytes]:
-        for i, chunk in enumerate(self.source.chunks(key)):
+    def _chunks(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for i, chunk in enumerate(chunks):
             yield chunk
             if i == 0:
                 self.on_phase("downloading-part")
@@ -391,7 +391,7 @@ _FACTORY = object()  # marks "back to the factory model" in the swap slot
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 16), b""):
+        for chunk in iter(lambda: f.read(1 << 14), b""):
             yield chunk
 
 

@@ -73,7 +73,8 @@ def test_desired_model_is_checked_and_min_kit_respected(tmp_path):
 
 
 def _kit(*args, cloud):
-    env = {**os.environ, "AWS_ENDPOINT_URL": cloud.endpoint_url, "KIT_CLOUD": "local"}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+    env = {**os.environ, "PYTHONPATH": root, "AWS_ENDPOINT_URL": cloud.endpoint_url, "KIT_CLOUD": "local"}
     return subprocess.run([sys.executable, "-m", "kit", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -90,3 +91,17 @@ def test_cli_deploys_and_shows_status_and_refuses_bad_input_in_one_line(cloud, v
                         ((str(tmp_path / "missing.tflite"),), "no model file")]:
         bad = _kit("model", "deploy", *args, "--device", "kit-0044", cloud=cloud)
         assert bad.returncode == 2 and words in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_the_parameter_agent_leaves_desired_model_to_the_updater(cloud, tmp_path, variants):
+    from kit.cloud.shadow import ShadowAgent
+    from kit.store import Store
+
+    store = Store(tmp_path / "kit.db")
+    agent = ShadowAgent(store, thing_name="kit-0045").provision()
+    deploy(variants["good"], "kit-0045", version="good-1")
+    agent.request({"car_green_s": 30})
+    result = agent.poll()
+    assert result.applied == {"car_green_s": 30.0} and not result.rejected
+    assert not agent.document()["state"]["reported"].get("rejected")
+    store.close()
