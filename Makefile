@@ -23,11 +23,11 @@ demo: $(STAMP)
 		--cloud --local-cloud --no-mqtt --compare --plot out/demo-day.png
 
 test: $(STAMP) $(TFLITE_STAMP)
-	$(PY) -m pytest tests --durations=15
+	$(PY) -m pytest tests kit --durations=15
 	$(MAKE) --no-print-directory test-tflite
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not slow" -x -q
+	$(PY) -m pytest tests kit -m "not slow" -x -q
 
 $(TFLITE_STAMP): pyproject.toml
 	test -x $(TFLITE_VENV)/bin/python || $(PYTHON) -m venv $(TFLITE_VENV)

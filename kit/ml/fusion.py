@@ -16,10 +16,10 @@ The network is cut in two for the device (an early exit, as in ``kit.ml.early_ex
 - the **rest** (features, sensors -> ``queue``, ``pedestrian``) is the deeper part, run only when the
   stem is unsure (night, leaves, a sensor that disagrees with the picture).
 
-    >>> from kit.ml.fusion import FusedHost
-    >>> host = FusedHost.load("fusion")                        # kit/models/fusion (int8 pair + card)
-    >>> r = host.predict(frame, sensors)                       # uint8 frame, kit.ml.sensors vector
-    >>> r.queue, r.pedestrian, r.exited
+    >>> from kit.ml.fusion import FusedHost  # doctest: +SKIP
+    >>> host = FusedHost.load("fusion")                        # kit/models/fusion (int8 pair + card)  # doctest: +SKIP
+    >>> r = host.predict(frame, sensors)                       # uint8 frame, kit.ml.sensors vector  # doctest: +SKIP
+    >>> r.queue, r.pedestrian, r.exited  # doctest: +SKIP
     (2, True, True)
 
 Training (``train_fused``, ``python bench/fusion.py --ship``) needs TensorFlow; hosting needs only a
@@ -209,9 +209,9 @@ def confidence(queue_probs: np.ndarray, pedestrian_prob: np.ndarray) -> np.ndarr
 class FusedHost:
     """The fused model on the device: the stem on every frame, the rest only when the stem is unsure.
 
-        >>> host = FusedHost.load("fusion", variant="int8")
-        >>> r = host.predict(frame, sensors)
-        >>> out = host.predict_batch(frames, sensor_rows)     # {"queue": (n, 3), "pedestrian": (n, 1), "exited": (n,)}
+        >>> host = FusedHost.load("fusion", variant="int8")  # doctest: +SKIP
+        >>> r = host.predict(frame, sensors)  # doctest: +SKIP
+        >>> out = host.predict_batch(frames, sensor_rows)     # {"queue": (n, 3), "pedestrian": (n, 1), "exited": (n,)}  # doctest: +SKIP
 
     Both parts are ``kit.ml.host.ModelHost`` objects (``host.stem``, ``host.rest``), so the files are
     checked and int8 inputs/outputs are (de)quantized the same way as for any model. ``threshold``

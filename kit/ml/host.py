@@ -2,11 +2,15 @@
 
     >>> from kit.ml import shipped_model
     >>> from kit.ml.host import ModelHost
+    >>> from kit.sim.camera import SimCamera
+    >>> from kit.sim.world import World
     >>> host = ModelHost(shipped_model(), num_threads=1)
-    >>> out = host.predict(frame)                 # frame: uint8 (64, 64) from camera.capture()
+    >>> frame = SimCamera(World(seed=1)).capture()   # uint8 (64, 64), as camera.capture() gives
+    >>> out = host.predict(frame)
     >>> out["queue"].shape, out["pedestrian"].shape
     ((1, 3), (1, 1))
-    >>> host.latency(frame)["p50_ms"]             # after a warm-up, over many runs
+    >>> host.latency(frame, runs=20)["p50_ms"] > 0  # after a warm-up, over many runs
+    True
 
 Outputs are matched by the names in the model's signature (the order of outputs inside a
 ``.tflite`` file is not the order of the Keras model). Int8/uint8 inputs and outputs are
@@ -107,10 +111,14 @@ def resize(frame: np.ndarray, height: int, width: int) -> np.ndarray:
 class ModelHost:
     """A TFLite model ready to run on frames: named inputs and outputs, quantization, batches, timing.
 
-        >>> host = ModelHost("kit/models/intersection.tflite", num_threads=2)
+        >>> import numpy as np
+        >>> from kit.ml import MODELS_DIR
+        >>> host = ModelHost(MODELS_DIR / "intersection.tflite", num_threads=2)
         >>> host.input.shape, host.output_names
         ((1, 64, 64, 1), ['pedestrian', 'queue'])
-        >>> scores = host.predict(frames)              # frames: (n, 64, 64) uint8 -> {"queue": (n, 3), ...}
+        >>> frames = np.zeros((5, 64, 64), np.uint8)  # (n, 64, 64) uint8 camera frames
+        >>> {name: scores.shape for name, scores in sorted(host.predict(frames).items())}
+        {'pedestrian': (5, 1), 'queue': (5, 3)}
 
     Wrong frames raise ``ModelInputError`` saying what was expected; a missing or broken file
     raises ``FileNotFoundError`` or ``ModelFileError``. ``predict`` is safe to call from several

@@ -29,7 +29,7 @@ The HTTP side is uvicorn (an ASGI server on asyncio; see docs/models.md for why 
 * delay ``GET /health``: it is answered on the event loop, never queued behind inference.
 
     >>> from kit.ml.infer_server import InferServer, InferClient
-    >>> with InferServer("partition/") as server:            # a folder saved by Partition.save
+    >>> with InferServer("partition/") as server:            # a folder saved by Partition.save  # doctest: +SKIP
     ...     client = InferClient(server.url)
     ...     client.health()["splits"]
     8
@@ -85,10 +85,10 @@ class InferServer:
     ``workers`` threads run part B (TFLite), ``queue`` more requests may wait for one; see the module
     docstring for the other limits.
 
-        >>> server = InferServer(partition, network=Network(bandwidth_mbps=2, rtt_ms=15)).start()
-        >>> server.url
+        >>> server = InferServer(partition, network=Network(bandwidth_mbps=2, rtt_ms=15)).start()  # doctest: +SKIP
+        >>> server.url  # doctest: +SKIP
         'http://127.0.0.1:40123'
-        >>> server.stop()
+        >>> server.stop()  # doctest: +SKIP
     """
 
     def __init__(self, partition: Partition | str | os.PathLike, *, host: str = LOOPBACK, port: int = 0,
@@ -399,9 +399,9 @@ class InferClient:
     saturated service answers 503 with ``Retry-After``: the client waits and asks again, and raises
     ``ServiceBusy`` (an ``OSError``) if it is still busy after ``timeout`` seconds.
 
-        >>> client = InferClient("http://127.0.0.1:40123", timeout=2.0)
-        >>> outputs, info = client.infer(3, body, headers)
-        >>> info["compute_ms"], info["response_bytes"]
+        >>> client = InferClient("http://127.0.0.1:40123", timeout=2.0)  # doctest: +SKIP
+        >>> outputs, info = client.infer(3, body, headers)  # doctest: +SKIP
+        >>> info["compute_ms"], info["response_bytes"]  # doctest: +SKIP
     """
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:

@@ -9,8 +9,8 @@ than a standard 3x3 convolution of the same width), global average pooling, and 
 
     >>> from kit.ml.model import build_model
     >>> model = build_model(64, width=1.0, seed=0)     # needs TensorFlow (pip install -e .[train])
-    >>> model.output_names
-    ['queue', 'pedestrian']
+    >>> sorted(model.output_names)
+    ['pedestrian', 'queue']
 
 TensorFlow is imported inside the functions so that importing this module stays cheap.
 """
@@ -89,8 +89,11 @@ def count_macs(model: Any) -> int:
 def load_keras(name_or_card: Any = "intersection") -> Any:
     """The trained Keras model behind a shipped (or trained) model, rebuilt from its card and weights.
 
+        >>> import numpy as np
         >>> model = load_keras("intersection")     # kit/models/intersection.json + .weights.npz
-        >>> model(frames[..., None] / 255)["queue"]
+        >>> frames = np.zeros((2, 64, 64), np.uint8)
+        >>> model(frames[..., None] / 255)["queue"].shape
+        TensorShape([2, 3])
 
     `name_or_card` is a shipped model name, a card path, or a loaded card dict.
     """

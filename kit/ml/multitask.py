@@ -6,11 +6,11 @@ the features once; two single-task models (the same architecture, one head each,
 compute them twice. This module builds, trains and compares both set-ups on the same frames:
 parameters, TFLite latency per frame (one call against two), and accuracy / F1 on held-out frames.
 
-    >>> from kit.ml.multitask import train_models, compare
-    >>> models = train_models(train_set, epochs=4, width=0.5, seed=0)          # needs TensorFlow
-    >>> report = compare(models, test_set)
-    >>> report["shared"]["params"], report["separate"]["params"]
-    >>> report["shared"]["ms"], report["separate"]["ms"]
+    >>> from kit.ml.multitask import train_models, compare  # doctest: +SKIP
+    >>> models = train_models(train_set, epochs=4, width=0.5, seed=0)          # needs TensorFlow  # doctest: +SKIP
+    >>> report = compare(models, test_set)  # doctest: +SKIP
+    >>> report["shared"]["params"], report["separate"]["params"]  # doctest: +SKIP
+    >>> report["shared"]["ms"], report["separate"]["ms"]  # doctest: +SKIP
 """
 from __future__ import annotations
 

@@ -76,8 +76,8 @@ NETWORKS: dict[str, Network] = {
 class Part:
     """One ``.tflite`` part of a model: one input tensor in, a dict of named outputs out.
 
-        >>> a = Part(open("a_3.tflite", "rb").read())
-        >>> a(frame)["activation"].shape
+        >>> a = Part(open("a_3.tflite", "rb").read())  # doctest: +SKIP
+        >>> a(frame)["activation"].shape  # doctest: +SKIP
         (1, 16, 16, 2)
     """
 
@@ -336,9 +336,9 @@ class SplitRunner:
     When the service is unreachable or too slow it falls back to the full model on the device, and the
     result says so (``fallback=True`` and ``reason``).
 
-        >>> runner = SplitRunner(partition, client, slowdown=8)
-        >>> result = runner.run(frame, split=3, network=NETWORKS["4g"])
-        >>> result.outputs["queue"], result.ms, result.fallback
+        >>> runner = SplitRunner(partition, client, slowdown=8)  # doctest: +SKIP
+        >>> result = runner.run(frame, split=3, network=NETWORKS["4g"])  # doctest: +SKIP
+        >>> result.outputs["queue"], result.ms, result.fallback  # doctest: +SKIP
     """
 
     def __init__(self, partition: Partition, client: Any, *, slowdown: float = DEFAULT_SLOWDOWN, int8: bool = False,

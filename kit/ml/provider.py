@@ -35,10 +35,10 @@ Task = Callable[[np.ndarray], Any]
 class FrameProvider:
     """Captures at most one frame per tick from ``camera`` and shares it (read-only) between callers.
 
-        >>> provider = FrameProvider(board.camera)
-        >>> provider.tick()                   # the application's loop starts a tick
-        >>> frame = provider.frame()          # first caller this tick: one capture
-        >>> provider.frame() is frame         # everyone else: the same frame
+        >>> provider = FrameProvider(board.camera)  # doctest: +SKIP
+        >>> provider.tick()                   # the application's loop starts a tick  # doctest: +SKIP
+        >>> frame = provider.frame()          # first caller this tick: one capture  # doctest: +SKIP
+        >>> provider.frame() is frame         # everyone else: the same frame  # doctest: +SKIP
         True
     """
 

@@ -7,7 +7,8 @@ Raspberry Pi tutorials install (it needs numpy<2); ``tensorflow.lite`` works whe
     >>> from kit.ml import runtime
     >>> runtime.RUNTIME in runtime.RUNTIMES
     True
-    >>> interpreter = runtime.Interpreter(model_path="kit/models/intersection.tflite")
+    >>> from kit.ml import shipped_model
+    >>> interpreter = runtime.Interpreter(model_path=str(shipped_model("intersection")))
 
 Set ``KIT_RUNTIME`` to ``ai_edge_litert``, ``tflite_runtime`` or ``tensorflow`` to force one (an
 error says how to install it when it is missing). ``kit doctor`` reports ``RUNTIME`` and ``VERSION``

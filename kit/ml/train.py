@@ -1,8 +1,8 @@
 """``kit model train``: train the camera model with a seed, convert it to TFLite, write its model card.
 
-    >>> from kit.ml.train import train
-    >>> card = train(name="mine", out="models", seed=0, n_train=6000, epochs=12)   # about a minute on 2 cores
-    >>> card["metrics"]["queue_accuracy"], card["size_bytes"]
+    >>> from kit.ml.train import train  # doctest: +SKIP
+    >>> card = train(name="mine", out="models", seed=0, n_train=6000, epochs=12)   # about a minute on 2 cores  # doctest: +SKIP
+    >>> card["metrics"]["queue_accuracy"], card["size_bytes"]  # doctest: +SKIP
 
 Writes ``OUT/NAME.tflite`` (float32), ``OUT/NAME.weights.npz`` (the Keras weights, so that
 ``kit.ml.model.load_keras`` rebuilds the trained Keras model without retraining) and

@@ -213,14 +213,6 @@ def test_wiring_table_lists_every_pin():
         assert f"| `{name}` | {number} |" in table
 
 
-def test_docstring_examples_run():
-    import doctest
-
-    import kit.board
-
-    result = doctest.testmod(kit.board, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
 
 def test_docs_wiring_table_is_current():
     from pathlib import Path

@@ -81,14 +81,6 @@ def test_doctor_imports_nothing_heavy():
     assert not loaded & {"tensorflow", "boto3", "moto", "flwr", "paho", "ai_edge_litert"}
 
 
-def test_docstring_examples_run():
-    import doctest
-
-    import kit.doctor
-
-    result = doctest.testmod(kit.doctor, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
 
 def test_doctor_names_the_tflite_runtime_in_use(monkeypatch):
     from kit.doctor import diagnose

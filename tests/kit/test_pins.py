@@ -85,10 +85,3 @@ def test_sim_factory_pins_do_pwm():
     factory.close()
 
 
-def test_docstring_examples_run():
-    import doctest
-
-    import kit.pins
-
-    result = doctest.testmod(kit.pins, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

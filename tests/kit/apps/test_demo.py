@@ -40,10 +40,3 @@ def test_bad_duration():
         run_demo(minutes=0)
 
 
-def test_docstring_examples_run():
-    import doctest
-
-    import kit.apps.demo
-
-    result = doctest.testmod(kit.apps.demo, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

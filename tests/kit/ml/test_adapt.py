@@ -121,10 +121,3 @@ def test_adapter_refuses_a_model_without_features():
     with pytest.raises(ValueError, match="export_feature_extractor"):
         Adapter(shipped_model(), _head(d=64))
 
-
-def test_docstring_examples_run():
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module("kit.ml.adapt"))
-    assert result.attempted > 0 and result.failed == 0

@@ -85,10 +85,3 @@ def test_glare_adds_bright_spots_and_noise_seeded():
     assert a.max() > 150 and a.std() > 1
     assert glare(dark, spots=0, rng=np.random.default_rng(0), noise=0.0).max() == 20
 
-
-def test_docstring_examples_run():
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module("kit.ml.augment"))
-    assert result.attempted > 0 and result.failed == 0

@@ -52,11 +52,3 @@ def test_code_is_ten_bits():
     assert Plain(lambda ch: 1.65).code(0) == 512
     assert Plain(lambda ch: 0.0).code(0) == 0
 
-
-def test_docstring_examples_run():
-    import doctest
-
-    import kit.sim.mcp3008
-
-    result = doctest.testmod(kit.sim.mcp3008, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

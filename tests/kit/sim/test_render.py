@@ -89,11 +89,3 @@ def test_picture_without_a_world():
     root = _parse(render_svg(None, lamps={"car_green": 1.0}))
     assert _lit(root) == {"car-green"}
 
-
-def test_docstring_examples_run():
-    import doctest
-
-    import kit.sim.render
-
-    result = doctest.testmod(kit.sim.render, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

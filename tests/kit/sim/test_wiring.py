@@ -149,14 +149,6 @@ def test_tmp36():
     assert tmp36_volts(25) == pytest.approx(0.75)
 
 
-def test_docstring_examples_run():
-    import doctest
-
-    import kit.sim.wiring
-
-    result = doctest.testmod(kit.sim.wiring, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
 
 def test_sampled_pins_keep_a_bounded_history(mock_factory):
     from kit.sim.wiring import STATES_KEPT

@@ -221,11 +221,3 @@ def test_road_works_slow_the_discharge():
 
     assert served(True) < served(False)
 
-
-def test_docstring_examples_run():
-    import doctest
-
-    import kit.sim.world
-
-    result = doctest.testmod(kit.sim.world, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

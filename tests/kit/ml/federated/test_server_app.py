@@ -56,9 +56,3 @@ def test_app_config_defaults_match_the_app_folder():
     )
 
 
-def test_docstring_examples_run():
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module("kit.ml.federated.server_app"))
-    assert result.attempted > 0 and result.failed == 0

@@ -64,9 +64,3 @@ def test_wrong_weights_are_explained():
         Net().set_weights([np.zeros((3, 3))])
 
 
-def test_docstring_examples_run():
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module("kit.ml.federated.task"))
-    assert result.attempted > 0 and result.failed == 0
