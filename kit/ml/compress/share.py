@@ -8,7 +8,7 @@ weights, which is why 4-bit k-means keeps more accuracy than 4-bit linear quanti
     >>> import numpy as np
     >>> from kit.ml.compress.share import kmeans, stored_bytes
     >>> codebook, index = kmeans(np.array([0.0, 0.1, 0.9, 1.0]), 2)
-    >>> codebook.round(2).tolist(), index.tolist()
+    >>> [round(float(c), 2) for c in codebook], index.tolist()
     ([0.05, 0.95], [0, 0, 1, 1])
     >>> stored_bytes(index, codebook)      # 4 weights x 1 bit -> 1 byte, + 2 float32 centroids
     9

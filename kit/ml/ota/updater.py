@@ -1,11 +1,11 @@
 """The device side of over-the-air models: one worker thread; the control thread never waits for it.
 
     >>> updater = Updater("models-folder", factory=host)          # doctest: +SKIP
-    >>> host = updater.start() or host                            # the model to run after a restart
+    >>> host = updater.start() or host                            # the model to run after a restart  # doctest: +SKIP
     >>> updater.offer(DesiredModel.from_dict(shadow["desired"]["model"]))    # or offer_file(path) # doctest: +SKIP
     ... # in the model loop, on the control thread, per frame (no I/O, no waiting):
     >>> updater.observe(frame, probs, ms, sensor_class)           # doctest: +SKIP
-    >>> host = updater.swap() or host                             # a committed new model, between two frames
+    >>> host = updater.swap() or host                             # a committed new model, between two frames  # doctest: +SKIP
 
 The worker (:meth:`step`, looped by :meth:`start_thread`) downloads the file (``*.part``), checks its
 sha256 and card, loads it and runs the load test (:mod:`kit.ml.ota.verify`), then runs it as a shadow on
