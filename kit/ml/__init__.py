@@ -14,6 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kit.ml import quiet
+
+# TensorFlow (training, conversion) and LiteRT print native log lines a notebook would show: see kit.ml.quiet
+quiet.install()
+
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 """Where the kit's shipped models and their model cards live."""
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from kit.errors import UsageError
-from kit.ml import runtime, tflite
+from kit.ml import quiet, runtime, tflite
 from kit.ml.tflite import ModelFileError  # noqa: F401 - raised here, importable from here
 
 
@@ -138,7 +138,8 @@ class ModelHost:
         if int(num_threads) != num_threads or num_threads < 1:
             raise ValueError(f"num_threads must be a whole number >= 1, got {num_threads!r}")
         self.num_threads = int(num_threads)
-        self.interpreter = tflite.load(content, num_threads=self.num_threads, where=str(self.path))
+        with quiet.native_stderr():  # LiteRT announces its XNNPACK delegate on stderr when it allocates
+            self.interpreter = tflite.load(content, num_threads=self.num_threads, where=str(self.path))
         self.runtime = runtime.RUNTIME
         self.size_bytes = len(content)
         self._lock = threading.Lock()

@@ -175,7 +175,10 @@ def trace(path: str | os.PathLike, frame: np.ndarray, *, n: int = 3, reference: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")      # "preserve_all_tensors is for debugging": that is what this is
         interpreter = interpreter_class(model_path=str(path), **options)
-    interpreter.allocate_tensors()
+    from kit.ml.quiet import native_stderr
+
+    with native_stderr():                    # XNNPACK announces itself on stderr
+        interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
     if inp["dtype"] != np.int8:
         raise ValueError(f"{path} takes {np.dtype(inp['dtype']).name} input; trace() reads int8 models "
