@@ -59,7 +59,11 @@ def simulate(
         "seed": seed,
     }
     if not verbose:
-        logging.getLogger("flwr").setLevel(logging.WARNING)
+        # ERROR, not WARNING: Flower warns that run_simulation is deprecated on every call (a lab's output
+        # should not teach that); its errors still show
+        logging.getLogger("flwr").setLevel(logging.ERROR)
+    # Ray's FutureWarning "Tip: ... will no longer override accelerator visible devices": no GPUs here
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     _start_ray(verbose=verbose)
     run_simulation(
         server_app=make_server_app(results, config),
