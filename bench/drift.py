@@ -146,7 +146,7 @@ def adaptation_table(shots: tuple[int, ...]) -> None:
     print(f"   head versions stored: {len(heads.versions())}, {len(head.to_bytes())} bytes each")
 
 
-def stream_table() -> None:
+def stream_table(save: str | None = None) -> None:
     from kit.ml.stream_drift import measure
 
     t0 = time.perf_counter()
@@ -160,6 +160,9 @@ def stream_table() -> None:
         print(f"  {name:11s} from 10:00: first alarm after {first}; {100 * f['alarm_share']:.0f} % of "
               f"{f['windows']} windows while it lasts")
     print(f"  ({time.perf_counter() - t0:.0f} s)")
+    if save:
+        r["reference"].save(save)
+        print(f"  wrote the reference (normal days of seeds 1-4) to {save}")
 
 
 def main() -> None:
@@ -169,10 +172,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--skip-tf", action="store_true", help="skip the tables that need TensorFlow")
     parser.add_argument("--stream", action="store_true", help="only the stream monitor (same light, same hour)")
+    parser.add_argument("--save-reference", help="with --stream: write its reference (the app ships it) to this file")
     args = parser.parse_args()
     t = time.perf_counter()
     if args.stream:
-        stream_table()
+        stream_table(args.save_reference)
         return
     drift_table(args.windows)
     if not args.skip_tf:

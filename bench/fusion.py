@@ -9,7 +9,7 @@ glare, shake, fog, rain and a dirty lens. Each cell is "mean [lowest, highest se
 Goals (issue 18): fused queue accuracy >= 0.95 and pedestrian F1 >= 0.90 in every condition; the
 int8 early-exit version within 1 point of float32.
 
-    .venv/bin/python bench/fusion.py [--n-train 6000] [--epochs 20] [--n-eval 300] [--ship]
+    .venv/bin/python bench/fusion.py [--n-train 6000] [--epochs 16] [--n-eval 300] [--ship] [--only-fused]
 
 ``--ship`` writes the fused model's float32 and int8 parts and its card (``kit.ml.card.ModelCard``,
 figures of the int8 early exit over the evaluation seeds) to ``kit/models/fusion``.
@@ -31,8 +31,8 @@ import numpy as np  # noqa: E402
 from kit.ml import MODELS_DIR  # noqa: E402
 from kit.ml.card import ModelCard, file_sha256  # noqa: E402
 from kit.ml.data import make_fused_dataset  # noqa: E402
-from kit.ml.fusion import (CONDITIONS, EVAL_SEEDS, MORE_CONDITIONS, FusedHost, exit_share, figures,  # noqa: E402
-                           make, predictor)
+from kit.ml.fusion import (CONDITIONS, EVAL_SEEDS, MORE_CONDITIONS, FusedHost, calibration_data,  # noqa: E402
+                           exit_share, figures, make, predictor)
 from kit.ml.sensors import SENSORS  # noqa: E402
 
 GOALS = {"queue_accuracy": 0.95, "pedestrian_f1": 0.90}
@@ -53,7 +53,7 @@ def table(results: dict[str, dict], conditions: tuple[str, ...]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n-train", type=int, default=6000)
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-eval", type=int, default=300, help="frames per condition and evaluation seed")
     ap.add_argument("--only-fused", action="store_true", help="skip training the sensors-only and camera-only variants")
@@ -65,12 +65,15 @@ def main() -> int:
     folder = MODELS_DIR / "fusion" if args.ship else work / "fused"
     data = (make_fused_dataset(args.n_train, seed=args.seed, conditions="train"),
             make_fused_dataset(1000, seed=args.seed + 1, conditions="train"))
-    print(f"made {args.n_train} training and 1000 validation frames in {time.perf_counter() - t0:.0f} s")
+    calibration_sets = calibration_data(args.seed + 1)
+    print(f"made {args.n_train} training, 1000 validation and {200 * len(calibration_sets)} calibration frames "
+          f"in {time.perf_counter() - t0:.0f} s")
     made = {}
     for variant in (("fused",) if args.only_fused else ("sensors_only", "camera_only", "fused")):
         made[variant] = make(folder if variant == "fused" else work / variant, seed=args.seed, n_train=args.n_train,
                              epochs=args.epochs if variant != "sensors_only" else max(4, args.epochs // 4),
-                             variant=variant, progress=None, data=data)
+                             variant=variant, progress=None, data=data,
+                             calibration_sets=calibration_sets)
         print(f"trained {variant} in {made[variant]['train_seconds']:.0f} s; exit threshold {made[variant]['threshold']}")
     cache: dict = {}
     conds = CONDITIONS + MORE_CONDITIONS

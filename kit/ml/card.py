@@ -243,11 +243,13 @@ class ModelCard:
             return cls(name=d["name"], task=d.get("task", ""), files=sorted(d["files"]),
                        sha256={k: v["sha256"] for k, v in d["files"].items()},
                        size_bytes=sum(int(v["bytes"]) for v in d["files"].values()), precision="float32",
-                       inputs={}, outputs={}, conditions={"test": figs({"queue_accuracy": test.get("accuracy")})},
-                       reproduce=d.get("produced_by", ""), details={"metrics_on_test": test},
+                       inputs={}, outputs={}, conditions={"test": figs({"queue_accuracy": test.get("accuracy")}), **_intervals(d)},
+                       reproduce=d.get("produced_by", ""),
+                       details={"metrics_on_test": test, "conditions": d.get("data", {}).get("conditions")},
                        schema_version=1, folder=folder)
         conditions = {"day": figs(d.get("metrics", {}))}
         conditions.update({c: figs(m) for c, m in d.get("stress", {}).items()})
+        conditions.update(_intervals(d))
         inputs = {d["input"]["name"]: d["input"]} if "input" in d else {}
         details = {k: d[k] for k in ("architecture", "data", "training", "floors", "keras_weights") if k in d}
         return cls(name=d["name"], task="queue class and pedestrian waiting from a camera frame",
@@ -270,6 +272,11 @@ class ModelCard:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path} is not a model card (bad JSON: {exc}); restore it from the kit") from exc
         return cls.from_dict(data, path.parent)
+
+
+def _intervals(d: dict[str, Any]) -> dict[str, dict[str, Interval]]:
+    """Figures over fresh seeds that ``bench/cards.py`` added to an untyped card (key ``figures``)."""
+    return {c: {m: Interval(**i) for m, i in figs.items()} for c, figs in d.get("figures", {}).items()}
 
 
 def shipped_cards() -> list[str]:

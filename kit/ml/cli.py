@@ -68,14 +68,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_info)
 
 
-def _model_paths(names: list[str]) -> list[Path]:
-    from kit.ml import MODELS_DIR, shipped_model
-
-    if not names:
-        return sorted(MODELS_DIR.glob("*.tflite"))
-    return [Path(n) if n.endswith(".tflite") else shipped_model(n) for n in names]
-
-
 def _train(args: argparse.Namespace) -> int:
     from kit.errors import UsageError
     from kit.ml.card import FLOORS
@@ -104,63 +96,77 @@ def _train(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from kit.ml import runtime
-    from kit.ml.card import check_file, load_card
+    from kit.ml.card import ModelCard
+    from kit.ml.catalog import kind, shipped
 
     print(f"TFLite runtime: {runtime.RUNTIME} {runtime.VERSION}".rstrip() + (f" ({runtime.ERROR})" if runtime.ERROR else ""))
-    paths = _model_paths([args.model] if args.model else [])
-    for path in paths:
+    if args.model:
+        path = Path(args.model)
         try:
-            card = load_card(path)
+            cards = [ModelCard.load(path)]
         except FileNotFoundError:
-            print(f"{path.name}: {path.stat().st_size} bytes, no model card")
-            continue
+            if path.suffix == ".tflite" and path.exists():
+                print(f"{path.name}: {path.stat().st_size} bytes, no model card")
+                return 0
+            raise
+    else:
+        cards = shipped()
+    for i, card in enumerate(cards):
         if args.json:
-            print(json.dumps({k: v for k, v in card.items() if not k.startswith("_")}, indent=2, sort_keys=True))
+            print(json.dumps(card.to_dict(), indent=2, sort_keys=True))
             continue
-        m = card.get("metrics", {})
-        problems = check_file(card)
-        print(f"{card['name']}: {card['file']} {card['precision']} {card['size_bytes']} bytes, "
-              f"{card.get('architecture', {}).get('macs', 0) / 1e6:.2f} M MACs; held-out queue accuracy "
-              f"{m.get('queue_accuracy', float('nan')):.3f}, pedestrian F1 {m.get('pedestrian_f1', float('nan')):.3f}; "
-              + ("file matches card" if not problems else "; ".join(problems)))
-        print(f"  reproduce: {card.get('reproduce', '?')}")
-    if not paths:
+        problems = card.check_files()
+        default = " (the app's default)" if i == 0 and not args.model else ""
+        print(f"{card.name}{default}: {kind(card)}, {', '.join(card.files)}; {card.precision}, {card.size_bytes} bytes; "
+              + ("files match card" if not problems else "; ".join(problems)))
+        for condition, figs in card.conditions.items():
+            seeds = max((f.seeds for f in figs.values()), default=0)
+            print(f"  {condition:14s}" + ", ".join(f"{m.replace('_', ' ')} {f if f.seeds > 1 else f'{f.mean:.3f}'}"
+                                                   for m, f in sorted(figs.items(), reverse=True))
+                  + (f" ({seeds} seeds: mean [lowest, highest])" if seeds > 1 else " (one test set)"))
+        print(f"  reproduce: {card.reproduce or '?'}")
+    if not cards:
         print("no models found")
     return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from kit.ml.card import evaluate, load_card
+    from kit.errors import UsageError
+    from kit.ml.card import ModelCard, evaluate, load_card
+    from kit.ml.catalog import BENCH_SEED, Measured, measure, shipped
     from kit.ml.data import make_dataset
     from kit.ml.host import ModelHost
 
-    from kit.errors import UsageError
-
-    rows = []
-    for path in _model_paths(args.models):
-        try:
-            card: dict[str, Any] | None = load_card(path)
-        except FileNotFoundError:
-            card = None
+    rows: list[tuple[Measured, float | None]] = []
+    names = args.models or [card.name for card in shipped()]
+    for name in names:
+        if not str(name).endswith(".tflite"):
+            card = ModelCard.load(name)
+            keras = None
+            if card.details.get("keras_weights") and not args.no_keras:
+                data = make_dataset(50, seed=BENCH_SEED, conditions="day")
+                keras = _keras_latency(load_card(name), data.x, runs=max(20, args.runs // 5))
+            rows.append((measure(card, n=args.n, runs=args.runs, threads=args.threads), keras))
+            continue
+        path = Path(name)  # a .tflite file of the user's: camera frames of the day
         host = ModelHost(path, num_threads=args.threads)
-        if "queue" not in host.outputs or len(host.input.shape) != 4:
+        if "queue" not in host.outputs or len(host.input.shape) != 4 or host.extra_inputs:
             raise UsageError(f"{path} is not a camera model the bench can score (inputs {list(host.inputs)}, outputs "
                              f"{host.output_names}; it needs a frame input and a 'queue' output)")
-        ev = (card or {}).get("data", {}).get("eval", {"seed": 10_000, "conditions": "day"})
-        data = make_dataset(args.n, seed=ev["seed"], conditions=ev["conditions"], size=host.frame_shape[0])
+        data = make_dataset(args.n, seed=BENCH_SEED, conditions="day", size=host.frame_shape[0])
         metrics = evaluate(host, data)
         lat = host.latency(data.x[:50], warmup=20, runs=args.runs)
-        row = {"model": path.stem, "bytes": path.stat().st_size, "acc": metrics["queue_accuracy"],
-               "f1": metrics["pedestrian_f1"], "p50": lat["p50_ms"], "p95": lat["p95_ms"], "keras_p50": None}
-        if card and card.get("keras_weights") and not args.no_keras:
-            row["keras_p50"] = _keras_latency(card, data.x[:50], runs=max(20, args.runs // 5))
-        rows.append(row)
-    print(f"{'model':<24}{'bytes':>9}{'queue acc':>11}{'ped F1':>8}{'p50 ms':>9}{'p95 ms':>9}{'Keras p50':>11}{'ratio':>8}")
-    for r in rows:
-        keras = f"{r['keras_p50']:.2f}" if r["keras_p50"] else "-"
-        ratio = f"{r['keras_p50'] / r['p50']:.0f}x" if r["keras_p50"] else "-"
-        print(f"{r['model']:<24}{r['bytes']:>9}{r['acc']:>11.3f}{r['f1']:>8.3f}{r['p50']:>9.3f}{r['p95']:>9.3f}"
-              f"{keras:>11}{ratio:>8}")
+        rows.append((Measured(path.stem, "single", path.stat().st_size, "daylight 0.6-1", metrics["queue_accuracy"],
+                              metrics["pedestrian_f1"], lat["p50_ms"], lat["p95_ms"]), None))
+    print(f"{'model':<16}{'kind':<12}{'bytes':>9}{'queue acc':>11}{'ped F1':>8}{'p50 ms':>9}{'p95 ms':>9}"
+          f"{'Keras p50':>11}{'ratio':>8}  frames (seed {BENCH_SEED})")
+    for r, keras in rows:
+        f1 = f"{r.pedestrian_f1:.3f}" if r.pedestrian_f1 is not None else "-"
+        acc = f"{r.queue_accuracy:.3f}" if r.queue_accuracy is not None else "-"
+        k = f"{keras:.2f}" if keras else "-"
+        ratio = f"{keras / r.p50_ms:.0f}x" if keras else "-"
+        print(f"{r.name:<16}{r.kind:<12}{r.size_bytes:>9}{acc:>11}{f1:>8}{r.p50_ms:>9.3f}"
+              f"{r.p95_ms:>9.3f}{k:>11}{ratio:>8}  {r.frames}")
     if not rows:
         print("no models to benchmark")
     return 0

@@ -237,7 +237,7 @@ FUSED_PRESETS: dict[str, dict[str, Any]] = {
     "stuck_flagged": {"hours": "any", "stuck": 1.0, "stuck_known": 1.0},
     "train": {"hours": "any", "leaves": (0.35, 0.1, 0.6), "road_works": 0.25, "glare": (0.15, 0.2, 0.9),
               "fog": (0.1, 0.2, 0.7), "rain": (0.1, 0.2, 1.0), "shake": (0.2, 0.2, 1.0),
-              "stuck": 0.15, "stuck_known": 0.6},
+              "stuck": 0.15, "stuck_known": 0.75},
 }
 """Conditions of fused datasets; ``train`` mixes them all (except a dirty lens) over the whole day."""
 

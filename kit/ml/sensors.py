@@ -52,10 +52,22 @@ def vector(*, distance_m: float, pir: bool | float, light: float, road_temp_c: f
     return out
 
 
+def _read(get: Any) -> Any:
+    # gpiozero averages a smoothed sensor's samples by iterating a deque its sampling thread appends to; a read
+    # that meets an append raises RuntimeError ("deque mutated during iteration"): read again
+    for attempt in range(5):
+        try:
+            return get()
+        except RuntimeError:
+            if attempt == 4:
+                raise
+    return None  # unreachable
+
+
 def vector_from_board(board: Any, *, distance_ok: bool = True, pir_ok: bool = True) -> np.ndarray:
     """The sensor vector of a ``kit.Board`` now: distance sensor, PIR, light sensor, road temperature."""
-    return vector(distance_m=board.distance.distance * 1.0, pir=board.pir.motion_detected,
-                  light=board.light_sensor.value, road_temp_c=board.road_temperature_c,
+    return vector(distance_m=_read(lambda: board.distance.distance), pir=_read(lambda: board.pir.motion_detected),
+                  light=_read(lambda: board.light_sensor.value), road_temp_c=_read(lambda: board.road_temperature_c),
                   distance_ok=distance_ok, pir_ok=pir_ok)
 
 

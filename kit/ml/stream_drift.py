@@ -120,11 +120,29 @@ class StreamReference:
         return self.bins[near[0][1]]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        rounded = {k: {f: [round(float(x), 5) for x in v] for f, v in b.items()} for k, b in self.bins.items()}
+        return json.dumps({"bins": rounded}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "StreamReference":
         return cls(**json.loads(text))
+
+    @classmethod
+    def load(cls, path: Any) -> "StreamReference":
+        """A reference saved with ``save`` (the fused model ships one: ``kit/models/fusion/stream_reference.json``)."""
+        from pathlib import Path
+
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"no stream reference at {p}; make one with "
+                                    "`python bench/drift.py --stream --save-reference PATH`")
+        return cls.from_json(p.read_text())
+
+    def save(self, path: Any) -> Any:
+        from pathlib import Path
+
+        Path(path).write_text(self.to_json() + "\n")
+        return path
 
 
 @dataclass
@@ -271,6 +289,6 @@ def measure(*, reference_seeds: tuple[int, ...] = (1, 2, 3, 4), normal_seeds: tu
         first = next((k for k, d in enumerate(during) if d), None)
         faults[name] = {"windows_to_alarm": None if first is None else first + 1,
                         "alarm_share": float(np.mean(during)) if during else 0.0, "windows": len(during)}
-    return {"false_alarm_share": alarms / max(total, 1), "false_alarms": alarms, "normal_windows": total,
+    return {"reference": reference, "false_alarm_share": alarms / max(total, 1), "false_alarms": alarms, "normal_windows": total,
             "window_frames": window, "window_minutes": window * every_s / 60, "faults": faults,
             "thresholds": dict(THRESHOLDS)}

@@ -79,6 +79,7 @@ def test_scores_by_hand():
 
 # -- the typed card ---------------------------------------------------------------------------
 from kit.ml.card import SCHEMA_VERSION, Interval, ModelCard, shipped_cards  # noqa: E402
+from kit.ml.catalog import kind  # noqa: E402
 
 
 def test_every_shipped_card_loads_typed_and_matches_its_files():
@@ -88,7 +89,8 @@ def test_every_shipped_card_loads_typed_and_matches_its_files():
         card = ModelCard.load(name)
         assert card.name and card.files and card.size_bytes > 0
         assert card.check_files() == [], name
-        assert card.conditions, f"{name} reports no figures"
+        if kind(card) != "other":  # camera models report figures per condition
+            assert card.conditions, f"{name} reports no figures"
 
 
 def test_typed_card_round_trips_and_refuses_newer_schemas(tmp_path):
