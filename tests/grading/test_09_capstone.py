@@ -1,228 +1,363 @@
-"""Grades lab 09 (capstone): the adaptive policy, the pipeline from the store, a logged run, the wait reduction.
+"""Grades lab 09 (capstone): the student's app, assembled from the kit's parts, judged by what it does.
 
-The policy checks walk a grid of observations and timings region by region (rest on green, minimum green, a gap,
-bounded waits), with timings other than the defaults so that numbers of the student's own are caught. The
-reduction is measured again here in the student's kernel, with the student's own functions, on the lab's morning
-rush and on a seed the lab never shows.
+* **Design, not transcription.** The student's controller (``MyController``) runs in the student's kernel on
+  held-out days the lab never shows (other seeds: a rush hour, an evening, a night, a day with leaves on the
+  sensors); the fixed-time baseline runs here, in the grader's process, on the same traffic. Points scale with the
+  cut in mean vehicle wait (5, 10, 15, 20 %), and count only while every safety rule holds on every day: the
+  minimum green (probed at its boundary with timings drawn here), pedestrians' p95 wait at most 45 s, the
+  conflict monitor never intervening, the traffic served.
+* **The trust rule** answers for frames rendered and scored here (the shipped model through ``ModelHost``).
+* **The wiring is graded by observation:** the simulated day's readings in the store, every one of them in S3
+  exactly once despite the hour the endpoint was down, the operator's shadow change reaching the controller's
+  greens, the service's readings all in S3 after a SIGKILL and a restart.
+
+Each ``_observe_*`` function runs in the student's kernel and only gathers plain values; the tests judge them here.
 """
-import itertools
+import inspect
+import math
+import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.notebook("09_capstone")
+pytestmark = pytest.mark.notebook("09_capstone", cell_timeout=400, notebook_timeout=1200, call_timeout=240)
 
-#: Seconds for one comparison in the kernel: a seeded three-hour rush run twice (fixed, adaptive), ~5 s when idle.
-RUSH_TIMEOUT = 120
-
-
-TIMINGS = (
-    {},  # the defaults: min green 10 s, max green 60 s, pedestrians wait at most 20 s, night min green 5 s
-    {"min_green_s": 17.0, "max_green_s": 45.0, "ped_max_wait_s": 33.0, "night_min_green_s": 8.0},
+PED_P95_MAX_S = 45.0
+#: Held-out days (seeds and dates the lab never shows): two hours each, every kind the lab names.
+HELD_OUT = (
+    {"name": "rush", "seed": 7101, "start": "2026-11-03T07:00:00", "hours": 2.0, "leaves": 0.0},
+    {"name": "evening", "seed": 7102, "start": "2026-11-04T16:30:00", "hours": 2.0, "leaves": 0.0},
+    {"name": "night", "seed": 7103, "start": "2026-11-05T00:30:00", "hours": 2.0, "leaves": 0.0},
+    {"name": "leaves day", "seed": 7104, "start": "2026-11-06T11:00:00", "hours": 2.0, "leaves": 0.8},
 )
-DEFAULTS = {"min_green_s": 10.0, "max_green_s": 60.0, "ped_max_wait_s": 20.0, "night_min_green_s": 5.0}
 
 
-def _grid() -> list[tuple[dict, dict]]:
-    """(observation, timings) pairs around every limit, both timings, day and night, queue or not."""
-    cases = []
-    for changes in TIMINGS:
-        t = {**DEFAULTS, **changes}
-        phases = sorted({0.0, 3.0, t["night_min_green_s"] - 1, t["night_min_green_s"], t["min_green_s"] - 1,
-                         t["min_green_s"], t["min_green_s"] + 4, t["max_green_s"] - 1, t["max_green_s"], 200.0})
-        waits = sorted({0.0, 2.0, t["ped_max_wait_s"] - 1, t["ped_max_wait_s"], 90.0})
-        for phase_s, queue, request, wait, night in itertools.product(phases, (False, True), (False, True), waits,
-                                                                     (False, True)):
-            if request or not wait:  # no request means no wait
-                cases.append(({"phase_s": phase_s, "queue": queue, "ped_request": request, "ped_wait_s": wait,
-                               "night": night}, changes))
-    return cases
+def _observe(lab, func, *args, timeout=None):
+    """``func(*args)`` in the student's kernel, its plain (JSON) result back here."""
+    if hasattr(lab, "observe"):
+        return lab.observe(func, *args, timeout=timeout)
+    source = textwrap.dedent(inspect.getsource(func))
+    return lab.eval(f"(lambda: (exec({source!r}, globals()), {func.__name__}(*{list(args)!r}))[1])()",
+                    timeout=timeout)
 
 
-def _decisions(lab) -> list[tuple[dict, dict, bool]]:
-    """The student's policy on the whole grid, evaluated in the student's kernel."""
-    shortcut = lab.eval("'actuated_policy' in __import__('inspect').getsource(my_policy)")
-    assert not shortcut, "write the rules in my_policy yourself instead of calling the kit's actuated_policy"
-    cases = _grid()
-    got = lab.eval(
-        f"(lambda A: [bool(my_policy(A.Observation(**o), A.AdaptiveTimings(**t))) for o, t in {cases!r}])"
-        "(__import__('kit.control.adaptive', fromlist=['Observation']))"
-    )
-    return [(o, {**DEFAULTS, **t}, g) for (o, t), g in zip(cases, got)]
+# --- the controller on held-out days ------------------------------------------------------------------
 
-
-def _least(o: dict, t: dict) -> float:
-    return t["night_min_green_s"] if o["night"] else t["min_green_s"]
-
-
-def _timings_text(t: dict) -> str:
-    return ", ".join(f"{k}={v:g}" for k, v in t.items())
-
-
-@pytest.mark.points(1)
-def test_policy_rests_on_green(lab):
-    for o, t, got in _decisions(lab):
-        if not o["ped_request"]:
-            assert got is False, f"nobody asked to cross, so the green goes on; my_policy ended it for {o}"
-
-
-@pytest.mark.points(2)
-def test_policy_respects_min_green(lab):
-    for o, t, got in _decisions(lab):
-        if o["ped_request"] and o["phase_s"] < _least(o, t):
-            assert got is False, (f"the car green lasts at least {_least(o, t):g} s "
-                                  f"({'night_min_green_s' if o['night'] else 'min_green_s'}; timings "
-                                  f"{_timings_text(t)}); my_policy ended it for {o}")
-
-
-@pytest.mark.points(1)
-def test_policy_serves_at_a_gap(lab):
-    for o, t, got in _decisions(lab):
-        if o["ped_request"] and o["phase_s"] >= _least(o, t) and not o["queue"]:
-            assert got is True, (f"a request, the minimum green over and no queue: serve the crossing (timings "
-                                 f"{_timings_text(t)}); my_policy kept green for {o}")
-
-
-@pytest.mark.points(2)
-def test_policy_bounds_the_waits(lab):
-    for o, t, got in _decisions(lab):
-        if o["ped_request"] and o["phase_s"] >= _least(o, t) and o["queue"]:
-            want = o["ped_wait_s"] >= t["ped_max_wait_s"] or o["phase_s"] >= t["max_green_s"]
-            assert got is want, (
-                f"with a queue the green ends once the pedestrian has waited ped_max_wait_s or the green has lasted "
-                f"max_green_s, not before (timings {_timings_text(t)}); for {o} expected {want}, got {got}")
-
-
-def _check_controller_from_store():
-    import tempfile
-    from pathlib import Path
-
-    from kit import Board, World
-    from kit.control.adaptive import AdaptiveController, actuated_policy
-    from kit.store import Store
-
-    s = Store(Path(tempfile.mkdtemp(prefix="grade09-")) / "kit.db")
-    s.params.update({"min_green_s": 21.0, "max_green_s": 70.0, "ped_green_s": 9.0, "queue_threshold_m": 1.1,
-                     "queue_hysteresis_m": 0.15, "night_daylight": 0.3})
-    with Board(World(seed=4, start="2026-10-15T09:00:00")) as b:
-        c = controller_from_store(b, s, actuated_policy)
-        assert isinstance(c, AdaptiveController), f"expected an AdaptiveController, got {type(c).__name__}"
-        assert c.board is b, "the controller drives the board it was given"
-        assert c.policy is actuated_policy, "the controller uses the policy it was given"
-        got = (c.timings.min_green_s, c.timings.max_green_s, c.timings.ped_green_s)
-        assert got == (21.0, 70.0, 9.0), f"timings from the store: expected (21.0, 70.0, 9.0), got {got}"
-        got = (c.queue_threshold_m, c.queue_hysteresis_m, c.night_daylight)
-        assert got == (1.1, 0.15, 0.3), f"queue threshold, hysteresis, night level from the store: got {got}"
-        c.run(minutes=10)
-        assert b.world.stats.served_vehicles > 0, "cars should be served"
-        greens = [s_ for name, s_ in c.phase_log if name == "car_green"]
-        assert greens and min(greens) >= 21.0 - 1e-9, f"stored min_green_s=21 s should hold; greens {greens}"
-
-
-@pytest.mark.points(2)
-def test_controller_from_store(lab):
-    lab.run(_check_controller_from_store)
-
-
-def _check_run_logged():
-    import tempfile
-    from datetime import timezone
-    from pathlib import Path
-
+def _observe_days(days):
     from kit import Board, World
     from kit.control.adaptive import AdaptiveController
-    from kit.store import Store
+    from kit.pins import SimFactory
 
-    s = Store(Path(tempfile.mkdtemp(prefix="grade09-")) / "kit.db")
-    s.params.set("sample_period_s", 10.0)
-    batches = []  # sizes of the writes that stored something (one transaction each)
-    append_many, append = s.readings.append_many, s.readings.append
+    out = []
+    for day in days:
+        world = World(seed=day["seed"], start=day["start"], leaves=day["leaves"])
+        with Board(world, pin_factory=SimFactory()) as b:
+            c = AdaptiveController(b, policy=MyController())  # noqa: F821 - the student's class, in the kernel
+            c.run(hours=day["hours"])
+            summary = dict(world.stats.summary())
+            summary["greens"] = [s for name, s in c.phase_log if name == "car_green"]
+            summary["refused"] = getattr(getattr(c, "monitor", None), "refused", 0)
+            out.append(summary)
+    return out
 
-    def counting_many(rows, **kw):
-        rows = list(rows)
-        if rows:
-            batches.append(len(rows))
-        return append_many(rows, **kw)
 
-    def counting_one(*args, **kw):
-        batches.append(1)
-        return append(*args, **kw)
+def _fixed(day):
+    from kit import Board, World
+    from kit.control.compare import FIXED_DEFAULT
+    from kit.control.fixed import FixedTimeController
+    from kit.pins import SimFactory
 
-    s.readings.append_many, s.readings.append = counting_many, counting_one
-    with Board(World(seed=5, start="2026-10-15T08:00:00")) as b:
-        c = AdaptiveController(b)
-        start = b.world.now.replace(tzinfo=timezone.utc).timestamp()
-        n = run_logged(c, s, 7)
-        assert abs(c.clock - 420) < 1e-6, f"7 minutes are 420 steps of 1 s; the controller ran {c.clock} s"
-        assert s.readings.count() == 84, (
-            f"one sample every sample_period_s=10 s for 7 min, two readings each = 84 rows; the store has "
-            f"{s.readings.count()}")
-        assert n == 84, f"return the number of readings written (84), got {n!r}"
-        assert 1 < len(batches) <= 8, (
-            f"write with append_many in batches, about once a minute (2..8 writes for 7 min); made {len(batches)}")
-        distance = s.readings.range("queue_distance_m")
-        green = s.readings.range("car_green")
-        ts = [r["ts"] for r in distance]
-        assert abs(ts[0] - start) < 1e-6, "the first sample is taken at the very first step, at intersection time"
-        assert all(abs(b2 - a2 - 10.0) < 1e-6 for a2, b2 in zip(ts, ts[1:])), "samples 10 s apart in intersection time"
-        assert all(0.0 <= r["value"] <= 2.0 for r in distance), "queue_distance_m holds the ultrasonic distance"
-        values = {r["value"] for r in green}
-        assert values == {0.0, 1.0}, f"car_green is 1.0 on car green, else 0.0; over 7 busy minutes got {values}"
-        # the car light's history as the controller logged it must match the readings
-        t, expected = 0.0, []
-        for name, seconds in c.phase_log:
-            expected.append((t, t + seconds, name))
-            t += seconds
-        for r in green:
-            at = r["ts"] - start
-            phase = next((name for a, e, name in expected if a - 1e-6 <= at < e - 1e-6), c.phase.name)
-            assert r["value"] == (1.0 if phase == "car_green" else 0.0), f"car_green at +{at:.0f} s should say {phase}"
+    world = World(seed=day["seed"], start=day["start"], leaves=day["leaves"])
+    with Board(world, pin_factory=SimFactory()) as b:
+        FixedTimeController(b, FIXED_DEFAULT).run(hours=day["hours"])
+        return dict(world.stats.summary())
+
+
+_RESULTS: dict = {}
+
+
+def _held_out(lab) -> list[tuple[dict, dict, dict]]:
+    """(day, fixed-time summary, the student's summary) for every held-out day; run once per graded notebook."""
+    key = id(lab)
+    if key not in _RESULTS:
+        mine = _observe(lab, _observe_days, list(HELD_OUT), timeout=240)
+        _RESULTS[key] = [(day, _fixed(day), m) for day, m in zip(HELD_OUT, mine)]
+    return _RESULTS[key]
+
+
+def _safety_problems(results) -> list[str]:
+    """Every broken safety rule on the held-out days, each naming its rule."""
+    problems = []
+    for day, fixed, mine in results:
+        name = day["name"]
+        if mine["refused"]:
+            problems.append(f"{name}: rule 'conflict monitor': it refused {mine['refused']} of your controller's changes")
+        if mine["p95_pedestrian_wait_s"] > PED_P95_MAX_S:
+            problems.append(f"{name}: rule 'pedestrians': p95 wait {mine['p95_pedestrian_wait_s']} s is over "
+                            f"{PED_P95_MAX_S:g} s")
+        if mine["vehicles_served"] < fixed["vehicles_served"] - 5:
+            problems.append(f"{name}: rule 'serve the traffic': {mine['vehicles_served']} vehicles served, fixed time "
+                            f"served {fixed['vehicles_served']}")
+        if mine["greens"] and min(mine["greens"]) < 5.0 - 1e-9:  # the night minimum of the defaults
+            problems.append(f"{name}: rule 'minimum green': a car green of {min(mine['greens'])} s, shorter than "
+                            "night_min_green_s (5 s)")
+    return problems
+
+
+def _cut(results) -> float:
+    """The cut in mean vehicle wait over all held-out days (each vehicle counts once)."""
+    mine = sum(m["mean_vehicle_wait_s"] * m["vehicles_served"] for _, _, m in results)
+    fixed = sum(f["mean_vehicle_wait_s"] * f["vehicles_served"] for _, f, _ in results)
+    return 1 - mine / fixed
+
+
+@pytest.mark.slow
+@pytest.mark.points(2)
+def test_controller_keeps_the_safety_rules_on_held_out_days(lab):
+    problems = _safety_problems(_held_out(lab))
+    assert not problems, "; ".join(problems)
+
+
+def _objective(lab, at_least: float) -> None:
+    results = _held_out(lab)
+    problems = _safety_problems(results)
+    assert not problems, f"the objective earns points only within the safety rules: {'; '.join(problems)}"
+    cut = _cut(results)
+    per_day = ", ".join(f"{d['name']} {m['mean_vehicle_wait_s']} s vs {f['mean_vehicle_wait_s']} s"
+                        for d, f, m in results)
+    assert cut >= at_least, (f"objective: mean vehicle wait {cut:.1%} lower than fixed time on the held-out days "
+                             f"(yours vs fixed: {per_day}); this step needs {at_least:.0%}")
+
+
+@pytest.mark.slow
+@pytest.mark.points(1)
+def test_objective_cut_of_5_percent(lab):
+    _objective(lab, 0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.points(1)
+def test_objective_cut_of_10_percent(lab):
+    _objective(lab, 0.10)
+
+
+@pytest.mark.slow
+@pytest.mark.points(2)
+def test_objective_cut_of_15_percent(lab):
+    _objective(lab, 0.15)
+
+
+@pytest.mark.slow
+@pytest.mark.points(2)
+def test_objective_cut_of_20_percent(lab):
+    _objective(lab, 0.20)
+
+
+# --- the minimum green at its boundary, with timings drawn here ------------------------------------------------
+
+def _observe_boundary(timings, probes):
+    from kit.control.adaptive import AdaptiveTimings, Observation
+
+    t = AdaptiveTimings(**timings)
+    controller = MyController()  # noqa: F821 - the student's class, in the kernel
+    return [controller(Observation(**o), t) for o in probes]
+
+
+def _probes(t: dict) -> list[dict]:
+    probes = []
+    for night in (False, True):
+        least = t["night_min_green_s"] if night else t["min_green_s"]
+        for phase_s in (0.0, least - 1.0, least - 0.5, least, least + 1.0, t["max_green_s"], 400.0):
+            for queue in (False, True):
+                for request, wait in ((False, 0.0), (True, 0.0), (True, t["ped_max_wait_s"]), (True, 900.0)):
+                    probes.append({"phase_s": phase_s, "queue": queue, "ped_request": request, "ped_wait_s": wait,
+                                   "night": night})
+    return probes
 
 
 @pytest.mark.points(2)
-def test_run_logged(lab):
-    lab.run(_check_run_logged)
+@pytest.mark.parametrize("timings", [
+    {"min_green_s": 17.0, "night_min_green_s": 8.0, "max_green_s": 45.0, "ped_max_wait_s": 33.0},
+    {"min_green_s": 11.0, "night_min_green_s": 6.0, "max_green_s": 75.0, "ped_max_wait_s": 14.0},
+], ids=["long-minimum", "short-minimum"])
+def test_controller_never_ends_green_before_the_minimum(lab, timings):
+    probes = _probes(timings)
+    got = _observe(lab, _observe_boundary, timings, probes)
+    for o, answer in zip(probes, got):
+        assert answer is True or answer is False, f"MyController must return True or False, returned {answer!r} for {o}"
+        least = timings["night_min_green_s"] if o["night"] else timings["min_green_s"]
+        if o["phase_s"] < least:
+            assert answer is False, (
+                f"rule 'minimum green': never end the car green before "
+                f"{'timings.night_min_green_s' if o['night'] else 'timings.min_green_s'} = {least:g} s (timings "
+                f"{timings}); your controller ended it for {o}")
 
 
-def _rush(lab, seed: int) -> dict[str, dict]:
-    """Fixed time and the student's pipeline (a new device's stored defaults) on one seeded morning rush."""
-    return lab.eval(
-        "(lambda c, fixed, store, window: {"
-        "'fixed': c.simulate(lambda b: fixed.FixedTimeController(b, c.FIXED_DEFAULT), **window), "
-        "'adaptive': c.simulate(lambda b: controller_from_store(b, store, my_policy), **window)})"
-        "(__import__('kit.control.compare', fromlist=['simulate']), "
-        "__import__('kit.control.fixed', fromlist=['FixedTimeController']), "
-        "__import__('kit.store', fromlist=['Store']).Store(':memory:'), "
-        f"dict(seed={seed}, hours=3, start='2026-10-15T07:00:00'))",
-        timeout=RUSH_TIMEOUT,
-    )
+# --- sensing and the trust rule -----------------------------------------------------------------------------
+
+def _observe_sample(seed, start, seconds):
+    from datetime import timezone
+
+    from kit import Board, World
+
+    with Board(World(seed=seed, start=start)) as board:
+        board.world.advance(seconds)
+        ts = board.world.now.replace(tzinfo=timezone.utc).timestamp()
+        rows = sample(board, ts)  # noqa: F821 - the student's function, in the kernel
+        direct = [board.distance.distance, board.light_sensor.value, board.road_temperature_c]
+        return {"rows": [[r[0], r[1], r[2], type(r[1]).__name__] for r in rows], "direct": direct, "ts": ts}
 
 
-def _assert_goal(result: dict[str, dict], seed: int) -> None:
-    fixed, adaptive = result["fixed"], result["adaptive"]
-    cut = 1 - adaptive["mean_vehicle_wait_s"] / fixed["mean_vehicle_wait_s"]
-    assert adaptive["vehicles_served"] >= fixed["vehicles_served"] - 5, (
-        f"seed {seed}: the adaptive plan served {adaptive['vehicles_served']} vehicles, fixed time "
-        f"{fixed['vehicles_served']}")
-    assert cut >= 0.20, (f"seed {seed}, 07:00-10:00: mean vehicle wait {adaptive['mean_vehicle_wait_s']} s vs "
-                         f"{fixed['mean_vehicle_wait_s']} s with fixed time, {cut:.0%} lower; the goal is at least 20 %")
-    assert adaptive["mean_pedestrian_wait_s"] <= fixed["mean_pedestrian_wait_s"], (
-        f"seed {seed}: pedestrians waited {adaptive['mean_pedestrian_wait_s']} s on average vs "
-        f"{fixed['mean_pedestrian_wait_s']} s with fixed time; they must not wait longer")
+@pytest.mark.points(1)
+@pytest.mark.parametrize("seed, start, seconds", [(311, "2026-11-07T08:10:00", 437), (312, "2026-11-07T21:40:00", 95)])
+def test_sample_reads_the_three_sensors(lab, seed, start, seconds):
+    got = _observe(lab, _observe_sample, seed, start, seconds)
+    rows = got["rows"]
+    names = [r[0] for r in rows]
+    assert names == ["queue_distance_m", "light", "road_temperature_c"], f"one row per sensor, in order; got {names}"
+    assert all(r[3] == "float" for r in rows), "each value a plain float"
+    assert all(r[2] == got["ts"] for r in rows), "stamp every row with the ts given"
+    for (name, value, _, _), direct, tol in zip(rows, got["direct"], (0.05, 0.05, 0.5)):
+        assert abs(value - direct) <= tol, f"{name}: sampled {value}, the sensor reads {direct}: read the right device"
 
 
-@pytest.mark.slow
-@pytest.mark.points(3)
-def test_wait_reduction_lab_rush(lab):
-    result = _rush(lab, 0)
-    _assert_goal(result, 0)
-    # the lab's own comparison is the same traffic under the same pipeline
-    lab_adaptive = lab.eval("rush['adaptive']['mean_vehicle_wait_s']")
-    assert lab_adaptive == result["adaptive"]["mean_vehicle_wait_s"], (
-        f"the lab's `rush` comparison ({lab_adaptive} s) should come from your pipeline on seed 0 "
-        f"({result['adaptive']['mean_vehicle_wait_s']} s)")
+def _observe_trust(scores, lights):
+    return [camera_queue(s, l) for s, l in zip(scores, lights)]  # noqa: F821 - the student's function
 
 
-@pytest.mark.slow
-@pytest.mark.points(3)
-def test_wait_reduction_held_out_seed(lab):
-    _assert_goal(_rush(lab, 3), 3)
+def _frames():
+    """Frames of every condition (seeds the lab never uses), scored here by the shipped model."""
+    from kit.ml import MODELS_DIR
+    from kit.ml.data import make_fused_dataset
+    from kit.ml.host import ModelHost
+
+    host = ModelHost(MODELS_DIR / "intersection.tflite")
+    out = {}
+    for i, (name, conditions) in enumerate([("day", {"hours": "day"}), ("night", {"hours": "night"}),
+                                            ("leaves", {"hours": "day", "leaves": (1.0, 0.4, 0.9)}),
+                                            ("dusk", {"hours": "dusk"})]):
+        d = make_fused_dataset(120, seed=8_310 + i, conditions=conditions)
+        out[name] = (host.predict(d.x)["queue"].tolist(), [float(x) for x in d.sensors[:, 2]],
+                     [bool(q == 2) for q in d.queue])
+    return out
+
+
+@pytest.mark.points(2)
+def test_trust_rule_is_right_when_trusted_and_keeps_the_daylight_camera(lab):
+    frames = _frames()
+    total_right = total_trusted = 0
+    for name, (scores, lights, long_queue) in frames.items():
+        answers = _observe(lab, _observe_trust, scores, lights)
+        assert all(a is None or a is True or a is False for a in answers), (
+            f"camera_queue answers True, False or None; got {sorted({repr(a) for a in answers})[:3]}")
+        trusted = [(a, truth) for a, truth in zip(answers, long_queue) if a is not None]
+        total_trusted += len(trusted)
+        total_right += sum(a == truth for a, truth in trusted)
+        if name == "day":
+            assert len(trusted) >= 0.8 * len(answers), (
+                f"rule 'keep the camera': trust at least 80 % of clear daylight frames; yours trusted "
+                f"{len(trusted)} of {len(answers)}")
+    right = total_right / max(total_trusted, 1)
+    assert right >= 0.95, (f"rule 'trusted means right': of the {total_trusted} frames your rule trusted (day, night, "
+                           f"leaves, dusk) the model was right about 'long queue' on {right:.0%}; at least 95 % needed")
+
+
+# --- the wiring, by what it left behind --------------------------------------------------------------------------
+
+def _observe_day():
+    from datetime import datetime, timezone
+
+    from kit.store import Store
+
+    if not cloud.running:  # noqa: F821 - the notebook's local endpoint (the last cell stops it)
+        cloud.start()  # noqa: F821
+    day0 = datetime(2026, 10, 21, tzinfo=timezone.utc).timestamp()
+    with Store(store.path) as s:  # noqa: F821 - the notebook's store
+        counts = {name: len(s.readings.range(name, day0, day0 + 86_400)) for name in SENSORS}  # noqa: F821
+        light = [r["ts"] for r in s.readings.range("light", day0, day0 + 86_400)]
+        outage = len(s.readings.range("light", day0 + 15 * 3600, day0 + 16 * 3600))
+        stored = s.readings.count()
+        ids_stored = sorted(r["id"] for n in SENSORS for r in s.readings.range(n))  # noqa: F821
+        min_green = s.params.get("min_green_s")
+        sources = [h["source"] for h in s.params.history() if h["name"] == "min_green_s"]
+    rows = uploader.read_all()  # noqa: F821 - the notebook's uploader
+    ids = [r["reading_id"] for r in rows]
+    t, greens = 0.0, []
+    for name, seconds in day_controller.phase_log:  # noqa: F821 - the day's controller
+        if name == "car_green":
+            greens.append([(t + seconds) / 3600, seconds])
+        t += seconds
+    return {"counts": counts, "gaps": sorted({round(b - a, 3) for a, b in zip(light, light[1:])}), "outage": outage,
+            "stored": stored, "all_sensor_rows": len(ids_stored), "s3_rows": len(ids), "s3_distinct": len(set(ids)),
+            "s3_missing": len(set(ids_stored) - set(ids)), "min_green": min_green, "sources": sources,
+            "greens": greens}
+
+
+_DAY: dict = {}
+
+
+def _day(lab) -> dict:
+    if id(lab) not in _DAY:
+        _DAY[id(lab)] = _observe(lab, _observe_day, timeout=120)
+    return _DAY[id(lab)]
+
+
+@pytest.mark.points(1)
+def test_simulated_day_readings_in_the_store(lab):
+    got = _day(lab)
+    for name, n in got["counts"].items():
+        assert n >= 1440, f"a reading of {name} every minute of 2026-10-21 means 1440; the store holds {n}"
+    assert got["gaps"] == [60.0], f"one sample every sample_period_s (60 s) in intersection time; gaps {got['gaps']}"
+    assert got["outage"] >= 60, "the hour the endpoint was down was still logged to the store"
+
+
+@pytest.mark.points(2)
+def test_every_reading_in_s3_exactly_once_after_the_outage(lab):
+    got = _day(lab)
+    assert got["s3_rows"] > 0, "nothing reached S3: run the cloud link (link_step) at the end of each hour"
+    assert got["s3_missing"] == 0, f"{got['s3_missing']} stored readings never reached S3"
+    assert got["s3_rows"] == got["s3_distinct"], (
+        f"{got['s3_rows'] - got['s3_distinct']} readings uploaded more than once")
+
+
+@pytest.mark.points(1)
+def test_shadow_change_reaches_the_controller(lab):
+    got = _day(lab)
+    assert got["min_green"] == 20.0, f"the operator's min_green_s=20 should be in the store, it is {got['min_green']}"
+    assert "cloud" in got["sources"], "the change should come through the shadow (source 'cloud')"
+    before = [s for h, s in got["greens"] if 7 < h < 12]
+    after = [s for h, s in got["greens"] if 13.01 < h < 17]
+    assert before and after, "the day's controller should have run from midnight to midnight"
+    assert min(after) >= 20.0 - 1e-9, (
+        f"after the shadow change every daytime car green lasts at least 20 s; the shortest was {min(after)} s "
+        "(hand the applied timings to the controller: controller.retime)")
+    assert min(before) < 20.0, "before the change the greens followed the old minimum (10 s): the change must show"
+
+
+def _observe_service():
+    from kit.store import Store
+
+    if not cloud.running:  # noqa: F821
+        cloud.start()  # noqa: F821
+    with Store(service_db) as s:  # noqa: F821 - the service's store
+        stored = sorted(r["id"] for n in ("queue_distance_m", "light", "road_temperature_c") for r in
+                        s.readings.range(n))
+        total = s.readings.count()
+        from kit.cloud.uploader import Uploader
+
+        rows = Uploader(device_id=s.params.get("device_id"), bucket=SERVICE_BUCKET).read_all()  # noqa: F821
+    ids = [r["reading_id"] for r in rows]
+    return {"killed": first.returncode, "restart": again.returncode, "stdout": again.stdout[-2000:],  # noqa: F821
+            "killed_with": killed_with, "total": total, "s3": len(ids), "distinct": len(set(ids)),  # noqa: F821
+            "missing": len(set(stored) - set(ids))}
+
+
+@pytest.mark.points(2)
+def test_service_runs_my_controller_and_loses_nothing_when_killed(lab):
+    got = _observe(lab, _observe_service, timeout=120)
+    assert got["killed"] == -9, f"the first run should have been killed with SIGKILL (exit -9), got {got['killed']}"
+    assert got["restart"] == 0 and "my_controller:MyController control" in got["stdout"], (
+        f"the restarted service should run your controller (--controller my_controller:MyController): {got['stdout']}")
+    assert got["total"] > got["killed_with"] > 0, "the restarted service should resume and log more readings"
+    assert got["missing"] == 0 and got["s3"] == got["distinct"], (
+        f"after the kill and the restart every reading should be in S3 exactly once: {got['total']} stored, "
+        f"{got['distinct']} distinct in S3, {got['missing']} missing, {got['s3'] - got['distinct']} repeated")
