@@ -4,8 +4,9 @@ Every lab that has a grading file, reference solutions as the submissions:
   1. execute   each notebook once with plain nbclient (fresh kernel each, one process, in a row)
   2. grade     one full submission with course.grade, one lab at a time (--jobs 1): same work, serial
   3. execute   a class of N copies with 2 notebooks at a time (2 processes)
-  4. grade     the class of N with course.grade --jobs 2
-Ratios: 2/1 and 4/3 (goal: <= 1.2, i.e. grading adds at most 20 % over executing the notebooks).
+  4. grade     the class of N with course.grade --jobs 2, kernels not sandboxed (--sandbox off)
+  5. grade     the same class with every kernel in its bubblewrap sandbox (--sandbox required)
+Ratios against executing the same notebooks: 2/1, 4/3 and 5/3 (goal for 5/3: <= 1.25).
 
     .venv/bin/python bench/grade.py [--class-size 10] [--labs 01_gpio_outputs,03_storage]
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from course import GRADING_TESTS, SOLUTIONS, grade
 from course.grading.plugin import DEFAULT_LIMITS
+from course.grading.sandbox import resolve
 
 
 def execute(path: str) -> float:
@@ -83,7 +85,15 @@ def main() -> int:
         graded_class = grade.grade_class(submissions, tests=GRADING_TESTS, jobs=args.jobs, only=names)
         grade_class = time.perf_counter() - started
 
-    full = all(r.score == r.max_score for r in graded_one + graded_class)
+        sandbox = resolve("auto")
+        sandboxed, graded_boxed = None, []
+        if sandbox is not None:
+            started = time.perf_counter()
+            graded_boxed = grade.grade_class(submissions, tests=GRADING_TESTS, jobs=args.jobs, only=names,
+                                             limits=grade.Limits(sandbox=sandbox))
+            sandboxed = time.perf_counter() - started
+
+    full = all(r.score == r.max_score for r in graded_one + graded_class + graded_boxed)
     # Where a student-lab's grading time goes: the notebook itself, the graded checks, and the rest
     # (pytest process, kernel start and shutdown, collecting the grading file).
     notebook = sum(r.notebook.get("seconds", 0.0) for r in graded_one)
@@ -93,9 +103,13 @@ def main() -> int:
     print(f"{'one submission, serial':34}{exec_one:12.1f}{grade_one:12.1f}{grade_one / exec_one:8.2f}")
     print(f"{f'class of {args.class_size}, {args.jobs} at a time':34}{exec_class:12.1f}{grade_class:12.1f}"
           f"{grade_class / exec_class:8.2f}")
+    if sandboxed is not None:
+        print(f"{f'class of {args.class_size}, sandboxed':34}{exec_class:12.1f}{sandboxed:12.1f}"
+              f"{sandboxed / exec_class:8.2f}")
+        print(f"sandbox cost over unsandboxed grading: {sandboxed / grade_class:.2f}x")
     print(f"one submission graded: notebooks {notebook:.1f} s, graded checks {checks:.1f} s, "
           f"rest {grade_one - notebook - checks:.1f} s over {len(names)} labs")
-    for r in graded_one + graded_class:
+    for r in graded_one + graded_class + graded_boxed:
         if r.score != r.max_score:
             failed = next(t for t in r.tests if not t["passed"])
             cells = "; ".join(c["text"] for c in r.notebook.get("cells", []))[:300]

@@ -18,13 +18,15 @@ import argparse
 import csv
 import json
 import os
+import queue
 import re
-import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,7 @@ from typing import Any, Callable, Iterable
 
 from course import GRADING_TESTS, ROOT
 from course.grading.plugin import DEFAULT_LIMITS
+from course.grading.sandbox import FIRST_UID, MODES, Sandbox, SandboxUnavailable, resolve
 
 _OUTPUT_TAIL = 2000  # characters of a failed pytest run kept for the message
 
@@ -132,15 +135,69 @@ def discover_students(submissions: Path) -> list[Path]:
 
 
 def find_notebook(student: Path, name: str) -> Path | None:
-    """The student's notebook for lab ``name``: exact name first, then a unique ``NN_*.ipynb`` anywhere inside."""
+    """The student's notebook for lab ``name``: exact name first, then a unique ``NN_*.ipynb`` anywhere inside.
+
+    The exact name is returned whatever it is (:func:`refusal` then says why a symlink or a folder is not
+    graded); a guessed one must be a regular file.
+    """
     exact = student / f"{name}.ipynb"
-    if exact.exists():
+    if exact.exists() or exact.is_symlink():
         return exact
-    candidates = [p for p in sorted(student.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
+    candidates = [p for p in sorted(student.rglob("*.ipynb"))
+                  if ".ipynb_checkpoints" not in p.parts and _regular(p)]
     for pattern in (f"{name}.ipynb", f"{name[:3]}*.ipynb"):
         matches = [p for p in candidates if p.match(pattern)]
         if len(matches) == 1:
             return matches[0]
+    return None
+
+
+#: Largest notebook accepted (bytes); a notebook is text, and a lab with its outputs stripped is far smaller.
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def refusal(path: Path) -> str | None:
+    """Why ``path`` is not graded as a notebook (a symlink, a folder, a device, too big), or None."""
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        return f"{path.name} could not be read ({exc.strerror})"
+    if stat.S_ISLNK(info.st_mode):
+        return f"{path.name} is a symbolic link, not a notebook; hand in the .ipynb file itself"
+    if stat.S_ISDIR(info.st_mode):
+        return f"{path.name} is a folder, not a notebook; hand in the .ipynb file itself"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path.name} is not a regular file; hand in the .ipynb file itself"
+    if info.st_size > MAX_NOTEBOOK_BYTES:
+        return (f"{path.name} is {info.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit; "
+                "clear its outputs (Edit > Clear Outputs of All Cells) and hand it in again")
+    return None
+
+
+def _private_copy(notebook: Path, target: Path) -> str | None:
+    """Copy the submission's bytes once, without following links; None, or why it was refused."""
+    why = refusal(notebook)
+    if why:
+        return why
+    try:
+        fd = os.open(notebook, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return f"{notebook.name} could not be read ({exc.strerror})"
+    with os.fdopen(fd, "rb") as source:
+        if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):  # swapped between the look and the open
+            return f"{notebook.name} is not a regular file; hand in the .ipynb file itself"
+        data = source.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        return f"{notebook.name} is over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
     return None
 
 
@@ -151,13 +208,18 @@ class Limits:
     notebook_timeout: float = DEFAULT_LIMITS["notebook_timeout"]
     call_timeout: float = DEFAULT_LIMITS["call_timeout"]
     lab_timeout: float | None = None  # whole pytest process; default: notebook + calls + a margin
+    sandbox: Sandbox | None = None  # None: the kernel runs with the grader's rights (--sandbox off)
 
     def for_lab(self, lab: LabTests) -> float:
         return self.lab_timeout or self.notebook_timeout + self.call_timeout * len(lab.tests) + 60
 
 
-def grade_one(student: Path, lab: LabTests, limits: Limits, home: Path) -> LabResult:
-    """Grade one student's lab in a separate pytest process; never raises for what the notebook does."""
+def grade_one(student: Path, lab: LabTests, limits: Limits, home: Path, uid: int | None = None) -> LabResult:
+    """Grade one student's lab in a separate pytest process; never raises for what the notebook does.
+
+    The pytest process is the grader's (it holds the tests and writes the results file); only the kernel
+    it starts runs the student's code, inside ``limits.sandbox`` (as user ``uid`` when the grader is root).
+    """
     started = time.monotonic()
     result = LabResult(student.name, lab.notebook, [])
     notebook = find_notebook(student, lab.notebook)
@@ -165,22 +227,29 @@ def grade_one(student: Path, lab: LabTests, limits: Limits, home: Path) -> LabRe
         result.note = f"not submitted: no {lab.notebook}.ipynb in your folder"
         result.tests = [dict(t, points=0.0, passed=False, message="not submitted") for t in lab.tests]
         return result
-    with tempfile.TemporaryDirectory(prefix=f"{student.name[:20]}-{lab.notebook[:20]}-", dir=home) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{_safe(student.name)[:20]}-{lab.notebook[:20]}-", dir=home) as tmp:
         tmp = Path(tmp)
-        folder = notebook.parent
+        folder = tmp / "notebooks"
+        refused = _private_copy(notebook, folder / f"{lab.notebook}.ipynb")
+        if refused:
+            result.note = f"not graded: {refused}"
+            result.tests = [dict(t, points=0.0, passed=False, message="not graded") for t in lab.tests]
+            return result
         if notebook.name != f"{lab.notebook}.ipynb":
             result.note = f"graded {notebook.relative_to(student)} as {lab.notebook}.ipynb"
-            folder = tmp / "notebooks"
-            folder.mkdir()
-            shutil.copyfile(notebook, folder / f"{lab.notebook}.ipynb")
         results = tmp / "results.json"
-        env = _environment({
+        extra = {
             "COURSE_NOTEBOOKS": str(folder),
             "COURSE_GRADING_RESULTS": str(results),
             "COURSE_CELL_TIMEOUT": str(limits.cell_timeout),
             "COURSE_NOTEBOOK_TIMEOUT": str(limits.notebook_timeout),
             "COURSE_CALL_TIMEOUT": str(limits.call_timeout),
-        }, home)
+        }
+        if limits.sandbox is not None:
+            extra.update(COURSE_SANDBOX="1", COURSE_SANDBOX_MEMORY=str(limits.sandbox.memory_bytes),
+                         COURSE_SANDBOX_CPU_S=str(limits.sandbox.cpu_s),
+                         COURSE_SANDBOX_UID=str(uid if uid is not None else limits.sandbox.uid))
+        env = _environment(extra, home)
         log = tmp / "pytest.log"
         stopped = False
         with open(log, "wb") as out:
@@ -245,8 +314,20 @@ def grade_class(
         work = [(student, lab) for student in students for lab in labs]
         say(f"grading {len(students)} student(s) x {len(labs)} lab(s) with {jobs} worker(s)")
         results: list[LabResult] = []
+        # One sandbox user per parallel job, so that one kernel's fork bomb meets its own process limit only.
+        uids: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for slot in range(max(1, jobs)):
+            uids.put(FIRST_UID + slot)
+
+        def unit(student: Path, lab: LabTests) -> LabResult:
+            uid = uids.get()
+            try:
+                return grade_one(student, lab, limits, home, uid)
+            finally:
+                uids.put(uid)
+
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {pool.submit(grade_one, student, lab, limits, home): (student, lab) for student, lab in work}
+            futures = {pool.submit(unit, student, lab): (student, lab) for student, lab in work}
             for done, future in enumerate(as_completed(futures), start=1):
                 student, lab = futures[future]
                 try:
@@ -289,7 +370,7 @@ def feedback_markdown(student: str, results: list[LabResult]) -> str:
         failed = [t for t in r.tests if not t["passed"]]
         if not failed:
             lines.append("All tests passed.")
-        elif r.note.startswith("not submitted"):
+        elif r.note.startswith(("not submitted", "not graded")):
             lines.append(f"{len(failed)} test(s) not run.")
         else:
             lines.append("Failed tests:")
@@ -326,6 +407,17 @@ def write_feedback(results: list[LabResult], folder: Path) -> list[Path]:
     return written
 
 
+def _bytes(text: str) -> int:
+    """``3G``, ``1500M``, ``2048K`` or a plain number of bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"--memory {text!r}: give a size such as 3G or 1500M")
+    value = float(match.group(1)) * 1024 ** " KMGT".index((match.group(2) or " ").upper())
+    if value < 256 * 2**20:
+        raise ValueError(f"--memory {text!r}: at least 256M, or the Python kernel itself cannot start")
+    return int(value)
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
@@ -343,11 +435,29 @@ def main(argv: Iterable[str] | None = None) -> int:
                         help="seconds one graded check may run (default: %(default)s)")
     parser.add_argument("--lab-timeout", type=float, default=None,
                         help="seconds for grading one student's lab, all included (default: notebook + checks + 60)")
+    parser.add_argument("--sandbox", choices=MODES, default="auto",
+                        help="run each kernel in a bubblewrap sandbox: required (fail without one), auto (warn "
+                             "loudly and go on without one), off (default: %(default)s)")
+    parser.add_argument("--memory", default="3G",
+                        help="address space one student kernel may use, e.g. 3G or 1500M (default: %(default)s)")
+    parser.add_argument("--cpu-time", type=float, default=1800,
+                        help="CPU seconds one student kernel may use (default: %(default)s)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     started = time.monotonic()
-    limits = Limits(args.cell_timeout, args.notebook_timeout, args.call_timeout, args.lab_timeout)
+    try:
+        memory = _bytes(args.memory)
+        if args.cpu_time <= 0:
+            raise ValueError(f"--cpu-time {args.cpu_time:g}: give a positive number of seconds")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
+            sandbox = resolve(args.sandbox, memory_bytes=memory, cpu_s=int(args.cpu_time))
+    except (ValueError, SandboxUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    limits = Limits(args.cell_timeout, args.notebook_timeout, args.call_timeout, args.lab_timeout, sandbox)
     only = [name.strip() for name in args.labs.split(",") if name.strip()] if args.labs else None
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     results = grade_class(args.submissions, tests=args.tests.resolve(), jobs=args.jobs, limits=limits,

@@ -1,7 +1,10 @@
 """A notebook executed top to bottom in its own kernel, kept alive so that graded tests can question it.
 
-Student code only ever runs in that kernel: a test ships the *source* of a check function there
-(:meth:`Lab.run`) or asks for the value of an expression (:meth:`Lab.eval`), and gets back a short report.
+Student code only ever runs in that kernel: a test ships the *source* of a function that gathers values there
+(:meth:`Lab.observe`) or asks for the value of an expression (:meth:`Lab.eval`), gets back plain JSON, and
+judges it in its own process; the kernel's answers are untrusted data. :meth:`Lab.run` (a check with its
+assertions, judged in the kernel) remains for grading files not yet moved over. With a
+:class:`~course.grading.sandbox.Sandbox` the kernel runs inside bubblewrap.
 The notebook runs with errors allowed (later exercises still count), a per-cell and a per-notebook time
 limit, and a cap on stored output. A cell that hangs past an interrupt or kills the kernel
 (``os._exit()``, a segfault, a signal) is skipped and the notebook is replayed without it in a new kernel,
@@ -12,11 +15,15 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import signal
 import textwrap
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from course.grading.sandbox import Sandbox
 
 #: Mime type of the result a grading call publishes from inside the kernel.
 RESULT_MIME = "application/vnd.edge-python.grading+json"
@@ -25,7 +32,7 @@ _TIMEOUT_NAME = "CellTimeout"
 # Runs inside the student's kernel. It sees the notebook's names through a *copy* of the user namespace,
 # so a check can neither overwrite a student's name nor leave its own behind.
 _CALL = r'''
-def __grading_call(kind, source, name, mime):
+def __grading_call(kind, source, name, mime, arguments):
     import json, traceback
     from IPython import get_ipython
     from IPython.display import publish_display_data
@@ -38,7 +45,7 @@ def __grading_call(kind, source, name, mime):
         if hasattr(value, "isoformat"):
             return value.isoformat()
         raise TypeError(
-            f"lab.eval({source!r}) gave a {type(value).__name__}, which is not JSON-serialisable; "
+            f"{name if kind == 'observe' else f'lab.eval({source!r})'} gave a {type(value).__name__}, which is not JSON-serialisable; "
             "return numbers, strings, lists or dicts"
         )
 
@@ -49,6 +56,11 @@ def __grading_call(kind, source, name, mime):
             exec(compile(source, filename, "exec"), namespace)
             namespace[name]()
             result = {"ok": True}
+        elif kind == "observe":
+            exec(compile(source, filename, "exec"), namespace)
+            args, kwargs = json.loads(arguments)
+            value = namespace[name](*args, **kwargs)
+            result = {"ok": True, "json": json.dumps(value, default=plain)}
         else:
             value = eval(compile(source, filename, "eval"), namespace)
             result = {"ok": True, "json": json.dumps(value, default=plain)}
@@ -77,7 +89,12 @@ def __grading_exit():
 get_ipython().ask_exit = __grading_exit
 del __grading_exit
 '''
-_CALL_LINE = "try:\n    __grading_call({kind!r}, {source!r}, {name!r}, {mime!r})\nfinally:\n    del __grading_call\n"
+_CALL_LINE = (
+    "try:\n    __grading_call({kind!r}, {source!r}, {name!r}, {mime!r}, {arguments!r})\n"
+    "finally:\n    del __grading_call\n"
+)
+#: Largest answer (characters of JSON) a kernel may give to one question; more is refused, not parsed.
+ANSWER_LIMIT = 2_000_000
 
 
 @dataclass
@@ -119,6 +136,49 @@ def _capped_client_class():
     return CappedClient
 
 
+def _sandboxed_manager_class(sandbox: "Sandbox", private: Path):
+    """A KernelManager whose kernel process starts inside ``sandbox`` with a clean environment."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SandboxedKernelManager(AsyncKernelManager):  # nbclient polls its channels asynchronously
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            sandbox.prepare(private)  # the connection file was just written, readable by its owner only
+            kw["env"] = sandbox.environment(private)
+            kw["cwd"] = str(private)
+            # In its own process namespace the kernel's parent is pid 1, which ipykernel would take for an
+            # orphaned kernel; the sandbox dies with the grader anyway (--die-with-parent).
+            argv = ["env", "JPY_PARENT_PID=1", *kernel_cmd]
+            await super()._async_launch_kernel(sandbox.command(argv, private=private), **kw)
+
+        async def _async_signal_kernel(self, signum: int) -> None:
+            # The process jupyter_client started is bubblewrap; an interrupt is meant for the kernel inside
+            # (the only child of the sandbox's init). Any other signal (a kill) goes to bubblewrap, which
+            # takes the whole sandbox down with it.
+            kernel = _grandchild(self.provisioner.process.pid) if signum == signal.SIGINT else None
+            if kernel is None:
+                await super()._async_signal_kernel(signum)
+                return
+            try:
+                os.kill(kernel, signum)
+            except ProcessLookupError:
+                pass
+
+    return SandboxedKernelManager
+
+
+def _grandchild(pid: int) -> int | None:
+    """The first child of ``pid``'s first child, from /proc (Linux)."""
+    for _ in range(2):
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return None
+        if not children:
+            return None
+        pid = int(children[0])
+    return pid
+
+
 class Lab:
     """One notebook executed in a fresh kernel, alive until :meth:`close`.
 
@@ -140,6 +200,7 @@ class Lab:
         output_limit: int = 100_000,
         max_restarts: int = 5,
         cwd: str | Path | None = None,
+        sandbox: "Sandbox | None" = None,
     ) -> None:
         self.path = Path(path)
         self.cell_timeout = cell_timeout
@@ -148,6 +209,7 @@ class Lab:
         self.output_limit = output_limit
         self.max_restarts = max_restarts
         self.cwd = Path(cwd) if cwd else None
+        self.sandbox = sandbox
         self.problem: str | None = None
         self.cell_problems: dict[int, CellProblem] = {}
         self.seconds = 0.0  #: wall time spent executing the notebook (including replays)
@@ -195,6 +257,9 @@ class Lab:
     def run(self, func: Callable[[], Any], *, timeout: float | None = None) -> None:
         """Run ``func`` inside the kernel, where it sees the notebook's names.
 
+        The verdict comes from the kernel, so a student who controls the kernel can forge it: prefer
+        :meth:`observe`, which returns values for the test to judge.
+
         Only the function's source travels, so it must be self-contained (imports inside it, no closures).
         Raises ``AssertionError`` with the kernel-side exception (type and message) when it fails.
         """
@@ -203,10 +268,29 @@ class Lab:
         self._call("run", source, func.__name__, timeout, what=f"{func.__name__}()")
 
     def eval(self, expr: str, *, timeout: float | None = None) -> Any:
-        """The value of ``expr`` evaluated in the notebook's namespace, as JSON (numpy becomes lists)."""
+        """The value of ``expr`` evaluated in the notebook's namespace, as JSON (numpy becomes lists).
+
+        The value is an observation: the test decides, in its own process, whether it is right.
+        """
         __tracebackhide__ = True
         result = self._call("eval", expr, "eval", timeout, what=f"lab.eval({expr!r})")
-        return json.loads(result["json"])
+        return _parse_answer(result, f"lab.eval({expr!r})")
+
+    def observe(self, func: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        """Call ``func(*args, **kwargs)`` inside the kernel and return what it returns, as JSON.
+
+        ``func`` gathers observations (it calls the student's functions and reads what they did); it holds
+        no assertions. The test judges the returned values in the grader's own process, so nothing the
+        notebook does to its kernel (patched ``json``, display or builtins, harness functions found
+        through ``gc``) can turn a failure into a pass: a forged observation still has to be the right
+        answer to inputs the test drew at random (see the ``grading_rng`` fixture). Arguments travel as
+        JSON; like :meth:`run`, only the function's source travels, so it must be self-contained.
+        """
+        __tracebackhide__ = True
+        source = textwrap.dedent(inspect.getsource(func))
+        arguments = json.dumps([list(args), kwargs])
+        result = self._call("observe", source, func.__name__, timeout, what=f"{func.__name__}()", arguments=arguments)
+        return _parse_answer(result, f"{func.__name__}()")
 
     # ---- reporting --------------------------------------------------------------------------------
     def notebook_report(self) -> dict[str, Any]:
@@ -233,8 +317,13 @@ class Lab:
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="lab-")
         cwd = str(self.cwd or self._tmp.name)
+        extra = {}
+        if self.sandbox is not None:
+            cwd = self._sandbox_folder()
+            extra["kernel_manager_class"] = _sandboxed_manager_class(self.sandbox, Path(cwd))
         client = _capped_client_class()(
             self._nb,
+            **extra,
             timeout=int(self.cell_timeout),
             kernel_name="python3",
             allow_errors=True,
@@ -250,11 +339,25 @@ class Lab:
         client.km = client.create_kernel_manager()
         # Unix sockets in a private folder: no TCP ports to collide between parallel graders.
         client.km.transport = "ipc"
-        client.km.ip = os.path.join(self._tmp.name, "kernel")
+        client.km.ip = os.path.join(cwd if self.sandbox else self._tmp.name, "kernel")
+        if self.sandbox is not None:
+            client.km.connection_file = os.path.join(cwd, "kernel.json")
         client.start_new_kernel()
         client.start_new_kernel_client()
         self._scratch.source = _PREAMBLE
         self._exec(self._scratch, len(self._cells), timeout=30, store_history=False)
+
+    def _sandbox_folder(self) -> str:
+        """The kernel's one writable folder: a private copy of the notebook, its home, its sockets."""
+        import shutil
+
+        folder = Path(self._tmp.name) / "work"
+        if folder.exists():  # a replay after a crash starts from a clean folder again
+            shutil.rmtree(folder, ignore_errors=True)
+        (folder / "home").mkdir(parents=True)
+        shutil.copyfile(self.path, folder / self.path.name)
+        self.sandbox.prepare(folder)
+        return str(folder)
 
     def _stop_kernel(self) -> None:
         client, self._client = self._client, None
@@ -357,14 +460,16 @@ class Lab:
                 return True
         return False
 
-    def _call(self, kind: str, source: str, name: str, timeout: float | None, *, what: str) -> dict:
+    def _call(self, kind: str, source: str, name: str, timeout: float | None, *, what: str,
+              arguments: str = "[[], {}]") -> dict:
         __tracebackhide__ = True
         if self.problem is None and self._needs_replay:
             self._execute(deadline=time.monotonic() + self.notebook_timeout)
         if self.problem is not None:
             raise AssertionError(self.problem)
         limit = timeout or self.call_timeout
-        self._scratch.source = _CALL + _CALL_LINE.format(kind=kind, source=source, name=name, mime=RESULT_MIME)
+        self._scratch.source = _CALL + _CALL_LINE.format(kind=kind, source=source, name=name, mime=RESULT_MIME,
+                                                          arguments=arguments)
         outcome = self._exec(self._scratch, len(self._cells), limit, store_history=False)
         if outcome == "dead":
             self._needs_replay = True
@@ -387,9 +492,33 @@ class Lab:
         )
         if result is None:
             raise AssertionError(f"{what} gave no answer from the notebook's kernel ({self._last_reply.get('ename', 'no result')})")
+        result = _well_formed(result, what)
         if not result["ok"]:
             message = result["message"]
             if result.get("type") == "NameError" and self.cell_problems:
                 message += f" -- these cells of the notebook failed: {self._hint()}"
             raise AssertionError(message)
         return result
+
+
+def _well_formed(result: Any, what: str) -> dict:
+    """The kernel's answer, checked for shape before anything reads it: it is untrusted data."""
+    if not isinstance(result, dict) or not isinstance(result.get("ok"), bool):
+        raise AssertionError(f"{what}: the notebook's kernel gave a malformed answer")
+    if not result["ok"]:
+        message = result.get("message")
+        result = {"ok": False, "type": str(result.get("type", ""))[:100],
+                  "message": (message if isinstance(message, str) else "failed")[:1000]}
+    return result
+
+
+def _parse_answer(result: dict, what: str) -> Any:
+    text = result.get("json")
+    if not isinstance(text, str):
+        raise AssertionError(f"{what}: the notebook's kernel gave no value")
+    if len(text) > ANSWER_LIMIT:
+        raise AssertionError(f"{what} gave an answer of {len(text)} characters; at most {ANSWER_LIMIT} are read")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise AssertionError(f"{what}: the notebook's kernel gave a value that is not JSON") from None

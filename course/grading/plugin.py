@@ -1,17 +1,24 @@
 """pytest plugin for graded tests: the ``notebook`` marker, the ``lab`` fixture and the results file.
 
-A grading file names its notebook once and asks for ``lab``::
+A grading file names its notebook once and asks for ``lab``. A test asks the kernel for observations and
+judges them itself, in this process, on inputs drawn from ``grading_rng`` (a seed fresh for each run)::
 
     pytestmark = pytest.mark.notebook("01_gpio_outputs")
 
+    def _observe_next(phases):             # runs in the student's kernel: no assertions, only values
+        return [next_phase(p) for p in phases]
+
     @pytest.mark.points(2)
-    def test_phase_sequence(lab):
-        lab.run(_check_sequence)
+    def test_next_phase(lab, grading_rng):
+        phases = grading_rng.choices(["red", "green"], k=5)
+        assert lab.observe(_observe_next, phases) == [{"red": "red_amber", "green": "amber"}[p] for p in phases]
 
 The notebook comes from ``--notebooks DIR`` (or ``$COURSE_NOTEBOOKS``; default ``solutions/``). It is
 executed once per test module in a fresh kernel (:class:`course.grading.lab.Lab`) that stays alive for the
 module's tests. ``notebook(name, cell_timeout=..., notebook_timeout=..., call_timeout=...)`` overrides the
 limits for one lab; ``$COURSE_CELL_TIMEOUT``, ``$COURSE_NOTEBOOK_TIMEOUT``, ``$COURSE_CALL_TIMEOUT`` for a run.
+With ``$COURSE_SANDBOX=1`` (set by ``course.grade``) the kernel runs in a bubblewrap sandbox
+(:mod:`course.grading.sandbox`).
 
 With ``--grading-results FILE`` (or ``$COURSE_GRADING_RESULTS``) every graded test is written to a JSON file,
 rewritten after each test so that a run stopped half-way still leaves what it graded::
@@ -26,7 +33,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
+import secrets
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -84,6 +93,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RESULTS] = _Results(_option(config, "grading_results", "COURSE_GRADING_RESULTS"))
 
 
+def _sandbox():
+    """The kernel's sandbox as ``course.grade`` asked for it (``$COURSE_SANDBOX=1`` and its limits); else None."""
+    if not os.environ.get("COURSE_SANDBOX"):
+        return None
+    from course.grading.sandbox import FIRST_UID, Sandbox
+
+    env = os.environ
+    return Sandbox(memory_bytes=int(env.get("COURSE_SANDBOX_MEMORY", 3 * 2**30)),
+                   cpu_s=int(float(env.get("COURSE_SANDBOX_CPU_S", 1800))),
+                   uid=int(env.get("COURSE_SANDBOX_UID", FIRST_UID)))
+
+
 @pytest.fixture(scope="module")
 def lab(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The module's notebook, executed in a fresh kernel kept alive for the module's tests."""
@@ -96,13 +117,31 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Any]:
             "e.g. pytestmark = pytest.mark.notebook('01_gpio_outputs')"
         )
     folder = Path(_option(request.config, "notebooks", "COURSE_NOTEBOOKS") or SOLUTIONS)
-    notebook = Lab(folder / f"{name}.ipynb", **_limits(request.node.get_closest_marker("notebook")))
+    notebook = Lab(folder / f"{name}.ipynb", **_limits(request.node.get_closest_marker("notebook")),
+                   sandbox=_sandbox())
     notebook.start()
     request.config.stash[_RESULTS].notebooks[name] = notebook
     try:
         yield notebook
     finally:
         notebook.close()
+
+
+@pytest.fixture(scope="session")
+def grading_seed() -> int:
+    """A seed drawn afresh for each grading run (``$COURSE_GRADING_SEED`` repeats one run's draw).
+
+    It lives only in the grader's process: the notebook never sees it, so it cannot know in advance which
+    inputs a test will hand its functions.
+    """
+    fixed = os.environ.get("COURSE_GRADING_SEED")
+    return int(fixed) if fixed else secrets.randbits(64)
+
+
+@pytest.fixture
+def grading_rng(request: pytest.FixtureRequest, grading_seed: int) -> random.Random:
+    """``random.Random`` for one test: inputs the student cannot predict, each test its own stream."""
+    return random.Random(f"{grading_seed}:{request.node.nodeid.split('::', 1)[-1]}")
 
 
 _RESULTS = pytest.StashKey["_Results"]()

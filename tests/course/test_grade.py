@@ -88,8 +88,8 @@ def test_feedback_names_each_failed_test_and_what_went_wrong(graded):
     assert "still running after 3 s" in (feedback / "endless_cell.md").read_text()
     assert "would not stop, so it was skipped" in (feedback / "unstoppable_cell.md").read_text()
     assert "SyntaxError" in (feedback / "syntax_error.md").read_text()
-    assert "_check_double() did not finish within 3 s" in (feedback / "hangs_when_called.md").read_text()
-    assert "kernel died while running _check_double()" in (feedback / "dies_when_called.md").read_text()
+    assert "_observe_double() did not finish within 3 s" in (feedback / "hangs_when_called.md").read_text()
+    assert "kernel died while running _observe_double()" in (feedback / "dies_when_called.md").read_text()
     huge = (feedback / "huge_output.md").read_text()
     assert len(huge) < 2000  # megabytes of prints never reach the feedback
 

@@ -1,55 +1,77 @@
-"""Grades lab 01 (GPIO outputs): PWM fade levels, a fade, beep patterns, the phase state machine, driving the board."""
+"""Grades lab 01 (GPIO outputs): PWM fade levels, a fade, beep patterns, the phase state machine, driving the board.
+
+Each ``_observe_*`` function runs in the student's kernel and only gathers values; each test judges them here, in
+the grader's process, on inputs drawn from ``grading_rng`` (fresh for every grading run).
+"""
+import math
+
 import pytest
 
 pytestmark = [pytest.mark.notebook("01_gpio_outputs"), pytest.mark.slow]  # runs the lab first (a few seconds)
 
+CYCLE = ("red", "red_amber", "green", "amber")
+LAMPS = {"red": [1, 0, 0], "red_amber": [1, 1, 0], "green": [0, 0, 1], "amber": [0, 1, 0]}
 
-def _check_fade_levels():
-    import math
 
-    for steps, gamma in [(2, 2.2), (5, 2.2), (11, 1.0), (7, 3.0)]:
-        got = fade_levels(steps, gamma=gamma)
-        expected = [(i / (steps - 1)) ** gamma for i in range(steps)]
-        assert len(got) == steps, f"fade_levels({steps}) should have {steps} levels, got {len(got)}"
-        assert all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(got, expected)), (
-            f"fade_levels({steps}, gamma={gamma}) should be {expected}, got {got}")
-    assert fade_levels(4)[0] == 0.0 and fade_levels(4)[-1] == 1.0, "a fade goes from exactly 0 to exactly 1"
-    for bad in (1, 0, -3):
+def _raised(outcome):
+    """What an observer reports for a call that should have raised: the exception's type name, or None."""
+    return outcome.get("raised") if isinstance(outcome, dict) else None
+
+
+def _observe_fade_levels(cases, bad):
+    out = {"levels": [fade_levels(steps, gamma=gamma) for steps, gamma in cases],
+           "default": fade_levels(4), "bad": []}
+    for steps in bad:
         try:
-            fade_levels(bad)
-        except ValueError:
-            continue
-        raise AssertionError(f"fade_levels({bad}) should raise ValueError")
+            fade_levels(steps)
+        except Exception as err:
+            out["bad"].append({"raised": type(err).__name__})
+        else:
+            out["bad"].append({"raised": None})
+    return out
 
 
 @pytest.mark.points(2)
-def test_fade_levels(lab):
-    lab.run(_check_fade_levels)
+def test_fade_levels(lab, grading_rng):
+    cases = [(2, 2.2), (grading_rng.randint(3, 12), 2.2), (grading_rng.randint(3, 12), 1.0),
+             (grading_rng.randint(3, 12), round(grading_rng.uniform(0.5, 3.5), 3))]
+    bad = [1, 0, -grading_rng.randint(1, 50)]
+    got = lab.observe(_observe_fade_levels, cases, bad)
+    for (steps, gamma), levels in zip(cases, got["levels"]):
+        expected = [(i / (steps - 1)) ** gamma for i in range(steps)]
+        assert len(levels) == steps, f"fade_levels({steps}) should have {steps} levels, got {len(levels)}"
+        assert all(isinstance(a, (int, float)) and math.isclose(a, b, abs_tol=1e-9) for a, b in zip(levels, expected)), (
+            f"fade_levels({steps}, gamma={gamma}) should be {expected}, got {levels}")
+    assert got["default"][0] == 0.0 and got["default"][-1] == 1.0, "a fade goes from exactly 0 to exactly 1"
+    for steps, outcome in zip(bad, got["bad"]):
+        assert _raised(outcome) == "ValueError", f"fade_levels({steps}) should raise ValueError"
 
 
-def _check_fade():
+def _observe_fade(levels, step_s):
     from gpiozero import PWMLED
 
     from kit.pins import SimFactory
 
-    factory = SimFactory()
-    led = PWMLED(12, pin_factory=factory)
+    led = PWMLED(12, pin_factory=SimFactory())
     waits = []
-    fade(led, [0.0, 0.25, 0.5, 1.0, 0.1], 0.3, wait=waits.append)
-    seen = [round(s.state, 6) for s in led.pin.states[1:]]
+    fade(led, levels, step_s, wait=waits.append)
+    seen = [s.state for s in led.pin.states[1:]]
     led.close()
-    assert waits == [0.3] * 5, f"wait(step_s) once per level: expected five waits of 0.3, got {waits}"
-    assert seen == [0.25, 0.5, 1.0, 0.1], f"the lamp should go through the levels, its pin went {seen}"
+    return {"waits": waits, "seen": seen}
 
 
 @pytest.mark.points(1)
-def test_fade(lab):
-    lab.run(_check_fade)
+def test_fade(lab, grading_rng):
+    levels = [round(grading_rng.uniform(0.05, 1.0), 4) for _ in range(grading_rng.randint(3, 7))]
+    step_s = round(grading_rng.uniform(0.05, 0.5), 3)
+    got = lab.observe(_observe_fade, levels, step_s)
+    assert got["waits"] == [step_s] * len(levels), (
+        f"wait(step_s) once per level: expected {len(levels)} waits of {step_s}, got {got['waits']}")
+    seen = [round(v, 6) for v in got["seen"]]
+    assert seen == [round(v, 6) for v in levels], f"the lamp should go through the levels {levels}, its pin went {seen}"
 
 
-def _check_beep():
-    import math
-
+def _observe_beep(pattern):
     from gpiozero import Buzzer
 
     from kit.pins import SimFactory
@@ -57,91 +79,155 @@ def _check_beep():
     factory = SimFactory()
     buzzer = Buzzer(12, pin_factory=factory)
     waits = []
-    total = beep(buzzer, [(0.2, 0.3), (0.05, 0.05), (1.0, 0.5)], wait=waits.append)
+    total = beep(buzzer, pattern, wait=waits.append)
     states = [bool(s.state) for s in buzzer.pin.states]
     active = buzzer.is_active
     buzzer.close()
-    assert math.isclose(total, 2.1), f"the pattern lasts 0.2+0.3+0.05+0.05+1.0+0.5 = 2.1 s, beep returned {total!r}"
-    assert waits == [0.2, 0.3, 0.05, 0.05, 1.0, 0.5], f"wait on_s then off_s for each pair, got {waits}"
-    assert states == [False, True, False, True, False, True, False], f"on/off three times, the pin went {states}"
-    assert not active, "the buzzer must be off at the end"
-    assert beep(Buzzer(13, pin_factory=factory), [], wait=waits.append) == 0, "an empty pattern lasts 0 s"
+    empty = beep(Buzzer(13, pin_factory=factory), [], wait=waits.append)
+    return {"total": total, "waits": waits, "states": states, "active": active, "empty": empty}
 
 
 @pytest.mark.points(2)
-def test_beep(lab):
-    lab.run(_check_beep)
+def test_beep(lab, grading_rng):
+    pattern = [[round(grading_rng.uniform(0.05, 1.0), 2), round(grading_rng.uniform(0.05, 1.0), 2)]
+               for _ in range(grading_rng.randint(2, 5))]
+    got = lab.observe(_observe_beep, pattern)
+    length = sum(on + off for on, off in pattern)
+    assert isinstance(got["total"], (int, float)) and math.isclose(got["total"], length), (
+        f"the pattern {pattern} lasts {length:g} s, beep returned {got['total']!r}")
+    assert got["waits"][:2 * len(pattern)] == [t for pair in pattern for t in pair], (
+        f"wait on_s then off_s for each pair of {pattern}, got {got['waits']}")
+    assert got["states"] == [False] + [True, False] * len(pattern), (
+        f"on/off {len(pattern)} times, the pin went {got['states']}")
+    assert got["active"] is False, "the buzzer must be off at the end"
+    assert got["empty"] == 0, "an empty pattern lasts 0 s"
 
 
-def _check_phases():
-    assert tuple(CYCLE) == ("red", "red_amber", "green", "amber"), f"CYCLE should be the UK sequence from red, got {CYCLE}"
-    for a, b in [("red", "red_amber"), ("red_amber", "green"), ("green", "amber"), ("amber", "red")]:
-        assert next_phase(a) == b, f"next_phase({a!r}) should be {b!r}, got {next_phase(a)!r}"
-    expected = {"red": (1, 0, 0), "red_amber": (1, 1, 0), "green": (0, 0, 1), "amber": (0, 1, 0)}
-    for phase, lamps in expected.items():
-        assert tuple(lamps_for(phase)) == lamps, f"lamps_for({phase!r}) should be {lamps}, got {lamps_for(phase)}"
-    for bad in ("blue", "RED", None):
+def _observe_phases(phases, bad):
+    out = {"cycle": list(CYCLE), "next": [], "lamps": [], "bad": []}
+    for phase in phases:
+        out["next"].append(next_phase(phase))
+        out["lamps"].append(list(lamps_for(phase)))
+    for phase in bad:
         try:
-            next_phase(bad)
-        except ValueError as err:
-            assert repr(bad) in str(err) or str(bad) in str(err), f"the error should name the phase: {err}"
-            continue
-        raise AssertionError(f"next_phase({bad!r}) should raise ValueError")
+            next_phase(phase)
+        except Exception as err:
+            out["bad"].append({"raised": type(err).__name__, "message": str(err)[:300]})
+        else:
+            out["bad"].append({"raised": None})
+    return out
 
 
 @pytest.mark.points(2)
-def test_phases_and_lamps(lab):
-    lab.run(_check_phases)
+def test_phases_and_lamps(lab, grading_rng):
+    phases = grading_rng.sample(CYCLE, 4) + grading_rng.choices(CYCLE, k=3)
+    bad = ["blue", "RED", None, "".join(grading_rng.choices("xyzqw", k=5))]
+    got = lab.observe(_observe_phases, phases, bad)
+    assert tuple(got["cycle"]) == CYCLE, f"CYCLE should be the UK sequence from red, got {got['cycle']}"
+    for phase, after, lamps in zip(phases, got["next"], got["lamps"]):
+        expected = CYCLE[(CYCLE.index(phase) + 1) % 4]
+        assert after == expected, f"next_phase({phase!r}) should be {expected!r}, got {after!r}"
+        assert lamps == LAMPS[phase], f"lamps_for({phase!r}) should be {tuple(LAMPS[phase])}, got {lamps}"
+    for phase, outcome in zip(bad, got["bad"]):
+        assert _raised(outcome) == "ValueError", f"next_phase({phase!r}) should raise ValueError"
+        assert repr(phase) in outcome["message"] or str(phase) in outcome["message"], (
+            f"the error should name the phase: {outcome['message']}")
 
 
-def _check_machine():
-    import math
+class _Machine:
+    """The grader's own model of the lab's TrafficLightMachine, for expected values."""
 
-    timings = {"red": 10, "red_amber": 2, "green": 15, "amber": 3}
+    def __init__(self, timings, start="red"):
+        self.timings, self.phase, self.remaining = timings, start, float(timings[start])
+
+    def tick(self, dt):
+        entered = []
+        self.remaining -= dt
+        while self.remaining <= 1e-9:
+            self.phase = CYCLE[(CYCLE.index(self.phase) + 1) % 4]
+            self.remaining += self.timings[self.phase]
+            entered.append(self.phase)
+        return entered
+
+
+def _observe_machine(timings, ticks, start, bad):
     m = TrafficLightMachine(timings)
-    assert m.phase == "red" and math.isclose(m.remaining, 10), (m.phase, m.remaining)
-    assert m.tick(9.5) == [] and m.phase == "red"
-    assert m.tick(0.5) == ["red_amber"], "red lasts exactly 10 s"
-    assert m.tick(2) == ["green"] and tuple(m.lamps()) == (0, 0, 1)
-    entered = m.tick(15 + 3 + 10 + 1)  # through amber, red, into red_amber
-    assert entered == ["amber", "red", "red_amber"], f"one long tick passes several phases, got {entered}"
-    assert math.isclose(m.remaining, 1), f"time left over carries on: expected 1 s of red_amber left, got {m.remaining}"
-    g = TrafficLightMachine(timings, start="green")
-    assert g.phase == "green" and math.isclose(g.remaining, 15)
-    for bad, name in [({"red": 10, "green": 15, "amber": 3}, "red_amber"),
-                      ({"red": 10, "red_amber": 0, "green": 15, "amber": 3}, "red_amber"),
-                      ({"red": -1, "red_amber": 2, "green": 15, "amber": 3}, "red")]:
+    out = {"initial": [m.phase, m.remaining], "steps": [], "bad": []}
+    for dt in ticks:
+        entered = m.tick(dt)
+        out["steps"].append([list(entered), m.phase, m.remaining, list(m.lamps())])
+    g = TrafficLightMachine(timings, start=start)
+    out["start"] = [g.phase, g.remaining]
+    for timing in bad:
         try:
-            TrafficLightMachine(bad)
-        except ValueError as err:
-            assert name in str(err), f"the error should name {name!r}: {err}"
-            continue
-        raise AssertionError(f"TrafficLightMachine({bad}) should raise ValueError")
+            TrafficLightMachine(timing)
+        except Exception as err:
+            out["bad"].append({"raised": type(err).__name__, "message": str(err)[:300]})
+        else:
+            out["bad"].append({"raised": None})
+    return out
+
+
+def _random_timings(rng):
+    return {"red": rng.randint(8, 30), "red_amber": rng.randint(1, 3), "green": rng.randint(8, 25),
+            "amber": rng.randint(2, 4)}
 
 
 @pytest.mark.points(3)
-def test_traffic_light_machine(lab):
-    lab.run(_check_machine)
+def test_traffic_light_machine(lab, grading_rng):
+    timings = _random_timings(grading_rng)
+    cycle_s = sum(timings.values())
+    # half a second short of red's end, then exactly to it, then single steps and one long tick over several phases
+    ticks = [timings["red"] - 0.5, 0.5, timings["red_amber"], grading_rng.randint(1, 3) + 0.5,
+             cycle_s + grading_rng.randint(1, 5), 0.5 * grading_rng.randint(1, 9)]
+    start = grading_rng.choice(CYCLE[1:])
+    missing = grading_rng.choice(CYCLE)
+    bad = [{p: v for p, v in timings.items() if p != missing}, dict(timings, red_amber=0), dict(timings, red=-1)]
+    got = lab.observe(_observe_machine, timings, ticks, start, bad)
+    assert got["initial"][0] == "red" and math.isclose(got["initial"][1], timings["red"]), (
+        f"a new machine starts on red with {timings['red']} s left, got {got['initial']}")
+    model = _Machine(timings)
+    for dt, (entered, phase, remaining, lamps) in zip(ticks, got["steps"]):
+        expected = model.tick(dt)
+        assert entered == expected, f"tick({dt}) with timings {timings} should enter {expected}, got {entered}"
+        assert phase == model.phase and math.isclose(remaining, model.remaining, abs_tol=1e-6), (
+            f"after tick({dt}): expected {model.phase} with {model.remaining:g} s left, got {phase} with {remaining}")
+        assert lamps == LAMPS[model.phase], f"lamps() in {model.phase} should be {tuple(LAMPS[model.phase])}, got {lamps}"
+    assert len(got["steps"]) == len(ticks)
+    assert got["start"][0] == start and math.isclose(got["start"][1], timings[start]), (
+        f"TrafficLightMachine(timings, start={start!r}) should start there with {timings[start]} s, got {got['start']}")
+    for timing, name, outcome in zip(bad, [missing, "red_amber", "red"], got["bad"]):
+        assert _raised(outcome) == "ValueError", f"TrafficLightMachine({timing}) should raise ValueError"
+        assert name in outcome["message"], f"the error should name {name!r}: {outcome['message']}"
 
 
-def _check_run_lights():
+def _observe_run_lights(seed, timings, seconds, step_s):
     from kit import Board, World
 
-    timings = {"red": 25, "red_amber": 2, "green": 20, "amber": 3}
-    with Board(World(seed=8, start="2026-10-15T08:00:00")) as b:
+    with Board(World(seed=seed, start="2026-10-15T08:00:00")) as b:
         b.ped_light.value = (1, 0)
         seen = []
         b.world.add_listener(lambda w: seen.append(w.car_light_state()), each_step=False)
-        log = run_lights(TrafficLightMachine(timings), b, 120, step_s=2.0)
-        assert len(log) == 60, f"120 s in steps of 2 s is 60 log rows, got {len(log)}"
-        assert [round(row[0], 6) for row in log[:3]] == [2.0, 4.0, 6.0], f"elapsed_s after each step: {log[:3]}"
-        phases = [row[1] for row in log]
-        assert phases[:14] == ["red"] * 13 + ["red_amber"], f"25 s red (13 steps of 2 s), then red_amber: {phases[:14]}"
-        assert seen == phases, "the board's lamps must show the machine's phase during each step"
-        assert all(row[2] == q for row, q in zip(log[-1:], [b.world.queue_length])), "queue_length after the step"
-        assert b.world.stats.served_vehicles > 0, "cars should be served on green"
+        log = run_lights(TrafficLightMachine(timings), b, seconds, step_s=step_s)
+        return {"log": [list(row) for row in log], "seen": seen, "queue": b.world.queue_length,
+                "served": b.world.stats.served_vehicles}
 
 
 @pytest.mark.points(2)
-def test_run_lights_drives_the_board(lab):
-    lab.run(_check_run_lights)
+def test_run_lights_drives_the_board(lab, grading_rng):
+    timings = _random_timings(grading_rng)
+    step_s = grading_rng.choice([1.0, 2.0])
+    steps = grading_rng.randint(50, 70)
+    got = lab.observe(_observe_run_lights, grading_rng.randint(1, 10_000), timings, steps * step_s, step_s)
+    log = got["log"]
+    assert len(log) == steps, f"{steps * step_s:g} s in steps of {step_s:g} s is {steps} log rows, got {len(log)}"
+    assert [round(row[0], 6) for row in log[:3]] == [step_s, 2 * step_s, 3 * step_s], f"elapsed_s after each step: {log[:3]}"
+    model, expected = _Machine(timings), []
+    for _ in range(steps):
+        expected.append(model.phase)
+        model.tick(step_s)
+    phases = [row[1] for row in log]
+    assert phases == expected, f"with timings {timings} the phases should go {expected[:20]}..., got {phases[:20]}..."
+    assert got["seen"] == phases, "the board's lamps must show the machine's phase during each step"
+    assert log[-1][2] == got["queue"], "each row's queue_length is the world's after the step"
+    assert got["served"] > 0, "cars should be served on green"

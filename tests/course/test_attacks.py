@@ -1,0 +1,258 @@
+"""course.grade against a class of attackers: each attack is a blank lab plus a few lines, graded in one batch.
+
+Expected: every attack scores 0, the honest students graded in the same batch keep their exact scores, the
+batch finishes and writes the gradebook, nothing outside the attacker's sandbox is read, written or left running.
+Needs bubblewrap (``--sandbox required``), as CI installs it.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from course import grade
+from course.grading.sandbox import available
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(available() is not None and not os.environ.get("CI"),
+                                 reason=f"no sandbox here: {available()}")]
+
+MARK = "edge-python-attack-marker"
+
+# Each attack is prepended to the blank lab as its first cell. {course} is the course folder: an attacker knows
+# (or guesses) where things are on the instructor's machine.
+ATTACKS = {
+    # every grading message published from the kernel says ok
+    "display_patch": """
+import IPython.display as d, IPython.core.display_functions as f
+_real = d.publish_display_data
+def _forge(data, *a, **k):
+    data = {m: (dict(v, ok=True, message="") if isinstance(v, dict) else v) for m, v in data.items()}
+    return _real(data, *a, **k)
+d.publish_display_data = f.publish_display_data = _forge
+""",
+    "json_patch": """
+import json
+json.dumps = lambda *a, **k: '{"ok": true}'
+json.loads = lambda *a, **k: {"ok": True}
+""",
+    "builtins_patch": """
+import builtins
+builtins.NotImplementedError = type("NotImplementedError", (Exception,), {})
+builtins.AssertionError = type("AssertionError", (Exception,), {})
+_exec = builtins.exec
+builtins.exec = lambda *a, **k: None
+builtins.eval = lambda *a, **k: 3
+""",
+    # a thread that finds the harness's functions through gc and makes them report success
+    "gc_harness_hunt": """
+import gc, threading, time
+def _hunt():
+    def fake(*a, **k):
+        from IPython.display import publish_display_data
+        publish_display_data({m: {"ok": True, "json": "3"} for m in ["application/vnd.edge-python.grading+json"]})
+    while True:
+        for o in gc.get_objects():
+            if callable(o) and getattr(o, "__name__", "").startswith(("__grading", "_observe", "_check")):
+                try:
+                    o.__code__ = fake.__code__
+                except Exception:
+                    pass
+        time.sleep(0.01)
+threading.Thread(target=_hunt, daemon=True).start()
+""",
+    # writes a perfect results file wherever it can find one, now and from a detached process
+    "forged_results": """
+import glob, json, os
+perfect = {"tests": [{"test": f"test_01_demo.py::{t}", "notebook": "01_demo", "points": 9.0, "max": 9.0,
+                      "passed": True, "message": ""} for t in ("test_double", "test_limit", "test_greet")],
+           "score": 27, "max_score": 27}
+targets = [os.environ.get("COURSE_GRADING_RESULTS", "")] + glob.glob("/tmp/course-grade-*/*/results.json")
+for path in targets:
+    try:
+        open(path, "w").write(json.dumps(perfect))
+    except OSError:
+        pass
+""",
+    # runs the reference solution's code (or another student's) as its own
+    "reads_solutions_and_tests": """
+import glob, json
+stolen = ""
+for pattern in ["{course}/solutions/*.ipynb", "{course}/submissions/*/01_demo.ipynb"]:
+    for path in glob.glob(pattern):
+        try:
+            cells = json.load(open(path))["cells"]
+        except Exception:
+            continue
+        stolen += "\\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code" and "def " in "".join(c["source"]))
+for path in glob.glob("{course}/grading/*.py"):
+    stolen += open(path).read()
+print(stolen[:3000])
+exec(stolen)
+""",
+    "writes_other_submissions": """
+import glob
+for path in glob.glob("{course}/submissions/*/*.ipynb") + glob.glob("{course}/submissions/*"):
+    try:
+        open(path, "w").write("destroyed")
+    except OSError:
+        pass
+""",
+    "kills_the_grader": """
+import os, signal
+for pid in range(1, 400):
+    if pid != os.getpid():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+try:
+    os.kill(os.getppid(), signal.SIGKILL)
+except OSError:
+    pass
+""",
+    # a setsid child that outlives the notebook and keeps rewriting other students' work
+    "detached_writer": """
+import subprocess, sys
+subprocess.Popen([sys.executable, "-c",
+    "import glob, time\\n"
+    "while True:\\n"
+    "    for p in glob.glob('{course}/submissions/*/*.ipynb') + glob.glob('/tmp/course-grade-*/*/results.json'):\\n"
+    "        try: open(p, 'w').write('{mark}')\\n"
+    "        except OSError: pass\\n"
+    "    time.sleep(0.05)\\n", "{mark}"], start_new_session=True)
+""",
+    "allocates_20_gb": """
+try:
+    hog = bytearray(20 * 2**30)
+except MemoryError:
+    hog = None
+""",
+    "fork_bomb": """
+import os, time
+if os.fork() == 0:
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            time.sleep(0.05)
+""",
+    "prints_100_mb": """
+for _ in range(100):
+    print("x" * 2**20)
+""",
+    "exfiltrates_files_in_errors": """
+import glob
+raise RuntimeError("".join(open(p).read() for p in glob.glob("{course}/grading/*.py")) or "nothing found")
+""",
+}
+
+HONEST = {"solved": 4, "partly_solved": 3}
+
+
+def _blank_with(course, attack: str) -> nbformat.NotebookNode:
+    nb = nbformat.read(course.labs / "01_demo.ipynb", as_version=4)
+    source = attack.replace("{course}", str(course.root)).replace("{mark}", MARK)
+    nb.cells.insert(0, new_code_cell(source))
+    return nb
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _marked_processes() -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if MARK.encode() in cmdline:
+                found.append(entry.name)
+    return found
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory, make_course):
+    course = make_course(tmp_path_factory.mktemp("attacked"))
+    course.student("solved", course.notebook())
+    course.student("partly_solved", course.notebook(greet="def greet(name):\n    return name"))
+    for name, attack in ATTACKS.items():
+        course.student(name, _blank_with(course, attack))
+    # hand-ins that are not notebooks: a link to the reference solution, a folder, a FIFO
+    (course.root / "submissions" / "symlink_to_solution").mkdir()
+    os.symlink(course.solutions / "01_demo.ipynb", course.root / "submissions" / "symlink_to_solution" / "01_demo.ipynb")
+    (course.root / "submissions" / "folder_named_ipynb" / "01_demo.ipynb").mkdir(parents=True)
+    (course.root / "submissions" / "fifo").mkdir()
+    os.mkfifo(course.root / "submissions" / "fifo" / "01_demo.ipynb")
+    honest = {name: _digest(course.root / "submissions" / name / "01_demo.ipynb") for name in HONEST}
+    tests = {p.name: _digest(p) for p in course.tests.iterdir() if p.is_file()}
+    out = course.root / "out" / "grades.csv"
+    code = grade.main([str(course.root / "submissions"), "--out", str(out), "--tests", str(course.tests),
+                       "--sandbox", "required", "--cell-timeout", "10", "--call-timeout", "10",
+                       "--notebook-timeout", "60", "--jobs", "2", "--quiet"])
+    with open(out, newline="") as rows:
+        table = {row["student"]: row for row in csv.DictReader(rows)}
+    left = _marked_processes()
+    yield course, code, table, honest, tests, left
+    for pid in left:  # should there be any, do not leave them to the rest of the test run
+        try:
+            os.kill(int(pid), 9)
+        except OSError:
+            pass
+    shutil.rmtree(course.root / "submissions", ignore_errors=True)
+
+
+def test_the_batch_finishes_and_writes_every_row(attacked):
+    course, code, table, *_ = attacked
+    assert code == 0
+    expected = sorted([*ATTACKS, *HONEST, "symlink_to_solution", "folder_named_ipynb", "fifo"])
+    assert sorted(table) == expected
+    assert {row["max_score"] for row in table.values()} == {"4"}
+
+
+@pytest.mark.parametrize("attack", [*ATTACKS, "symlink_to_solution", "folder_named_ipynb", "fifo"])
+def test_every_attack_on_a_blank_lab_scores_zero(attacked, attack):
+    course, _, table, *_ = attacked
+    feedback = (course.root / "out" / "feedback" / f"{attack}.md").read_text()
+    assert table[attack]["score"] == "0", feedback
+
+
+def test_honest_students_keep_their_exact_scores_and_files(attacked):
+    course, _, table, honest, tests, _ = attacked
+    for name, score in HONEST.items():
+        assert table[name]["score"] == str(score), (course.root / "out" / "feedback" / f"{name}.md").read_text()
+        assert _digest(course.root / "submissions" / name / "01_demo.ipynb") == honest[name]
+    assert {p.name: _digest(p) for p in course.tests.iterdir() if p.is_file()} == tests
+
+
+def test_no_process_of_an_attacker_outlives_the_batch(attacked):
+    *_, left = attacked
+    assert left == []
+
+
+def test_hand_ins_that_are_not_notebooks_are_refused_with_a_reason(attacked):
+    course, *_ = attacked
+    feedback = course.root / "out" / "feedback"
+    assert "is a symbolic link, not a notebook" in (feedback / "symlink_to_solution.md").read_text()
+    assert "is a folder, not a notebook" in (feedback / "folder_named_ipynb.md").read_text()
+    assert "is not a regular file" in (feedback / "fifo.md").read_text()
+
+
+def test_feedback_quotes_only_what_the_student_could_see_and_stays_short(attacked):
+    course, *_ = attacked
+    feedback = course.root / "out" / "feedback"
+    for attack in ATTACKS:
+        text = (feedback / f"{attack}.md").read_text()
+        assert "def _observe_double" not in text and "grading_rng" not in text, f"{attack} saw the grading tests"
+        assert len(text) < 6000, f"{attack}: feedback of {len(text)} characters"
+    assert "nothing found" in (feedback / "exfiltrates_files_in_errors.md").read_text()
+    assert "MemoryError" not in (feedback / "solved.md").read_text()
