@@ -25,8 +25,10 @@ pytestmark = [pytest.mark.slow,
 
 MARK = "edge-python-attack-marker"
 
-# Each attack is prepended to the blank lab as its first cell. {course} is the course folder: an attacker knows
-# (or guesses) where things are on the instructor's machine.
+# Each attack is prepended to the blank lab as its first cell (appended as its last when it brings in code the blank
+# cells would otherwise overwrite). {course} is the course folder: an attacker knows (or guesses) where things are
+# on the instructor's machine. No attack knows the hidden tests' expected values.
+APPENDED = {"reads_solutions_and_tests"}
 ATTACKS = {
     # every grading message published from the kernel says ok
     "display_patch": """
@@ -56,7 +58,7 @@ import gc, threading, time
 def _hunt():
     def fake(*a, **k):
         from IPython.display import publish_display_data
-        publish_display_data({m: {"ok": True, "json": "3"} for m in ["application/vnd.edge-python.grading+json"]})
+        publish_display_data({m: {"ok": True, "json": "true"} for m in ["application/vnd.edge-python.grading+json"]})
     while True:
         for o in gc.get_objects():
             if callable(o) and getattr(o, "__name__", "").startswith(("__grading", "_observe", "_check")):
@@ -84,7 +86,7 @@ for path in targets:
     "reads_solutions_and_tests": """
 import glob, json
 stolen = ""
-for pattern in ["{course}/solutions/*.ipynb", "{course}/submissions/*/01_demo.ipynb"]:
+for pattern in ["{course}/submissions/solved/01_demo.ipynb", "{course}/solutions/*.ipynb"]:
     for path in glob.glob(pattern):
         try:
             cells = json.load(open(path))["cells"]
@@ -156,10 +158,11 @@ raise RuntimeError("".join(open(p).read() for p in glob.glob("{course}/grading/*
 HONEST = {"solved": 4, "partly_solved": 3}
 
 
-def _blank_with(course, attack: str) -> nbformat.NotebookNode:
+def _blank_with(course, name: str) -> nbformat.NotebookNode:
+    attack = ATTACKS[name]
     nb = nbformat.read(course.labs / "01_demo.ipynb", as_version=4)
     source = attack.replace("{course}", str(course.root)).replace("{mark}", MARK)
-    nb.cells.insert(0, new_code_cell(source))
+    nb.cells.insert(len(nb.cells) if name in APPENDED else 0, new_code_cell(source))
     return nb
 
 
@@ -185,8 +188,8 @@ def attacked(tmp_path_factory, make_course):
     course = make_course(tmp_path_factory.mktemp("attacked"))
     course.student("solved", course.notebook())
     course.student("partly_solved", course.notebook(greet="def greet(name):\n    return name"))
-    for name, attack in ATTACKS.items():
-        course.student(name, _blank_with(course, attack))
+    for name in ATTACKS:
+        course.student(name, _blank_with(course, name))
     # hand-ins that are not notebooks: a link to the reference solution, a folder, a FIFO
     (course.root / "submissions" / "symlink_to_solution").mkdir()
     os.symlink(course.solutions / "01_demo.ipynb", course.root / "submissions" / "symlink_to_solution" / "01_demo.ipynb")
