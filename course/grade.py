@@ -15,7 +15,6 @@ notebook ran.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import queue
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from course import GRADING_TESTS, ROOT
+from course.grading import export
 from course.grading.plugin import DEFAULT_LIMITS
 from course.grading.sandbox import FIRST_UID, MODES, Sandbox, SandboxUnavailable, resolve
 
@@ -347,14 +347,9 @@ def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
 
 
-def write_csv(results: list[LabResult], path: Path) -> None:
-    """nbgrader's gradebook shape: one row per student x assignment."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["student", "assignment", "max_score", "score"])
-        for r in results:
-            writer.writerow([r.student, r.lab, _fmt(r.max_score), _fmt(r.score)])
+def write_csv(results: list[LabResult], path: Path, fmt: str = "simple") -> None:
+    """The gradebook: one row per student x assignment, or another tool's shape (:mod:`course.grading.export`)."""
+    export.write([export.Row(r.student, r.lab, r.score, r.max_score) for r in results], path, fmt)
 
 
 def feedback_markdown(student: str, results: list[LabResult]) -> str:
@@ -435,6 +430,9 @@ def main(argv: Iterable[str] | None = None) -> int:
                         help="seconds one graded check may run (default: %(default)s)")
     parser.add_argument("--lab-timeout", type=float, default=None,
                         help="seconds for grading one student's lab, all included (default: notebook + checks + 60)")
+    parser.add_argument("--format", choices=export.FORMATS, default="simple",
+                        help="gradebook columns: simple (student,assignment,max_score,score), nbgrader (its export "
+                             "columns), canvas or gradescope (their grade imports) (default: %(default)s)")
     parser.add_argument("--sandbox", choices=MODES, default="auto",
                         help="run each kernel in a bubblewrap sandbox: required (fail without one), auto (warn "
                              "loudly and go on without one), off (default: %(default)s)")
@@ -462,7 +460,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     results = grade_class(args.submissions, tests=args.tests.resolve(), jobs=args.jobs, limits=limits,
                           only=only, progress=progress)
-    write_csv(results, args.out)
+    write_csv(results, args.out, args.format)
     feedback = args.feedback or args.out.resolve().parent / "feedback"
     write_feedback(results, feedback)
     students = sorted({r.student for r in results})

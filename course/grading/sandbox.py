@@ -91,6 +91,9 @@ class Sandbox:
         env = {
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin",
                                      "/usr/sbin", "/sbin"]),
+            # getpass.getuser() (paho-mqtt's client ids) looks here before the password file, which has no
+            # entry for the sandbox's user id.
+            "USER": "student", "LOGNAME": "student",
             "HOME": str(home), "TMPDIR": "/tmp", "LANG": os.environ.get("LANG", "C.UTF-8"),
             "PYTHONPATH": str(ROOT), "IPYTHONDIR": str(home / ".ipython"), "MPLCONFIGDIR": str(home / ".mpl"),
             "MPLBACKEND": "Agg", "KERAS_HOME": str(home / ".keras"), "FLWR_HOME": str(home / ".flwr"),
