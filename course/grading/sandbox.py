@@ -14,7 +14,8 @@ namespaces; when the kernel process ends or the grader drops it, every process i
 processes apply to it and it cannot signal anything outside; run as an ordinary user, bubblewrap's user
 namespace plays that part.
 
-Limits (``prlimit``): address space (``memory_bytes``; a 20 GB allocation fails with ``MemoryError`` inside),
+Limits (``prlimit``): memory a process can write to (``memory_bytes``, RLIMIT_DATA; a 20 GB allocation fails with
+``MemoryError`` inside) and, a few times higher, its address space (RLIMIT_AS),
 CPU seconds, processes and threads of the sandbox's user, size of any file written, no core files.
 """
 from __future__ import annotations
@@ -50,6 +51,10 @@ class Sandbox:
     uid: int = FIRST_UID
     bwrap: str = "bwrap"
 
+    @property
+    def address_space_bytes(self) -> int:
+        return max(4 * self.memory_bytes, self.memory_bytes + 8 * 2**30)
+
     def read_only(self) -> list[Path]:
         """What the kernel may read: the system, the Python environment and the kit, nothing of the course."""
         paths = [Path(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")]
@@ -65,7 +70,9 @@ class Sandbox:
         for path in self.read_only():
             cmd += _parents(path, made)
             cmd += ["--symlink", os.readlink(path), str(path)] if path.is_symlink() else ["--ro-bind", str(path), str(path)]
-        cmd += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+        # /dev/shm writable by the sandbox's user: Ray's object store (lab 08's federation) maps its memory there.
+        cmd += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc",
+                "--perms", "1777", "--tmpfs", "/tmp"]
         made.add(Path("/tmp"))
         cmd += _parents(private, made) + ["--bind", str(private), str(private), "--chdir", str(private)]
         if os.geteuid() == 0:
@@ -75,8 +82,11 @@ class Sandbox:
         else:
             cmd.insert(1, "--unshare-user")
             cmd += ["--"]
-        cmd += ["prlimit", f"--as={self.memory_bytes}", f"--cpu={self.cpu_s}", f"--nproc={self.processes}",
-                f"--fsize={self.file_bytes}", "--core=0", "--"]
+        # Memory: RLIMIT_DATA bounds what a process can write to (heap and private mappings), which is what a
+        # kernel really uses; TensorFlow reserves far more address space than it touches, so the address-space
+        # limit (which also bounds shared mappings) is set a few times higher.
+        cmd += ["prlimit", f"--data={self.memory_bytes}", f"--as={self.address_space_bytes}", f"--cpu={self.cpu_s}",
+                f"--nproc={self.processes}", f"--fsize={self.file_bytes}", "--core=0", "--"]
         return cmd + list(argv)
 
     def prepare(self, private: Path) -> None:
@@ -104,6 +114,11 @@ class Sandbox:
                     "GPIOZERO_MOCK_PIN_CLASS", "PYTHONHASHSEED"):
             if key in os.environ:
                 env[key] = os.environ[key]
+        # Ray (lab 08's federation) sizes its object store from the machine's memory, not the sandbox's: give it
+        # a quarter of the sandbox's memory, which also keeps the store's file under the file-size limit.
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        share = min(self.memory_bytes / 4, self.file_bytes * 0.9) / total
+        env["RAY_DEFAULT_OBJECT_STORE_MEMORY_PROPORTION"] = f"{min(0.3, share):.4f}"
         env.update(extra or {})
         return env
 
