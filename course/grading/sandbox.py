@@ -4,8 +4,8 @@
     >>> box.command(["python", "-c", "print(1)"], private=Path("/tmp/unit"))[:1]
     ['bwrap']
 
-Inside, the kernel sees the operating system and the Python environment read-only, the ``kit`` package
-read-only, and one private writable folder (its working directory, a copy of the one notebook, the kernel's
+Inside, the kernel sees the operating system and the Python environment read-only, the ``kit`` and ``course``
+packages read-only (labs import both), and one private writable folder (its working directory, a copy of the one notebook, the kernel's
 sockets). It does not see the instructor's home, the repository's ``solutions/`` or ``tests/``, other
 students' submissions or any results file. It has its own process, network (loopback only), IPC and host-name
 namespaces; when the kernel process ends or the grader drops it, every process it started dies with it
@@ -56,10 +56,12 @@ class Sandbox:
         return max(4 * self.memory_bytes, self.memory_bytes + 8 * 2**30)
 
     def read_only(self) -> list[Path]:
-        """What the kernel may read: the system, the Python environment and the kit, nothing of the course."""
+        """What the kernel may read: the system, the Python environment, the kit and course packages; no tests,
+        solutions or submissions."""
         paths = [Path(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")]
         paths += [Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).resolve().parent.parent]
-        paths += [ROOT / "kit", ROOT / "models"]
+        # The two packages a lab imports (the kit; the course's knowledge checks), never the repository around them.
+        paths += [ROOT / "kit", ROOT / "course", ROOT / "models"]
         return _unique(p for p in paths if p.exists())
 
     def command(self, argv: list[str], *, private: Path) -> list[str]:
