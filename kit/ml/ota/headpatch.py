@@ -95,3 +95,18 @@ def write_candidate(content: bytes, folder: str | Path, name: str, *, base_card:
                  "size_bytes": len(content), "reproduce": note or card.get("reproduce", "")})
     path.with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def adapted_model(path: str | Path, frames: np.ndarray, labels: np.ndarray, *, seed: int = 0, epochs: int = 300,
+                  lr: float = 0.5, l2: float = 1e-3, name: str = "intersection") -> bytes:
+    """On-device head adaptation (:class:`kit.ml.adapt.SoftmaxHead`) on labelled frames, as a complete ``.tflite``.
+
+    ``labels`` are queue classes (e.g. from the ultrasonic sensor's queue count); the head starts from the
+    shipped one and an L2 pull keeps it near it. The result is a candidate for :meth:`Updater.offer_file`.
+    """
+    from kit.ml.adapt import SoftmaxHead
+
+    kernel, bias = shipped_head(name)
+    head = SoftmaxHead(kernel.copy(), bias.copy()).fit(features(path, frames), np.asarray(labels), epochs=epochs,
+                                                       lr=lr, l2=l2, seed=seed)
+    return patch_head(Path(path).read_bytes(), kernel, bias, head.weights, head.bias)

@@ -1,0 +1,268 @@
+"""Models in the field, end to end: road works start at a known hour; drift, a candidate, canary, swap, rollback.
+
+    python bench/lifecycle.py                 # ~1-2 min on 2 cores; every figure below is printed by this script
+    python bench/lifecycle.py --seed 1 --works-hour 11
+
+Part 1 runs on simulated time (deterministic for a seed; the updater is stepped after each frame):
+a camera frame every ``--frame-min`` simulated minutes from 06:00, the app's drift monitor (scene
+layout and confidence, windows of 64 frames), road works from ``--works-hour`` (the renderer's cones
+and barriers) and, as it is autumn, leaves on the lens from the same hour (``--leaves``; 0 for works only).
+When drift alarms, the device labels the next frames with the queue count of its ultrasonic sensor
+(the true count in simulation), adapts the head on them (kit.ml.ota.headpatch, loop (a)) and offers
+the result: canary, then swap or refusal. Then the operator deploys over the air (a real moto endpoint,
+S3 + shadow) a deliberately bad model (every class shifted by one): it must be refused, and the queue
+classes used for control must be the very ones of a run without it.
+
+Part 2 runs on the wall clock: a control loop ticking every ``--tick-ms`` does the model's frame on
+each tick, as the app's control thread does, while the updater's own thread downloads, verifies, loads
+and canaries a delivered model and commits the swap. It counts ticks started more than one period late
+during the update and during as many ticks with nothing to do, side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kit.ml import shipped_model  # noqa: E402
+from kit.ml.card import load_card  # noqa: E402
+from kit.ml.data import make_dataset  # noqa: E402
+from kit.ml.host import ModelHost  # noqa: E402
+from kit.ml.ota.canary import CanaryPolicy  # noqa: E402
+from kit.ml.ota.field import FieldModel  # noqa: E402
+from kit.ml.ota.headpatch import adapted_model, patch_head, shipped_head, write_candidate  # noqa: E402
+
+WINDOW = 64  # the app's drift window (frames)
+
+
+def drift_monitor(host: ModelHost):
+    """The drift monitor as the app builds it: reference frames of the trained conditions, layout + confidence."""
+    from kit.ml.drift import DriftMonitor, Reference
+
+    reference = make_dataset(256, seed=9_001, conditions="day")
+    probs = host.predict_batches(reference.x)["queue"]
+    return DriftMonitor(Reference.from_frames(reference.x, probs), psi_threshold=float("inf"), ks_p_threshold=0.0)
+
+
+def stream(seed: int, start_h: float, end_h: float, frame_min: float, works_h: float, leaves: float):
+    """(hour, frames (n, 64, 64), queue classes) in slots of one frame each, the scene changing at works_h."""
+    hours = np.arange(start_h, end_h, frame_min / 60.0)
+    before = hours < works_h
+    normal = make_dataset(int(before.sum()), seed=seed, conditions="day")
+    cond = {"daylight": (0.6, 1.0), "road_works": 1.0}
+    if leaves > 0:
+        cond["leaves"] = (leaves * 0.5, leaves)
+    works = make_dataset(int((~before).sum()), seed=seed + 1, conditions=cond)
+    return hours, np.concatenate([normal.x, works.x]), np.concatenate([normal.queue, works.queue])
+
+
+def part1(args, folder: Path, models: Path) -> dict:
+    factory = ModelHost(shipped_model())
+    field = FieldModel(factory, folder / "device", policy=CanaryPolicy(frames=48, probation_frames=32)).start(thread=False)
+    monitor = drift_monitor(factory)
+    hours, frames, labels = stream(args.seed, 6.0, args.end_hour, args.frame_min, args.works_hour, args.leaves)
+    used, correct, versions = [], [], []
+    window_f, window_p = [], []
+    first_alarm = candidate_at = swapped_at = None
+    labelled_f, labelled_y = [], []
+    log = []
+    last_phase = "idle"
+    for i, (hour, frame, label) in enumerate(zip(hours, frames, labels)):
+        probs, _, _, _ = field.predict(frame, sensor_class=int(label))
+        field.updater.step()
+        used.append(int(np.argmax(probs)))
+        correct.append(int(np.argmax(probs)) == int(label))
+        versions.append(field.status()["version"])
+        if field.swaps_taken and swapped_at is None:
+            swapped_at = hour
+        window_f.append(frame)
+        window_p.append(probs)
+        if len(window_f) == WINDOW:
+            report = monitor.check(np.stack(window_f), np.stack(window_p))
+            field.note_drift(report.drift)
+            window_f, window_p = [], []
+            if report.drift and first_alarm is None and hour >= args.works_hour:
+                first_alarm = hour
+                log.append(f"{hour:05.2f} h  drift alarm: {'; '.join(report.reasons)[:120]}")
+        if first_alarm is not None and candidate_at is None:
+            labelled_f.append(frame)
+            labelled_y.append(int(label))  # the ultrasonic sensor's queue class of the same moment
+            if len(labelled_f) == args.labelled:
+                data = adapted_model(shipped_model(), np.stack(labelled_f), np.array(labelled_y), seed=args.seed)
+                path = write_candidate(data, models, "adapted", base_card=load_card("intersection"),
+                                       note="kit.ml.ota.headpatch.adapted_model on sensor-labelled frames")
+                said = field.offer_file(path, version="adapted-1", card=path.with_suffix(".json"))
+                candidate_at = hour
+                log.append(f"{hour:05.2f} h  adapted head from {len(labelled_y)} sensor-labelled frames offered: {said}")
+        status = field.status()
+        if status["phase"] != last_phase:
+            last_phase = status["phase"]
+            if last_phase in ("canary", "rejected", "probation", "running", "rolled back"):
+                log.append(f"{hour:05.2f} h  {last_phase}: {status['reason'][:160]}")
+    hours_arr = np.asarray(hours)
+    correct = np.asarray(correct)
+    before = hours_arr < args.works_hour
+    after_works = ~before
+    out = {
+        "frames": len(hours_arr),
+        "accuracy_before_works": round(float(correct[before].mean()), 3),
+        "accuracy_works_old_model": round(float(correct[after_works & (hours_arr < (swapped_at or 99))].mean()), 3),
+        "first_drift_alarm_h": first_alarm, "candidate_offered_h": candidate_at, "swapped_h": swapped_at,
+        "final_model": field.status()["version"], "adapted_candidate": field.status()["phase"],
+        "adapted_reason": field.status()["reason"][:200], "log": log,
+    }
+    if swapped_at is not None:
+        out["accuracy_works_after_swap"] = round(float(correct[hours_arr >= swapped_at].mean()), 3)
+        out["time_to_swap_h"] = round(swapped_at - args.works_hour, 2)
+    # the same works frames through an adapted candidate and the old model, on frames the adaptation never saw
+    held = make_dataset(400, seed=args.seed + 50, conditions={"daylight": (0.6, 1.0), "road_works": 1.0,
+                                                              **({"leaves": (args.leaves * 0.5, args.leaves)} if args.leaves else {})})
+    for name, host in (("old", factory), ("adapted", ModelHost(models / "adapted.tflite", verify=False))):
+        if (models / "adapted.tflite").exists() or name == "old":
+            q = host.predict_batches(held.x)["queue"].argmax(1)
+            out[f"held_out_works_accuracy_{name}"] = round(float((q == held.queue).mean()), 3)
+    out["_used"] = used
+    return out
+
+
+def part1_bad_model(args, folder: Path, models: Path, cloud) -> dict:
+    """A deliberately bad model deployed over the air during the works: refused; the classes used are unchanged."""
+    from kit.ml.ota.deploy import deploy, reported
+    from kit.ml.ota.updater import shadow_poller
+
+    kernel, bias = shipped_head()
+    bad = write_candidate(patch_head(shipped_model().read_bytes(), kernel, bias, np.roll(kernel, 1, axis=1),
+                                     np.roll(bias, 1)), models, "bad", base_card=load_card("intersection"))
+    spec = deploy(bad, "kit-bench", version="bad-1")
+    factory = ModelHost(shipped_model())
+    field = FieldModel(factory, folder / "device-bad", policy=CanaryPolicy(frames=48)).start(thread=False)
+    poll = shadow_poller(field.updater, "kit-bench")
+    poll()
+    hours, frames, labels = stream(args.seed, 6.0, 12.0, args.frame_min, args.works_hour, args.leaves)
+    used_with, used_without = [], []
+    for frame, label in zip(frames, labels):
+        probs, *_ = field.predict(frame, sensor_class=int(label))
+        field.updater.step()
+        used_with.append(int(np.argmax(probs)))
+        used_without.append(int(np.argmax(factory.predict(frame)["queue"][0])))
+    poll()
+    seen = reported("kit-bench")["reported"]
+    return {"bad_deployed": spec.version, "bad_phase": seen["phase"], "bad_reason": seen["reason"],
+            "device_runs": seen["version"],
+            "control_inputs_identical": used_with == used_without, "frames": len(used_with)}
+
+
+def part2(args, folder: Path, models: Path, cloud) -> dict:
+    """Wall clock: ticks started late by more than one period, during an update vs with nothing to do."""
+    period = args.tick_ms / 1e3
+    frames = make_dataset(64, seed=args.seed, conditions="day")
+    kernel, bias = shipped_head()
+    good = write_candidate(patch_head(shipped_model().read_bytes(), kernel, bias, kernel, bias + np.float32(1e-3)),
+                           models, "good", base_card=load_card("intersection"))
+    factory = ModelHost(shipped_model())
+
+    def run(ticks: int, field: FieldModel | None) -> dict:
+        late = 0
+        worst = 0.0
+        swap_tick = None
+        work_ms = []
+        next_t = time.perf_counter()
+        for k in range(ticks):
+            now = time.perf_counter()
+            lateness = now - next_t
+            worst = max(worst, lateness)
+            late += int(lateness > period)
+            frame = frames.x[k % len(frames)]
+            t0 = time.perf_counter()
+            if field is not None:
+                field.predict(frame, sensor_class=int(frames.queue[k % len(frames)]))
+                if field.swaps_taken and swap_tick is None:
+                    swap_tick = k
+            else:
+                factory.predict(frame)
+            work_ms.append((time.perf_counter() - t0) * 1e3)
+            next_t += period
+            time.sleep(max(0.0, next_t - time.perf_counter()))
+        return {"ticks": ticks, "late_ticks": late, "worst_late_ms": round(worst * 1e3, 2), "swap_tick": swap_tick,
+                "work_p50_ms": round(float(np.median(work_ms)), 3),
+                "swap_tick_work_ms": round(work_ms[swap_tick], 3) if swap_tick is not None else None}
+
+    idle = run(args.ticks, None)
+    from kit.ml.ota.deploy import deploy
+
+    deploy(good, "kit-bench-rt", version=f"good-{args.seed}")  # the operator's act, done before the device looks
+    field = FieldModel(factory, folder / "device-rt", policy=CanaryPolicy(frames=48, probation_frames=16),
+                       thing_name="kit-bench-rt", poll_s=0.05).start()
+    try:
+        busy = run(args.ticks, field)
+    finally:
+        field.close()
+    busy["final_model"] = field.status()["version"]
+    return {"tick_ms": args.tick_ms, "without_update": idle, "with_update": busy,
+            "load_average_1min": round(os.getloadavg()[0], 1), "cpus": os.cpu_count()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--works-hour", type=float, default=10.0)
+    p.add_argument("--end-hour", type=float, default=16.0)
+    p.add_argument("--frame-min", type=float, default=1.0, help="simulated minutes between camera frames")
+    p.add_argument("--leaves", type=float, default=0.4, help="leaves on the lens from the works hour (0: works only)")
+    p.add_argument("--labelled", type=int, default=128, help="sensor-labelled frames for the head adaptation")
+    p.add_argument("--tick-ms", type=float, default=20.0)
+    p.add_argument("--ticks", type=int, default=400)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    import logging
+
+    logging.getLogger("kit.ota").setLevel(logging.ERROR)
+    from kit.cloud.emulator import LocalCloud
+
+    with tempfile.TemporaryDirectory() as tmp, LocalCloud(0) as cloud:
+        folder, models = Path(tmp), Path(tmp) / "models"
+        r1 = part1(args, folder, models)
+        r1.pop("_used")
+        r1b = part1_bad_model(args, folder, models, cloud)
+        r2 = part2(args, folder, models, cloud)
+    result = {"scenario": {"works_hour": args.works_hour, "leaves": args.leaves, "seed": args.seed}, "field": r1,
+              "bad_model": r1b, "realtime": r2}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"road works (leaves {args.leaves}) from {args.works_hour:05.2f} h, seed {args.seed}, a frame every {args.frame_min:g} min")
+    for line in r1["log"]:
+        print("  " + line)
+    print(f"accuracy before the works            {r1['accuracy_before_works']:.3f}")
+    print(f"accuracy at the works, old model     {r1['accuracy_works_old_model']:.3f}")
+    if "accuracy_works_after_swap" in r1:
+        print(f"accuracy at the works, after swap    {r1['accuracy_works_after_swap']:.3f}  "
+              f"(swap {r1['time_to_swap_h']:.2f} simulated h after the works began)")
+    else:
+        print(f"adapted candidate not swapped in: {r1['adapted_reason']}")
+    print(f"held-out works frames: old {r1['held_out_works_accuracy_old']:.3f}, adapted "
+          f"{r1.get('held_out_works_accuracy_adapted', float('nan')):.3f}")
+    print(f"bad model over the air: {r1b['bad_phase']} ({r1b['bad_reason'][:150]}); device runs {r1b['device_runs']}; "
+          f"control inputs identical to a run without it: {r1b['control_inputs_identical']} ({r1b['frames']} frames)")
+    w, b = r2["without_update"], r2["with_update"]
+    print(f"ticks every {r2['tick_ms']:g} ms, late by more than a period: {w['late_ticks']}/{w['ticks']} with nothing to do, "
+          f"{b['late_ticks']}/{b['ticks']} during download+verify+load+canary+swap (swap at tick {b['swap_tick']}, "
+          f"now runs {b['final_model']}); worst lateness {w['worst_late_ms']:.1f} ms vs {b['worst_late_ms']:.1f} ms; "
+          f"load average {r2['load_average_1min']} on {r2['cpus']} cores")
+    if b["swap_tick"] is not None:
+        print(f"the swap tick's work (take the new model + its first frame): {b['swap_tick_work_ms']:.3f} ms; "
+              f"a tick's work p50 {b['work_p50_ms']:.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""FieldModel: what a model loop holds; the swap happens inside predict, between two frames."""
+import pytest
+
+from kit.ml import MODELS_DIR, shipped_model
+from kit.ml.early_exit import EarlyExitHost
+from kit.ml.host import ModelHost
+from kit.ml.ota.canary import CanaryPolicy
+from kit.ml.ota.field import FieldModel
+from kit.ml.ota.slots import sha256_file
+
+
+@pytest.mark.parametrize("factory_kind", ["one-piece", "early-exit"])
+def test_the_new_model_scores_whole_frames_from_the_one_after_the_commit(tmp_path, variants, day_frames, factory_kind):
+    frames, labels = day_frames
+    factory = ModelHost(shipped_model()) if factory_kind == "one-piece" else EarlyExitHost.load(MODELS_DIR / "early_exit")
+    field = FieldModel(factory, tmp_path, policy=CanaryPolicy(frames=16, probation_frames=8)).start(thread=False)
+    assert field.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json")) == "queued"
+    field.updater.step()
+    hosts = []
+    for frame, label in zip(frames[:40], labels[:40]):
+        probs, pedestrian, _, ms = field.predict(frame, sensor_class=int(label))
+        assert probs.shape == (3,) and ms >= 0
+        hosts.append(field.host)
+        field.updater.step()
+    assert field.swaps_taken == 1 and field.status()["version"] == "good-1", field.status()
+    first_new = next(i for i, h in enumerate(hosts) if h is not factory)
+    assert all(h is factory for h in hosts[:first_new]) and all(h is hosts[first_new] for h in hosts[first_new:])
+    assert sha256_file(hosts[-1].path) == sha256_file(variants["good"])
+    assert pedestrian is not None  # the delivered one-piece model reports pedestrians too
