@@ -6,38 +6,28 @@
   cut in mean vehicle wait (5, 10, 15, 20 %), and count only while every safety rule holds on every day: the
   minimum green (probed at its boundary with timings drawn here), pedestrians' p95 wait at most 45 s, the
   conflict monitor never intervening, the traffic served.
-* **The trust rule** answers for frames rendered and scored here (the shipped model through ``ModelHost``).
+* **The trust rule** answers for frames rendered and scored here (the shipped model through ``ModelHost``), of a
+  seed drawn for each grading run; the minimum green is probed with timings drawn the same way.
 * **The wiring is graded by observation:** the simulated day's readings in the store, every one of them in S3
   exactly once despite the hour the endpoint was down, the operator's shadow change reaching the controller's
   greens, the service's readings all in S3 after a SIGKILL and a restart.
 
 Each ``_observe_*`` function runs in the student's kernel and only gathers plain values; the tests judge them here.
 """
-import inspect
-import math
-import textwrap
-
 import pytest
 
 pytestmark = pytest.mark.notebook("09_capstone", cell_timeout=400, notebook_timeout=1200, call_timeout=240)
 
 PED_P95_MAX_S = 45.0
-#: Held-out days (seeds and dates the lab never shows): two hours each, every kind the lab names.
+#: Held-out days (seeds and dates the lab never shows): two hours each, every kind the lab names. They are fixed,
+#: not drawn per run: over other draws of seeds the reference controller's cut ranges from about 18 % to 30 %
+#: (the traffic a seed draws), which would make the 20 % step a lottery.
 HELD_OUT = (
     {"name": "rush", "seed": 7101, "start": "2026-11-03T07:00:00", "hours": 2.0, "leaves": 0.0},
     {"name": "evening", "seed": 7102, "start": "2026-11-04T16:30:00", "hours": 2.0, "leaves": 0.0},
     {"name": "night", "seed": 7103, "start": "2026-11-05T00:30:00", "hours": 2.0, "leaves": 0.0},
     {"name": "leaves day", "seed": 7104, "start": "2026-11-06T11:00:00", "hours": 2.0, "leaves": 0.8},
 )
-
-
-def _observe(lab, func, *args, timeout=None):
-    """``func(*args)`` in the student's kernel, its plain (JSON) result back here."""
-    if hasattr(lab, "observe"):
-        return lab.observe(func, *args, timeout=timeout)
-    source = textwrap.dedent(inspect.getsource(func))
-    return lab.eval(f"(lambda: (exec({source!r}, globals()), {func.__name__}(*{list(args)!r}))[1])()",
-                    timeout=timeout)
 
 
 # --- the controller on held-out days ------------------------------------------------------------------
@@ -79,7 +69,7 @@ def _held_out(lab) -> list[tuple[dict, dict, dict]]:
     """(day, fixed-time summary, the student's summary) for every held-out day; run once per graded notebook."""
     key = id(lab)
     if key not in _RESULTS:
-        mine = _observe(lab, _observe_days, list(HELD_OUT), timeout=240)
+        mine = lab.observe(_observe_days, list(HELD_OUT), timeout=240)
         _RESULTS[key] = [(day, _fixed(day), m) for day, m in zip(HELD_OUT, mine)]
     return _RESULTS[key]
 
@@ -90,7 +80,8 @@ def _safety_problems(results) -> list[str]:
     for day, fixed, mine in results:
         name = day["name"]
         if mine["refused"]:
-            problems.append(f"{name}: rule 'conflict monitor': it refused {mine['refused']} of your controller's changes")
+            problems.append(f"{name}: rule 'conflict monitor': it refused {mine['refused']} of your controller's "
+                            "changes")
         if mine["p95_pedestrian_wait_s"] > PED_P95_MAX_S:
             problems.append(f"{name}: rule 'pedestrians': p95 wait {mine['p95_pedestrian_wait_s']} s is over "
                             f"{PED_P95_MAX_S:g} s")
@@ -174,14 +165,22 @@ def _probes(t: dict) -> list[dict]:
     return probes
 
 
+def _draw_timings(rng, kind: str) -> dict:
+    """Timings other than the defaults (drawn for each grading run), so that numbers of one's own are caught."""
+    if kind == "long":
+        return {"min_green_s": float(rng.randint(15, 22)), "night_min_green_s": float(rng.randint(7, 9)),
+                "max_green_s": float(rng.randint(40, 50)), "ped_max_wait_s": float(rng.randint(25, 35))}
+    return {"min_green_s": float(rng.randint(10, 12)) + rng.choice([0.0, 0.5]),
+            "night_min_green_s": float(rng.randint(5, 6)), "max_green_s": float(rng.randint(60, 80)),
+            "ped_max_wait_s": float(rng.randint(10, 16))}
+
+
 @pytest.mark.points(2)
-@pytest.mark.parametrize("timings", [
-    {"min_green_s": 17.0, "night_min_green_s": 8.0, "max_green_s": 45.0, "ped_max_wait_s": 33.0},
-    {"min_green_s": 11.0, "night_min_green_s": 6.0, "max_green_s": 75.0, "ped_max_wait_s": 14.0},
-], ids=["long-minimum", "short-minimum"])
-def test_controller_never_ends_green_before_the_minimum(lab, timings):
+@pytest.mark.parametrize("kind", ["long", "short"], ids=["long-minimum", "short-minimum"])
+def test_controller_never_ends_green_before_the_minimum(lab, grading_rng, kind):
+    timings = _draw_timings(grading_rng, kind)
     probes = _probes(timings)
-    got = _observe(lab, _observe_boundary, timings, probes)
+    got = lab.observe(_observe_boundary, timings, probes)
     for o, answer in zip(probes, got):
         assert answer is True or answer is False, f"MyController must return True or False, returned {answer!r} for {o}"
         least = timings["night_min_green_s"] if o["night"] else timings["min_green_s"]
@@ -208,9 +207,11 @@ def _observe_sample(seed, start, seconds):
 
 
 @pytest.mark.points(1)
-@pytest.mark.parametrize("seed, start, seconds", [(311, "2026-11-07T08:10:00", 437), (312, "2026-11-07T21:40:00", 95)])
-def test_sample_reads_the_three_sensors(lab, seed, start, seconds):
-    got = _observe(lab, _observe_sample, seed, start, seconds)
+@pytest.mark.parametrize("hour", [8, 21], ids=["morning", "night"])
+def test_sample_reads_the_three_sensors(lab, grading_rng, hour):
+    seed, seconds = grading_rng.randint(1, 10**6), grading_rng.randint(30, 900)
+    start = f"2026-11-{grading_rng.randint(1, 28):02d}T{hour:02d}:{grading_rng.randint(0, 59):02d}:00"
+    got = lab.observe(_observe_sample, seed, start, seconds)
     rows = got["rows"]
     names = [r[0] for r in rows]
     assert names == ["queue_distance_m", "light", "road_temperature_c"], f"one row per sensor, in order; got {names}"
@@ -224,8 +225,8 @@ def _observe_trust(scores, lights):
     return [camera_queue(s, l) for s, l in zip(scores, lights)]  # noqa: F821 - the student's function
 
 
-def _frames():
-    """Frames of every condition (seeds the lab never uses), scored here by the shipped model."""
+def _frames(seed: int):
+    """Frames of every condition (a seed drawn for each grading run), scored here by the shipped model."""
     from kit.ml import MODELS_DIR
     from kit.ml.data import make_fused_dataset
     from kit.ml.host import ModelHost
@@ -235,18 +236,18 @@ def _frames():
     for i, (name, conditions) in enumerate([("day", {"hours": "day"}), ("night", {"hours": "night"}),
                                             ("leaves", {"hours": "day", "leaves": (1.0, 0.4, 0.9)}),
                                             ("dusk", {"hours": "dusk"})]):
-        d = make_fused_dataset(120, seed=8_310 + i, conditions=conditions)
+        d = make_fused_dataset(120, seed=seed + i, conditions=conditions)
         out[name] = (host.predict(d.x)["queue"].tolist(), [float(x) for x in d.sensors[:, 2]],
                      [bool(q == 2) for q in d.queue])
     return out
 
 
 @pytest.mark.points(2)
-def test_trust_rule_is_right_when_trusted_and_keeps_the_daylight_camera(lab):
-    frames = _frames()
+def test_trust_rule_is_right_when_trusted_and_keeps_the_daylight_camera(lab, grading_rng):
+    frames = _frames(grading_rng.randint(10_000, 10**6))
     total_right = total_trusted = 0
     for name, (scores, lights, long_queue) in frames.items():
-        answers = _observe(lab, _observe_trust, scores, lights)
+        answers = lab.observe(_observe_trust, scores, lights)
         assert all(a is None or a is True or a is False for a in answers), (
             f"camera_queue answers True, False or None; got {sorted({repr(a) for a in answers})[:3]}")
         trusted = [(a, truth) for a, truth in zip(answers, long_queue) if a is not None]
@@ -297,7 +298,7 @@ _DAY: dict = {}
 
 def _day(lab) -> dict:
     if id(lab) not in _DAY:
-        _DAY[id(lab)] = _observe(lab, _observe_day, timeout=120)
+        _DAY[id(lab)] = lab.observe(_observe_day, timeout=120)
     return _DAY[id(lab)]
 
 
@@ -353,7 +354,7 @@ def _observe_service():
 
 @pytest.mark.points(2)
 def test_service_runs_my_controller_and_loses_nothing_when_killed(lab):
-    got = _observe(lab, _observe_service, timeout=120)
+    got = lab.observe(_observe_service, timeout=120)
     assert got["killed"] == -9, f"the first run should have been killed with SIGKILL (exit -9), got {got['killed']}"
     assert got["restart"] == 0 and "my_controller:MyController control" in got["stdout"], (
         f"the restarted service should run your controller (--controller my_controller:MyController): {got['stdout']}")
