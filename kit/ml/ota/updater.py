@@ -35,6 +35,7 @@ from kit.ml.ota.verify import CandidateError, Signature, signature_of, verify_ca
 log = logging.getLogger("kit.ota")
 
 MAX_PENDING_FRAMES = 256  # frames waiting for the canary; older ones are dropped, never the control tick
+FRAMES_PER_STEP = 4  # canary inferences per step of the thread, which then pauses (see start_thread)
 
 
 class S3Source:
@@ -286,9 +287,9 @@ class Updater:
         self.phase, self.reason = "rejected", f"{entry['version']}: {reason}"
         log.warning("model %s refused: %s", entry["version"], reason)
 
-    def _drain(self) -> list[tuple[Any, np.ndarray, float, int | None]]:
+    def _drain(self, limit: int | None = None) -> list[tuple[Any, np.ndarray, float, int | None]]:
         items = []
-        while self._frames:
+        while self._frames and (limit is None or len(items) < limit):
             try:
                 items.append(self._frames.popleft())
             except IndexError:
@@ -296,7 +297,7 @@ class Updater:
         return items
 
     def _canary_step(self) -> bool:
-        items = self._drain()
+        items = self._drain(None if self._thread is None else FRAMES_PER_STEP)
         canary = self._canary
         for frame, probs, ms, sensor in items:
             if canary.done:
@@ -356,8 +357,12 @@ class Updater:
 
     # -- the thread ------------------------------------------------------------------------------
     def start_thread(self, *, interval_s: float = 0.05, poll: Callable[[], None] | None = None,
-                     poll_s: float = 5.0) -> "Updater":
-        """Run :meth:`step` on a daemon thread (and ``poll`` every ``poll_s``: e.g. read the shadow)."""
+                     poll_s: float = 5.0, pause_s: float = 0.01) -> "Updater":
+        """Run :meth:`step` on a daemon thread (and ``poll`` every ``poll_s``: e.g. read the shadow).
+
+        The thread pauses ``pause_s`` after each busy step (a few canary frames at most): a second thread
+        that never pauses holds Python's interpreter lock often enough to delay the control thread by whole
+        ticks on a busy CPU (measured by ``bench/lifecycle.py``)."""
         def loop() -> None:
             next_poll = 0.0
             while not self._stop.is_set():
@@ -370,7 +375,9 @@ class Updater:
                     self.reason = f"updater: {type(exc).__name__}: {str(exc)[:160]}"
                     log.warning("%s", self.reason)
                     busy = False
-                if not busy:
+                if busy:
+                    self._stop.wait(pause_s)
+                else:
                     self._wake.wait(interval_s)
                     self._wake.clear()
 
