@@ -27,3 +27,31 @@ def test_the_new_model_scores_whole_frames_from_the_one_after_the_commit(tmp_pat
     assert all(h is factory for h in hosts[:first_new]) and all(h is hosts[first_new] for h in hosts[first_new:])
     assert sha256_file(hosts[-1].path) == sha256_file(variants["good"])
     assert pedestrian is not None  # the delivered one-piece model reports pedestrians too
+
+
+def test_a_deployment_reaches_a_serving_device_through_the_shadow_on_its_own_thread(cloud, tmp_path, variants,
+                                                                                  day_frames):
+    import time
+
+    from kit.ml.ota.deploy import deploy, reported
+
+    frames, labels = day_frames
+    deploy(variants["good"], "kit-0050", version="good-1")
+    factory = ModelHost(shipped_model())
+    field = FieldModel(factory, tmp_path, policy=CanaryPolicy(frames=16, probation_frames=8), thing_name="kit-0050",
+                       poll_s=0.05).start()
+    try:
+        for k in range(5000):  # bounded; the frames keep coming while the updater works
+            field.predict(frames[k % len(frames)], sensor_class=int(labels[k % len(labels)]))
+            if field.host is not factory and field.status()["phase"] == "running":
+                break
+            time.sleep(0.002)
+        assert field.status()["version"] == "good-1" and field.status()["phase"] == "running", field.status()
+        for _ in range(500):  # the report follows on the updater's next poll
+            seen = reported("kit-0050")["reported"]
+            if seen and seen["phase"] == "running":
+                break
+            time.sleep(0.01)
+        assert seen["version"] == "good-1" and seen["sha256"] == sha256_file(variants["good"])
+    finally:
+        field.close()
