@@ -53,6 +53,8 @@ def _run_intersection(args: argparse.Namespace) -> int:
     print(_summary_lines(summary))
     if args.compare and "vehicles_served" in summary:
         print(_baseline_lines(summary, args))
+        if not args.no_model:
+            print(_sensors_only_lines(summary, args))
     if args.plot:
         from kit.apps.plot import plot_day
 
@@ -103,10 +105,11 @@ def _summary_lines(s: dict[str, Any]) -> str:
         f"  signal      {s['car_greens']} car greens, {s['crossings']} crossings",
         f"  store       {s['readings_stored']} readings, outbox {s['outbox_depth']}, uploaded {s['uploaded']}",
         f"  model       {s['model'] or 'none (sensors only)'}: {s['frames']} frames"
-        + (f", {s['early_exits']} left at the early exit" if s.get("early_exits") else ""),
+        + (f", {s['early_exits']} left at the early exit" if s.get("early_exits") else "")
+        + (f"; in use for {100 * s['model_in_use']:.1f} % of them" if s.get("frames") else ""),
     ]
     if s.get("drift_windows"):
-        lines.append(f"  drift       alarm in {s['drift_alarms']} of {s['drift_windows']} windows of 64 frames "
+        lines.append(f"  drift       alarm in {s['drift_alarms']} of {s['drift_windows']} windows "
                      "(the model falls back to the sensors meanwhile); last window: " + s["drift"].split(":")[0])
     return "\n".join(lines)
 
@@ -124,6 +127,31 @@ def _baseline_lines(summary: dict[str, Any], args: argparse.Namespace) -> str:
         f"  pedestrians wait mean {fixed['mean_pedestrian_wait_s']} s, p95 {fixed['p95_pedestrian_wait_s']} s",
         f"  adaptive control cut the mean vehicle wait by {cut:.0%}",
     ])
+
+
+def _sensors_only_lines(summary: dict[str, Any], args: argparse.Namespace) -> str:
+    """The same adaptive control without the model, on the same seeded traffic, beside the run's figures."""
+    import tempfile
+
+    from kit.apps.intersection import AppOptions, IntersectionApp
+    from kit.store import Store
+
+    with tempfile.TemporaryDirectory(prefix="kit-sensors-only-") as tmp:
+        store = Store(str(Path(tmp) / "kit.db"))
+        app = IntersectionApp(store, AppOptions(seed=args.seed, start=args.start, hours=args.hours or 1.0,
+                                                leaves=args.leaves, road_works=args.road_works, model=None,
+                                                resume=False, status_path=str(Path(tmp) / "status.json")))
+        try:
+            other = app.run()
+        finally:
+            app.close()
+            store.close()
+    rows = [("mean vehicle wait s", "mean_vehicle_wait_s"), ("p95 vehicle wait s", "p95_vehicle_wait_s"),
+            ("mean pedestrian wait s", "mean_pedestrian_wait_s"), ("p95 pedestrian wait s", "p95_pedestrian_wait_s")]
+    lines = ["Adaptive control with the model vs from the sensors only (same seeded traffic)",
+             f"  {'':24s}{'model':>10s}{'sensors':>10s}"]
+    lines += [f"  {label:24s}{summary[key]:>10}{other[key]:>10}" for label, key in rows]
+    return "\n".join(lines)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -166,8 +194,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--realtime", action="store_true", help="simulation at wall-clock speed")
         p.add_argument("--leaves", type=float_range(0, 1), default=0.0, help="leaf cover on sensors and lens, 0..1")
         p.add_argument("--road-works", action="store_true")
-        p.add_argument("--model", default="early_exit", help="shipped model (early_exit, intersection), a .tflite "
-                       "file or an early-exit folder")
+        p.add_argument("--model", default="fusion", help="shipped model (fusion: camera + sensors, int8 early exit; "
+                       "early_exit, intersection: camera only), a .tflite file or a model folder")
         p.add_argument("--no-model", action="store_true", help="control from the sensors only")
         p.add_argument("--controller", type=_controller_choice, default="adaptive",
                        help="who ends the car green: adaptive (the kit's rule), learned (the shipped deep-RL policy, "
@@ -182,8 +210,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--status", type=output_file, help="status file (default: next to the store)")
         p.add_argument("--sample-period", type=float_range(0.01, 3600), help="seconds between sensor samples (default: the stored "
                        "parameter sample_period_s)")
-        p.add_argument("--compare", action="store_true", help="also run the fixed-time plan on the same simulated "
-                       "traffic and print the difference (with --fresh)")
+        p.add_argument("--compare", action="store_true", help="also run the fixed-time plan and the adaptive control "
+                       "from the sensors only on the same simulated traffic, side by side (with --fresh)")
         p.add_argument("--plot", type=output_file, help="write a plot of the run to this PNG file")
         p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
         p.set_defaults(func=_run_intersection)

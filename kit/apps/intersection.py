@@ -49,9 +49,9 @@ class AppOptions:
     realtime: bool = False  #: simulation at wall-clock speed instead of as fast as possible
     leaves: float = 0.0
     road_works: bool = False
-    #: shipped model name ("early_exit": two-part host, "intersection": one piece), a .tflite file or an early-exit
-    #: folder; None: sensors only
-    model: str | None = "early_exit"
+    #: shipped model name ("fusion": camera + sensors, int8 early exit; "early_exit": camera two-part host;
+    #: "intersection": one piece), a .tflite file or a model folder; None: sensors only
+    model: str | None = "fusion"
     #: who ends the car green: "adaptive" (the kit's rule, kit.control.adaptive.actuated_policy) or "learned" (the
     #: shipped deep-RL policy, kit/models/signal_policy.tflite, run by ModelHost; lab 10)
     controller: str = "adaptive"
@@ -93,6 +93,8 @@ class Health:
     model: str | None = None
     frames: int = 0
     early_exits: int = 0
+    model_in_use_frames: int = 0  #: frames whose answer the controller could use (model loaded, no drift alarm)
+    model_in_use: str = ""  #: the same as a share of the frames, for `kit status`
     drift: str = "no data"
     drift_windows: int = 0
     drift_alarms: int = 0
@@ -136,6 +138,9 @@ class IntersectionApp:
         self._model_queue: int | None = None  # last predicted queue class (0 empty, 1 short, 2 long)
         self._drifting = False
         self._early_exit = False
+        self._fused = False
+        self._lights: list[float] = []
+        self._hours: list[float] = []
         self._ultrasonic_queue = False
         self._rows: list[tuple[str, float, float]] = []
         self._cloud: dict[str, Any] = {}
@@ -206,6 +211,18 @@ class IntersectionApp:
             path = Path(self.options.model)
             if not path.exists() and (MODELS_DIR / self.options.model).is_dir():
                 path = MODELS_DIR / self.options.model
+            if path.is_dir() and (path / "stem_int8.tflite").exists():
+                from kit.ml.fusion import FusedHost
+                from kit.ml.stream_drift import StreamMonitor, StreamReference
+
+                self.host = FusedHost.load(path, variant="int8", num_threads=1)
+                self._fused = True
+                self.health.model = f"{path.name} (camera + sensors, int8 early exit, threshold {self.host.threshold:.2f})"
+                try:  # normal frames of the same light and hour (bench/drift.py --stream --save-reference)
+                    self.drift = StreamMonitor(StreamReference.load(path / "stream_reference.json"))
+                except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
+                    log.warning("drift monitor off (%s)", exc)
+                return
             if path.is_dir():
                 from kit.ml.early_exit import EarlyExitHost
 
@@ -251,6 +268,11 @@ class IntersectionApp:
 
     def _predict(self, frame: Any) -> tuple[Any, float | None, bool]:
         """(queue probabilities, pedestrian probability or None, exited early) for one frame."""
+        if self._fused:
+            from kit.ml.sensors import vector_from_board
+
+            r = self.host.predict(frame, vector_from_board(self.board))
+            return r.queue_probs, r.pedestrian_prob, r.exited
         if self._early_exit:
             result = self.host.predict(frame)
             return result.probs, None, result.exited
@@ -360,7 +382,10 @@ class IntersectionApp:
             self._rows.append(("model_pedestrian", round(pedestrian, 4), ts))
         self.health.frames += 1
         self.health.early_exits += int(exited)
-        if self.drift is not None:
+        self.health.model_in_use_frames += int(self.model_trusted)
+        if self._fused and self.drift is not None:
+            self._stream_drift(frame, ts)
+        elif self.drift is not None:
             self._frames.append(frame)
             self._confidences.append(probs)
             if len(self._frames) >= 64:
@@ -376,6 +401,29 @@ class IntersectionApp:
                 self._rows.append(("drift_alarm", 1.0 if report.drift else 0.0, ts))
                 self._frames.clear()
                 self._confidences.clear()
+
+    def _stream_drift(self, frame: Any, ts: float) -> None:
+        """Windows of 16 frames against normal frames of the same light reading and hour (kit.ml.stream_drift)."""
+        import numpy as np
+
+        # simulated time is stored as UTC epochs of the world's local clock; on a Pi, ts is real time
+        now = datetime.fromtimestamp(ts, timezone.utc) if self.simulated else datetime.fromtimestamp(ts)
+        self._frames.append(frame)
+        self._lights.append(float(self.board.light_sensor.value))
+        self._hours.append(now.hour + now.minute / 60)
+        if len(self._frames) < 16:
+            return
+        report = self.drift.check(np.stack(self._frames), light=np.array(self._lights), hour=np.array(self._hours))
+        self._drifting = report.drift
+        self.health.drift_windows += 1
+        self.health.drift_alarms += int(report.drift)
+        self.health.drift = ("DRIFT: " + "; ".join(report.reasons)) if report.drift else "ok"
+        if report.drift:
+            log.info("drift: %s; controlling from the sensors until the frames look normal again", report)
+        self._rows.append(("drift_alarm", 1.0 if report.drift else 0.0, ts))
+        self._frames.clear()
+        self._lights.clear()
+        self._hours.clear()
 
     def _flush(self) -> None:
         if self._rows:
@@ -418,6 +466,8 @@ class IntersectionApp:
         h.intersection_time = datetime.fromtimestamp(self.now(), timezone.utc).isoformat(timespec="seconds")
         h.outbox_depth = self.store.outbox.depth()
         h.readings = self.store.readings.count()
+        if h.frames:
+            h.model_in_use = f"{100 * h.model_in_use_frames / h.frames:.1f} % of {h.frames} frames"
         if self.simulated:
             stats = self.board.world.stats.summary()
             h.vehicles_served = stats["vehicles_served"]
@@ -512,6 +562,7 @@ class IntersectionApp:
             "uploaded": self.health.uploaded,
             "frames": self.health.frames,
             "early_exits": self.health.early_exits,
+            "model_in_use": round(self.health.model_in_use_frames / self.health.frames, 3) if self.health.frames else 0.0,
             "model": self.health.model,
             "drift": self.health.drift,
             "drift_windows": self.health.drift_windows,

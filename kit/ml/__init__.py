@@ -24,7 +24,7 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 DEFAULT_MODEL = "intersection"
 
-DEFAULT_APP_MODEL = "early_exit"
+DEFAULT_APP_MODEL = "fusion"
 """The model ``kit run intersection`` hosts unless told otherwise (listed first by ``kit model info``)."""
 
 

@@ -155,9 +155,9 @@ class Interval:
 class ModelCard:
     """What a shipped model is, how it was made and how well it does, with types instead of nested dicts.
 
-        >>> card = ModelCard.load("fusion")                      # kit/models/fusion.json  # doctest: +SKIP
+        >>> card = ModelCard.load("fusion")              # kit/models/fusion/card.json  # doctest: +SKIP
         >>> card.schema_version, card.files[0]  # doctest: +SKIP
-        (2, 'fusion_int8.tflite')
+        (2, 'stem_int8.tflite')
         >>> card.conditions["night"]["queue_accuracy"].mean >= 0.95  # doctest: +SKIP
         True
         >>> card.check_files()                                    # [] when the files are the ones described  # doctest: +SKIP

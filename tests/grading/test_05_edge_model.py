@@ -162,3 +162,48 @@ def test_accuracy_by_condition_finds_the_night_failure(lab, grading_rng):
         data = make_dataset(n, seed=seed, conditions=name)
         want = float((h.predict(data.x)["queue"].argmax(1) == data.queue).mean())
         assert abs(got[name] - want) < 1e-9, f"{name}: expected accuracy {want:.3f}, got {got[name]!r}"
+
+
+def _observe_sensor_vector(seed, start, steps):
+    import numpy as np
+
+    from kit import Board, World
+
+    b = Board(world=World(seed=seed, start=start))
+    out = []
+    try:
+        b.car_light.red.on()
+        b.ped_light.red.on()
+        for _ in range(steps):
+            b.world.advance(seconds=15)
+            v = sensor_vector(b)
+            out.append({"type": type(v).__name__, "shape": list(getattr(v, "shape", [])),
+                        "dtype": str(getattr(v, "dtype", "")),
+                        "v": np.asarray(v, dtype=np.float64).reshape(-1).tolist() if hasattr(v, "shape") else None})
+    finally:
+        b.close()
+    return out
+
+
+@pytest.mark.points(2)
+def test_sensor_vector_is_read_from_the_board(lab, grading_rng):
+    import numpy as np
+
+    from kit import Board, World
+    from kit.ml.sensors import vector_from_board
+
+    seed, start = grading_rng.randint(1, 10_000), f"2026-10-15T{grading_rng.randint(7, 17):02d}:30:00"
+    got = lab.observe(_observe_sensor_vector, seed, start, 3)
+    b = Board(world=World(seed=seed, start=start))  # the same seeded world, here in the grader
+    try:
+        b.car_light.red.on()
+        b.ped_light.red.on()
+        for step, answer in enumerate(got):
+            b.world.advance(seconds=15)
+            want = vector_from_board(b)
+            assert answer["type"] == "ndarray" and answer["shape"] == [6], f"expected an array of shape (6,), got {answer['shape']}"
+            assert answer["dtype"] == "float32", f"expected float32, got {answer['dtype']}"
+            assert np.allclose(answer["v"], want, atol=0.02), f"after {15 * (step + 1)} s of red: expected {np.round(want, 3)}, got {np.round(answer['v'], 3)}"
+    finally:
+        b.close()
+    assert len(got) == 3, f"one vector per step, got {len(got)}"

@@ -183,3 +183,16 @@ def test_the_shipped_early_exit_model_skips_the_rest_on_easy_frames(tmp_path):
     assert summary["frames"] == 15 * 60 / 5
     assert 0 < summary["early_exits"] <= summary["frames"]
     assert store.readings.count("model_queue_class") == summary["frames"]
+
+
+def test_the_default_model_is_the_fused_int8_early_exit_and_stays_in_use_through_the_night(tmp_path):
+    assert AppOptions().model == "fusion"
+    store = Store(tmp_path / "kit.db")
+    app, summary = run_app(store, seed=3, hours=2.0, start="2026-10-15T05:00:00", camera_period_s=10.0)
+    assert summary["model"].startswith("fusion (camera + sensors, int8 early exit")
+    assert summary["frames"] == 2 * 3600 / 10
+    assert store.readings.count("model_pedestrian") == summary["frames"], "the fused model answers both heads"
+    assert summary["drift_windows"] == summary["frames"] // 16
+    # night into dawn on a normal day: the stream monitor compares with normal frames of the same light and hour
+    assert summary["model_in_use"] >= 0.9, summary
+    assert read_status(app.status_path)["model_in_use"].endswith(f"of {summary['frames']} frames")
