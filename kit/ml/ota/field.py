@@ -57,14 +57,29 @@ class FieldModel:
     def early_exit(self) -> bool:
         return not hasattr(self.host, "outputs")
 
-    def predict(self, frame: Any, *, sensor_class: int | None = None) -> tuple[np.ndarray, float | None, bool, float]:
-        """(queue probabilities (3,), pedestrian probability or None, exited early, ms) for one frame."""
+    @property
+    def fused(self) -> bool:
+        """The host takes the sensor vector beside the frame (``kit.ml.fusion.FusedHost``, the app's default)."""
+        from kit.ml.fusion import FusedHost
+
+        return isinstance(self.host, FusedHost)
+
+    def predict(self, frame: Any, sensors: Any = None, *,
+                sensor_class: int | None = None) -> tuple[np.ndarray, float | None, bool, float]:
+        """(queue probabilities (3,), pedestrian probability or None, exited early, ms) for one frame.
+
+        ``sensors`` is the sensor vector a fused host takes (``kit.ml.sensors.vector_from_board``); a delivered
+        camera model does not need it.
+        """
         swapped = self.updater.swap()
         if swapped is not None:  # between two frames: this frame is the first of the new model
             self.host = swapped
             self.swaps_taken += 1
         t0 = time.perf_counter()
-        if self.early_exit:
+        if self.fused:
+            r = self.host.predict(frame, sensors)
+            probs, pedestrian, exited = np.asarray(r.queue_probs).reshape(-1), float(r.pedestrian_prob), bool(r.exited)
+        elif self.early_exit:
             result = self.host.predict(frame)
             probs, pedestrian, exited = np.asarray(result.probs), None, bool(result.exited)
         else:

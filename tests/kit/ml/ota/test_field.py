@@ -9,16 +9,31 @@ from kit.ml.ota.field import FieldModel
 from kit.ml.ota.slots import sha256_file
 
 
-@pytest.mark.parametrize("factory_kind", ["one-piece", "early-exit"])
+def _factory(kind):
+    if kind == "one-piece":
+        return ModelHost(shipped_model())
+    if kind == "early-exit":
+        return EarlyExitHost.load(MODELS_DIR / "early_exit")
+    from kit.ml.fusion import FusedHost
+
+    return FusedHost.load("fusion")
+
+
+@pytest.mark.parametrize("factory_kind", ["one-piece", "early-exit", "fused"])
 def test_the_new_model_scores_whole_frames_from_the_one_after_the_commit(tmp_path, variants, day_frames, factory_kind):
+    import numpy as np
+
+    from kit.ml.sensors import SENSORS
+
     frames, labels = day_frames
-    factory = ModelHost(shipped_model()) if factory_kind == "one-piece" else EarlyExitHost.load(MODELS_DIR / "early_exit")
+    factory = _factory(factory_kind)
+    sensors = np.zeros(len(SENSORS), np.float32)
     field = FieldModel(factory, tmp_path, policy=CanaryPolicy(frames=16, probation_frames=8)).start(thread=False)
     assert field.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json")) == "queued"
     field.updater.step()
     hosts = []
     for frame, label in zip(frames[:40], labels[:40]):
-        probs, pedestrian, _, ms = field.predict(frame, sensor_class=int(label))
+        probs, pedestrian, _, ms = field.predict(frame, sensors, sensor_class=int(label))
         assert probs.shape == (3,) and ms >= 0
         hosts.append(field.host)
         field.updater.step()
