@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 TFLITE_VENV ?= .venv-tflite
 TFLITE_STAMP := $(TFLITE_VENV)/.installed-stamp
 
-.PHONY: demo test test-fast test-tflite lab labs grade bench clean
+LINT_PATHS := kit course bench tests
+
+.PHONY: lint demo test test-fast test-tflite lab labs grade bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +25,16 @@ demo: $(STAMP)
 		--cloud --local-cloud --no-mqtt --compare --plot out/demo-day.png
 
 test: $(STAMP) $(TFLITE_STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(PY) -m pytest tests kit --durations=15
 	$(MAKE) --no-print-directory test-tflite
+
+# ruff (settings in pyproject.toml): fix what can be fixed, format, then show what is left to fix by hand
+lint: $(STAMP)
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
+	$(VENV)/bin/ruff format $(LINT_PATHS)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests kit -m "not slow" -x -q

@@ -7,6 +7,7 @@ and stores "mean [lowest, highest seed]" under ``figures`` in each card (``kit m
 
     .venv/bin/python bench/cards.py [--n 300] [--write]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,9 @@ def main() -> int:
             figures[c] = {"queue_accuracy": Interval.of([p["queue_accuracy"] for p in per])}
             if kind(card) != "early_exit":
                 figures[c]["pedestrian_f1"] = Interval.of([p["pedestrian_f1"] for p in per])
-        print(f"{name}: " + "; ".join(f"{c} " + ", ".join(f"{m} {i}" for m, i in f.items()) for c, f in figures.items()))
+        print(
+            f"{name}: " + "; ".join(f"{c} " + ", ".join(f"{m} {i}" for m, i in f.items()) for c, f in figures.items())
+        )
         if args.write:
             path = card.folder / "card.json" if kind(card) == "early_exit" else card_path(name)
             raw = json.loads(path.read_text())

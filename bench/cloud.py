@@ -6,6 +6,7 @@ requests per 10 000 readings.
 
     .venv/bin/python bench/cloud.py [--readings 10000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,13 @@ def batched(n: int, batch: int | None, folder: Path) -> dict:
     meter = Meter(up.s3)
     t0 = time.perf_counter()
     report = Sync(store, up).drain()
-    result = {"requests": meter.requests, "bytes": meter.bytes, "seconds": time.perf_counter() - t0,
-              "batch": store.params.get("upload_batch_size"), "readings": n}
+    result = {
+        "requests": meter.requests,
+        "bytes": meter.bytes,
+        "seconds": time.perf_counter() - t0,
+        "batch": store.params.get("upload_batch_size"),
+        "readings": n,
+    }
     assert report.depth == 0 and len(up.read_all()) == n, "every reading must be in S3"
     return result
 
@@ -73,15 +79,24 @@ def one_per_reading(n: int, folder: Path) -> dict:
         for item in items:  # the naive way: one PUT of plain JSON per reading
             s3.put_object(Bucket=up.bucket, Key=f"single/{item.id}.json", Body=json.dumps(item.payload).encode())
         store.outbox.ack(items)
-    return {"requests": meter.requests, "bytes": meter.bytes, "seconds": time.perf_counter() - t0, "batch": 1,
-            "readings": n}
+    return {
+        "requests": meter.requests,
+        "bytes": meter.bytes,
+        "seconds": time.perf_counter() - t0,
+        "batch": 1,
+        "readings": n,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readings", type=int, default=10_000)
-    parser.add_argument("--baseline-readings", type=int, default=2_000,
-                        help="readings sent one per request (slow: ~20 ms each); figures are scaled to 10 000")
+    parser.add_argument(
+        "--baseline-readings",
+        type=int,
+        default=2_000,
+        help="readings sent one per request (slow: ~20 ms each); figures are scaled to 10 000",
+    )
     args = parser.parse_args()
     n = args.readings
     folder = Path(tempfile.mkdtemp(prefix="kit-bench-cloud-"))
@@ -94,16 +109,24 @@ def main() -> None:
         scale = 10_000 / r["readings"]
         r.update(requests=r["requests"] * scale, bytes=r["bytes"] * scale, seconds=r["seconds"] * scale)
     base = rows[0][1]
-    print(f"local endpoint (moto); batched: {n} readings sent; one-per-reading: {args.baseline_readings} sent; "
-          "all figures per 10 000 readings")
-    print(f"{'method':<26}{'batch':>7}{'requests':>10}{'bytes sent':>13}{'fewer req.':>12}{'fewer bytes':>12}{'seconds':>9}")
+    print(
+        f"local endpoint (moto); batched: {n} readings sent; one-per-reading: {args.baseline_readings} sent; "
+        "all figures per 10 000 readings"
+    )
+    print(
+        f"{'method':<26}{'batch':>7}{'requests':>10}{'bytes sent':>13}{'fewer req.':>12}{'fewer bytes':>12}{'seconds':>9}"
+    )
     for label, r in rows:
-        print(f"{label:<26}{r['batch']:>7}{r['requests']:>10.0f}{r['bytes']:>13,.0f}"
-              f"{base['requests'] / r['requests']:>11.0f}x{base['bytes'] / r['bytes']:>11.1f}x{r['seconds']:>9.2f}")
+        print(
+            f"{label:<26}{r['batch']:>7}{r['requests']:>10.0f}{r['bytes']:>13,.0f}"
+            f"{base['requests'] / r['requests']:>11.0f}x{base['bytes'] / r['bytes']:>11.1f}x{r['seconds']:>9.2f}"
+        )
     default = rows[1][1]
-    print(f"goal <= 10 requests per 10 000 readings: the default batch ({default['batch']}) "
-          f"{'meets' if default['requests'] <= 10 else 'misses'} it with {default['requests']:.0f}; "
-          f"upload_batch_size=500 would give {rows[2][1]['requests']:.0f}")
+    print(
+        f"goal <= 10 requests per 10 000 readings: the default batch ({default['batch']}) "
+        f"{'meets' if default['requests'] <= 10 else 'misses'} it with {default['requests']:.0f}; "
+        f"upload_batch_size=500 would give {rows[2][1]['requests']:.0f}"
+    )
 
 
 if __name__ == "__main__":

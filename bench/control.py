@@ -7,6 +7,7 @@ Needs the ``[sumo]`` extra.
 
     python bench/control.py [--seeds 1000 1001 1002] [--hours 24] [--plot out/control.png] [--kit-world]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,15 @@ def decision_timing(path: Path, runs: int = 2000) -> None:
     from kit.control.max_pressure import max_pressure
     from kit.control.phases import View
 
-    view = View("car_green", 20.0, queues={"w2c": 3, "e2c": 1, "n2c": 4, "s2c": 0},
-                vehicles={"w2c": 6, "e2c": 3, "n2c": 4, "s2c": 0}, peds_waiting=1, ped_wait_s=12.0, hour=8.2)
+    view = View(
+        "car_green",
+        20.0,
+        queues={"w2c": 3, "e2c": 1, "n2c": 4, "s2c": 0},
+        vehicles={"w2c": 6, "e2c": 3, "n2c": 4, "s2c": 0},
+        peds_waiting=1,
+        ped_wait_s=12.0,
+        hour=8.2,
+    )
     learned, rule = LearnedPolicy(path), max_pressure()
     timings = {}
     for name, policy in (("learned", learned), ("max_pressure", rule)):
@@ -37,9 +45,11 @@ def decision_timing(path: Path, runs: int = 2000) -> None:
             samples.append((time.perf_counter() - t) * 1000)
         timings[name] = statistics.median(samples)
     size = path.stat().st_size
-    print(f"decision time (median of {runs}, one thread, {learned.host.runtime}): learned {timings['learned']:.3f} ms "
-          f"(goal <= 1 ms), max-pressure {timings['max_pressure']:.4f} ms, ratio "
-          f"{timings['learned'] / timings['max_pressure']:.0f}x; policy file {size} bytes (goal <= 100 KB)")
+    print(
+        f"decision time (median of {runs}, one thread, {learned.host.runtime}): learned {timings['learned']:.3f} ms "
+        f"(goal <= 1 ms), max-pressure {timings['max_pressure']:.4f} ms, ratio "
+        f"{timings['learned'] / timings['max_pressure']:.0f}x; policy file {size} bytes (goal <= 100 KB)"
+    )
 
 
 def kit_world(hours: float, seed: int = 0) -> None:
@@ -51,11 +61,14 @@ def kit_world(hours: float, seed: int = 0) -> None:
     learned = adaptive_policy()
     print(f"kit's own World (seed {seed}, {hours:g} h), AdaptiveController through the pins:")
     for name, policy in (("adaptive", actuated_policy), ("learned", learned)):
-        s = simulate(lambda b: AdaptiveController(b, policy=policy), seed=seed, hours=hours,
-                     start="2026-10-15T00:00:00")
-        print(f"  {name:<9} vehicle wait mean {s['mean_vehicle_wait_s']} s, p95 {s['p95_vehicle_wait_s']} s; "
-              f"pedestrian wait mean {s['mean_pedestrian_wait_s']} s, p95 {s['p95_pedestrian_wait_s']} s; "
-              f"served {s['vehicles_served']} of {s['vehicles_arrived']}")
+        s = simulate(
+            lambda b: AdaptiveController(b, policy=policy), seed=seed, hours=hours, start="2026-10-15T00:00:00"
+        )
+        print(
+            f"  {name:<9} vehicle wait mean {s['mean_vehicle_wait_s']} s, p95 {s['p95_vehicle_wait_s']} s; "
+            f"pedestrian wait mean {s['mean_pedestrian_wait_s']} s, p95 {s['p95_pedestrian_wait_s']} s; "
+            f"served {s['vehicles_served']} of {s['vehicles_arrived']}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--start", default="2026-10-15T00:00:00")
     parser.add_argument("--plot", default="out/control.png", help="where to save the plot ('' for none)")
-    parser.add_argument("--kit-world", action="store_true",
-                        help="also run the learned policy through the app's controller on the kit's own World")
+    parser.add_argument(
+        "--kit-world",
+        action="store_true",
+        help="also run the learned policy through the app's controller on the kit's own World",
+    )
     args = parser.parse_args(argv)
     if not args.hours > 0:
         print(f"--hours={args.hours}: give a positive number of simulated hours", file=sys.stderr)
@@ -90,19 +106,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(no learned policy on the table: {exc})")
     started = time.perf_counter()
     rows = table(policies, seeds=args.seeds, start=args.start, hours=args.hours)
-    print(f"seeds {args.seeds}, {args.hours:g} simulated h each from {args.start} "
-          f"[{time.perf_counter() - started:.0f} s]")
+    print(
+        f"seeds {args.seeds}, {args.hours:g} simulated h each from {args.start} [{time.perf_counter() - started:.0f} s]"
+    )
     print(format_table(rows))
     best = min((r for r in rows if r.name != "learned"), key=lambda r: r.results.mean_delay_s)
-    print(f"best non-learned controller by mean vehicle delay: {best.name} ({best.results.mean_delay_s:.2f} s, "
-          f"pedestrian p95 {best.results.p95_ped_wait_s:.1f} s)")
+    print(
+        f"best non-learned controller by mean vehicle delay: {best.name} ({best.results.mean_delay_s:.2f} s, "
+        f"pedestrian p95 {best.results.p95_ped_wait_s:.1f} s)"
+    )
     for row in rows:
         if row.name == "learned":
             cut = 1 - row.results.mean_delay_s / best.results.mean_delay_s
-            print(f"learned vs {best.name}: mean vehicle delay {abs(cut):.1%} {'lower' if cut >= 0 else 'HIGHER'} "
-                  f"(goal: at least 10.0 % lower), "
-                  f"pedestrian p95 {row.results.p95_ped_wait_s:.1f} s vs {best.results.p95_ped_wait_s:.1f} s "
-                  f"(goal: no worse)")
+            print(
+                f"learned vs {best.name}: mean vehicle delay {abs(cut):.1%} {'lower' if cut >= 0 else 'HIGHER'} "
+                f"(goal: at least 10.0 % lower), "
+                f"pedestrian p95 {row.results.p95_ped_wait_s:.1f} s vs {best.results.p95_ped_wait_s:.1f} s "
+                f"(goal: no worse)"
+            )
     if "learned" in policies:
         decision_timing(shipped_policy())
         if args.kit_world:
@@ -115,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
 
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
         names = [r.name for r in rows]
-        for ax, key, label in ((axes[0], "mean_delay_s", "mean vehicle delay (s)"),
-                               (axes[1], "p95_ped_wait_s", "pedestrian p95 wait (s)")):
+        for ax, key, label in (
+            (axes[0], "mean_delay_s", "mean vehicle delay (s)"),
+            (axes[1], "p95_ped_wait_s", "pedestrian p95 wait (s)"),
+        ):
             values = [getattr(r.results, key) for r in rows]
             bars = ax.bar(names, values, color=["#999" if n != "learned" else "#2a7" for n in names])
             ax.bar_label(bars, fmt="%.1f")

@@ -17,6 +17,7 @@ One run prints four tables (every figure in docs and notes about lab 08 comes fr
 the same light level and hour (kit.ml.stream_drift): the share of false-alarm windows over normal
 days of seeds it never saw, and how many windows leaves, a dirty lens and road works need to be caught.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,9 @@ def drift_table(windows: int) -> None:
     monitor = DriftMonitor(reference)
     print(f"1. drift monitor: {windows} windows of 64 frames per scenario, reference 1000 training frames")
     print(f"   reference confidence {reference.confidence:.3f}")
-    print(f"   {'scenario':<14} {'alarm rate':>10} {'PSI median':>10} {'layout z':>9} {'conf drop':>9}  rules that fired")
+    print(
+        f"   {'scenario':<14} {'alarm rate':>10} {'PSI median':>10} {'layout z':>9} {'conf drop':>9}  rules that fired"
+    )
     for name, preset in SCENARIOS.items():
         fired, psis, zs, drops, rules = 0, [], [], [], {}
         for w in range(windows):
@@ -58,8 +61,10 @@ def drift_table(windows: int) -> None:
                 rules[key] = rules.get(key, 0) + 1
         rate = fired / windows
         label = "false alarms" if preset == "train" else "detected"
-        print(f"   {name:<14} {rate:>9.0%}  {np.median(psis):>10.3f} {np.median(zs):>9.1f} {np.median(drops):>+9.3f}  "
-              f"{label}; {rules or 'none'}; largest PSI {max(psis):.3f}, layout z {max(zs):.1f}")
+        print(
+            f"   {name:<14} {rate:>9.0%}  {np.median(psis):>10.3f} {np.median(zs):>9.1f} {np.median(drops):>+9.3f}  "
+            f"{label}; {rules or 'none'}; largest PSI {max(psis):.3f}, layout z {max(zs):.1f}"
+        )
 
 
 def augmentation_table(n_train: int, epochs: int) -> None:
@@ -70,7 +75,10 @@ def augmentation_table(n_train: int, epochs: int) -> None:
     tests = {name: make_dataset(400, seed=50, conditions=name) for name in SHIFTED}
 
     def accuracy(model) -> dict[str, float]:
-        return {n: float(np.mean(model.predict(d.inputs(), verbose=0)["queue"].argmax(1) == d.queue)) for n, d in tests.items()}
+        return {
+            n: float(np.mean(model.predict(d.inputs(), verbose=0)["queue"].argmax(1) == d.queue))
+            for n, d in tests.items()
+        }
 
     train = make_dataset(n_train, seed=0)
     rows = {"shipped model": accuracy(load_keras("intersection"))}
@@ -86,7 +94,9 @@ def augmentation_table(n_train: int, epochs: int) -> None:
     model = load_keras("intersection")
     fit(model, oracle, epochs=epochs, batch_size=32, learning_rate=1e-3, seed=0, progress=None)
     rows["oracle: labelled shifted frames"] = accuracy(model)
-    print(f"\n2. augmentation: queue-class accuracy on 400 frames per test set ({n_train} training frames, {epochs} epochs)")
+    print(
+        f"\n2. augmentation: queue-class accuracy on 400 frames per test set ({n_train} training frames, {epochs} epochs)"
+    )
     print(f"   {'model':<32}" + "".join(f"{n:>12}" for n in SHIFTED))
     for name, accs in rows.items():
         print(f"   {name:<32}" + "".join(f"{accs[n]:>12.3f}" for n in SHIFTED))
@@ -139,10 +149,16 @@ def adaptation_table(shots: tuple[int, ...]) -> None:
                 seconds = time.perf_counter() - t
                 after.append(adapter.accuracy(test.x, test.queue))
                 day_after.append(adapter.accuracy(day.x, day.queue))
-            heads.save(adapter.head, note=f"{scenario}, {n} frames", n_examples=n,
-                       metrics={"before": before, "after": float(np.mean(after))})
-            print(f"   {scenario:<10}{n:>7}{before:>8.3f}{np.mean(after):>8.3f}{np.mean(day_after):>11.3f}"
-                  f"   ({seconds:.2f} s to adapt on this machine)")
+            heads.save(
+                adapter.head,
+                note=f"{scenario}, {n} frames",
+                n_examples=n,
+                metrics={"before": before, "after": float(np.mean(after))},
+            )
+            print(
+                f"   {scenario:<10}{n:>7}{before:>8.3f}{np.mean(after):>8.3f}{np.mean(day_after):>11.3f}"
+                f"   ({seconds:.2f} s to adapt on this machine)"
+            )
     print(f"   head versions stored: {len(heads.versions())}, {len(head.to_bytes())} bytes each")
 
 
@@ -151,14 +167,20 @@ def stream_table(save: str | None = None) -> None:
 
     t0 = time.perf_counter()
     r = measure()
-    print(f"stream drift monitor (kit.ml.stream_drift), thresholds {r['thresholds']}: windows of "
-          f"{r['window_frames']} frames, one a minute ({r['window_minutes']:.0f} min)")
-    print(f"  normal days, seeds the reference never saw: {r['false_alarms']} of {r['normal_windows']} windows "
-          f"raised an alarm ({100 * r['false_alarm_share']:.1f} %, goal <= 5 %)")
+    print(
+        f"stream drift monitor (kit.ml.stream_drift), thresholds {r['thresholds']}: windows of "
+        f"{r['window_frames']} frames, one a minute ({r['window_minutes']:.0f} min)"
+    )
+    print(
+        f"  normal days, seeds the reference never saw: {r['false_alarms']} of {r['normal_windows']} windows "
+        f"raised an alarm ({100 * r['false_alarm_share']:.1f} %, goal <= 5 %)"
+    )
     for name, f in r["faults"].items():
         first = "never" if f["windows_to_alarm"] is None else f"{f['windows_to_alarm']} window(s)"
-        print(f"  {name:11s} from 10:00: first alarm after {first}; {100 * f['alarm_share']:.0f} % of "
-              f"{f['windows']} windows while it lasts")
+        print(
+            f"  {name:11s} from 10:00: first alarm after {first}; {100 * f['alarm_share']:.0f} % of "
+            f"{f['windows']} windows while it lasts"
+        )
     print(f"  ({time.perf_counter() - t0:.0f} s)")
     if save:
         r["reference"].save(save)

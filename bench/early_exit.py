@@ -14,6 +14,7 @@ Goal: mean latency >= 2x lower than the full model at <= 1 point accuracy loss.
 (``card.json``: data, seeds, threshold, measured figures, sha256 of each part): the files the
 intersection app ships and loads.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
 
 from kit.ml.data import make_dataset  # noqa: E402
 from kit.ml.early_exit import (  # noqa: E402
@@ -60,19 +60,27 @@ def main() -> int:
     model = build_early_exit(64, width=args.width, seed=args.seed)
     train_early_exit(model, train, epochs=args.epochs, seed=args.seed)
     host = EarlyExitHost.from_model(model)
-    print(f"trained on {args.train} frames x {args.epochs} epochs in {time.perf_counter() - t0:.0f} s; "
-          f"conditions {CONDITIONS}")
+    print(
+        f"trained on {args.train} frames x {args.epochs} epochs in {time.perf_counter() - t0:.0f} s; "
+        f"conditions {CONDITIONS}"
+    )
 
     stem_ms, rest_ms = host.part_ms(test.x[0], runs=200)
-    print(f"parts (median of 200): stem+exit {stem_ms:.3f} ms, rest {rest_ms:.3f} ms (rest = {rest_ms / stem_ms:.0f}x stem)")
+    print(
+        f"parts (median of 200): stem+exit {stem_ms:.3f} ms, rest {rest_ms:.3f} ms (rest = {rest_ms / stem_ms:.0f}x stem)"
+    )
 
     ev, fv = host.both_heads(val.x)
     et, ft = host.both_heads(test.x)
     print("\nthreshold sweep on held-out frames (rule: max probability; mean ms from the part times)")
     print(f"{'threshold':>9} {'accuracy':>9} {'exited':>7} {'mean ms':>8} {'speed-up':>8}")
     full_ms = stem_ms + rest_ms
-    for row in sweep(et, ft, test.queue, stem_ms=stem_ms, rest_ms=rest_ms, thresholds=[0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.01]):
-        print(f"{row.threshold:>9.2f} {row.accuracy:>9.3f} {row.exit_share:>7.1%} {row.mean_ms:>8.3f} {full_ms / row.mean_ms:>7.1f}x")
+    for row in sweep(
+        et, ft, test.queue, stem_ms=stem_ms, rest_ms=rest_ms, thresholds=[0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.01]
+    ):
+        print(
+            f"{row.threshold:>9.2f} {row.accuracy:>9.3f} {row.exit_share:>7.1%} {row.mean_ms:>8.3f} {full_ms / row.mean_ms:>7.1f}x"
+        )
 
     ok = True
     for rule in ("max", "entropy", LearnedGate.fit(ev, val.queue)):
@@ -87,27 +95,41 @@ def main() -> int:
         print(f"\nrule {rule!r}, threshold calibrated on {args.val} validation frames: {host.threshold:.3f}")
         print(f"  measured on {args.test} held-out frames x 3 (interleaved):")
         print(f"  early exit {r['mean_ms']:.3f} ms/frame vs full {r['full_mean_ms']:.3f} ms/frame: {ratio:.2f}x faster")
-        print(f"  accuracy {r['accuracy']:.3f} vs full {r['full_accuracy']:.3f}: loss {loss:+.2f} points; "
-              f"{r['exit_share']:.1%} exited (empty road in daylight: {easy:.0%}; dusk/night: {hard:.0%})")
+        print(
+            f"  accuracy {r['accuracy']:.3f} vs full {r['full_accuracy']:.3f}: loss {loss:+.2f} points; "
+            f"{r['exit_share']:.1%} exited (empty road in daylight: {easy:.0%}; dusk/night: {hard:.0%})"
+        )
         met = ratio >= 2 and loss <= 1.0
         print(f"  goal (>= 2x faster, <= 1 point loss): {'met' if met else 'MISSED'}")
         ok &= met if rule == "max" else True
         if rule == "max":
-            shipped = {"threshold": host.threshold, "accuracy": r["accuracy"], "full_accuracy": r["full_accuracy"],
-                       "exit_share": r["exit_share"], "speedup": ratio}
+            shipped = {
+                "threshold": host.threshold,
+                "accuracy": r["accuracy"],
+                "full_accuracy": r["full_accuracy"],
+                "exit_share": r["exit_share"],
+                "speedup": ratio,
+            }
     if args.save:
         host.rule, host.threshold = "max", shipped["threshold"]
         host.full = None  # the one-piece model is only the benchmark's yardstick: the device needs stem + rest
         folder = host.save(args.save)
-        files = {p.name: {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "bytes": p.stat().st_size}
-                 for p in sorted(folder.glob("*.tflite"))}
+        files = {
+            p.name: {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "bytes": p.stat().st_size}
+            for p in sorted(folder.glob("*.tflite"))
+        }
         card = {
-            "name": "early_exit", "task": "queue class (0 empty, 1 short, 2 long) from a 64x64 grayscale frame",
+            "name": "early_exit",
+            "task": "queue class (0 empty, 1 short, 2 long) from a 64x64 grayscale frame",
             "produced_by": f"python bench/early_exit.py --train {args.train} --val {args.val} --test {args.test} "
-                           f"--epochs {args.epochs} --width {args.width} --seed {args.seed} --save {args.save}",
-            "data": {"generator": "kit.ml.data.make_dataset", "conditions": CONDITIONS,
-                     "train": {"n": args.train, "seed": args.seed + 1}, "validation": {"n": args.val, "seed": args.seed + 2},
-                     "test": {"n": args.test, "seed": args.seed + 3}},
+            f"--epochs {args.epochs} --width {args.width} --seed {args.seed} --save {args.save}",
+            "data": {
+                "generator": "kit.ml.data.make_dataset",
+                "conditions": CONDITIONS,
+                "train": {"n": args.train, "seed": args.seed + 1},
+                "validation": {"n": args.val, "seed": args.seed + 2},
+                "test": {"n": args.test, "seed": args.seed + 3},
+            },
             "rule": "max probability of the exit head >= threshold (calibrated on the validation set, max loss 0.5 point)",
             "metrics_on_test": {k: round(float(v), 4) for k, v in shipped.items()},
             "files": files,

@@ -6,6 +6,7 @@ trains on). Also printed: what each approach sends over the network.
 
     .venv/bin/python bench/federated.py [--rounds 10] [--samples 600]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,10 @@ def main() -> None:
     central = centralized(bench, **kw)
     t_base = time.perf_counter() - t
 
-    print(f"Federated learning, {n_clients} intersections, {args.samples} frames each, "
-          f"{args.rounds} rounds x {args.local_epochs} local epochs (seed {args.seed})")
+    print(
+        f"Federated learning, {n_clients} intersections, {args.samples} frames each, "
+        f"{args.rounds} rounds x {args.local_epochs} local epochs (seed {args.seed})"
+    )
     print("\nglobal model accuracy on all intersections' benchmark frames, by round (FedAvg):")
     for r, acc in zip(history["rounds"], history["accuracy"]):
         bar = "#" * int(round(acc * 40))
@@ -47,25 +50,40 @@ def main() -> None:
     names = [p.name for p in PROFILES]
     print("\naccuracy per intersection (own benchmark frames) and overall:")
     print(f"   {'approach':<24}" + "".join(f"{n:>15}" for n in names) + f"{'overall':>10}")
-    print(f"   {'local-only (own model)':<24}" + "".join(f"{a:>15.3f}" for a in local["own"])
-          + f"{np.mean(local['overall']):>10.3f}")
-    print(f"   {'FedAvg (global model)':<24}" + "".join(f"{a:>15.3f}" for a in history["per_client"][-1])
-          + f"{history['accuracy'][-1]:>10.3f}")
-    print(f"   {'centralized (pooled)':<24}" + "".join(f"{a:>15.3f}" for a in central["per_client"])
-          + f"{central['overall']:>10.3f}")
+    print(
+        f"   {'local-only (own model)':<24}"
+        + "".join(f"{a:>15.3f}" for a in local["own"])
+        + f"{np.mean(local['overall']):>10.3f}"
+    )
+    print(
+        f"   {'FedAvg (global model)':<24}"
+        + "".join(f"{a:>15.3f}" for a in history["per_client"][-1])
+        + f"{history['accuracy'][-1]:>10.3f}"
+    )
+    print(
+        f"   {'centralized (pooled)':<24}"
+        + "".join(f"{a:>15.3f}" for a in central["per_client"])
+        + f"{central['overall']:>10.3f}"
+    )
     print("   (local-only 'overall': mean over the four local models of their accuracy on every intersection)")
 
     model_bytes = sum(w.nbytes for w in Net().get_weights())
     train_frames = int(round(args.samples * 0.7))
     frame_bytes = FRAME_SIZE * FRAME_SIZE
     print("\nbytes over the network per intersection:")
-    print(f"   FedAvg:      {2 * args.rounds} x {model_bytes} B of weights (down and up) = {2 * args.rounds * model_bytes / 1e3:.0f} kB,"
-          " no frame leaves the intersection")
-    print(f"   centralized: {train_frames} frames x {frame_bytes} B = {train_frames * frame_bytes / 1e3:.0f} kB of camera frames"
-          f" ({FRAME_SIZE}x{FRAME_SIZE} gray; a real camera frame is far larger)")
+    print(
+        f"   FedAvg:      {2 * args.rounds} x {model_bytes} B of weights (down and up) = {2 * args.rounds * model_bytes / 1e3:.0f} kB,"
+        " no frame leaves the intersection"
+    )
+    print(
+        f"   centralized: {train_frames} frames x {frame_bytes} B = {train_frames * frame_bytes / 1e3:.0f} kB of camera frames"
+        f" ({FRAME_SIZE}x{FRAME_SIZE} gray; a real camera frame is far larger)"
+    )
     replies = history["manifest"]
-    print(f"   replies seen by the server: {len(replies)}, records in each: "
-          f"{sorted({k for r in replies for k in r['content']})}")
+    print(
+        f"   replies seen by the server: {len(replies)}, records in each: "
+        f"{sorted({k for r in replies for k in r['content']})}"
+    )
     print(f"\ntime: FedAvg simulation {t_fed:.0f} s (Ray start-up included), both baselines {t_base:.0f} s")
 
 

@@ -10,6 +10,7 @@ Ratios against executing the same notebooks: 2/1, 4/3 and 5/3 (goal for 5/3: <= 
 
     .venv/bin/python bench/grade.py [--class-size 10] [--labs 01_gpio_outputs,03_storage]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,14 @@ def execute(path: str) -> float:
     nb = nbformat.read(path, as_version=4)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as cwd:
-        NotebookClient(nb, timeout=int(DEFAULT_LIMITS["cell_timeout"]), kernel_name="python3", allow_errors=True,
-                       interrupt_on_timeout=True,
-                       resources={"metadata": {"path": cwd}}).execute()
+        NotebookClient(
+            nb,
+            timeout=int(DEFAULT_LIMITS["cell_timeout"]),
+            kernel_name="python3",
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            resources={"metadata": {"path": cwd}},
+        ).execute()
     return time.perf_counter() - started
 
 
@@ -52,8 +58,11 @@ def main() -> int:
         os.environ.setdefault("IPYTHONDIR", str(home / "ipython"))
         os.environ.setdefault("MPLBACKEND", "Agg")
         only = args.labs.split(",") if args.labs else None
-        labs = [lab for lab in grade.discover_labs(GRADING_TESTS, home, only)
-                if (SOLUTIONS / f"{lab.notebook}.ipynb").exists()]
+        labs = [
+            lab
+            for lab in grade.discover_labs(GRADING_TESTS, home, only)
+            if (SOLUTIONS / f"{lab.notebook}.ipynb").exists()
+        ]
         if not labs:
             print("no graded lab with a solution yet: nothing to measure")
             return 0
@@ -89,8 +98,9 @@ def main() -> int:
         sandboxed, graded_boxed = None, []
         if sandbox is not None:
             started = time.perf_counter()
-            graded_boxed = grade.grade_class(submissions, tests=GRADING_TESTS, jobs=args.jobs, only=names,
-                                             limits=grade.Limits(sandbox=sandbox))
+            graded_boxed = grade.grade_class(
+                submissions, tests=GRADING_TESTS, jobs=args.jobs, only=names, limits=grade.Limits(sandbox=sandbox)
+            )
             sandboxed = time.perf_counter() - started
 
     full = all(r.score == r.max_score for r in graded_one + graded_class + graded_boxed)
@@ -101,22 +111,32 @@ def main() -> int:
     print("\nexecute one notebook (nbclient, s):  " + "  ".join(f"{n} {t:.1f}" for n, t in per_lab.items()))
     print(f"{'':34}{'execute (s)':>12}{'grade (s)':>12}{'ratio':>8}")
     print(f"{'one submission, serial':34}{exec_one:12.1f}{grade_one:12.1f}{grade_one / exec_one:8.2f}")
-    print(f"{f'class of {args.class_size}, {args.jobs} at a time':34}{exec_class:12.1f}{grade_class:12.1f}"
-          f"{grade_class / exec_class:8.2f}")
+    print(
+        f"{f'class of {args.class_size}, {args.jobs} at a time':34}{exec_class:12.1f}{grade_class:12.1f}"
+        f"{grade_class / exec_class:8.2f}"
+    )
     if sandboxed is not None:
-        print(f"{f'class of {args.class_size}, sandboxed':34}{exec_class:12.1f}{sandboxed:12.1f}"
-              f"{sandboxed / exec_class:8.2f}")
+        print(
+            f"{f'class of {args.class_size}, sandboxed':34}{exec_class:12.1f}{sandboxed:12.1f}"
+            f"{sandboxed / exec_class:8.2f}"
+        )
         print(f"sandbox cost over unsandboxed grading: {sandboxed / grade_class:.2f}x")
-    print(f"one submission graded: notebooks {notebook:.1f} s, graded checks {checks:.1f} s, "
-          f"rest {grade_one - notebook - checks:.1f} s over {len(names)} labs")
+    print(
+        f"one submission graded: notebooks {notebook:.1f} s, graded checks {checks:.1f} s, "
+        f"rest {grade_one - notebook - checks:.1f} s over {len(names)} labs"
+    )
     for r in graded_one + graded_class + graded_boxed:
         if r.score != r.max_score:
             failed = next(t for t in r.tests if not t["passed"])
             cells = "; ".join(c["text"] for c in r.notebook.get("cells", []))[:300]
-            print(f"  not full marks: {r.student} {r.lab} {r.score:g}/{r.max_score:g}: {failed['message'][:200]}"
-                  + (f" | notebook: {cells}" if cells else ""))
-    print(f"per student-lab overhead: {(grade_class - exec_class) / (args.class_size * len(names)) * args.jobs:.2f} s"
-          f" of worker time; every reference graded 100 %: {full}")
+            print(
+                f"  not full marks: {r.student} {r.lab} {r.score:g}/{r.max_score:g}: {failed['message'][:200]}"
+                + (f" | notebook: {cells}" if cells else "")
+            )
+    print(
+        f"per student-lab overhead: {(grade_class - exec_class) / (args.class_size * len(names)) * args.jobs:.2f} s"
+        f" of worker time; every reference graded 100 %: {full}"
+    )
     return 0
 
 

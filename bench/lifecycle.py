@@ -18,6 +18,7 @@ each tick, as the app's control thread does, while the updater's own thread down
 and canaries a delivered model and commits the swap. It counts ticks started more than one period late
 during the update and during as many ticks with nothing to do, side by side.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -67,7 +67,9 @@ def stream(seed: int, start_h: float, end_h: float, frame_min: float, works_h: f
 
 def part1(args, folder: Path, models: Path) -> dict:
     factory = ModelHost(shipped_model())
-    field = FieldModel(factory, folder / "device", policy=CanaryPolicy(frames=48, probation_frames=32)).start(thread=False)
+    field = FieldModel(factory, folder / "device", policy=CanaryPolicy(frames=48, probation_frames=32)).start(
+        thread=False
+    )
     monitor = drift_monitor(factory)
     hours, frames, labels = stream(args.seed, 6.0, args.end_hour, args.frame_min, args.works_hour, args.leaves)
     used, correct, versions = [], [], []
@@ -76,7 +78,7 @@ def part1(args, folder: Path, models: Path) -> dict:
     labelled_f, labelled_y = [], []
     log = []
     last_phase = "idle"
-    for i, (hour, frame, label) in enumerate(zip(hours, frames, labels)):
+    for _i, (hour, frame, label) in enumerate(zip(hours, frames, labels)):
         probs, _, _, _ = field.predict(frame, sensor_class=int(label))
         field.updater.step()
         used.append(int(np.argmax(probs)))
@@ -98,11 +100,18 @@ def part1(args, folder: Path, models: Path) -> dict:
             labelled_y.append(int(label))  # the ultrasonic sensor's queue class of the same moment
             if len(labelled_f) == args.labelled:
                 data = adapted_model(shipped_model(), np.stack(labelled_f), np.array(labelled_y), seed=args.seed)
-                path = write_candidate(data, models, "adapted", base_card=load_card("intersection"),
-                                       note="kit.ml.ota.headpatch.adapted_model on sensor-labelled frames")
+                path = write_candidate(
+                    data,
+                    models,
+                    "adapted",
+                    base_card=load_card("intersection"),
+                    note="kit.ml.ota.headpatch.adapted_model on sensor-labelled frames",
+                )
                 said = field.offer_file(path, version="adapted-1", card=path.with_suffix(".json"))
                 candidate_at = hour
-                log.append(f"{hour:05.2f} h  adapted head from {len(labelled_y)} sensor-labelled frames offered: {said}")
+                log.append(
+                    f"{hour:05.2f} h  adapted head from {len(labelled_y)} sensor-labelled frames offered: {said}"
+                )
         status = field.status()
         if status["phase"] != last_phase:
             last_phase = status["phase"]
@@ -116,16 +125,27 @@ def part1(args, folder: Path, models: Path) -> dict:
         "frames": len(hours_arr),
         "accuracy_before_works": round(float(correct[before].mean()), 3),
         "accuracy_works_old_model": round(float(correct[after_works & (hours_arr < (swapped_at or 99))].mean()), 3),
-        "first_drift_alarm_h": first_alarm, "candidate_offered_h": candidate_at, "swapped_h": swapped_at,
-        "final_model": field.status()["version"], "adapted_candidate": field.status()["phase"],
-        "adapted_reason": field.status()["reason"][:200], "log": log,
+        "first_drift_alarm_h": first_alarm,
+        "candidate_offered_h": candidate_at,
+        "swapped_h": swapped_at,
+        "final_model": field.status()["version"],
+        "adapted_candidate": field.status()["phase"],
+        "adapted_reason": field.status()["reason"][:200],
+        "log": log,
     }
     if swapped_at is not None:
         out["accuracy_works_after_swap"] = round(float(correct[hours_arr >= swapped_at].mean()), 3)
         out["time_to_swap_h"] = round(swapped_at - args.works_hour, 2)
     # the same works frames through an adapted candidate and the old model, on frames the adaptation never saw
-    held = make_dataset(400, seed=args.seed + 50, conditions={"daylight": (0.6, 1.0), "road_works": 1.0,
-                                                              **({"leaves": (args.leaves * 0.5, args.leaves)} if args.leaves else {})})
+    held = make_dataset(
+        400,
+        seed=args.seed + 50,
+        conditions={
+            "daylight": (0.6, 1.0),
+            "road_works": 1.0,
+            **({"leaves": (args.leaves * 0.5, args.leaves)} if args.leaves else {}),
+        },
+    )
     for name, host in (("old", factory), ("adapted", ModelHost(models / "adapted.tflite", verify=False))):
         if (models / "adapted.tflite").exists() or name == "old":
             q = host.predict_batches(held.x)["queue"].argmax(1)
@@ -140,8 +160,12 @@ def part1_bad_model(args, folder: Path, models: Path, cloud) -> dict:
     from kit.ml.ota.updater import shadow_poller
 
     kernel, bias = shipped_head()
-    bad = write_candidate(patch_head(shipped_model().read_bytes(), kernel, bias, np.roll(kernel, 1, axis=1),
-                                     np.roll(bias, 1)), models, "bad", base_card=load_card("intersection"))
+    bad = write_candidate(
+        patch_head(shipped_model().read_bytes(), kernel, bias, np.roll(kernel, 1, axis=1), np.roll(bias, 1)),
+        models,
+        "bad",
+        base_card=load_card("intersection"),
+    )
     spec = deploy(bad, "kit-bench", version="bad-1")
     factory = ModelHost(shipped_model())
     field = FieldModel(factory, folder / "device-bad", policy=CanaryPolicy(frames=48)).start(thread=False)
@@ -156,9 +180,14 @@ def part1_bad_model(args, folder: Path, models: Path, cloud) -> dict:
         used_without.append(int(np.argmax(factory.predict(frame)["queue"][0])))
     poll()
     seen = reported("kit-bench")["reported"]
-    return {"bad_deployed": spec.version, "bad_phase": seen["phase"], "bad_reason": seen["reason"],
-            "device_runs": seen["version"],
-            "control_inputs_identical": used_with == used_without, "frames": len(used_with)}
+    return {
+        "bad_deployed": spec.version,
+        "bad_phase": seen["phase"],
+        "bad_reason": seen["reason"],
+        "device_runs": seen["version"],
+        "control_inputs_identical": used_with == used_without,
+        "frames": len(used_with),
+    }
 
 
 def part2(args, folder: Path, models: Path, cloud) -> dict:
@@ -166,8 +195,12 @@ def part2(args, folder: Path, models: Path, cloud) -> dict:
     period = args.tick_ms / 1e3
     frames = make_dataset(64, seed=args.seed, conditions="day")
     kernel, bias = shipped_head()
-    good = write_candidate(patch_head(shipped_model().read_bytes(), kernel, bias, kernel, bias + np.float32(1e-3)),
-                           models, "good", base_card=load_card("intersection"))
+    good = write_candidate(
+        patch_head(shipped_model().read_bytes(), kernel, bias, kernel, bias + np.float32(1e-3)),
+        models,
+        "good",
+        base_card=load_card("intersection"),
+    )
     factory = ModelHost(shipped_model())
 
     def run(ticks: int, field: FieldModel | None) -> dict:
@@ -192,23 +225,38 @@ def part2(args, folder: Path, models: Path, cloud) -> dict:
             work_ms.append((time.perf_counter() - t0) * 1e3)
             next_t += period
             time.sleep(max(0.0, next_t - time.perf_counter()))
-        return {"ticks": ticks, "late_ticks": late, "worst_late_ms": round(worst * 1e3, 2), "swap_tick": swap_tick,
-                "work_p50_ms": round(float(np.median(work_ms)), 3),
-                "swap_tick_work_ms": round(work_ms[swap_tick], 3) if swap_tick is not None else None}
+        return {
+            "ticks": ticks,
+            "late_ticks": late,
+            "worst_late_ms": round(worst * 1e3, 2),
+            "swap_tick": swap_tick,
+            "work_p50_ms": round(float(np.median(work_ms)), 3),
+            "swap_tick_work_ms": round(work_ms[swap_tick], 3) if swap_tick is not None else None,
+        }
 
     idle = run(args.ticks, None)
     from kit.ml.ota.deploy import deploy
 
     deploy(good, "kit-bench-rt", version=f"good-{args.seed}")  # the operator's act, done before the device looks
-    field = FieldModel(factory, folder / "device-rt", policy=CanaryPolicy(frames=48, probation_frames=16),
-                       thing_name="kit-bench-rt", poll_s=0.05).start()
+    field = FieldModel(
+        factory,
+        folder / "device-rt",
+        policy=CanaryPolicy(frames=48, probation_frames=16),
+        thing_name="kit-bench-rt",
+        poll_s=0.05,
+    ).start()
     try:
         busy = run(args.ticks, field)
     finally:
         field.close()
     busy["final_model"] = field.status()["version"]
-    return {"tick_ms": args.tick_ms, "without_update": idle, "with_update": busy,
-            "load_average_1min": round(os.getloadavg()[0], 1), "cpus": os.cpu_count()}
+    return {
+        "tick_ms": args.tick_ms,
+        "without_update": idle,
+        "with_update": busy,
+        "load_average_1min": round(os.getloadavg()[0], 1),
+        "cpus": os.cpu_count(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,33 +282,49 @@ def main(argv: list[str] | None = None) -> int:
         r1.pop("_used")
         r1b = part1_bad_model(args, folder, models, cloud)
         r2 = part2(args, folder, models, cloud)
-    result = {"scenario": {"works_hour": args.works_hour, "leaves": args.leaves, "seed": args.seed}, "field": r1,
-              "bad_model": r1b, "realtime": r2}
+    result = {
+        "scenario": {"works_hour": args.works_hour, "leaves": args.leaves, "seed": args.seed},
+        "field": r1,
+        "bad_model": r1b,
+        "realtime": r2,
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"road works (leaves {args.leaves}) from {args.works_hour:05.2f} h, seed {args.seed}, a frame every {args.frame_min:g} min")
+    print(
+        f"road works (leaves {args.leaves}) from {args.works_hour:05.2f} h, seed {args.seed}, a frame every {args.frame_min:g} min"
+    )
     for line in r1["log"]:
         print("  " + line)
     print(f"accuracy before the works            {r1['accuracy_before_works']:.3f}")
     print(f"accuracy at the works, old model     {r1['accuracy_works_old_model']:.3f}")
     if "accuracy_works_after_swap" in r1:
-        print(f"accuracy at the works, after swap    {r1['accuracy_works_after_swap']:.3f}  "
-              f"(swap {r1['time_to_swap_h']:.2f} simulated h after the works began)")
+        print(
+            f"accuracy at the works, after swap    {r1['accuracy_works_after_swap']:.3f}  "
+            f"(swap {r1['time_to_swap_h']:.2f} simulated h after the works began)"
+        )
     else:
         print(f"adapted candidate not swapped in: {r1['adapted_reason']}")
-    print(f"held-out works frames: old {r1['held_out_works_accuracy_old']:.3f}, adapted "
-          f"{r1.get('held_out_works_accuracy_adapted', float('nan')):.3f}")
-    print(f"bad model over the air: {r1b['bad_phase']} ({r1b['bad_reason'][:150]}); device runs {r1b['device_runs']}; "
-          f"control inputs identical to a run without it: {r1b['control_inputs_identical']} ({r1b['frames']} frames)")
+    print(
+        f"held-out works frames: old {r1['held_out_works_accuracy_old']:.3f}, adapted "
+        f"{r1.get('held_out_works_accuracy_adapted', float('nan')):.3f}"
+    )
+    print(
+        f"bad model over the air: {r1b['bad_phase']} ({r1b['bad_reason'][:150]}); device runs {r1b['device_runs']}; "
+        f"control inputs identical to a run without it: {r1b['control_inputs_identical']} ({r1b['frames']} frames)"
+    )
     w, b = r2["without_update"], r2["with_update"]
-    print(f"ticks every {r2['tick_ms']:g} ms, late by more than a period: {w['late_ticks']}/{w['ticks']} with nothing to do, "
-          f"{b['late_ticks']}/{b['ticks']} during download+verify+load+canary+swap (swap at tick {b['swap_tick']}, "
-          f"now runs {b['final_model']}); worst lateness {w['worst_late_ms']:.1f} ms vs {b['worst_late_ms']:.1f} ms; "
-          f"load average {r2['load_average_1min']} on {r2['cpus']} cores")
+    print(
+        f"ticks every {r2['tick_ms']:g} ms, late by more than a period: {w['late_ticks']}/{w['ticks']} with nothing to do, "
+        f"{b['late_ticks']}/{b['ticks']} during download+verify+load+canary+swap (swap at tick {b['swap_tick']}, "
+        f"now runs {b['final_model']}); worst lateness {w['worst_late_ms']:.1f} ms vs {b['worst_late_ms']:.1f} ms; "
+        f"load average {r2['load_average_1min']} on {r2['cpus']} cores"
+    )
     if b["swap_tick"] is not None:
-        print(f"the swap tick's work (take the new model + its first frame): {b['swap_tick_work_ms']:.3f} ms; "
-              f"a tick's work p50 {b['work_p50_ms']:.3f} ms")
+        print(
+            f"the swap tick's work (take the new model + its first frame): {b['swap_tick_work_ms']:.3f} ms; "
+            f"a tick's work p50 {b['work_p50_ms']:.3f} ms"
+        )
     return 0
 
 

@@ -11,6 +11,7 @@ One run, figures side by side:
 
     .venv/bin/python bench/multitask.py [--train 3000] [--epochs 6] [--ticks 300]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,12 +46,18 @@ def main() -> int:
     folder = tempfile.mkdtemp(prefix="bench-multitask-")
     report = compare(models, test, runs=300, folder=folder)
     s, p = report["shared"], report["separate"]
-    print(f"multi-task: {args.train} training frames x {args.epochs} epochs, width {args.width}, "
-          f"{args.test} held-out daylight frames ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"multi-task: {args.train} training frames x {args.epochs} epochs, width {args.width}, "
+        f"{args.test} held-out daylight frames ({time.perf_counter() - t0:.0f} s)"
+    )
     print(f"{'':>22} {'shared':>10} {'separate':>10} {'separate/shared':>16}")
-    for key, label, fmt in [("params", "parameters", "{:>10,}"), ("bytes", "tflite bytes", "{:>10,}"),
-                            ("ms", "ms per frame (p50)", "{:>10.3f}"), ("queue_accuracy", "queue accuracy", "{:>10.3f}"),
-                            ("pedestrian_f1", "pedestrian F1", "{:>10.3f}")]:
+    for key, label, fmt in [
+        ("params", "parameters", "{:>10,}"),
+        ("bytes", "tflite bytes", "{:>10,}"),
+        ("ms", "ms per frame (p50)", "{:>10.3f}"),
+        ("queue_accuracy", "queue accuracy", "{:>10.3f}"),
+        ("pedestrian_f1", "pedestrian F1", "{:>10.3f}"),
+    ]:
         ratio = p[key] / s[key] if s[key] else float("nan")
         print(f"{label:>22} {fmt.format(s[key])} {fmt.format(p[key])} {ratio:>15.2f}x")
 
@@ -58,17 +65,25 @@ def main() -> int:
     rows = {}
     for shared in (True, False):
         world = World(seed=args.seed)
-        stats = run_tasks(SimCamera(world, seed=args.seed), standard_tasks(host), ticks=args.ticks, shared=shared,
-                          world=world, seconds_per_tick=1.0)
+        stats = run_tasks(
+            SimCamera(world, seed=args.seed),
+            standard_tasks(host),
+            ticks=args.ticks,
+            shared=shared,
+            world=world,
+            seconds_per_tick=1.0,
+        )
         rows[shared] = stats
     a, b = rows[True], rows[False]
     print(f"\ndata provider: 3 concurrent tasks (queue, pedestrian, logger), {args.ticks} ticks of the simulated world")
     print(f"{'':>22} {'shared':>10} {'own frame':>10} {'own/shared':>16}")
-    for label, fa, fb, fmt in [("captures per tick", a.captures_per_tick, b.captures_per_tick, "{:>10.2f}"),
-                               ("captures per second", a.captures_per_s, b.captures_per_s, "{:>10.0f}"),
-                               ("CPU ms per tick", a.cpu_ms_per_tick, b.cpu_ms_per_tick, "{:>10.3f}"),
-                               ("wall ms per tick", 1e3 * a.wall_s / a.ticks, 1e3 * b.wall_s / b.ticks, "{:>10.3f}"),
-                               ("ticks tasks agreed", a.same_frame_ticks, b.same_frame_ticks, "{:>10d}")]:
+    for label, fa, fb, fmt in [
+        ("captures per tick", a.captures_per_tick, b.captures_per_tick, "{:>10.2f}"),
+        ("captures per second", a.captures_per_s, b.captures_per_s, "{:>10.0f}"),
+        ("CPU ms per tick", a.cpu_ms_per_tick, b.cpu_ms_per_tick, "{:>10.3f}"),
+        ("wall ms per tick", 1e3 * a.wall_s / a.ticks, 1e3 * b.wall_s / b.ticks, "{:>10.3f}"),
+        ("ticks tasks agreed", a.same_frame_ticks, b.same_frame_ticks, "{:>10d}"),
+    ]:
         ratio = fb / fa if fa else float("nan")
         print(f"{label:>22} {fmt.format(fa)} {fmt.format(fb)} {ratio:>15.2f}x")
     return 0

@@ -12,6 +12,7 @@ the bytes sent, the cost model's prediction and the measured median, and checks:
 
     .venv/bin/python bench/partition.py [--frames 3] [--int8]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,33 +57,45 @@ def main() -> int:
             prof.up_bytes = partition.activation_bytes_int8()
         runner = SplitRunner(partition, client, slowdown=args.slowdown, int8=args.int8, device_ms=prof.device_ms)
         names = ["frame"] + partition.layer_names
-        print(f"split model: {partition.n_splits} layers; device = this machine x{args.slowdown:g}; "
-              f"HTTP overhead {prof.overhead_ms:.2f} ms + {prof.overhead_ms_per_kib:.4f} ms/KiB; "
-              f"activations {'int8' if args.int8 else 'float32'}")
+        print(
+            f"split model: {partition.n_splits} layers; device = this machine x{args.slowdown:g}; "
+            f"HTTP overhead {prof.overhead_ms:.2f} ms + {prof.overhead_ms_per_kib:.4f} ms/KiB; "
+            f"activations {'int8' if args.int8 else 'float32'}"
+        )
         print(f"tolerance: |measured - predicted| <= {REL_TOL:.0%} of predicted + {ABS_TOL_MS:g} ms")
         for net_name, net in NETWORKS.items():
             est = estimate_ms(prof, net)
             meas = measure(runner, frames, net)
             chosen, best = int(np.argmin(est)), int(np.argmin(meas))
             print(f"\n== {net_name}: {net.bandwidth_mbps:g} Mbit/s, RTT {net.rtt_ms:g} ms")
-            print(f"{'split':>5} {'after':>8} {'sent B':>8} {'device':>8} {'cloud':>7} {'predicted':>10} {'measured':>9} {'meas/pred':>9}")
+            print(
+                f"{'split':>5} {'after':>8} {'sent B':>8} {'device':>8} {'cloud':>7} {'predicted':>10} {'measured':>9} {'meas/pred':>9}"
+            )
             for k in range(partition.n_splits + 1):
                 within = abs(meas[k] - est[k]) <= REL_TOL * est[k] + ABS_TOL_MS
                 ok &= within
                 mark = ("<- chosen" if k == chosen else "") + (" <- measured best" if k == best else "")
-                print(f"{k:>5} {names[k]:>8} {prof.up_bytes[k]:>8} {prof.slowdown * prof.device_ms[k]:>8.2f} "
-                      f"{prof.cloud_ms[k]:>7.2f} {est[k]:>10.1f} {meas[k]:>9.1f} {meas[k] / est[k]:>9.2f}"
-                      f"{'' if within else ' OUT OF TOLERANCE'} {mark}")
+                print(
+                    f"{k:>5} {names[k]:>8} {prof.up_bytes[k]:>8} {prof.slowdown * prof.device_ms[k]:>8.2f} "
+                    f"{prof.cloud_ms[k]:>7.2f} {est[k]:>10.1f} {meas[k]:>9.1f} {meas[k] / est[k]:>9.2f}"
+                    f"{'' if within else ' OUT OF TOLERANCE'} {mark}"
+                )
             speedup = meas[0] / meas[chosen]
-            print(f"chosen split {chosen} ({names[chosen]}): measured {meas[chosen]:.1f} ms; all-cloud {meas[0]:.1f} ms "
-                  f"({speedup:.1f}x); all-device {meas[-1]:.1f} ms ({meas[-1] / meas[chosen]:.1f}x)")
+            print(
+                f"chosen split {chosen} ({names[chosen]}): measured {meas[chosen]:.1f} ms; all-cloud {meas[0]:.1f} ms "
+                f"({speedup:.1f}x); all-device {meas[-1]:.1f} ms ({meas[-1] / meas[chosen]:.1f}x)"
+            )
             # ties within the tolerance are not a wrong choice: both are the best the measurement can tell apart
             chosen_is_best = chosen == best or meas[chosen] <= meas[best] * (1 + REL_TOL)
-            print(f"goal: chosen split is the measured best: {'yes' if chosen == best else 'within tolerance' if chosen_is_best else 'NO'}")
+            print(
+                f"goal: chosen split is the measured best: {'yes' if chosen == best else 'within tolerance' if chosen_is_best else 'NO'}"
+            )
             ok &= chosen_is_best
             if net_name == "rural":
-                print(f"goal: on the slow link the chosen split beats all-cloud by >= 2x: {speedup:.1f}x "
-                      f"{'yes' if speedup >= 2 else 'NO'}")
+                print(
+                    f"goal: on the slow link the chosen split beats all-cloud by >= 2x: {speedup:.1f}x "
+                    f"{'yes' if speedup >= 2 else 'NO'}"
+                )
                 ok &= speedup >= 2
     print("\nall goals met" if ok else "\nSOME GOALS MISSED")
     return 1 if args.strict and not ok else 0

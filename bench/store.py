@@ -6,6 +6,7 @@ into a fresh file with the same readings table and index. "raw executemany" uses
 "per-row commits" is the naive logger: one commit per reading, with plain sqlite3.connect defaults
 (rollback journal, synchronous=FULL) and, for fairness, also with the kit's WAL settings.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,7 @@ def bench_kit(path: str, rows: list, batch: int, upload: bool) -> float:
     store = Store(path)
     start = time.perf_counter()
     for i in range(0, len(rows), batch):
-        store.readings.append_many(rows[i:i + batch], upload=upload)
+        store.readings.append_many(rows[i : i + batch], upload=upload)
     elapsed = time.perf_counter() - start
     assert store.readings.count() == len(rows)
     store.close()
@@ -57,7 +58,7 @@ def bench_raw(path: str, rows: list, batch: int) -> float:
     start = time.perf_counter()
     for i in range(0, len(data), batch):
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO readings (sensor, ts, value) VALUES (?, ?, ?)", data[i:i + batch])
+        conn.executemany("INSERT INTO readings (sensor, ts, value) VALUES (?, ?, ?)", data[i : i + batch])
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -105,23 +106,31 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(args.repeat):
         for i, (name, run) in enumerate(batched.items()):
             results[name] = max(results[name], run(os.path.join(folder, f"batched{i}_{k}.db")))
-    results.update({
-        "per-row commits (sqlite3 defaults)": bench_per_row(os.path.join(folder, "naive.db"), rows, wal=False,
-                                                            budget_s=args.per_row_seconds),
-        "per-row commits (WAL, NORMAL)": bench_per_row(os.path.join(folder, "per_row.db"), rows, wal=True,
-                                                       budget_s=args.per_row_seconds),
-    })
+    results.update(
+        {
+            "per-row commits (sqlite3 defaults)": bench_per_row(
+                os.path.join(folder, "naive.db"), rows, wal=False, budget_s=args.per_row_seconds
+            ),
+            "per-row commits (WAL, NORMAL)": bench_per_row(
+                os.path.join(folder, "per_row.db"), rows, wal=True, budget_s=args.per_row_seconds
+            ),
+        }
+    )
     raw, per_row = results["raw executemany"], results["per-row commits (sqlite3 defaults)"]
-    print(f"{args.rows} readings, {args.batch} per transaction, best of {args.repeat} "
-          f"(per-row runs: {args.per_row_seconds:g} s each), seed {args.seed}")
+    print(
+        f"{args.rows} readings, {args.batch} per transaction, best of {args.repeat} "
+        f"(per-row runs: {args.per_row_seconds:g} s each), seed {args.seed}"
+    )
     print(f"{'method':36} {'readings/s':>12} {'x raw':>8} {'x per-row':>10}")
     for name, rate in results.items():
         print(f"{name:36} {rate:12,.0f} {rate / raw:8.2f} {rate / per_row:10.1f}")
     shutil.rmtree(folder, ignore_errors=True)
     kit = results["kit append_many"]
-    print(f"goal: kit >= 0.5x raw ({'met' if kit >= 0.5 * raw else 'NOT met'}: {kit / raw:.2f}x), "
-          f">= 20x naive per-row commits ({'met' if kit >= 20 * per_row else 'NOT met'}: {kit / per_row:.0f}x; "
-          f"{kit / results['per-row commits (WAL, NORMAL)']:.0f}x per-row commits with the kit's WAL settings)")
+    print(
+        f"goal: kit >= 0.5x raw ({'met' if kit >= 0.5 * raw else 'NOT met'}: {kit / raw:.2f}x), "
+        f">= 20x naive per-row commits ({'met' if kit >= 20 * per_row else 'NOT met'}: {kit / per_row:.0f}x; "
+        f"{kit / results['per-row commits (WAL, NORMAL)']:.0f}x per-row commits with the kit's WAL settings)"
+    )
     return 0
 
 

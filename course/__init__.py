@@ -3,6 +3,7 @@
 ``python -m course.build`` writes ``labs/`` from ``solutions/``; ``python -m course.grade SUBMISSIONS/``
 grades a class. See ``docs/instructors.md``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

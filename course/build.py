@@ -22,6 +22,7 @@ bytes and ``--check`` can tell a stale or hand-edited lab from a fresh one.
     python -m course.build --check           # exit 1 and list what is stale
     python -m course.build --strip-solutions # also drop outputs saved in solutions/
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,8 @@ import copy
 import hashlib
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import nbformat
 from nbformat import NotebookNode
@@ -46,8 +47,17 @@ MARKDOWN_STUB = "YOUR ANSWER HERE"
 LAB_NAME = re.compile(r"^\d\d[a-z]?_[A-Za-z0-9_-]+\.ipynb$")
 
 # Metadata that changes with every run or every editor and means nothing to a student.
-_VOLATILE_CELL_METADATA = {"execution", "ExecuteTime", "collapsed", "scrolled", "jupyter", "trusted",
-                           "vscode", "pycharm", "papermill"}
+_VOLATILE_CELL_METADATA = {
+    "execution",
+    "ExecuteTime",
+    "collapsed",
+    "scrolled",
+    "jupyter",
+    "trusted",
+    "vscode",
+    "pycharm",
+    "papermill",
+}
 _KEPT_NOTEBOOK_METADATA = {"kernelspec", "language_info", "title", "authors"}
 # Every lab names the project's kernel (`make lab` installs it), so a shared JupyterHub cannot run a lab in
 # another environment; graders and tests choose their kernel explicitly.
@@ -94,9 +104,7 @@ def strip_solution(source: str, *, where: str = "cell", markdown: bool = False) 
         elif not begin_line:
             out.append(line)
     if begin_line:
-        raise MarkerError(
-            f"{where}, line {begin_line}: {BEGIN!r} is never closed; add {END!r} after the solution"
-        )
+        raise MarkerError(f"{where}, line {begin_line}: {BEGIN!r} is never closed; add {END!r} after the solution")
     result = "".join(out)
     # A region that ran to the end of the cell leaves the stub's own newline dangling.
     if result.endswith("\n") and not source.endswith("\n"):
@@ -191,8 +199,7 @@ def problems(solutions: Path = SOLUTIONS, labs: Path = LABS) -> list[str]:
     return found
 
 
-def build(solutions: Path = SOLUTIONS, labs: Path = LABS, *, strip_solutions: bool = False,
-          log=print) -> list[Path]:
+def build(solutions: Path = SOLUTIONS, labs: Path = LABS, *, strip_solutions: bool = False, log=print) -> list[Path]:
     """Write every lab that changed, remove labs whose solution is gone; return the files written."""
     written: list[Path] = []
     if strip_solutions:
@@ -222,8 +229,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--solutions", type=Path, default=SOLUTIONS, help="reference notebooks (default: solutions/)")
     parser.add_argument("--labs", type=Path, default=LABS, help="where the student labs go (default: labs/)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 listing stale labs")
-    parser.add_argument("--strip-solutions", action="store_true",
-                        help="also remove outputs and volatile metadata from the solution notebooks")
+    parser.add_argument(
+        "--strip-solutions",
+        action="store_true",
+        help="also remove outputs and volatile metadata from the solution notebooks",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
         if args.check:

@@ -12,6 +12,7 @@ Writes ``grades.csv`` (student, assignment, max_score, score: the shape nbgrader
 ``feedback/STUDENT.md`` next to it: each failed test with its message, and what went wrong while the
 notebook ran.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,10 +27,11 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from course import GRADING_TESTS, ROOT
 from course.grading import export
@@ -76,8 +78,22 @@ class LabResult:
 def _pytest_command(args: Iterable[str]) -> list[str]:
     # pytest-timeout is left out: the grader stops a whole lab itself (--lab-timeout), and a per-test limit
     # would cut a long notebook short while the lab fixture is still executing it.
-    return [sys.executable, "-m", "pytest", "-p", "course.grading.plugin", "-p", "no:cacheprovider",
-            "-p", "no:timeout", "-q", "--no-header", "-o", "addopts=", *args]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "course.grading.plugin",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:timeout",
+        "-q",
+        "--no-header",
+        "-o",
+        "addopts=",
+        *args,
+    ]
 
 
 def _environment(extra: dict[str, str], home: Path) -> dict[str, str]:
@@ -99,12 +115,19 @@ def discover_labs(tests: Path, home: Path, only: list[str] | None = None) -> lis
         raise SystemExit(f"error: no grading files (test_*.py) in {tests}; point --tests at tests/grading")
     results = home / "collected.json"
     done = subprocess.run(
-        _pytest_command(["--collect-only", *map(str, files)]), cwd=ROOT, capture_output=True, text=True,
-        env=_environment({"COURSE_GRADING_RESULTS": str(results)}, home), timeout=300,
+        _pytest_command(["--collect-only", *map(str, files)]),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=_environment({"COURSE_GRADING_RESULTS": str(results)}, home),
+        timeout=300,
     )
     if done.returncode not in (0, 5):
-        print(f"warning: some grading files in {tests} did not load; their labs are left out:\n"
-              f"{done.stdout[-_OUTPUT_TAIL:]}{done.stderr[-_OUTPUT_TAIL:]}", file=sys.stderr)
+        print(
+            f"warning: some grading files in {tests} did not load; their labs are left out:\n"
+            f"{done.stdout[-_OUTPUT_TAIL:]}{done.stderr[-_OUTPUT_TAIL:]}",
+            file=sys.stderr,
+        )
     collected = json.loads(results.read_text()) if results.exists() else {"tests": []}
     labs: dict[str, LabTests] = {}
     for test in collected["tests"]:
@@ -117,8 +140,10 @@ def discover_labs(tests: Path, home: Path, only: list[str] | None = None) -> lis
     if only:
         unknown = sorted(set(only) - {lab.notebook for lab in found})
         if unknown:
-            raise SystemExit(f"error: no grading tests for {', '.join(unknown)} in {tests}; "
-                             f"known labs: {', '.join(lab.notebook for lab in found)}")
+            raise SystemExit(
+                f"error: no grading tests for {', '.join(unknown)} in {tests}; "
+                f"known labs: {', '.join(lab.notebook for lab in found)}"
+            )
         found = [lab for lab in found if lab.notebook in only]
     return found
 
@@ -127,10 +152,13 @@ def discover_students(submissions: Path) -> list[Path]:
     """One folder per student, in name order (hidden folders and ``feedback/`` ignored)."""
     if not submissions.is_dir():
         raise SystemExit(f"error: {submissions} is not a folder; expected one sub-folder per student")
-    students = sorted(p for p in submissions.iterdir()
-                      if p.is_dir() and not p.name.startswith((".", "_")) and p.name != "feedback")
+    students = sorted(
+        p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith((".", "_")) and p.name != "feedback"
+    )
     if not students:
-        raise SystemExit(f"error: {submissions} has no student folders (e.g. {submissions}/alice/01_gpio_outputs.ipynb)")
+        raise SystemExit(
+            f"error: {submissions} has no student folders (e.g. {submissions}/alice/01_gpio_outputs.ipynb)"
+        )
     return students
 
 
@@ -143,8 +171,7 @@ def find_notebook(student: Path, name: str) -> Path | None:
     exact = student / f"{name}.ipynb"
     if exact.exists() or exact.is_symlink():
         return exact
-    candidates = [p for p in sorted(student.rglob("*.ipynb"))
-                  if ".ipynb_checkpoints" not in p.parts and _regular(p)]
+    candidates = [p for p in sorted(student.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts and _regular(p)]
     for pattern in (f"{name}.ipynb", f"{name[:3]}*.ipynb"):
         matches = [p for p in candidates if p.match(pattern)]
         if len(matches) == 1:
@@ -176,8 +203,10 @@ def refusal(path: Path) -> str | None:
     if not stat.S_ISREG(info.st_mode):
         return f"{path.name} is not a regular file; hand in the .ipynb file itself"
     if info.st_size > MAX_NOTEBOOK_BYTES:
-        return (f"{path.name} is {info.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit; "
-                "clear its outputs (Edit > Clear Outputs of All Cells) and hand it in again")
+        return (
+            f"{path.name} is {info.st_size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit; "
+            "clear its outputs (Edit > Clear Outputs of All Cells) and hand it in again"
+        )
     return None
 
 
@@ -246,16 +275,25 @@ def grade_one(student: Path, lab: LabTests, limits: Limits, home: Path, uid: int
             "COURSE_CALL_TIMEOUT": str(limits.call_timeout),
         }
         if limits.sandbox is not None:
-            extra.update(COURSE_SANDBOX="1", COURSE_SANDBOX_MEMORY=str(limits.sandbox.memory_bytes),
-                         COURSE_SANDBOX_CPU_S=str(limits.sandbox.cpu_s),
-                         COURSE_SANDBOX_UID=str(uid if uid is not None else limits.sandbox.uid))
+            extra.update(
+                COURSE_SANDBOX="1",
+                COURSE_SANDBOX_MEMORY=str(limits.sandbox.memory_bytes),
+                COURSE_SANDBOX_CPU_S=str(limits.sandbox.cpu_s),
+                COURSE_SANDBOX_UID=str(uid if uid is not None else limits.sandbox.uid),
+            )
         env = _environment(extra, home)
         log = tmp / "pytest.log"
         stopped = False
         with open(log, "wb") as out:
             # A session of its own, so that a stop takes pytest and everything it started with it.
-            process = subprocess.Popen(_pytest_command(map(str, lab.files)), cwd=ROOT, env=env, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                _pytest_command(map(str, lab.files)),
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             try:
                 process.wait(timeout=limits.for_lab(lab))
             except subprocess.TimeoutExpired:
@@ -274,9 +312,16 @@ def grade_one(student: Path, lab: LabTests, limits: Limits, home: Path, uid: int
         for expected in lab.tests:
             test = graded.get(_key(expected["test"]))
             if test is None:
-                test = {"test": expected["test"], "points": 0.0, "max": expected["max"], "passed": False,
-                        "message": missing}
-            result.tests.append({k: test.get(k, 0.0) for k in ("test", "points", "max", "passed", "message", "seconds")})
+                test = {
+                    "test": expected["test"],
+                    "points": 0.0,
+                    "max": expected["max"],
+                    "passed": False,
+                    "message": missing,
+                }
+            result.tests.append(
+                {k: test.get(k, 0.0) for k in ("test", "points", "max", "passed", "message", "seconds")}
+            )
     result.seconds = time.monotonic() - started
     return result
 
@@ -333,13 +378,18 @@ def grade_class(
                 try:
                     result = future.result()
                 except Exception as exc:  # a grader bug must not cost the rest of the class
-                    result = LabResult(student.name, lab.notebook, [
-                        dict(t, points=0.0, passed=False, message=f"grader error: {exc!r}") for t in lab.tests
-                    ], note=f"grader error: {exc!r}")
+                    result = LabResult(
+                        student.name,
+                        lab.notebook,
+                        [dict(t, points=0.0, passed=False, message=f"grader error: {exc!r}") for t in lab.tests],
+                        note=f"grader error: {exc!r}",
+                    )
                 results.append(result)
-                say(f"[{done}/{len(work)}] {result.student} {result.lab}: "
+                say(
+                    f"[{done}/{len(work)}] {result.student} {result.lab}: "
                     f"{_fmt(result.score)}/{_fmt(result.max_score)} ({result.seconds:.1f} s)"
-                    + (f" - {result.note}" if result.note else ""))
+                    + (f" - {result.note}" if result.note else "")
+                )
     return sorted(results, key=lambda r: (r.student, r.lab))
 
 
@@ -355,8 +405,14 @@ def write_csv(results: list[LabResult], path: Path, fmt: str = "simple") -> None
 def feedback_markdown(student: str, results: list[LabResult]) -> str:
     """One student's feedback: a score table, then each failed test and what went wrong in the notebook."""
     total, possible = sum(r.score for r in results), sum(r.max_score for r in results)
-    lines = [f"# Feedback for {student}", "", f"**Total: {_fmt(total)} / {_fmt(possible)}**", "",
-             "| lab | score |", "|---|---|"]
+    lines = [
+        f"# Feedback for {student}",
+        "",
+        f"**Total: {_fmt(total)} / {_fmt(possible)}**",
+        "",
+        "| lab | score |",
+        "|---|---|",
+    ]
     lines += [f"| {r.lab} | {_fmt(r.score)} / {_fmt(r.max_score)} |" for r in results]
     for r in results:
         lines += ["", f"## {r.lab}: {_fmt(r.score)} / {_fmt(r.max_score)}", ""]
@@ -417,29 +473,61 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
     parser.add_argument("--out", type=Path, default=Path("grades.csv"), help="gradebook CSV (default: grades.csv)")
-    parser.add_argument("--feedback", type=Path, default=None,
-                        help="folder for STUDENT.md feedback (default: feedback/ next to the CSV)")
+    parser.add_argument(
+        "--feedback",
+        type=Path,
+        default=None,
+        help="folder for STUDENT.md feedback (default: feedback/ next to the CSV)",
+    )
     parser.add_argument("--tests", type=Path, default=GRADING_TESTS, help="grading files (default: tests/grading)")
     parser.add_argument("--labs", default=None, help="comma-separated labs to grade (default: all)")
     parser.add_argument("--jobs", "-j", type=int, default=2, help="labs graded at once (default: 2)")
-    parser.add_argument("--cell-timeout", type=float, default=DEFAULT_LIMITS["cell_timeout"],
-                        help="seconds one notebook cell may run (default: %(default)s)")
-    parser.add_argument("--notebook-timeout", type=float, default=DEFAULT_LIMITS["notebook_timeout"],
-                        help="seconds the whole notebook may run (default: %(default)s)")
-    parser.add_argument("--call-timeout", type=float, default=DEFAULT_LIMITS["call_timeout"],
-                        help="seconds one graded check may run (default: %(default)s)")
-    parser.add_argument("--lab-timeout", type=float, default=None,
-                        help="seconds for grading one student's lab, all included (default: notebook + checks + 60)")
-    parser.add_argument("--format", choices=export.FORMATS, default="simple",
-                        help="gradebook columns: simple (student,assignment,max_score,score), nbgrader (its export "
-                             "columns), canvas or gradescope (their grade imports) (default: %(default)s)")
-    parser.add_argument("--sandbox", choices=MODES, default="auto",
-                        help="run each kernel in a bubblewrap sandbox: required (fail without one), auto (warn "
-                             "loudly and go on without one), off (default: %(default)s)")
-    parser.add_argument("--memory", default="3G",
-                        help="address space one student kernel may use, e.g. 3G or 1500M (default: %(default)s)")
-    parser.add_argument("--cpu-time", type=float, default=1800,
-                        help="CPU seconds one student kernel may use (default: %(default)s)")
+    parser.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=DEFAULT_LIMITS["cell_timeout"],
+        help="seconds one notebook cell may run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--notebook-timeout",
+        type=float,
+        default=DEFAULT_LIMITS["notebook_timeout"],
+        help="seconds the whole notebook may run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--call-timeout",
+        type=float,
+        default=DEFAULT_LIMITS["call_timeout"],
+        help="seconds one graded check may run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lab-timeout",
+        type=float,
+        default=None,
+        help="seconds for grading one student's lab, all included (default: notebook + checks + 60)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=export.FORMATS,
+        default="simple",
+        help="gradebook columns: simple (student,assignment,max_score,score), nbgrader (its export "
+        "columns), canvas or gradescope (their grade imports) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=MODES,
+        default="auto",
+        help="run each kernel in a bubblewrap sandbox: required (fail without one), auto (warn "
+        "loudly and go on without one), off (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--memory",
+        default="3G",
+        help="address space one student kernel may use, e.g. 3G or 1500M (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cpu-time", type=float, default=1800, help="CPU seconds one student kernel may use (default: %(default)s)"
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
@@ -458,15 +546,19 @@ def main(argv: Iterable[str] | None = None) -> int:
     limits = Limits(args.cell_timeout, args.notebook_timeout, args.call_timeout, args.lab_timeout, sandbox)
     only = [name.strip() for name in args.labs.split(",") if name.strip()] if args.labs else None
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    results = grade_class(args.submissions, tests=args.tests.resolve(), jobs=args.jobs, limits=limits,
-                          only=only, progress=progress)
+    results = grade_class(
+        args.submissions, tests=args.tests.resolve(), jobs=args.jobs, limits=limits, only=only, progress=progress
+    )
     write_csv(results, args.out, args.format)
     feedback = args.feedback or args.out.resolve().parent / "feedback"
     write_feedback(results, feedback)
     students = sorted({r.student for r in results})
     if not args.quiet:
-        print(f"graded {len(students)} student(s) in {time.monotonic() - started:.1f} s; "
-              f"gradebook {args.out}, feedback in {feedback}/", file=sys.stderr)
+        print(
+            f"graded {len(students)} student(s) in {time.monotonic() - started:.1f} s; "
+            f"gradebook {args.out}, feedback in {feedback}/",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -17,11 +17,13 @@ from a graded test.
     >>> quiz.score({"bits": "b", "macs": 512})            # a choice by its letter works too
     (2.0, 2.0)
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 
 class QuizError(ValueError):
@@ -74,16 +76,26 @@ class Quiz:
         self.title = title
         self.questions: dict[str, Question] = {}
 
-    def choice(self, key: str, text: str, options: Sequence[str], answer: str, *, why: str = "",
-               hints: dict[str, str] | None = None, points: float = 1.0) -> None:
+    def choice(
+        self,
+        key: str,
+        text: str,
+        options: Sequence[str],
+        answer: str,
+        *,
+        why: str = "",
+        hints: dict[str, str] | None = None,
+        points: float = 1.0,
+    ) -> None:
         """A multiple-choice question; ``hints`` maps a wrong option to what it misses."""
         options = tuple(str(o) for o in options)
         if str(answer) not in options:
             raise QuizError(f"question {key!r}: the answer {answer!r} is not one of its options {options}")
         self._add(Question(key, text, "choice", str(answer), options, why=why, hints=dict(hints or {}), points=points))
 
-    def number(self, key: str, text: str, answer: float, *, tolerance: float = 0.0, why: str = "",
-               points: float = 1.0) -> None:
+    def number(
+        self, key: str, text: str, answer: float, *, tolerance: float = 0.0, why: str = "", points: float = 1.0
+    ) -> None:
         """A numeric question, right within ``tolerance`` of ``answer``."""
         self._add(Question(key, text, "number", answer, tolerance=float(tolerance), why=why, points=points))
 
@@ -94,8 +106,10 @@ class Quiz:
 
     def _given(self, answers: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(answers, dict):
-            raise QuizError(f"answers are a dict {{question: answer}}, e.g. {{{next(iter(self.questions), 'q1')!r}: ...}}; "
-                            f"got {type(answers).__name__}")
+            raise QuizError(
+                f"answers are a dict {{question: answer}}, e.g. {{{next(iter(self.questions), 'q1')!r}: ...}}; "
+                f"got {type(answers).__name__}"
+            )
         unknown = sorted(set(answers) - set(self.questions))
         if unknown:
             raise QuizError(f"{self.title} has no question {unknown[0]!r}; its questions are {sorted(self.questions)}")
@@ -112,20 +126,27 @@ class Quiz:
     def score(self, answers: dict[str, Any]) -> tuple[float, float]:
         """(points earned, points possible): for an instructor who grades the checks."""
         given = self._given(answers)
-        return (float(sum(q.points for k, q in self.questions.items() if q.is_right(given[k]))),
-                float(sum(q.points for q in self.questions.values())))
+        return (
+            float(sum(q.points for k, q in self.questions.items() if q.is_right(given[k]))),
+            float(sum(q.points for q in self.questions.values())),
+        )
 
     def __str__(self) -> str:
-        lines = [f"{self.title}: knowledge check — put your answers in a dict, e.g. answers = {{'{next(iter(self.questions), 'q1')}': ...}}"]
+        lines = [
+            f"{self.title}: knowledge check — put your answers in a dict, e.g. answers = {{'{next(iter(self.questions), 'q1')}': ...}}"
+        ]
         for q in self.questions.values():
             lines.append(f"  {q.key}: {q.text}")
             lines += [f"      {chr(97 + i)}) {o}" for i, o in enumerate(q.options)]
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
-        lines = [f"**Knowledge check — {self.title}.** Answer in the next cell as a dict "
-                 f"`{{question: answer}}` (a choice by its letter or its text, a number as a number); "
-                 f"`quiz.check(answers)` says what is right and why.", ""]
+        lines = [
+            f"**Knowledge check — {self.title}.** Answer in the next cell as a dict "
+            f"`{{question: answer}}` (a choice by its letter or its text, a number as a number); "
+            f"`quiz.check(answers)` says what is right and why.",
+            "",
+        ]
         for q in self.questions.values():
             lines.append(f"* **`{q.key}`** — {q.text}" + ("" if q.options else " *(a number)*"))
             lines += [f"    * **{chr(97 + i)}**) {o}" for i, o in enumerate(q.options)]

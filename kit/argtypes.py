@@ -64,8 +64,7 @@ def nonempty_text(max_len: int = 200) -> Callable[[str], str]:
 
     def parse(text: str) -> str:
         if not text.strip() or len(text) > max_len or not text.isprintable():
-            raise argparse.ArgumentTypeError(
-                f"must be printable text of 1 to {max_len} characters, got {text[:40]!r}")
+            raise argparse.ArgumentTypeError(f"must be printable text of 1 to {max_len} characters, got {text[:40]!r}")
         return text
 
     parse.__name__ = "text"
@@ -85,7 +84,8 @@ def iso_datetime(first_year: int = 1970, last_year: int = 2100) -> Callable[[str
         if when is None or not first_year <= when.year <= last_year:
             raise argparse.ArgumentTypeError(
                 f"must be an ISO date and time from {first_year} to {last_year}, such as 2026-10-15T06:00:00, "
-                f"got {text[:40]!r}")
+                f"got {text[:40]!r}"
+            )
         return text.strip()
 
     parse.__name__ = "iso_datetime"

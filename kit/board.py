@@ -11,6 +11,7 @@ driven by a :class:`~kit.sim.world.World` (see :mod:`kit.pins` for how the choic
     'green'
     >>> board.close()
 """
+
 from __future__ import annotations
 
 import warnings
@@ -33,8 +34,8 @@ from gpiozero import (
 )
 from gpiozero.exc import GPIOPinInUse, PinPWMUnsupported
 
-from kit.pins import choose_factory
 from kit.errors import UsageError
+from kit.pins import choose_factory
 
 #: The kit's wiring, BCM numbers. SPI0 (GPIO 8-11) belongs to the MCP3008 ADC.
 PINS: Mapping[str, int] = MappingProxyType(
@@ -71,31 +72,40 @@ class PinError(UsageError):
 def wiring_table() -> str:
     """The pin map as a Markdown table (the README and docs/wiring.md show it)."""
     parts = {
-        "car_red": "car light, red LED", "car_amber": "car light, amber LED", "car_green": "car light, green LED",
-        "ped_red": "pedestrian light, red LED", "ped_green": "pedestrian light, green LED",
-        "button": "pedestrian push button (to GND, internal pull-up)", "buzzer": "active buzzer",
-        "pir": "PIR motion sensor (pedestrian waiting)", "distance_trigger": "HC-SR04 trigger",
+        "car_red": "car light, red LED",
+        "car_amber": "car light, amber LED",
+        "car_green": "car light, green LED",
+        "ped_red": "pedestrian light, red LED",
+        "ped_green": "pedestrian light, green LED",
+        "button": "pedestrian push button (to GND, internal pull-up)",
+        "buzzer": "active buzzer",
+        "pir": "PIR motion sensor (pedestrian waiting)",
+        "distance_trigger": "HC-SR04 trigger",
         "distance_echo": "HC-SR04 echo (through a 5 V to 3.3 V divider)",
-        "light_sensor": "LDR with a 1 uF capacitor to GND", "spi_clock": "MCP3008 CLK (SPI0 SCLK)",
-        "spi_mosi": "MCP3008 DIN (SPI0 MOSI)", "spi_miso": "MCP3008 DOUT (SPI0 MISO)",
+        "light_sensor": "LDR with a 1 uF capacitor to GND",
+        "spi_clock": "MCP3008 CLK (SPI0 SCLK)",
+        "spi_mosi": "MCP3008 DIN (SPI0 MOSI)",
+        "spi_miso": "MCP3008 DOUT (SPI0 MISO)",
         "spi_select": "MCP3008 CS (SPI0 CE0)",
     }
     rows = ["| part | BCM GPIO | wiring |", "|---|---|---|"]
     rows += [f"| `{name}` | {number} | {parts[name]} |" for name, number in PINS.items()]
-    rows += [f"| `{name}` | MCP3008 CH{ch} | {'TMP36 road-temperature sensor' if ch == 0 else 'potentiometer (knob)'} |"
-             for name, ch in ADC_CHANNELS.items()]
+    rows += [
+        f"| `{name}` | MCP3008 CH{ch} | {'TMP36 road-temperature sensor' if ch == 0 else 'potentiometer (knob)'} |"
+        for name, ch in ADC_CHANNELS.items()
+    ]
     return "\n".join(rows)
 
 
 def check_pins(overrides: Mapping[str, int] | None = None) -> dict[str, int]:
     """The kit's :data:`PINS` with ``overrides`` applied, after checking the result is wireable.
 
-        >>> check_pins({"button": 16})["button"]
-        16
-        >>> check_pins({"button": 9})
-        Traceback (most recent call last):
-        ...
-        kit.board.PinError: button on GPIO 9 clashes with SPI0 (GPIO 8-11), which the MCP3008 ADC needs; choose a free pin such as 12, 16, 18, 19, 20, 21
+    >>> check_pins({"button": 16})["button"]
+    16
+    >>> check_pins({"button": 9})
+    Traceback (most recent call last):
+    ...
+    kit.board.PinError: button on GPIO 9 clashes with SPI0 (GPIO 8-11), which the MCP3008 ADC needs; choose a free pin such as 12, 16, 18, 19, 20, 21
     """
     pins = dict(PINS)
     for name, number in dict(overrides or {}).items():
@@ -237,8 +247,12 @@ class Board:
             smoothing = {"queue_len": 3} if simulated else {}
             self.distance = self._add(
                 DistanceSensor(
-                    echo=p["distance_echo"], trigger=p["distance_trigger"], max_distance=DISTANCE_MAX_M,
-                    threshold_distance=0.8, pin_factory=f, **smoothing,
+                    echo=p["distance_echo"],
+                    trigger=p["distance_trigger"],
+                    max_distance=DISTANCE_MAX_M,
+                    threshold_distance=0.8,
+                    pin_factory=f,
+                    **smoothing,
                 )
             )
             self.light_sensor = self._add(LightSensor(p["light_sensor"], pin_factory=f, **smoothing))
@@ -247,8 +261,12 @@ class Board:
         if self._wiring is not None:
             self.cpu = self._add(CPUTemperature(sensor_file=self._wiring.cpu_temperature_file, pin_factory=f))
             self._wiring.attach(
-                car_light=self.car_light, ped_light=self.ped_light, button=self.button, pir=self.pir,
-                distance=self.distance, light_sensor=self.light_sensor,
+                car_light=self.car_light,
+                ped_light=self.ped_light,
+                button=self.button,
+                pir=self.pir,
+                distance=self.distance,
+                light_sensor=self.light_sensor,
             )
         else:
             self.cpu = self._add(CPUTemperature(pin_factory=f))

@@ -13,6 +13,7 @@ On a Pi, ``open_camera()`` (no world) opens the Pi Camera through Picamera2, whi
 ships as ``python3-picamera2`` (``sudo apt install python3-picamera2``; create the virtual
 environment with ``--system-site-packages`` so that it is visible).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -82,7 +83,7 @@ class PiCamera:
             self._cam.close()
             self.closed = True
 
-    def __enter__(self) -> "PiCamera":
+    def __enter__(self) -> PiCamera:
         return self
 
     def __exit__(self, *exc: object) -> None:

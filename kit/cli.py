@@ -110,10 +110,15 @@ def describe_failure(exc: BaseException) -> tuple[str, int] | None:
     botocore = sys.modules.get("botocore.exceptions")  # only if a command loaded it: keeps `kit` light
     if botocore is not None:
         if isinstance(exc, botocore.NoCredentialsError):
-            return ("no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile, "
-                    "or use the local cloud"), EXIT_RUNTIME
+            return (
+                "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile, "
+                "or use the local cloud"
+            ), EXIT_RUNTIME
         if isinstance(exc, botocore.EndpointConnectionError | botocore.ConnectTimeoutError | botocore.ReadTimeoutError):
-            return f"cloud endpoint unreachable: {exc} (is `kit cloud serve` running? check AWS_ENDPOINT_URL)", EXIT_RUNTIME
+            return (
+                f"cloud endpoint unreachable: {exc} (is `kit cloud serve` running? check AWS_ENDPOINT_URL)",
+                EXIT_RUNTIME,
+            )
         if isinstance(exc, botocore.ClientError):
             return f"the cloud refused the request: {exc}", EXIT_RUNTIME
         if isinstance(exc, botocore.BotoCoreError):
@@ -139,8 +144,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         known = describe_failure(exc)
         if known is None:
-            print(f"kit: internal error: {type(exc).__name__}: {exc} "
-                  f"(this is a bug; rerun with --debug and report the traceback)", file=sys.stderr)
+            print(
+                f"kit: internal error: {type(exc).__name__}: {exc} "
+                f"(this is a bug; rerun with --debug and report the traceback)",
+                file=sys.stderr,
+            )
             return EXIT_RUNTIME
         message, code = known
         print(f"kit {args.command}: error: {message}", file=sys.stderr)

@@ -10,6 +10,7 @@ It never crashes: every check reports its own failure. Optional parts are looked
     >>> "gpiozero" in report["versions"]
     True
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,7 +98,11 @@ def _inference() -> dict[str, Any]:
         for name in order:
             if _present(RUNTIMES[name][0].rsplit(".", 1)[0]):
                 why = f"forced by {ENV}" if forced else "the first installed of " + ", ".join(RUNTIMES)
-                return {"runtime": name, "version": _version(RUNTIMES[name][1] + (" tensorflow-cpu" if name == "tensorflow" else "")), "why": why}
+                return {
+                    "runtime": name,
+                    "version": _version(RUNTIMES[name][1] + (" tensorflow-cpu" if name == "tensorflow" else "")),
+                    "why": why,
+                }
         need = RUNTIMES[forced][1] if forced else "ai-edge-litert"
         return {"runtime": None, "why": f"no TFLite runtime installed: pip install {need}"}
     except Exception as exc:  # a broken install must not stop the doctor
@@ -116,7 +121,7 @@ def diagnose() -> dict[str, Any]:
         module: {"present": _present(module), "version": _version(dist), "for": why}
         for module, (dist, why) in OPTIONAL.items()
     }
-    for module, entry in optional.items():
+    for _module, entry in optional.items():
         if not entry["present"]:
             entry["version"] = None
     programs = {name: {"path": shutil.which(name), "for": why} for name, why in PROGRAMS.items()}

@@ -14,6 +14,7 @@ The rule, in order:
     >>> print(choice.reason)
     not a Raspberry Pi and GPIOZERO_PIN_FACTORY is not set: simulated pins
 """
+
 from __future__ import annotations
 
 import os
@@ -25,6 +26,7 @@ from gpiozero import Device, OutputDevice
 from gpiozero.pins import Factory
 from gpiozero.pins.mock import MockFactory, MockPWMPin, MockSPIInterface, MockSPIInterfaceShared
 from gpiozero.pins.spi import SPISoftware, SPISoftwareBus
+
 from kit.errors import UsageError
 
 ENV_FACTORY = "GPIOZERO_PIN_FACTORY"
@@ -149,16 +151,16 @@ def choose_factory() -> FactoryChoice:
     """Pick the pin factory by the kit's rule (see the module docstring). Raises :class:`PinFactoryError`."""
     name = os.environ.get(ENV_FACTORY, "").strip()
     if name:
-        return FactoryChoice(_by_name(name), name.lower(), f"{ENV_FACTORY}={name} is set (the user's choice always wins)")
+        return FactoryChoice(
+            _by_name(name), name.lower(), f"{ENV_FACTORY}={name} is set (the user's choice always wins)"
+        )
     model = raspberry_pi_model()
     if model is not None:
         if Device.pin_factory is None:
             Device.pin_factory = Device._default_pin_factory()
         factory = Device.pin_factory
         return FactoryChoice(factory, type(factory).__name__, f"running on a {model}: gpiozero's default pins")
-    return FactoryChoice(
-        SimFactory(), "mock", f"not a Raspberry Pi and {ENV_FACTORY} is not set: simulated pins"
-    )
+    return FactoryChoice(SimFactory(), "mock", f"not a Raspberry Pi and {ENV_FACTORY} is not set: simulated pins")
 
 
 def default_factory() -> Factory:

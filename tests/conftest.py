@@ -1,4 +1,5 @@
 """Settings shared by every test: private homes for the tools that write caches, a headless plot backend."""
+
 from __future__ import annotations
 
 import os

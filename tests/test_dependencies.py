@@ -1,4 +1,5 @@
 """pyproject.toml (pip) and environment.yml (conda) must ask for the same things."""
+
 from __future__ import annotations
 
 import tomllib

@@ -1,11 +1,26 @@
 """``import kit`` must stay light: no boto3, TensorFlow, moto, Flower or paho on import."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
 
-HEAVY = ["boto3", "botocore", "tensorflow", "keras", "moto", "flwr", "ray", "paho", "ai_edge_litert", "matplotlib",
-         "libsumo", "sumo", "traci", "gymnasium"]
+HEAVY = [
+    "boto3",
+    "botocore",
+    "tensorflow",
+    "keras",
+    "moto",
+    "flwr",
+    "ray",
+    "paho",
+    "ai_edge_litert",
+    "matplotlib",
+    "libsumo",
+    "sumo",
+    "traci",
+    "gymnasium",
+]
 
 
 def test_import_kit_pulls_in_nothing_heavy():

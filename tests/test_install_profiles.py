@@ -5,6 +5,7 @@ The lean run hides every installed module whose distribution is outside the base
 pip would resolve `pip install -e .`), so an import of JupyterLab, moto or TensorFlow anywhere on the app's path
 fails exactly as on a lean Pi.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -15,8 +16,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-HEAVY = {"jupyterlab", "moto", "tensorflow", "tensorflow-cpu", "flwr", "ipykernel", "ipywidgets", "nbclient",
-         "eclipse-sumo", "libsumo"}
+HEAVY = {
+    "jupyterlab",
+    "moto",
+    "tensorflow",
+    "tensorflow-cpu",
+    "flwr",
+    "ipykernel",
+    "ipywidgets",
+    "nbclient",
+    "eclipse-sumo",
+    "libsumo",
+}
 
 
 def _name(requirement: str) -> str:
@@ -41,7 +52,7 @@ def test_make_installs_every_extra():
     assert set(PROJECT["optional-dependencies"]) <= listed, f"make installs {sorted(listed)}"
 
 
-_LEAN_RUN = textwrap.dedent('''
+_LEAN_RUN = textwrap.dedent("""
     import importlib.abc, importlib.metadata as md, sys
     from packaging.requirements import Requirement
 
@@ -80,15 +91,29 @@ _LEAN_RUN = textwrap.dedent('''
     code = main(sys.argv[2:])
     print("hidden imports tried:", sorted(tried))
     sys.exit(code)
-''')
+""")
 
 
 def test_the_lean_profile_runs_the_intersection(tmp_path):
     base = ",".join(_name(r) for r in PROJECT["dependencies"])
     run = subprocess.run(
-        [sys.executable, "-c", _LEAN_RUN, base, "run", "intersection", "--hours", "0.25", "--fresh",
-         "--db", str(tmp_path / "kit.db")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            _LEAN_RUN,
+            base,
+            "run",
+            "intersection",
+            "--hours",
+            "0.25",
+            "--fresh",
+            "--db",
+            str(tmp_path / "kit.db"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT), "KIT_HOME": str(tmp_path)},
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
@@ -97,7 +122,7 @@ def test_the_lean_profile_runs_the_intersection(tmp_path):
 
 
 def test_the_local_cloud_without_the_emulator_says_what_to_install(tmp_path):
-    code = textwrap.dedent('''
+    code = textwrap.dedent("""
         import sys
         sys.modules["moto"] = None          # as if [emulator] were not installed
         from kit.cloud.emulator import LocalCloud
@@ -106,7 +131,13 @@ def test_the_local_cloud_without_the_emulator_says_what_to_install(tmp_path):
             LocalCloud(0, activate=False).start()
         except KitError as exc:
             print(exc)
-    ''')
-    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)})
+    """)
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)},
+    )
     assert "pip install -e '.[emulator]'" in run.stdout, run.stdout + run.stderr[-1500:]

@@ -1,4 +1,5 @@
 """The README is part of the product: its wiring table and commands must match the code."""
+
 from __future__ import annotations
 
 import re
@@ -13,7 +14,9 @@ README = (ROOT / "README.md").read_text()
 def test_readme_wiring_table_is_the_boards():
     block = re.search(r"<!-- wiring:start -->(.*)<!-- wiring:end -->", README, re.S)
     assert block, "README.md lost its <!-- wiring:start/end --> block"
-    assert wiring_table() in block.group(1), "README wiring table differs from kit.board.wiring_table(); paste the new one"
+    assert wiring_table() in block.group(1), (
+        "README wiring table differs from kit.board.wiring_table(); paste the new one"
+    )
 
 
 def test_quick_start_has_the_two_commands_and_they_exist_in_the_makefile():

@@ -18,6 +18,7 @@ collect the notebooks, so that the import matches students without a lookup tabl
   each lab column it does not know yet.
 - ``gradescope``: ``Name,SID,Email`` then one column per lab and ``Total Score``; the folder name is the ``SID``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -56,20 +57,40 @@ def to_text(rows: list[Row], fmt: str = "simple") -> str:
         writer.writerow(["student", "assignment", "max_score", "score"])
         writer.writerows([r.student, r.lab, _fmt(r.max_score), _fmt(r.score)] for r in rows)
     elif fmt == "nbgrader":
-        writer.writerow(["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-                         "raw_score", "late_submission_penalty", "score", "max_score"])
+        writer.writerow(
+            [
+                "assignment",
+                "duedate",
+                "timestamp",
+                "student_id",
+                "last_name",
+                "first_name",
+                "email",
+                "raw_score",
+                "late_submission_penalty",
+                "score",
+                "max_score",
+            ]
+        )
         for lab in labs:
             for student in students:
                 r = by.get((student, lab))
                 score = r.score if r else 0.0
-                writer.writerow([lab, "", "", student, "", "", "", _fmt(score), "0", _fmt(score),
-                                 _fmt(possible[lab])])
+                writer.writerow([lab, "", "", student, "", "", "", _fmt(score), "0", _fmt(score), _fmt(possible[lab])])
     elif fmt == "canvas":
         writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *labs])
         writer.writerow(["Points Possible", "", "", "", "", *(_fmt(possible[lab]) for lab in labs)])
         for student in students:
-            writer.writerow([student, "", "", student, "",
-                             *(_fmt(by[(student, lab)].score) if (student, lab) in by else "" for lab in labs)])
+            writer.writerow(
+                [
+                    student,
+                    "",
+                    "",
+                    student,
+                    "",
+                    *(_fmt(by[(student, lab)].score) if (student, lab) in by else "" for lab in labs),
+                ]
+            )
     else:  # gradescope
         writer.writerow(["Name", "SID", "Email", *labs, "Total Score"])
         for student in students:

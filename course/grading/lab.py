@@ -10,6 +10,7 @@ limit, and a cap on stored output. A cell that hangs past an interrupt or kills 
 (``os._exit()``, a segfault, a signal) is skipped and the notebook is replayed without it in a new kernel,
 so a student loses only what that cell defined.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -18,9 +19,10 @@ import os
 import signal
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from course.grading.sandbox import Sandbox
@@ -31,7 +33,7 @@ _TIMEOUT_NAME = "CellTimeout"
 
 # Runs inside the student's kernel. It sees the notebook's names through a *copy* of the user namespace,
 # so a check can neither overwrite a student's name nor leave its own behind.
-_CALL = r'''
+_CALL = r"""
 def __grading_call(kind, source, name, mime, arguments):
     import json, traceback
     from IPython import get_ipython
@@ -81,14 +83,14 @@ def __grading_call(kind, source, name, mime, arguments):
             message += f" at `{lines[at[-1].lineno - 1].strip()}`"
         result = {"ok": False, "type": type(exc).__name__, "message": message}
     publish_display_data({mime: result})
-'''
+"""
 # exit() in a notebook stops the kernel's event loop a moment later; during grading it ends the cell instead.
-_PREAMBLE = r'''
+_PREAMBLE = r"""
 def __grading_exit():
     raise SystemExit("exit() would stop the notebook's kernel; the grader kept it running")
 get_ipython().ask_exit = __grading_exit
 del __grading_exit
-'''
+"""
 _CALL_LINE = (
     "try:\n    __grading_call({kind!r}, {source!r}, {name!r}, {mime!r}, {arguments!r})\n"
     "finally:\n    del __grading_call\n"
@@ -127,7 +129,11 @@ def _capped_client_class():
             used = self.output_used.get(cell_index, 0)
             if used + size > self.output_limit:
                 if used <= self.output_limit:
-                    outs.append(new_output("stream", name="stderr", text=f"[output beyond {self.output_limit} characters dropped]\n"))
+                    outs.append(
+                        new_output(
+                            "stream", name="stderr", text=f"[output beyond {self.output_limit} characters dropped]\n"
+                        )
+                    )
                     self.output_used[cell_index] = self.output_limit + 1
                 return None
             self.output_used[cell_index] = used + size
@@ -136,7 +142,7 @@ def _capped_client_class():
     return CappedClient
 
 
-def _sandboxed_manager_class(sandbox: "Sandbox", private: Path):
+def _sandboxed_manager_class(sandbox: Sandbox, private: Path):
     """A KernelManager whose kernel process starts inside ``sandbox`` with a clean environment."""
     from jupyter_client.manager import AsyncKernelManager
 
@@ -200,7 +206,7 @@ class Lab:
         output_limit: int = 100_000,
         max_restarts: int = 5,
         cwd: str | Path | None = None,
-        sandbox: "Sandbox | None" = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.path = Path(path)
         self.cell_timeout = cell_timeout
@@ -221,7 +227,7 @@ class Lab:
         self._tmp = None
 
     # ---- life cycle -------------------------------------------------------------------------------
-    def start(self) -> "Lab":
+    def start(self) -> Lab:
         """Execute the notebook top to bottom; never raises for anything the notebook does."""
         import nbformat
 
@@ -247,7 +253,7 @@ class Lab:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -428,7 +434,8 @@ class Lab:
             remaining = deadline - time.monotonic()
             if remaining < 1:
                 self.cell_problems[index] = CellProblem(
-                    index + 1, "skipped",
+                    index + 1,
+                    "skipped",
                     f"not run: the whole notebook may take {self.notebook_timeout:.0f} s and that time was used up",
                     snippet,
                 )
@@ -451,7 +458,8 @@ class Lab:
                     return True
             elif outcome == "dead":
                 self.cell_problems[index] = CellProblem(
-                    index + 1, "crash",
+                    index + 1,
+                    "crash",
                     "the kernel died running this cell (os._exit(), a crash, out of memory?); "
                     "the notebook was run again without it",
                     snippet,
@@ -460,16 +468,18 @@ class Lab:
                 return True
         return False
 
-    def _call(self, kind: str, source: str, name: str, timeout: float | None, *, what: str,
-              arguments: str = "[[], {}]") -> dict:
+    def _call(
+        self, kind: str, source: str, name: str, timeout: float | None, *, what: str, arguments: str = "[[], {}]"
+    ) -> dict:
         __tracebackhide__ = True
         if self.problem is None and self._needs_replay:
             self._execute(deadline=time.monotonic() + self.notebook_timeout)
         if self.problem is not None:
             raise AssertionError(self.problem)
         limit = timeout or self.call_timeout
-        self._scratch.source = _CALL + _CALL_LINE.format(kind=kind, source=source, name=name, mime=RESULT_MIME,
-                                                          arguments=arguments)
+        self._scratch.source = _CALL + _CALL_LINE.format(
+            kind=kind, source=source, name=name, mime=RESULT_MIME, arguments=arguments
+        )
         outcome = self._exec(self._scratch, len(self._cells), limit, store_history=False)
         if outcome == "dead":
             self._needs_replay = True
@@ -486,12 +496,17 @@ class Lab:
                 self.restarts += 1
             raise AssertionError(f"{what} did not finish within {limit:.0f} s (an endless loop, or waiting forever?)")
         result = next(
-            (o["data"][RESULT_MIME] for o in self._scratch.get("outputs", [])
-             if o.get("output_type") == "display_data" and RESULT_MIME in o.get("data", {})),
+            (
+                o["data"][RESULT_MIME]
+                for o in self._scratch.get("outputs", [])
+                if o.get("output_type") == "display_data" and RESULT_MIME in o.get("data", {})
+            ),
             None,
         )
         if result is None:
-            raise AssertionError(f"{what} gave no answer from the notebook's kernel ({self._last_reply.get('ename', 'no result')})")
+            raise AssertionError(
+                f"{what} gave no answer from the notebook's kernel ({self._last_reply.get('ename', 'no result')})"
+            )
         result = _well_formed(result, what)
         if not result["ok"]:
             message = result["message"]
@@ -507,8 +522,11 @@ def _well_formed(result: Any, what: str) -> dict:
         raise AssertionError(f"{what}: the notebook's kernel gave a malformed answer")
     if not result["ok"]:
         message = result.get("message")
-        result = {"ok": False, "type": str(result.get("type", ""))[:100],
-                  "message": (message if isinstance(message, str) else "failed")[:1000]}
+        result = {
+            "ok": False,
+            "type": str(result.get("type", ""))[:100],
+            "message": (message if isinstance(message, str) else "failed")[:1000],
+        }
     return result
 
 

@@ -29,6 +29,7 @@ rewritten after each test so that a run stopped half-way still leaves what it gr
 
 Loaded by ``tests/grading/conftest.py``, or with ``-p course.grading.plugin`` for grading files elsewhere.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ import random
 import re
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -100,9 +102,11 @@ def _sandbox():
     from course.grading.sandbox import FIRST_UID, Sandbox
 
     env = os.environ
-    return Sandbox(memory_bytes=int(env.get("COURSE_SANDBOX_MEMORY", 3 * 2**30)),
-                   cpu_s=int(float(env.get("COURSE_SANDBOX_CPU_S", 1800))),
-                   uid=int(env.get("COURSE_SANDBOX_UID", FIRST_UID)))
+    return Sandbox(
+        memory_bytes=int(env.get("COURSE_SANDBOX_MEMORY", 3 * 2**30)),
+        cpu_s=int(float(env.get("COURSE_SANDBOX_CPU_S", 1800))),
+        uid=int(env.get("COURSE_SANDBOX_UID", FIRST_UID)),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +121,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Any]:
             "e.g. pytestmark = pytest.mark.notebook('01_gpio_outputs')"
         )
     folder = Path(_option(request.config, "notebooks", "COURSE_NOTEBOOKS") or SOLUTIONS)
-    notebook = Lab(folder / f"{name}.ipynb", **_limits(request.node.get_closest_marker("notebook")),
-                   sandbox=_sandbox())
+    notebook = Lab(folder / f"{name}.ipynb", **_limits(request.node.get_closest_marker("notebook")), sandbox=_sandbox())
     notebook.start()
     request.config.stash[_RESULTS].notebooks[name] = notebook
     try:

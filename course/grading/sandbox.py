@@ -18,6 +18,7 @@ Limits (``prlimit``): memory a process can write to (``memory_bytes``, RLIMIT_DA
 ``MemoryError`` inside) and, a few times higher, its address space (RLIMIT_AS),
 CPU seconds, processes and threads of the sandbox's user, size of any file written, no core files.
 """
+
 from __future__ import annotations
 
 import os
@@ -66,29 +67,69 @@ class Sandbox:
 
     def command(self, argv: list[str], *, private: Path) -> list[str]:
         """``argv`` wrapped so that it runs sandboxed with ``private`` as its only writable folder (and cwd)."""
-        cmd = [self.bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-               "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+        cmd = [
+            self.bwrap,
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+            "--new-session",
+        ]
         made: set[Path] = set()
         for path in self.read_only():
             cmd += _parents(path, made)
-            cmd += ["--symlink", os.readlink(path), str(path)] if path.is_symlink() else ["--ro-bind", str(path), str(path)]
+            cmd += (
+                ["--symlink", os.readlink(path), str(path)]
+                if path.is_symlink()
+                else ["--ro-bind", str(path), str(path)]
+            )
         # /dev/shm writable by the sandbox's user: Ray's object store (lab 08's federation) maps its memory there.
-        cmd += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc",
-                "--perms", "1777", "--tmpfs", "/tmp"]
+        cmd += [
+            "--dev",
+            "/dev",
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/dev/shm",
+            "--proc",
+            "/proc",
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/tmp",
+        ]
         made.add(Path("/tmp"))
         cmd += _parents(private, made) + ["--bind", str(private), str(private), "--chdir", str(private)]
         if os.geteuid() == 0:
             # Namespaces alone leave the kernel root: drop to a user of its own, with no capabilities.
-            cmd += ["--", "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                    "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+            cmd += [
+                "--",
+                "setpriv",
+                f"--reuid={self.uid}",
+                f"--regid={self.uid}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--no-new-privs",
+            ]
         else:
             cmd.insert(1, "--unshare-user")
             cmd += ["--"]
         # Memory: RLIMIT_DATA bounds what a process can write to (heap and private mappings), which is what a
         # kernel really uses; TensorFlow reserves far more address space than it touches, so the address-space
         # limit (which also bounds shared mappings) is set a few times higher.
-        cmd += ["prlimit", f"--data={self.memory_bytes}", f"--as={self.address_space_bytes}", f"--cpu={self.cpu_s}",
-                f"--nproc={self.processes}", f"--fsize={self.file_bytes}", "--core=0", "--"]
+        cmd += [
+            "prlimit",
+            f"--data={self.memory_bytes}",
+            f"--as={self.address_space_bytes}",
+            f"--cpu={self.cpu_s}",
+            f"--nproc={self.processes}",
+            f"--fsize={self.file_bytes}",
+            "--core=0",
+            "--",
+        ]
         return cmd + list(argv)
 
     def prepare(self, private: Path) -> None:
@@ -101,19 +142,35 @@ class Sandbox:
         """A clean environment: nothing of the grader's (paths to results, tests or submissions) leaks in."""
         home = private / "home"
         env = {
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin",
-                                     "/usr/sbin", "/sbin"]),
+            "PATH": os.pathsep.join(
+                [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+            ),
             # getpass.getuser() (paho-mqtt's client ids) looks here before the password file, which has no
             # entry for the sandbox's user id.
-            "USER": "student", "LOGNAME": "student",
-            "HOME": str(home), "TMPDIR": "/tmp", "LANG": os.environ.get("LANG", "C.UTF-8"),
-            "PYTHONPATH": str(ROOT), "IPYTHONDIR": str(home / ".ipython"), "MPLCONFIGDIR": str(home / ".mpl"),
-            "MPLBACKEND": "Agg", "KERAS_HOME": str(home / ".keras"), "FLWR_HOME": str(home / ".flwr"),
-            "RAY_TMPDIR": "/tmp", "JUPYTER_RUNTIME_DIR": str(home / ".jupyter"), "COURSE_GRADER": "1",
+            "USER": "student",
+            "LOGNAME": "student",
+            "HOME": str(home),
+            "TMPDIR": "/tmp",
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "PYTHONPATH": str(ROOT),
+            "IPYTHONDIR": str(home / ".ipython"),
+            "MPLCONFIGDIR": str(home / ".mpl"),
+            "MPLBACKEND": "Agg",
+            "KERAS_HOME": str(home / ".keras"),
+            "FLWR_HOME": str(home / ".flwr"),
+            "RAY_TMPDIR": "/tmp",
+            "JUPYTER_RUNTIME_DIR": str(home / ".jupyter"),
+            "COURSE_GRADER": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        for key in ("VIRTUAL_ENV", "TF_CPP_MIN_LOG_LEVEL", "OMP_NUM_THREADS", "GPIOZERO_PIN_FACTORY",
-                    "GPIOZERO_MOCK_PIN_CLASS", "PYTHONHASHSEED"):
+        for key in (
+            "VIRTUAL_ENV",
+            "TF_CPP_MIN_LOG_LEVEL",
+            "OMP_NUM_THREADS",
+            "GPIOZERO_PIN_FACTORY",
+            "GPIOZERO_MOCK_PIN_CLASS",
+            "PYTHONHASHSEED",
+        ):
             if key in os.environ:
                 env[key] = os.environ[key]
         # Ray (lab 08's federation) sizes its object store from the machine's memory, not the sandbox's: give it
@@ -151,12 +208,42 @@ def available(bwrap: str = "bwrap") -> str | None:
     if exe is None:
         return "bubblewrap (bwrap) is not installed; on Debian/Ubuntu: sudo apt-get install bubblewrap"
     try:
-        done = subprocess.run([exe, "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--dev", "/dev",
-                               "--proc", "/proc", "--die-with-parent", "--", "true"]
-                              if os.geteuid() == 0 else
-                              [exe, "--unshare-user", "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/",
-                               "--dev", "/dev", "--proc", "/proc", "--", "true"],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [
+                exe,
+                "--unshare-pid",
+                "--unshare-net",
+                "--ro-bind",
+                "/",
+                "/",
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "--die-with-parent",
+                "--",
+                "true",
+            ]
+            if os.geteuid() == 0
+            else [
+                exe,
+                "--unshare-user",
+                "--unshare-pid",
+                "--unshare-net",
+                "--ro-bind",
+                "/",
+                "/",
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "--",
+                "true",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap could not start a sandbox: {exc}"
     if done.returncode != 0:
@@ -181,5 +268,7 @@ def resolve(mode: str, **settings) -> Sandbox | None:
     warnings.warn(
         f"\n{'!' * 78}\nNO SANDBOX: {why}.\nStudent code will run with your user's rights: it can read other "
         f"submissions, the tests and your files, and change grades.\nInstall bubblewrap, or pass --sandbox off "
-        f"to say you accept this.\n{'!' * 78}", stacklevel=2)
+        f"to say you accept this.\n{'!' * 78}",
+        stacklevel=2,
+    )
     return None

@@ -1,10 +1,11 @@
 """`kit run intersection` and `kit status`.
 
-    kit run intersection                 # simulation (or real pins on a Pi), until Ctrl-C / SIGTERM
-    kit run intersection --hours 24      # a simulated day, as fast as the machine allows
-    kit run intersection --cloud         # with S3 uploads, the device shadow and MQTT telemetry
-    kit status                           # health of the running (or last) app
+kit run intersection                 # simulation (or real pins on a Pi), until Ctrl-C / SIGTERM
+kit run intersection --hours 24      # a simulated day, as fast as the machine allows
+kit run intersection --cloud         # with S3 uploads, the device shadow and MQTT telemetry
+kit status                           # health of the running (or last) app
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,11 @@ def _run_intersection(args: argparse.Namespace) -> int:
     from kit.apps.intersection import AppOptions, IntersectionApp
     from kit.store import Store
 
-    logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     _check_model(args)  # a mistyped --model is a usage error before anything is opened or written
     store = Store(args.db) if args.db else Store()
     cloud = None
@@ -32,11 +36,22 @@ def _run_intersection(args: argparse.Namespace) -> int:
 
         cloud = kit.cloud.start_local()
     options = AppOptions(
-        seed=args.seed, start=args.start, hours=args.hours, realtime=args.realtime, leaves=args.leaves,
-        road_works=args.road_works, model=None if args.no_model else args.model, cloud=args.cloud,
-        mqtt=not args.no_mqtt, camera_period_s=args.camera_period, sync_period_s=args.sync_period,
-        resume=not args.fresh, status_path=args.status, sample_period_s=args.sample_period,
-        controller=args.controller, traffic=args.traffic,
+        seed=args.seed,
+        start=args.start,
+        hours=args.hours,
+        realtime=args.realtime,
+        leaves=args.leaves,
+        road_works=args.road_works,
+        model=None if args.no_model else args.model,
+        cloud=args.cloud,
+        mqtt=not args.no_mqtt,
+        camera_period_s=args.camera_period,
+        sync_period_s=args.sync_period,
+        resume=not args.fresh,
+        status_path=args.status,
+        sample_period_s=args.sample_period,
+        controller=args.controller,
+        traffic=args.traffic,
     )
     app = IntersectionApp(store, options)
     # SIGTERM (systemd stop, kill) ends the loop after the current tick: readings are written, not lost.
@@ -68,8 +83,9 @@ def _controller_choice(text: str) -> str:
     if text in ("adaptive", "learned"):
         return text
     if not is_plugin(text):
-        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose adaptive, learned or module:Class, "
-                                         "a controller of your own)")
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose adaptive, learned or module:Class, a controller of your own)"
+        )
     try:
         load_policy(text)  # a wrong name is a usage error before any board or file is made
     except ValueError as exc:
@@ -87,9 +103,13 @@ def _check_model(args: argparse.Namespace) -> None:
     path = Path(name)
     if path.exists() or (MODELS_DIR / name).is_dir() or (MODELS_DIR / f"{name}.tflite").is_file():
         return
-    shipped = sorted({p.stem for p in MODELS_DIR.glob("*.tflite")} | {p.name for p in MODELS_DIR.iterdir() if p.is_dir()})
-    raise UsageError(f"--model {name!r} is neither a shipped model ({', '.join(shipped)}) nor an existing "
-                     ".tflite file or early-exit folder; or pass --no-model")
+    shipped = sorted(
+        {p.stem for p in MODELS_DIR.glob("*.tflite")} | {p.name for p in MODELS_DIR.iterdir() if p.is_dir()}
+    )
+    raise UsageError(
+        f"--model {name!r} is neither a shipped model ({', '.join(shipped)}) nor an existing "
+        ".tflite file or early-exit folder; or pass --no-model"
+    )
 
 
 def _summary_lines(s: dict[str, Any]) -> str:
@@ -109,8 +129,10 @@ def _summary_lines(s: dict[str, Any]) -> str:
         + (f"; in use for {100 * s['model_in_use']:.1f} % of them" if s.get("frames") else ""),
     ]
     if s.get("drift_windows"):
-        lines.append(f"  drift       alarm in {s['drift_alarms']} of {s['drift_windows']} windows "
-                     "(the model falls back to the sensors meanwhile); last window: " + s["drift"].split(":")[0])
+        lines.append(
+            f"  drift       alarm in {s['drift_alarms']} of {s['drift_windows']} windows "
+            "(the model falls back to the sensors meanwhile); last window: " + s["drift"].split(":")[0]
+        )
     return "\n".join(lines)
 
 
@@ -121,12 +143,14 @@ def _baseline_lines(summary: dict[str, Any], args: argparse.Namespace) -> str:
     hours = args.hours or 1.0
     fixed = simulate(lambda b: FixedTimeController(b, FIXED_DEFAULT), seed=args.seed, hours=hours, start=args.start)
     cut = 1 - summary["mean_vehicle_wait_s"] / fixed["mean_vehicle_wait_s"] if fixed["mean_vehicle_wait_s"] else 0.0
-    return "\n".join([
-        "Fixed-time plan on the same seeded traffic (the baseline)",
-        f"  vehicles    wait mean {fixed['mean_vehicle_wait_s']} s, p95 {fixed['p95_vehicle_wait_s']} s",
-        f"  pedestrians wait mean {fixed['mean_pedestrian_wait_s']} s, p95 {fixed['p95_pedestrian_wait_s']} s",
-        f"  adaptive control cut the mean vehicle wait by {cut:.0%}",
-    ])
+    return "\n".join(
+        [
+            "Fixed-time plan on the same seeded traffic (the baseline)",
+            f"  vehicles    wait mean {fixed['mean_vehicle_wait_s']} s, p95 {fixed['p95_vehicle_wait_s']} s",
+            f"  pedestrians wait mean {fixed['mean_pedestrian_wait_s']} s, p95 {fixed['p95_pedestrian_wait_s']} s",
+            f"  adaptive control cut the mean vehicle wait by {cut:.0%}",
+        ]
+    )
 
 
 def _sensors_only_lines(summary: dict[str, Any], args: argparse.Namespace) -> str:
@@ -138,18 +162,34 @@ def _sensors_only_lines(summary: dict[str, Any], args: argparse.Namespace) -> st
 
     with tempfile.TemporaryDirectory(prefix="kit-sensors-only-") as tmp:
         store = Store(str(Path(tmp) / "kit.db"))
-        app = IntersectionApp(store, AppOptions(seed=args.seed, start=args.start, hours=args.hours or 1.0,
-                                                leaves=args.leaves, road_works=args.road_works, model=None,
-                                                resume=False, status_path=str(Path(tmp) / "status.json")))
+        app = IntersectionApp(
+            store,
+            AppOptions(
+                seed=args.seed,
+                start=args.start,
+                hours=args.hours or 1.0,
+                leaves=args.leaves,
+                road_works=args.road_works,
+                model=None,
+                resume=False,
+                status_path=str(Path(tmp) / "status.json"),
+            ),
+        )
         try:
             other = app.run()
         finally:
             app.close()
             store.close()
-    rows = [("mean vehicle wait s", "mean_vehicle_wait_s"), ("p95 vehicle wait s", "p95_vehicle_wait_s"),
-            ("mean pedestrian wait s", "mean_pedestrian_wait_s"), ("p95 pedestrian wait s", "p95_pedestrian_wait_s")]
-    lines = ["Adaptive control with the model vs from the sensors only (same seeded traffic)",
-             f"  {'':24s}{'model':>10s}{'sensors':>10s}"]
+    rows = [
+        ("mean vehicle wait s", "mean_vehicle_wait_s"),
+        ("p95 vehicle wait s", "p95_vehicle_wait_s"),
+        ("mean pedestrian wait s", "mean_pedestrian_wait_s"),
+        ("p95 pedestrian wait s", "p95_pedestrian_wait_s"),
+    ]
+    lines = [
+        "Adaptive control with the model vs from the sensors only (same seeded traffic)",
+        f"  {'':24s}{'model':>10s}{'sensors':>10s}",
+    ]
     lines += [f"  {label:24s}{summary[key]:>10}{other[key]:>10}" for label, key in rows]
     return "\n".join(lines)
 
@@ -171,7 +211,9 @@ def _status(args: argparse.Namespace) -> int:
     except (ValueError, AttributeError) as exc:
         raise KitRuntimeError(f"{path} is not a status file the app wrote ({exc}); check --status/--db") from None
     if not isinstance(status, dict) or not status:
-        raise KitRuntimeError(f"{path} is not a status file the app wrote (expected a JSON object); check --status/--db")
+        raise KitRuntimeError(
+            f"{path} is not a status file the app wrote (expected a JSON object); check --status/--db"
+        )
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -187,31 +229,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         apps = run.add_subparsers(dest="app", metavar="APP", required=True)
         p = apps.add_parser("intersection", help="the smart-intersection edge app (simulated unless on a Pi)")
         p.add_argument("--db", help="the store (default: $KIT_HOME/kit.db or ~/.kit/kit.db)")
-        p.add_argument("--hours", type=float_range(0, 24 * 366, low_open=True), help="stop after this many (simulated) hours; default: run until stopped")
+        p.add_argument(
+            "--hours",
+            type=float_range(0, 24 * 366, low_open=True),
+            help="stop after this many (simulated) hours; default: run until stopped",
+        )
         p.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0, help="seed of the simulated world")
-        p.add_argument("--start", type=iso_datetime(), default="2026-10-15T00:00:00", help="simulated start (ISO), unless resuming")
+        p.add_argument(
+            "--start", type=iso_datetime(), default="2026-10-15T00:00:00", help="simulated start (ISO), unless resuming"
+        )
         p.add_argument("--fresh", action="store_true", help="do not resume simulated time from the store")
         p.add_argument("--realtime", action="store_true", help="simulation at wall-clock speed")
         p.add_argument("--leaves", type=float_range(0, 1), default=0.0, help="leaf cover on sensors and lens, 0..1")
         p.add_argument("--road-works", action="store_true")
-        p.add_argument("--model", default="fusion", help="shipped model (fusion: camera + sensors, int8 early exit; "
-                       "early_exit, intersection: camera only), a .tflite file or a model folder")
+        p.add_argument(
+            "--model",
+            default="fusion",
+            help="shipped model (fusion: camera + sensors, int8 early exit; "
+            "early_exit, intersection: camera only), a .tflite file or a model folder",
+        )
         p.add_argument("--no-model", action="store_true", help="control from the sensors only")
-        p.add_argument("--controller", type=_controller_choice, default="adaptive",
-                       help="who ends the car green: adaptive (the kit's rule), learned (the shipped deep-RL policy, "
-                       "lab 10) or module:Class, a controller of your own (lab 09)")
-        p.add_argument("--traffic", choices=["kit", "sumo"], default="kit",
-                       help="simulated traffic: the kit's world, or SUMO co-simulated (needs the [sumo] extra)")
-        p.add_argument("--camera-period", type=float_range(0.1, 86_400), default=10.0, help="seconds between camera frames")
+        p.add_argument(
+            "--controller",
+            type=_controller_choice,
+            default="adaptive",
+            help="who ends the car green: adaptive (the kit's rule), learned (the shipped deep-RL policy, "
+            "lab 10) or module:Class, a controller of your own (lab 09)",
+        )
+        p.add_argument(
+            "--traffic",
+            choices=["kit", "sumo"],
+            default="kit",
+            help="simulated traffic: the kit's world, or SUMO co-simulated (needs the [sumo] extra)",
+        )
+        p.add_argument(
+            "--camera-period", type=float_range(0.1, 86_400), default=10.0, help="seconds between camera frames"
+        )
         p.add_argument("--sync-period", type=float_range(0.1, 86_400), default=60.0, help="seconds between cloud syncs")
         p.add_argument("--cloud", action="store_true", help="upload, shadow and telemetry (see docs/cloud.md)")
         p.add_argument("--local-cloud", action="store_true", help="with --cloud: start a local AWS endpoint in-process")
         p.add_argument("--no-mqtt", action="store_true", help="with --cloud: no MQTT telemetry")
         p.add_argument("--status", type=output_file, help="status file (default: next to the store)")
-        p.add_argument("--sample-period", type=float_range(0.01, 3600), help="seconds between sensor samples (default: the stored "
-                       "parameter sample_period_s)")
-        p.add_argument("--compare", action="store_true", help="also run the fixed-time plan and the adaptive control "
-                       "from the sensors only on the same simulated traffic, side by side (with --fresh)")
+        p.add_argument(
+            "--sample-period",
+            type=float_range(0.01, 3600),
+            help="seconds between sensor samples (default: the stored parameter sample_period_s)",
+        )
+        p.add_argument(
+            "--compare",
+            action="store_true",
+            help="also run the fixed-time plan and the adaptive control "
+            "from the sensors only on the same simulated traffic, side by side (with --fresh)",
+        )
         p.add_argument("--plot", type=output_file, help="write a plot of the run to this PNG file")
         p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
         p.set_defaults(func=_run_intersection)

@@ -1,10 +1,11 @@
 """``kit demo``: the simulated intersection under a fixed-time plan, an hour in a few seconds.
 
-    >>> from kit.apps.demo import run_demo
-    >>> summary = run_demo(seed=0, minutes=10)
-    >>> summary["vehicles_served"] > 0
-    True
+>>> from kit.apps.demo import run_demo
+>>> summary = run_demo(seed=0, minutes=10)
+>>> summary["vehicles_served"] > 0
+True
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,8 +77,12 @@ def format_summary(summary: dict[str, Any], *, seed: int, start: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     summary = run_demo(
-        seed=args.seed, minutes=args.minutes, start=args.start, leaves=args.leaves,
-        road_works=args.road_works, read_sensors=not args.no_sensors,
+        seed=args.seed,
+        minutes=args.minutes,
+        start=args.start,
+        leaves=args.leaves,
+        road_works=args.road_works,
+        read_sensors=not args.no_sensors,
     )
     print(format_summary(summary, seed=args.seed, start=args.start))
     return 0
@@ -85,9 +90,18 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="run the simulated intersection for an hour and print a summary")
-    parser.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0, help="seed of the simulated world (default 0)")
-    parser.add_argument("--minutes", type=float_range(0, 7 * 24 * 60, low_open=True), default=60.0, help="simulated minutes (default 60)")
-    parser.add_argument("--start", type=iso_datetime(), default="2026-10-15T08:00:00", help="simulated start, ISO date and time")
+    parser.add_argument(
+        "--seed", type=int_range(0, 2**32 - 1), default=0, help="seed of the simulated world (default 0)"
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float_range(0, 7 * 24 * 60, low_open=True),
+        default=60.0,
+        help="simulated minutes (default 60)",
+    )
+    parser.add_argument(
+        "--start", type=iso_datetime(), default="2026-10-15T08:00:00", help="simulated start, ISO date and time"
+    )
     parser.add_argument("--leaves", type=float_range(0, 1), default=0.0, help="leaf cover on the sensors, 0..1")
     parser.add_argument("--road-works", action="store_true", help="road works narrow the lane")
     parser.add_argument("--no-sensors", action="store_true", help="skip the final sensor readings")

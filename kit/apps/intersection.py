@@ -18,6 +18,7 @@ readings wait in the outbox, which is the point of store-and-forward.
     >>> summary["vehicles_served"] > 0
     True
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,7 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ class Health:
 
     pid: int = field(default_factory=os.getpid)
     state: str = "starting"
-    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     uptime_s: float = 0.0
     intersection_time: str = ""
     simulated: bool = True
@@ -159,8 +160,10 @@ class IntersectionApp:
         if self.options.controller != "adaptive":
             from kit.errors import UsageError
 
-            raise UsageError(f"controller={self.options.controller!r}: choose 'adaptive' or 'learned', "
-                             "or module:Class for a controller of your own")
+            raise UsageError(
+                f"controller={self.options.controller!r}: choose 'adaptive' or 'learned', "
+                "or module:Class for a controller of your own"
+            )
         from kit.control.adaptive import actuated_policy
 
         return actuated_policy
@@ -179,15 +182,21 @@ class IntersectionApp:
             from kit.sim.sumo.cosim import SumoWorld
 
             hours = self.options.hours if self.options.hours is not None else 24.0
-            world = SumoWorld(seed=self.options.seed, start=start, hours=hours, leaves=self.options.leaves,
-                              road_works=self.options.road_works)
+            world = SumoWorld(
+                seed=self.options.seed,
+                start=start,
+                hours=hours,
+                leaves=self.options.leaves,
+                road_works=self.options.road_works,
+            )
             return Board(world, pin_factory=choice.factory)
         if self.options.traffic != "kit":
             from kit.errors import UsageError
 
             raise UsageError(f"traffic={self.options.traffic!r}: choose 'kit' (the kit's world) or 'sumo'")
-        world = World(seed=self.options.seed, start=start, leaves=self.options.leaves,
-                      road_works=self.options.road_works)
+        world = World(
+            seed=self.options.seed, start=start, leaves=self.options.leaves, road_works=self.options.road_works
+        )
         return Board(world, pin_factory=choice.factory)
 
     def _resume_time(self) -> str | None:
@@ -197,7 +206,7 @@ class IntersectionApp:
         if last is None:
             return None
         # Readings carry simulated UTC epochs; the world runs in naive local time of the same clock.
-        return datetime.fromtimestamp(float(last["ts"]) + 1.0, timezone.utc).replace(tzinfo=None).isoformat()
+        return datetime.fromtimestamp(float(last["ts"]) + 1.0, UTC).replace(tzinfo=None).isoformat()
 
     def _load_model(self) -> None:
         """The camera model: the two-part early-exit host (a folder) or a one-piece ``.tflite`` model."""
@@ -217,7 +226,9 @@ class IntersectionApp:
 
                 self.host = FusedHost.load(path, variant="int8", num_threads=1)
                 self._fused = True
-                self.health.model = f"{path.name} (camera + sensors, int8 early exit, threshold {self.host.threshold:.2f})"
+                self.health.model = (
+                    f"{path.name} (camera + sensors, int8 early exit, threshold {self.host.threshold:.2f})"
+                )
                 try:  # normal frames of the same light and hour (bench/drift.py --stream --save-reference)
                     self.drift = StreamMonitor(StreamReference.load(path / "stream_reference.json"))
                 except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
@@ -260,8 +271,9 @@ class IntersectionApp:
             # A window of 64 consecutive frames sees one light level, while the reference spans the whole trained
             # range of daylight: the intensity tests (PSI, KS) would flag every window of a normal day. On the
             # stream the app trusts the scene layout and the model's own confidence (night and leaves lower it).
-            self.drift = DriftMonitor(Reference.from_frames(reference.x, probs), psi_threshold=float("inf"),
-                                      ks_p_threshold=0.0)
+            self.drift = DriftMonitor(
+                Reference.from_frames(reference.x, probs), psi_threshold=float("inf"), ks_p_threshold=0.0
+            )
         except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
             log.warning("drift monitor off (%s)", exc)
             self.drift = None
@@ -286,8 +298,12 @@ class IntersectionApp:
         from kit.cloud.sync import CircuitBreaker, Sync
 
         device = self.store.params.get("device_id")
-        self._cloud["sync"] = Sync(self.store, breaker=CircuitBreaker(failures_to_open=2, open_seconds=5.0),
-                                   lease_seconds=self.options.lease_s, seed=self.options.seed)
+        self._cloud["sync"] = Sync(
+            self.store,
+            breaker=CircuitBreaker(failures_to_open=2, open_seconds=5.0),
+            lease_seconds=self.options.lease_s,
+            seed=self.options.seed,
+        )
         shadow = ShadowAgent(self.store, thing_name=device, on_change=self._parameters_changed)
         self._cloud["shadow"] = shadow
         try:
@@ -329,7 +345,7 @@ class IntersectionApp:
     def now(self) -> float:
         """Intersection time as a UTC epoch (simulated time in simulation)."""
         if self.simulated:
-            return self.board.world.now.replace(tzinfo=timezone.utc).timestamp()
+            return self.board.world.now.replace(tzinfo=UTC).timestamp()
         return time.time()
 
     def _queue_now(self) -> bool:
@@ -340,8 +356,9 @@ class IntersectionApp:
             self._ultrasonic_queue = distance < p.get("queue_threshold_m") + p.get("queue_hysteresis_m")
         else:
             self._ultrasonic_queue = distance < p.get("queue_threshold_m")
-        return self._ultrasonic_queue or (self.model_trusted and self._model_queue is not None
-                                          and self._model_queue >= 2)
+        return self._ultrasonic_queue or (
+            self.model_trusted and self._model_queue is not None and self._model_queue >= 2
+        )
 
     @property
     def model_trusted(self) -> bool:
@@ -407,7 +424,7 @@ class IntersectionApp:
         import numpy as np
 
         # simulated time is stored as UTC epochs of the world's local clock; on a Pi, ts is real time
-        now = datetime.fromtimestamp(ts, timezone.utc) if self.simulated else datetime.fromtimestamp(ts)
+        now = datetime.fromtimestamp(ts, UTC) if self.simulated else datetime.fromtimestamp(ts)
         self._frames.append(frame)
         self._lights.append(float(self.board.light_sensor.value))
         self._hours.append(now.hour + now.minute / 60)
@@ -444,7 +461,7 @@ class IntersectionApp:
                 result = shadow.poll()
                 if result.rejected:
                     self.health.shadow_rejected = dict(result.rejected)
-                self.health.last_sync = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                self.health.last_sync = datetime.now(UTC).isoformat(timespec="seconds")
                 self.health.last_sync_error = None
             else:
                 self.health.last_sync_error = f"endpoint unreachable ({report.failures} failed attempts)"
@@ -455,15 +472,21 @@ class IntersectionApp:
         telemetry = self._cloud.get("telemetry")
         if telemetry is not None:
             stats = self.board.world.stats.summary() if self.simulated else {}
-            telemetry.publish({"ts": ts, "queue_class": self._model_queue, "outbox": self.health.outbox_depth,
-                               **{k: stats[k] for k in ("vehicles_served", "mean_vehicle_wait_s") if k in stats}})
+            telemetry.publish(
+                {
+                    "ts": ts,
+                    "queue_class": self._model_queue,
+                    "outbox": self.health.outbox_depth,
+                    **{k: stats[k] for k in ("vehicles_served", "mean_vehicle_wait_s") if k in stats},
+                }
+            )
             self.health.telemetry_sent = telemetry.sent
             self.health.telemetry_pending = telemetry.pending
 
     def _write_status(self) -> None:
         h = self.health
         h.uptime_s = round(time.monotonic() - self._wall_start, 1)
-        h.intersection_time = datetime.fromtimestamp(self.now(), timezone.utc).isoformat(timespec="seconds")
+        h.intersection_time = datetime.fromtimestamp(self.now(), UTC).isoformat(timespec="seconds")
         h.outbox_depth = self.store.outbox.depth()
         h.readings = self.store.readings.count()
         if h.frames:
@@ -556,21 +579,25 @@ class IntersectionApp:
         out: dict[str, Any] = {"controller": self.options.controller}
         if self.simulated:
             out.update(self.board.world.stats.summary())
-        out.update({
-            "readings_stored": self.store.readings.count(),
-            "outbox_depth": self.store.outbox.depth(),
-            "uploaded": self.health.uploaded,
-            "frames": self.health.frames,
-            "early_exits": self.health.early_exits,
-            "model_in_use": round(self.health.model_in_use_frames / self.health.frames, 3) if self.health.frames else 0.0,
-            "model": self.health.model,
-            "drift": self.health.drift,
-            "drift_windows": self.health.drift_windows,
-            "drift_alarms": self.health.drift_alarms,
-            "telemetry_sent": self.health.telemetry_sent,
-            "car_greens": sum(1 for name, _ in self.controller.phase_log if name == "car_green"),
-            "crossings": sum(1 for name, _ in self.controller.phase_log if name == "ped_green"),
-        })
+        out.update(
+            {
+                "readings_stored": self.store.readings.count(),
+                "outbox_depth": self.store.outbox.depth(),
+                "uploaded": self.health.uploaded,
+                "frames": self.health.frames,
+                "early_exits": self.health.early_exits,
+                "model_in_use": round(self.health.model_in_use_frames / self.health.frames, 3)
+                if self.health.frames
+                else 0.0,
+                "model": self.health.model,
+                "drift": self.health.drift,
+                "drift_windows": self.health.drift_windows,
+                "drift_alarms": self.health.drift_alarms,
+                "telemetry_sent": self.health.telemetry_sent,
+                "car_greens": sum(1 for name, _ in self.controller.phase_log if name == "car_green"),
+                "crossings": sum(1 for name, _ in self.controller.phase_log if name == "ped_green"),
+            }
+        )
         return out
 
 

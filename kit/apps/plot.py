@@ -1,6 +1,8 @@
 """A picture of a day at the intersection, from the store alone (what any SQLite tool could draw)."""
+
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +10,7 @@ BIN_S = 600  # ten-minute means: a day of per-second readings is too dense to re
 
 
 def _binned(store: Any, sensor: str) -> tuple[list[Any], list[float]]:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     sums: dict[int, list[float]] = {}
     for row in store.readings.per_minute(sensor):
@@ -17,7 +19,7 @@ def _binned(store: Any, sensor: str) -> tuple[list[Any], list[float]]:
         acc[0] += row["mean"] * row["count"]
         acc[1] += row["count"]
     slots = sorted(sums)
-    return ([datetime.fromtimestamp(s, timezone.utc) for s in slots], [sums[s][0] / sums[s][1] for s in slots])
+    return ([datetime.fromtimestamp(s, UTC) for s in slots], [sums[s][0] / sums[s][1] for s in slots])
 
 
 def plot_day(store: Any, path: str | Path) -> Path:

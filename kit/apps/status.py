@@ -4,6 +4,7 @@ A file rather than a table: it is rewritten often, must be readable while the ap
 not compete with the readings for the database's write lock. It is replaced atomically (write, then
 rename), so a reader never sees half a file.
 """
+
 from __future__ import annotations
 
 import json

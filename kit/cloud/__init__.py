@@ -9,25 +9,29 @@
 
 Nothing here imports boto3, moto or paho until it is used.
 """
+
 from __future__ import annotations
 
 from kit.exports import lazy
 
 # public name -> module that defines it (imported on first use)
-__getattr__, __dir__, __all__ = lazy(__name__, {
-    "Backoff": "kit.cloud.sync",
-    "CircuitBreaker": "kit.cloud.sync",
-    "CloudConfig": "kit.cloud.config",
-    "LocalCloud": "kit.cloud.emulator",
-    "ShadowAgent": "kit.cloud.shadow",
-    "Subscriber": "kit.cloud.mqtt",
-    "Sync": "kit.cloud.sync",
-    "Telemetry": "kit.cloud.mqtt",
-    "Uploader": "kit.cloud.uploader",
-    "broker": "kit.cloud.broker:",
-    "client": "kit.cloud.config",
-    "current": "kit.cloud.config",
-    "session": "kit.cloud.config",
-    "start_local": "kit.cloud.emulator:start",
-    "use": "kit.cloud.config",
-})
+__getattr__, __dir__, __all__ = lazy(
+    __name__,
+    {
+        "Backoff": "kit.cloud.sync",
+        "CircuitBreaker": "kit.cloud.sync",
+        "CloudConfig": "kit.cloud.config",
+        "LocalCloud": "kit.cloud.emulator",
+        "ShadowAgent": "kit.cloud.shadow",
+        "Subscriber": "kit.cloud.mqtt",
+        "Sync": "kit.cloud.sync",
+        "Telemetry": "kit.cloud.mqtt",
+        "Uploader": "kit.cloud.uploader",
+        "broker": "kit.cloud.broker:",
+        "client": "kit.cloud.config",
+        "current": "kit.cloud.config",
+        "session": "kit.cloud.config",
+        "start_local": "kit.cloud.emulator:start",
+        "use": "kit.cloud.config",
+    },
+)

@@ -9,6 +9,7 @@ disk, so a :meth:`Broker.restart` loses nothing a client was promised.
     ...     broker.port > 0
     True
 """
+
 from __future__ import annotations
 
 import getpass
@@ -20,6 +21,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
 from kit.errors import KitRuntimeError
 
 _HOST = "127.0.0.1"
@@ -47,8 +49,13 @@ def _listening(host: str, port: int) -> bool:
 def mosquitto_path() -> str:
     """The ``mosquitto`` executable, or a :class:`BrokerError` telling how to install it."""
     found = shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
-         if os.access(p, os.X_OK)), None)
+        (
+            p
+            for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
+            if os.access(p, os.X_OK)
+        ),
+        None,
+    )
     if found is None:
         raise BrokerError(
             "the MQTT broker 'mosquitto' is not installed; install it with "
@@ -65,8 +72,14 @@ class Broker:
     signed by ``cafile``, the way AWS IoT Core authenticates devices.
     """
 
-    def __init__(self, port: int = 0, *, persistent: bool = True, workdir: str | os.PathLike | None = None,
-                 tls: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        persistent: bool = True,
+        workdir: str | os.PathLike | None = None,
+        tls: dict[str, str] | None = None,
+    ) -> None:
         self.host = _HOST
         self.port = port or free_port()
         self.persistent = persistent
@@ -84,25 +97,34 @@ class Broker:
             f"log_dest file {self.workdir / 'mosquitto.log'}",
         ]
         if self.tls:
-            lines += [f"cafile {self.tls['cafile']}", f"certfile {self.tls['certfile']}",
-                      f"keyfile {self.tls['keyfile']}", "require_certificate true", "use_identity_as_username true",
-                      "tls_version tlsv1.2"]
+            lines += [
+                f"cafile {self.tls['cafile']}",
+                f"certfile {self.tls['certfile']}",
+                f"keyfile {self.tls['keyfile']}",
+                "require_certificate true",
+                "use_identity_as_username true",
+                "tls_version tlsv1.2",
+            ]
         if self.persistent:
             lines += ["persistence true", f"persistence_location {self.workdir}/", "autosave_interval 1"]
         path = self.workdir / "mosquitto.conf"
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def start(self, timeout: float = 5.0) -> "Broker":
+    def start(self, timeout: float = 5.0) -> Broker:
         """Start mosquitto and wait until it accepts connections."""
         if self.running:
             return self
         if _listening(self.host, self.port):
-            raise BrokerError(f"port {self.port} on {self.host} is already in use; pick another port (port=0: a free one)")
+            raise BrokerError(
+                f"port {self.port} on {self.host} is already in use; pick another port (port=0: a free one)"
+            )
         conf = self._write_config()
         self._proc = subprocess.Popen(
             [mosquitto_path(), "-c", str(conf)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while not _listening(self.host, self.port):
@@ -132,7 +154,7 @@ class Broker:
         if proc.stderr:
             proc.stderr.close()
 
-    def restart(self) -> "Broker":
+    def restart(self) -> Broker:
         """Stop and start again on the same port."""
         self.stop()
         return self.start()
@@ -141,7 +163,7 @@ class Broker:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def __enter__(self) -> "Broker":
+    def __enter__(self) -> Broker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -1,11 +1,12 @@
 """``kit cloud ...``: run the local endpoint, show where the cloud is, sync the outbox, the shadow.
 
-    kit cloud serve [--port 5151]      # the local AWS endpoint until Ctrl-C
-    kit cloud status [--db PATH]       # configuration (never a key), endpoint reachable?, outbox depth
-    kit cloud provision [--db PATH]    # create the bucket and the thing, report the parameters
-    kit cloud sync [--db PATH]         # drain the outbox to S3 (progress on stderr); --follow keeps going
-    kit cloud shadow [--db PATH]       # apply the shadow's desired parameters once
+kit cloud serve [--port 5151]      # the local AWS endpoint until Ctrl-C
+kit cloud status [--db PATH]       # configuration (never a key), endpoint reachable?, outbox depth
+kit cloud provision [--db PATH]    # create the bucket and the thing, report the parameters
+kit cloud sync [--db PATH]         # drain the outbox to S3 (progress on stderr); --follow keeps going
+kit cloud shadow [--db PATH]       # apply the shadow's desired parameters once
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,12 @@ from kit.argtypes import float_range, int_range
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("cloud", help="the cloud side: local AWS endpoint, uploads, device shadow",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "cloud",
+        help="the cloud side: local AWS endpoint, uploads, device shadow",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="cloud_command", metavar="ACTION")
 
     def show_help(args: argparse.Namespace) -> int:
@@ -43,11 +48,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     sync = sub.add_parser("sync", help="send the outbox to S3 (retries, backoff, circuit breaker)")
     _db_option(sync)
-    sync.add_argument("--timeout", type=float_range(0, 7 * 24 * 3600, low_open=True), default=None,
-                      help="give up after this many seconds")
+    sync.add_argument(
+        "--timeout",
+        type=float_range(0, 7 * 24 * 3600, low_open=True),
+        default=None,
+        help="give up after this many seconds",
+    )
     sync.add_argument("--wait", action="store_true", help="keep waiting while the endpoint is down")
-    sync.add_argument("--follow", action="store_true", help="keep running: drain every --interval seconds (Ctrl-C stops)")
-    sync.add_argument("--interval", type=float_range(0.01, 24 * 3600), default=5.0, help="seconds between rounds with --follow (default 5)")
+    sync.add_argument(
+        "--follow", action="store_true", help="keep running: drain every --interval seconds (Ctrl-C stops)"
+    )
+    sync.add_argument(
+        "--interval",
+        type=float_range(0.01, 24 * 3600),
+        default=5.0,
+        help="seconds between rounds with --follow (default 5)",
+    )
     sync.set_defaults(func=cmd_sync)
 
     shadow = sub.add_parser("shadow", help="apply the desired parameters of the device shadow once")
@@ -78,8 +94,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     port = DEFAULT_PORT if args.port is None else args.port
     cloud = LocalCloud(port, activate=False).start()  # a port it can't take: CloudServeError, one line, exit 1
-    print(f"local AWS endpoint on {cloud.endpoint_url} (S3, IoT, IoT data); listening on port {cloud.port}; "
-          "Ctrl-C stops it")
+    print(
+        f"local AWS endpoint on {cloud.endpoint_url} (S3, IoT, IoT data); listening on port {cloud.port}; "
+        "Ctrl-C stops it"
+    )
     print(f"point boto3 at it:  export AWS_ENDPOINT_URL={cloud.endpoint_url}", flush=True)
     try:
         threading.Event().wait()

@@ -26,6 +26,7 @@ sent to the emulator.
     >>> cfg.endpoint_url
     'http://127.0.0.1:5151'
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,6 +34,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
 from kit.errors import UsageError
 
 DEFAULT_PORT = 5151  # not 5000: macOS uses 5000 for AirPlay
@@ -53,11 +55,11 @@ class CloudConfigError(UsageError):
 class CloudConfig:
     """Where boto3 clients and the MQTT client connect. Holds no secret (only paths and names).
 
-        >>> cfg = CloudConfig(endpoint_url="http://127.0.0.1:5151")
-        >>> cfg.local
-        True
-        >>> CloudConfig(mode="aws", endpoint_url=None, region="eu-central-1").local
-        False
+    >>> cfg = CloudConfig(endpoint_url="http://127.0.0.1:5151")
+    >>> cfg.local
+    True
+    >>> CloudConfig(mode="aws", endpoint_url=None, region="eu-central-1").local
+    False
     """
 
     mode: str = "local"
@@ -83,7 +85,7 @@ class CloudConfig:
         return self.mode == "local"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "CloudConfig":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CloudConfig:
         """Read the configuration from ``env`` (default: ``os.environ``)."""
         env = os.environ if env is None else env
         mode = env.get("KIT_CLOUD", "local").strip().lower() or "local"
@@ -111,7 +113,7 @@ class CloudConfig:
             mqtt_key=env.get("KIT_MQTT_KEY") or None,
         )
 
-    def with_(self, **changes: Any) -> "CloudConfig":
+    def with_(self, **changes: Any) -> CloudConfig:
         """A copy with some fields changed, e.g. ``cfg.with_(bucket="lab-04")``."""
         return replace(self, **changes)
 
@@ -162,9 +164,9 @@ def _session(local: bool, region: str | None, profile: str | None) -> Any:
 def client(service: str, cfg: CloudConfig | None = None, **kwargs: Any) -> Any:
     """An ordinary boto3 client for ``service``, pointed at the configured endpoint.
 
-        >>> s3 = client("s3")                 # doctest: +SKIP
-        >>> s3.list_buckets()["Buckets"]      # doctest: +SKIP
-        []
+    >>> s3 = client("s3")                 # doctest: +SKIP
+    >>> s3.list_buckets()["Buckets"]      # doctest: +SKIP
+    []
     """
     cfg = cfg or current()
     sess = session(cfg)

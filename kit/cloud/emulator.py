@@ -12,6 +12,7 @@ endpoint down for a while.
     ...     [b["Name"] for b in s3.list_buckets()["Buckets"]]
     ['demo']
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,10 @@ def _check_can_listen(port: int) -> None:
         try:
             probe.bind((_HOST, port))
         except OSError as exc:
-            raise CloudServeError(f"can't listen on {_HOST}:{port} ({exc.strerror or exc}); "
-                                  "pick another port with --port (0 picks a free one)") from None
+            raise CloudServeError(
+                f"can't listen on {_HOST}:{port} ({exc.strerror or exc}); "
+                "pick another port with --port (0 picks a free one)"
+            ) from None
 
 
 def _server_class() -> type:
@@ -48,8 +51,10 @@ def _server_class() -> type:
     try:
         from moto.server import ThreadedMotoServer
     except ImportError:  # the lean (Pi) profile has no emulator
-        raise CloudServeError("the local cloud needs moto, which this install leaves out: "
-                              "pip install -e '.[emulator]' (or use a real AWS endpoint)") from None
+        raise CloudServeError(
+            "the local cloud needs moto, which this install leaves out: "
+            "pip install -e '.[emulator]' (or use a real AWS endpoint)"
+        ) from None
 
     class Server(ThreadedMotoServer):
         error: BaseException | None = None
@@ -77,7 +82,7 @@ class LocalCloud:
         self._server: Any = None
 
     # lifecycle -------------------------------------------------------------------------------
-    def start(self) -> "LocalCloud":
+    def start(self) -> LocalCloud:
         """Start serving (again); the same port is reused after a :meth:`stop`."""
         if self._server is not None:
             return self
@@ -90,8 +95,9 @@ class LocalCloud:
         server.start()
         if server.error is not None:  # taken between the check and moto's bind
             reason = getattr(server.error, "strerror", None) or "the port is taken"
-            raise CloudServeError(f"can't listen on {_HOST}:{self.port} ({reason}); "
-                                  "pick another port with --port (0 picks a free one)")
+            raise CloudServeError(
+                f"can't listen on {_HOST}:{self.port} ({reason}); pick another port with --port (0 picks a free one)"
+            )
         self.port = server.get_host_and_port()[1]
         self._server = server
         if self.activate:
@@ -115,7 +121,7 @@ class LocalCloud:
     def running(self) -> bool:
         return self._server is not None
 
-    def __enter__(self) -> "LocalCloud":
+    def __enter__(self) -> LocalCloud:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -134,8 +140,11 @@ class LocalCloud:
     def config(self) -> _config.CloudConfig:
         """The configuration pointing at this emulator (other fields from the environment)."""
         base = _config.CloudConfig.from_env({k: v for k, v in os.environ.items() if k != "KIT_CLOUD"})
-        changes: dict[str, Any] = {"mode": "local", "endpoint_url": self.endpoint_url,
-                                   "region": base.region or _config.LOCAL_REGION}
+        changes: dict[str, Any] = {
+            "mode": "local",
+            "endpoint_url": self.endpoint_url,
+            "region": base.region or _config.LOCAL_REGION,
+        }
         if self._bucket:
             changes["bucket"] = self._bucket
         return base.with_(**changes)

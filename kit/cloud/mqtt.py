@@ -20,6 +20,7 @@ On AWS IoT Core: port 8883, the thing name as client id, and the device's X.509 
 :meth:`Telemetry.from_config`). Keep the key file outside the repository, readable only by the
 service user (``chmod 600``).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,8 @@ SESSION_EXPIRY_S = 24 * 3600  # the broker keeps our queue for a day of outage
 def topic(device_id: str, kind: str = "telemetry") -> str:
     """The topic a device publishes ``kind`` on: ``kit/<device>/<kind>``.
 
-        >>> topic("kit-0001")
-        'kit/kit-0001/telemetry'
+    >>> topic("kit-0001")
+    'kit/kit-0001/telemetry'
     """
     if not device_id or any(c in device_id for c in "/+#"):
         raise ValueError(f"device id {device_id!r} cannot be part of an MQTT topic; use letters, digits, '-' or '_'")
@@ -65,13 +66,22 @@ def _session_properties() -> Any:
 class Telemetry:
     """Publishes readings of one device at QoS 1; survives a broker that is down or restarts.
 
-        >>> tele = Telemetry("kit-0001", host="127.0.0.1", port=1883)   # doctest: +SKIP
-        >>> with tele:                                                   # doctest: +SKIP
-        ...     tele.publish({"sensor": "road_temp", "value": 7.5})
+    >>> tele = Telemetry("kit-0001", host="127.0.0.1", port=1883)   # doctest: +SKIP
+    >>> with tele:                                                   # doctest: +SKIP
+    ...     tele.publish({"sensor": "road_temp", "value": 7.5})
     """
 
-    def __init__(self, device_id: str, *, host: str = "127.0.0.1", port: int = 1883, qos: int = 1,
-                 tls: dict[str, Any] | None = None, client_id: str | None = None, max_queued: int = 100_000) -> None:
+    def __init__(
+        self,
+        device_id: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        qos: int = 1,
+        tls: dict[str, Any] | None = None,
+        client_id: str | None = None,
+        max_queued: int = 100_000,
+    ) -> None:
         self.device_id = device_id
         self.topic = topic(device_id)
         self.host, self.port, self.qos = host, port, qos
@@ -91,7 +101,7 @@ class Telemetry:
         self.connects = 0
 
     @classmethod
-    def from_config(cls, cfg: Any = None, **kwargs: Any) -> "Telemetry":
+    def from_config(cls, cfg: Any = None, **kwargs: Any) -> Telemetry:
         """Built from :class:`kit.cloud.config.CloudConfig` (the environment by default)."""
         from kit.cloud import config
 
@@ -121,10 +131,11 @@ class Telemetry:
         self.connected = False
 
     # use -------------------------------------------------------------------------------------
-    def start(self) -> "Telemetry":
+    def start(self) -> Telemetry:
         """Connect in the background; publishing works before the broker is reachable."""
-        self._client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
-                                   properties=_session_properties())
+        self._client.connect_async(
+            self.host, self.port, keepalive=30, clean_start=False, properties=_session_properties()
+        )
         self._client.loop_start()
         return self
 
@@ -135,8 +146,10 @@ class Telemetry:
         payload = json.dumps(reading, separators=(",", ":")) if isinstance(reading, dict) else reading
         info = self._client.publish(self.topic, payload, qos=self.qos)
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-            raise OverflowError(f"the MQTT queue is full ({self.max_queued} messages waiting); "
-                                "the broker has been away too long; the outbox still holds every reading")
+            raise OverflowError(
+                f"the MQTT queue is full ({self.max_queued} messages waiting); "
+                "the broker has been away too long; the outbox still holds every reading"
+            )
         with self._lock:
             self.sent += 1
             if info.mid in self._acked_early:
@@ -168,7 +181,7 @@ class Telemetry:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def __enter__(self) -> "Telemetry":
+    def __enter__(self) -> Telemetry:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -189,8 +202,15 @@ class Subscriber:
         >>> [m["value"] for m in sub.messages]                 # doctest: +SKIP
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 1883, *, topic_filter: str = "kit/+/telemetry",
-                 client_id: str = "kit-subscriber", tls: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        *,
+        topic_filter: str = "kit/+/telemetry",
+        client_id: str = "kit-subscriber",
+        tls: dict[str, Any] | None = None,
+    ) -> None:
         self.host, self.port, self.topic_filter = host, port, topic_filter
         self.messages: list[Any] = []
         self.topics: list[str] = []
@@ -216,10 +236,11 @@ class Subscriber:
         self.topics.append(msg.topic)
         self._arrived.put(body)
 
-    def start(self, timeout: float = 5.0) -> "Subscriber":
+    def start(self, timeout: float = 5.0) -> Subscriber:
         """Connect and wait (up to ``timeout``) until subscribed; starts anyway if the broker is down."""
-        self._client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
-                                   properties=_session_properties())
+        self._client.connect_async(
+            self.host, self.port, keepalive=30, clean_start=False, properties=_session_properties()
+        )
         self._client.loop_start()
         self._subscribed.wait(timeout)
         return self
@@ -245,7 +266,7 @@ class Subscriber:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def __enter__(self) -> "Subscriber":
+    def __enter__(self) -> Subscriber:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -21,6 +21,7 @@ it names the thing.
     ...     agent.poll().applied
     {'car_green_s': 30.0}
 """
+
 from __future__ import annotations
 
 import json
@@ -56,13 +57,20 @@ class ShadowResult:
 class ShadowAgent:
     """Keeps a :class:`kit.store.Store`'s parameters and the thing's shadow in step.
 
-        >>> agent = ShadowAgent(store, thing_name="kit-0001")   # doctest: +SKIP
-        >>> agent.provision()                                    # doctest: +SKIP
-        >>> result = agent.poll()                                # doctest: +SKIP
+    >>> agent = ShadowAgent(store, thing_name="kit-0001")   # doctest: +SKIP
+    >>> agent.provision()                                    # doctest: +SKIP
+    >>> result = agent.poll()                                # doctest: +SKIP
     """
 
-    def __init__(self, store: Any, *, thing_name: str | None = None, client: Any = None,
-                 max_bytes: int = MAX_DOCUMENT_BYTES, on_change: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        *,
+        thing_name: str | None = None,
+        client: Any = None,
+        max_bytes: int = MAX_DOCUMENT_BYTES,
+        on_change: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.store = store
         self.thing_name = thing_name or store.params.get("device_id")
         self._client = client
@@ -80,7 +88,7 @@ class ShadowAgent:
         return self._client
 
     # provisioning ----------------------------------------------------------------------------
-    def provision(self, iot: Any = None, *, attributes: Mapping[str, str] | None = None) -> "ShadowAgent":
+    def provision(self, iot: Any = None, *, attributes: Mapping[str, str] | None = None) -> ShadowAgent:
         """Register the thing (``iot.create_thing``; fine if it exists) and report the current parameters.
 
         On AWS this is an administrator's step (the device policy does not allow ``iot:CreateThing``);
@@ -91,8 +99,9 @@ class ShadowAgent:
 
             iot = client("iot")
         try:
-            iot.create_thing(thingName=self.thing_name,
-                             attributePayload={"attributes": dict(attributes or {"kit": "intersection"})})
+            iot.create_thing(
+                thingName=self.thing_name, attributePayload={"attributes": dict(attributes or {"kit": "intersection"})}
+            )
         except iot.exceptions.ResourceAlreadyExistsException:
             pass
         self.report()
@@ -103,8 +112,9 @@ class ShadowAgent:
         """Publish every parameter as ``reported`` (plus the reasons for a refused request, or null)."""
         params = {k: v for k, v in self.store.params.all().items()}
         state = {**params, "rejected": dict(rejected) if rejected else None}
-        self.client.update_thing_shadow(thingName=self.thing_name,
-                                        payload=json.dumps({"state": {"reported": state}}).encode())
+        self.client.update_thing_shadow(
+            thingName=self.thing_name, payload=json.dumps({"state": {"reported": state}}).encode()
+        )
 
     def poll(self) -> ShadowResult:
         """Fetch the shadow and handle its delta (one GET, and one UPDATE when something changed)."""
@@ -152,7 +162,11 @@ class ShadowAgent:
             doc = document
         if not isinstance(doc, Mapping) or not isinstance(doc.get("state", {}), Mapping):
             got = f"state={doc['state']!r:.40}" if isinstance(doc, Mapping) else f"a JSON {type(doc).__name__}"
-            return {}, None, f'the shadow document must be a JSON object like {{"state": {{"desired": {{...}}}}}}, got {got}'
+            return (
+                {},
+                None,
+                f'the shadow document must be a JSON object like {{"state": {{"desired": {{...}}}}}}, got {got}',
+            )
         version = doc.get("version") if isinstance(doc.get("version"), int) else None
         state = doc.get("state", {})
         if "desired" in state or "reported" in state:
@@ -166,15 +180,24 @@ class ShadowAgent:
             return {}, version, f"the delta must be an object of parameter: value, got {type(changes).__name__}"
         size = len(json.dumps(changes).encode())
         if size > self.max_bytes:
-            return {}, version, (f"the requested change is {size} bytes, more than the {self.max_bytes} allowed; "
-                                 "send only the parameters that change")
+            return (
+                {},
+                version,
+                (
+                    f"the requested change is {size} bytes, more than the {self.max_bytes} allowed; "
+                    "send only the parameters that change"
+                ),
+            )
         # "rejected" is ours (reported only); a desired key of that name is a cloud-side mistake
         return {k: v for k, v in changes.items() if k not in HANDLED_ELSEWHERE}, version, None
 
     def _check(self, changes: Mapping[str, Any]) -> dict[str, str]:
         reasons = {n: DEVICE_ONLY[n] for n in changes if n in DEVICE_ONLY}
-        nested = {n: f"must be a single value, got a JSON {type(v).__name__}" for n, v in changes.items()
-                  if isinstance(v, (Mapping, list))}
+        nested = {
+            n: f"must be a single value, got a JSON {type(v).__name__}"
+            for n, v in changes.items()
+            if isinstance(v, (Mapping, list))
+        }
         reasons.update(nested)
         rest = {n: v for n, v in changes.items() if n not in reasons}
         if rest:
@@ -184,8 +207,9 @@ class ShadowAgent:
     # the cloud side --------------------------------------------------------------------------
     def request(self, changes: Mapping[str, Any]) -> None:
         """What an operator (the cloud) does: ask for new parameter values (``desired``)."""
-        self.client.update_thing_shadow(thingName=self.thing_name,
-                                        payload=json.dumps({"state": {"desired": dict(changes)}}).encode())
+        self.client.update_thing_shadow(
+            thingName=self.thing_name, payload=json.dumps({"state": {"desired": dict(changes)}}).encode()
+        )
 
     def document(self) -> dict[str, Any]:
         """The whole shadow document, as the cloud sees it."""

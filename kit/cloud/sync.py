@@ -14,6 +14,7 @@
     >>> [round(d, 3) for d in Backoff(base=1, cap=8, seed=0).delays(4)]
     [0.844, 1.516, 1.682, 2.071]
 """
+
 from __future__ import annotations
 
 import random
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
 from kit.errors import KitRuntimeError
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
@@ -36,7 +38,7 @@ class Backoff:
 
     def next(self) -> float:
         """The next delay in seconds (grows with each call until :meth:`reset`)."""
-        delay = self._rng.uniform(0, min(self.cap, self.base * 2 ** self.attempt))
+        delay = self._rng.uniform(0, min(self.cap, self.base * 2**self.attempt))
         self.attempt += 1
         return delay
 
@@ -50,13 +52,14 @@ class Backoff:
 class CircuitBreaker:
     """Stops calling a dead endpoint: opens after ``failures_to_open`` failures in a row.
 
-        >>> cb = CircuitBreaker(failures_to_open=2, open_seconds=10, clock=lambda: 0.0)
-        >>> cb.failure(); cb.failure(); cb.state
-        'open'
+    >>> cb = CircuitBreaker(failures_to_open=2, open_seconds=10, clock=lambda: 0.0)
+    >>> cb.failure(); cb.failure(); cb.state
+    'open'
     """
 
-    def __init__(self, *, failures_to_open: int = 3, open_seconds: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, failures_to_open: int = 3, open_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.failures_to_open, self.open_seconds, self.clock = failures_to_open, open_seconds, clock
         self.failures = 0
         self.opened_at: float | None = None
@@ -95,8 +98,16 @@ class SyncError(KitRuntimeError):
 
 
 # Answers that mean "this device is set up wrong", not "this data is wrong": stop, keep the data.
-SETUP_ERRORS = {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
-                "InvalidToken", "AllAccessDisabled", "AccountProblem"}
+SETUP_ERRORS = {
+    "NoSuchBucket",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AllAccessDisabled",
+    "AccountProblem",
+}
 
 
 def transient(exc: BaseException) -> bool:
@@ -114,39 +125,50 @@ def transient(exc: BaseException) -> bool:
 class SyncReport:
     """What a :meth:`Sync.drain` did."""
 
-    sent: int = 0            # outbox items acknowledged
-    objects: int = 0         # objects written
-    requests: int = 0        # upload attempts (PUTs tried)
-    bytes: int = 0           # gzipped bytes of the objects written
-    failures: int = 0        # failed attempts (transient or refused)
-    refused: int = 0         # items failed in the outbox (4xx)
-    waited: float = 0.0      # seconds spent in backoff
-    depth: int = 0           # outbox depth at the end
+    sent: int = 0  # outbox items acknowledged
+    objects: int = 0  # objects written
+    requests: int = 0  # upload attempts (PUTs tried)
+    bytes: int = 0  # gzipped bytes of the objects written
+    failures: int = 0  # failed attempts (transient or refused)
+    refused: int = 0  # items failed in the outbox (4xx)
+    waited: float = 0.0  # seconds spent in backoff
+    depth: int = 0  # outbox depth at the end
     circuit: str = CLOSED
     keys: list[str] = field(default_factory=list, repr=False)
 
     def __str__(self) -> str:
-        return (f"sent {self.sent} readings in {self.objects} objects ({self.bytes} bytes), {self.failures} failed "
-                f"attempts, outbox depth {self.depth}, circuit {self.circuit}")
+        return (
+            f"sent {self.sent} readings in {self.objects} objects ({self.bytes} bytes), {self.failures} failed "
+            f"attempts, outbox depth {self.depth}, circuit {self.circuit}"
+        )
 
 
 class Sync:
     """Moves the outbox of a :class:`kit.store.Store` to S3 through an :class:`~kit.cloud.uploader.Uploader`.
 
-        >>> import kit.cloud
-        >>> from kit import Store
-        >>> from kit.cloud.sync import Sync
-        >>> with kit.cloud.LocalCloud():                       # doctest: +SKIP
-        ...     store = Store(":memory:")
-        ...     store.readings.append("pot", 0.5)
-        ...     print(Sync(store).drain())
-        sent 1 readings in 1 objects ...
+    >>> import kit.cloud
+    >>> from kit import Store
+    >>> from kit.cloud.sync import Sync
+    >>> with kit.cloud.LocalCloud():                       # doctest: +SKIP
+    ...     store = Store(":memory:")
+    ...     store.readings.append("pot", 0.5)
+    ...     print(Sync(store).drain())
+    sent 1 readings in 1 objects ...
     """
 
-    def __init__(self, store: Any, uploader: Any = None, *, batch_size: int | None = None,
-                 lease_seconds: float = 30.0, backoff: Backoff | None = None, breaker: CircuitBreaker | None = None,
-                 seed: int = 0, sleep: Callable[[float], None] = time.sleep,
-                 on_progress: Callable[[SyncReport], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        uploader: Any = None,
+        *,
+        batch_size: int | None = None,
+        lease_seconds: float = 30.0,
+        backoff: Backoff | None = None,
+        breaker: CircuitBreaker | None = None,
+        seed: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
+        on_progress: Callable[[SyncReport], None] | None = None,
+    ) -> None:
         if uploader is None:
             from kit.cloud.config import current
             from kit.cloud.uploader import Uploader
@@ -186,9 +208,11 @@ class Sync:
                 code = exc.response.get("Error", {}).get("Code", "")  # type: ignore[attr-defined]
                 if code in SETUP_ERRORS:
                     self._held = items
-                    raise SyncError(f"the cloud refused the upload to bucket {self.uploader.bucket!r}: {code}. "
-                                    "Check the bucket name (KIT_BUCKET), run 'kit cloud provision', and check the "
-                                    "device's credentials and policy (docs/cloud.md)") from exc
+                    raise SyncError(
+                        f"the cloud refused the upload to bucket {self.uploader.bucket!r}: {code}. "
+                        "Check the bucket name (KIT_BUCKET), run 'kit cloud provision', and check the "
+                        "device's credentials and policy (docs/cloud.md)"
+                    ) from exc
                 self._held = []
                 self.store.outbox.fail(ids, f"{type(exc).__name__}: {exc}")
                 report.refused += len(ids)
@@ -239,7 +263,6 @@ class Sync:
         report.depth = self.store.outbox.depth()
         report.circuit = self.breaker.state
         return report
-
 
     def run(self, stop: Any, *, interval_s: float = 5.0) -> SyncReport:
         """Keep the outbox drained until ``stop`` (a ``threading.Event``) is set: the device's background loop.

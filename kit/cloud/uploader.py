@@ -21,13 +21,14 @@ AWS CLI, ``curl --compressed`` and ``requests`` all hand back the same gzip byte
 ``.jsonl.gz`` always gunzips. (With ``Content-Encoding: gzip`` HTTP clients that decompress for you
 saved plain JSON lines under a ``.gz`` name.)
 """
+
 from __future__ import annotations
 
 import gzip
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 UNDATED = "undated"
@@ -48,7 +49,7 @@ def decode(body: bytes) -> list[dict[str, Any]]:
 def utc_date(ts: Any) -> str:
     """``YYYY-MM-DD`` (UTC) of an epoch-seconds time, or ``undated``."""
     if isinstance(ts, (int, float)) and not isinstance(ts, bool):
-        return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d")
+        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
     return UNDATED
 
 
@@ -68,12 +69,12 @@ class Upload:
 class Uploader:
     """Writes outbox items to ``s3://bucket/<kind>s/<device>/<date>/<first id>.jsonl.gz``.
 
-        >>> import kit.cloud
-        >>> from kit.cloud.uploader import Uploader
-        >>> with kit.cloud.LocalCloud() as cloud:
-        ...     up = Uploader(device_id="kit-0001").ensure_bucket()
-        ...     [u.key for u in up.upload([{"id": 7, "kind": "reading", "payload": {"sensor": "pot", "value": 0.5, "ts": 0}}])]
-        ['readings/kit-0001/1970-01-01/000000000007.jsonl.gz']
+    >>> import kit.cloud
+    >>> from kit.cloud.uploader import Uploader
+    >>> with kit.cloud.LocalCloud() as cloud:
+    ...     up = Uploader(device_id="kit-0001").ensure_bucket()
+    ...     [u.key for u in up.upload([{"id": 7, "kind": "reading", "payload": {"sensor": "pot", "value": 0.5, "ts": 0}}])]
+    ['readings/kit-0001/1970-01-01/000000000007.jsonl.gz']
     """
 
     def __init__(self, *, s3: Any = None, bucket: str | None = None, device_id: str | None = None) -> None:
@@ -86,7 +87,7 @@ class Uploader:
         if not self.device_id or "/" in self.device_id:
             raise ValueError(f"device id {self.device_id!r} cannot be part of an S3 key; use letters, digits, '-', '_'")
 
-    def ensure_bucket(self) -> "Uploader":
+    def ensure_bucket(self) -> Uploader:
         """Create the bucket if it does not exist (a provisioning step; devices on AWS may not be allowed to)."""
         from botocore.exceptions import ClientError
 
@@ -118,15 +119,16 @@ class Uploader:
         done = []
         for key, rows in self.group(items).items():
             body = encode(rows)
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body,
-                               ContentType=CONTENT_TYPE)
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=CONTENT_TYPE)
             done.append(Upload(key, tuple(r["outbox_id"] for r in rows), len(body)))
         return done
 
     # reading back (the "cloud side") ---------------------------------------------------------
     def keys(self, kind: str = "reading") -> list[str]:
         """Every object key of this device for ``kind``, in order."""
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{kind}s/{self.device_id}/")
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{kind}s/{self.device_id}/"
+        )
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
     def read(self, key: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ on the other phase, or at the maximum green. With nobody waiting elsewhere it re
     >>> policy(View("car_green", 15.0, queues={"n2c": 2}, approaching={"w2c": 0}))   # a gap
     True
 """
+
 from __future__ import annotations
 
 from kit.control.phases import Policy, View

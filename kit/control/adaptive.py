@@ -15,11 +15,13 @@ swapped for the student's (lab 09), or fed by the camera model instead of the ul
     ...     board.world.stats.served_vehicles > 0
     True
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from kit.control.fixed import PLAN, Phase, show
 
@@ -51,7 +53,7 @@ class AdaptiveTimings:
             )
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "AdaptiveTimings":
+    def from_params(cls, params: Mapping[str, Any]) -> AdaptiveTimings:
         """Take the fields this class knows from a parameter mapping (e.g. ``store.params.all()``)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: float(v) for k, v in params.items() if k in known})
@@ -71,11 +73,11 @@ class Observation:
 def actuated_policy(obs: Observation, timings: AdaptiveTimings) -> bool:
     """True when the car green should end now so that the pedestrians can cross.
 
-        >>> t = AdaptiveTimings()
-        >>> actuated_policy(Observation(phase_s=100, queue=False, ped_request=False, ped_wait_s=0, night=False), t)
-        False
-        >>> actuated_policy(Observation(phase_s=12, queue=False, ped_request=True, ped_wait_s=3, night=False), t)
-        True
+    >>> t = AdaptiveTimings()
+    >>> actuated_policy(Observation(phase_s=100, queue=False, ped_request=False, ped_wait_s=0, night=False), t)
+    False
+    >>> actuated_policy(Observation(phase_s=12, queue=False, ped_request=True, ped_wait_s=3, night=False), t)
+    True
     """
     if not obs.ped_request:
         return False  # nobody needs the cars to stop: rest on green

@@ -15,6 +15,7 @@ whose green runs with the walk.
     >>> adaptive(View("car_green", 30.0, queues={"w2c": 0, "n2c": 0}, peds_waiting=0))
     False
 """
+
 from __future__ import annotations
 
 from kit.control.adaptive import AdaptiveTimings, Observation, actuated_policy

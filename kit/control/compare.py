@@ -1,25 +1,26 @@
 """Fixed-time vs adaptive control over the same seeded simulated day: the capstone's measured outcome.
 
-    >>> from kit.control.compare import compare
-    >>> result = compare(seed=0, hours=1, start="2026-10-15T08:00:00")
-    >>> sorted(result)
-    ['adaptive', 'fixed']
+>>> from kit.control.compare import compare
+>>> result = compare(seed=0, hours=1, start="2026-10-15T08:00:00")
+>>> sorted(result)
+['adaptive', 'fixed']
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kit.control.adaptive import AdaptiveController, AdaptiveTimings, Policy, actuated_policy
 from kit.control.fixed import FixedTimeController, Timings
 
 #: The stored defaults (kit.store.defaults) as the fixed plan's timings, so both plans start equal.
-FIXED_DEFAULT = Timings(car_green_s=20.0, car_amber_s=3.0, all_red_s=2.0, ped_green_s=7.0, ped_clear_s=5.0,
-                        car_red_amber_s=2.0)
+FIXED_DEFAULT = Timings(
+    car_green_s=20.0, car_amber_s=3.0, all_red_s=2.0, ped_green_s=7.0, ped_clear_s=5.0, car_red_amber_s=2.0
+)
 
 
-def simulate(
-    make_controller: Callable[[Any], Any], *, seed: int, hours: float, start: str
-) -> dict[str, float]:
+def simulate(make_controller: Callable[[Any], Any], *, seed: int, hours: float, start: str) -> dict[str, float]:
     """Run one controller on a fresh simulated board; return the world's summary."""
     from kit.board import Board
     from kit.pins import SimFactory
@@ -42,6 +43,7 @@ def compare(
     """Summaries of the fixed-time plan and the adaptive controller on the same seeded world."""
     return {
         "fixed": simulate(lambda b: FixedTimeController(b, FIXED_DEFAULT), seed=seed, hours=hours, start=start),
-        "adaptive": simulate(lambda b: AdaptiveController(b, timings, policy=policy), seed=seed, hours=hours,
-                             start=start),
+        "adaptive": simulate(
+            lambda b: AdaptiveController(b, timings, policy=policy), seed=seed, hours=hours, start=start
+        ),
     }

@@ -11,11 +11,13 @@ it for several policies on the same seeds (what ``bench/control.py`` prints).
     >>> r.vehicles > 100 and r.mean_delay_s > 0
     True
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from kit.control.phases import Minimums, PhaseMachine, Policy, View
 from kit.errors import UsageError
@@ -50,8 +52,14 @@ class Sensors:
         )
 
 
-def drive(junction: Any, policy: Policy, *, seconds: float, minimums: Minimums | None = None,
-          on_tick: Callable[[View, bool], None] | None = None) -> PhaseMachine:
+def drive(
+    junction: Any,
+    policy: Policy,
+    *,
+    seconds: float,
+    minimums: Minimums | None = None,
+    on_tick: Callable[[View, bool], None] | None = None,
+) -> PhaseMachine:
     """Control ``junction`` with ``policy`` for ``seconds`` (one decision per SUMO step)."""
     machine = PhaseMachine(minimums)
     sensors = Sensors(junction)
@@ -72,13 +80,19 @@ def drive(junction: Any, policy: Policy, *, seconds: float, minimums: Minimums |
     return machine
 
 
-def evaluate(policy: Policy | Callable[[], Policy], *, seeds: Sequence[int], start: str | datetime = DEFAULT_START,
-             hours: float = 24.0, minimums: Minimums | None = None) -> Any:
+def evaluate(
+    policy: Policy | Callable[[], Policy],
+    *,
+    seeds: Sequence[int],
+    start: str | datetime = DEFAULT_START,
+    hours: float = 24.0,
+    minimums: Minimums | None = None,
+) -> Any:
     """Pooled :class:`~kit.sim.sumo.junction.Results` of ``policy`` over ``seeds`` (each a fresh run).
 
     ``policy`` may be a factory (called once per seed) for policies that keep state.
     """
-    from kit.sim.sumo.junction import Results, SumoJunction
+    from kit.sim.sumo.junction import SumoJunction
 
     if not seeds:
         raise UsageError("seeds=[]: give at least one demand seed, e.g. kit.sim.sumo.demand.HELD_OUT_SEEDS")
@@ -123,18 +137,24 @@ def baselines() -> dict[str, Policy]:
     from kit.control.classic import fixed_time, kit_adaptive
     from kit.control.max_pressure import max_pressure
 
-    return {"fixed": fixed_time(), "adaptive": kit_adaptive(), "actuated": actuated(),
-            "max_pressure": max_pressure()}
+    return {"fixed": fixed_time(), "adaptive": kit_adaptive(), "actuated": actuated(), "max_pressure": max_pressure()}
 
 
-def table(policies: dict[str, Policy], *, seeds: Sequence[int], start: str | datetime = DEFAULT_START,
-          hours: float = 24.0) -> list[Row]:
+def table(
+    policies: dict[str, Policy], *, seeds: Sequence[int], start: str | datetime = DEFAULT_START, hours: float = 24.0
+) -> list[Row]:
     """Every policy on the same demand seeds."""
     return [Row(name, evaluate(p, seeds=seeds, start=start, hours=hours)) for name, p in policies.items()]
 
 
-COLUMNS = (("mean_delay_s", "veh mean s"), ("p95_delay_s", "veh p95 s"), ("mean_stops", "stops"),
-           ("mean_ped_wait_s", "ped mean s"), ("p95_ped_wait_s", "ped p95 s"), ("throughput_per_h", "veh/h"))
+COLUMNS = (
+    ("mean_delay_s", "veh mean s"),
+    ("p95_delay_s", "veh p95 s"),
+    ("mean_stops", "stops"),
+    ("mean_ped_wait_s", "ped mean s"),
+    ("p95_ped_wait_s", "ped p95 s"),
+    ("throughput_per_h", "veh/h"),
+)
 
 
 def format_table(rows: Sequence[Row]) -> str:

@@ -12,11 +12,13 @@ same on a Pi (waiting in real time) and in simulation (advancing the world).
     ...     board.world.stats.served_vehicles > 0
     True
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ conflict monitor's rules hold whatever the network says.
     ...             ped_wait_s=50.0, hour=8.0))
     True
 """
+
 from __future__ import annotations
 
 import math
@@ -73,8 +74,10 @@ class LearnedPolicy:
 
         self.host = ModelHost(path, num_threads=num_threads)
         if self.host.input.shape[1:] != (N_FEATURES,):
-            raise ModelInputError(f"{path} takes input of shape {self.host.input.shape[1:]}; a signal policy "
-                                  f"takes ({N_FEATURES},) features: train one with python -m kit.control.rl.dqn")
+            raise ModelInputError(
+                f"{path} takes input of shape {self.host.input.shape[1:]}; a signal policy "
+                f"takes ({N_FEATURES},) features: train one with python -m kit.control.rl.dqn"
+            )
         self.output = self.host.output_names[0]
         self.__name__ = "learned"
 
@@ -90,7 +93,7 @@ class LearnedPolicy:
     def factory(cls, path: str | Path):
         """A zero-argument factory the evaluator calls per run (one interpreter per run)."""
 
-        def make() -> "LearnedPolicy":
+        def make() -> LearnedPolicy:
             return cls(path)
 
         make.is_factory = True
@@ -119,9 +122,14 @@ def adaptive_policy(path: str | Path | None = None):
         min_green = timings.night_min_green_s if obs.night else timings.min_green_s
         if obs.phase_s < min_green:
             return False  # the conflict monitor's minimum: not the network's to decide
-        view = View("car_green", obs.phase_s, queues={"w2c": LONG_QUEUE if obs.queue else 0},
-                    peds_waiting=1 if obs.ped_request else 0, ped_wait_s=obs.ped_wait_s,
-                    hour=2.0 if obs.night else 12.0)
+        view = View(
+            "car_green",
+            obs.phase_s,
+            queues={"w2c": LONG_QUEUE if obs.queue else 0},
+            peds_waiting=1 if obs.ped_request else 0,
+            ped_wait_s=obs.ped_wait_s,
+            hour=2.0 if obs.night else 12.0,
+        )
         return learned(view)
 
     policy.__name__ = "learned"

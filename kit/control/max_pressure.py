@@ -14,6 +14,7 @@ pedestrians (as the kit's rule has) keeps the crossing from being starved at the
     >>> policy(View("car_green", 12.0, vehicles={"w2c": 3, "e2c": 3, "n2c": 5, "s2c": 0}))
     False
 """
+
 from __future__ import annotations
 
 from kit.control.phases import Policy, View

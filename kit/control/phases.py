@@ -16,10 +16,11 @@ even a learned one, can choose *when*, never *what*: it cannot skip a clearance 
     >>> machine.phase
     'car_amber'
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Callable
 
 from kit.errors import UsageError
 

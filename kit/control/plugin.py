@@ -16,13 +16,15 @@ failing that, in the current folder, where a lab writes it.
     ...
     kit.errors.UsageError: --controller 'nowhere': give module:Name (e.g. my_controller:MyController), or adaptive / learned
 """
+
 from __future__ import annotations
 
 import importlib
 import inspect
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kit.errors import UsageError
 
@@ -55,8 +57,9 @@ def load_policy(spec: str) -> Callable[[Any, Any], bool]:
     """
     module, _, name = spec.partition(":")
     if not module or not name or not all(p.isidentifier() for p in (*module.split("."), *name.split("."))):
-        raise UsageError(f"--controller {spec!r}: give module:Name (e.g. my_controller:MyController), "
-                         "or adaptive / learned")
+        raise UsageError(
+            f"--controller {spec!r}: give module:Name (e.g. my_controller:MyController), or adaptive / learned"
+        )
     obj: Any = _import(module, spec)
     for part in name.split("."):
         if not hasattr(obj, part):
@@ -66,9 +69,13 @@ def load_policy(spec: str) -> Callable[[Any, Any], bool]:
         try:
             obj = obj()
         except Exception as exc:  # noqa: BLE001 - a student's class: say what broke, in one line
-            raise UsageError(f"--controller {spec!r}: {name}() failed ({type(exc).__name__}: {exc}); "
-                             "a controller class is made with no arguments") from None
+            raise UsageError(
+                f"--controller {spec!r}: {name}() failed ({type(exc).__name__}: {exc}); "
+                "a controller class is made with no arguments"
+            ) from None
     if not callable(obj):
-        raise UsageError(f"--controller {spec!r}: {name} is a {type(obj).__name__}; give a policy "
-                         "policy(obs, timings) -> bool, or a class whose instances are one")
+        raise UsageError(
+            f"--controller {spec!r}: {name} is a {type(obj).__name__}; give a policy "
+            "policy(obs, timings) -> bool, or a class whose instances are one"
+        )
     return obj

@@ -10,6 +10,7 @@ Modules (import what you need; TensorFlow is only imported by training code, ins
 ``data`` (frames and labels), ``model`` (the Keras model), ``train`` (``kit model train``),
 ``runtime`` (which TFLite interpreter is installed), ``host`` (``ModelHost``), ``card`` (model cards).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -29,6 +29,7 @@ On the device (numpy + LiteRT only)::
     >>> adapter.adapt(frames, labels, seed=0)          # a few labelled autumn frames    # doctest: +SKIP
     >>> HeadStore(store).save(adapter.head, note="autumn, 30 frames")                    # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,14 +53,14 @@ GRID = 4  # cells per side kept by the feature extractor
 class SoftmaxHead:
     """A dense softmax layer in numpy: ``probs = softmax(features @ weights + bias)``.
 
-        >>> import numpy as np
-        >>> head = SoftmaxHead(np.zeros((4, 3), np.float32), np.zeros(3, np.float32))
-        >>> head.predict_proba(np.ones((2, 4))).shape
-        (2, 3)
-        >>> x, y = np.eye(3, 4), np.arange(3)
-        >>> trained = head.fit(x, y, epochs=50, lr=1.0, l2=0.0, seed=0)
-        >>> trained.predict_proba(x).argmax(axis=1).tolist()
-        [0, 1, 2]
+    >>> import numpy as np
+    >>> head = SoftmaxHead(np.zeros((4, 3), np.float32), np.zeros(3, np.float32))
+    >>> head.predict_proba(np.ones((2, 4))).shape
+    (2, 3)
+    >>> x, y = np.eye(3, 4), np.arange(3)
+    >>> trained = head.fit(x, y, epochs=50, lr=1.0, l2=0.0, seed=0)
+    >>> trained.predict_proba(x).argmax(axis=1).tolist()
+    [0, 1, 2]
     """
 
     weights: np.ndarray
@@ -97,14 +98,16 @@ class SoftmaxHead:
         batch_size: int = 16,
         loss: str = "ce",
         seed: int = 0,
-    ) -> "SoftmaxHead":
+    ) -> SoftmaxHead:
         """A new head trained from this one by minibatch SGD; ``l2`` pulls toward this head's weights."""
         x = self._check(features)
         y = np.asarray(labels, dtype=np.int64)
         if len(y) != len(x) or len(y) == 0:
             raise ValueError(f"need one label per feature row and at least one, got {len(x)} rows and {len(y)} labels")
         if y.min() < 0 or y.max() >= self.weights.shape[1]:
-            raise ValueError(f"labels must be class indices 0..{self.weights.shape[1] - 1}, got {sorted(set(y.tolist()))}")
+            raise ValueError(
+                f"labels must be class indices 0..{self.weights.shape[1] - 1}, got {sorted(set(y.tolist()))}"
+            )
         rng = np.random.default_rng(seed)
         w0, b0 = self.weights.copy(), self.bias.copy()
         w, b = w0.copy(), b0.copy()
@@ -123,7 +126,7 @@ class SoftmaxHead:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "SoftmaxHead":
+    def from_bytes(cls, data: bytes) -> SoftmaxHead:
         with np.load(io.BytesIO(data)) as f:
             return cls(f["weights"], f["bias"])
 
@@ -133,7 +136,7 @@ class SoftmaxHead:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "SoftmaxHead":
+    def load(cls, path: str | Path) -> SoftmaxHead:
         return cls.from_bytes(Path(path).read_bytes())
 
 
@@ -159,7 +162,9 @@ def export_feature_extractor(
         raise ValueError(f"{exc}; the model's layers are {names}") from exc
     side = int(fmap.shape[1])
     if side % grid or int(fmap.shape[2]) != side:
-        raise ValueError(f"the feature map before {pool!r} is {tuple(fmap.shape[1:3])}, not a square divisible by grid={grid}")
+        raise ValueError(
+            f"the feature map before {pool!r} is {tuple(fmap.shape[1:3])}, not a square divisible by grid={grid}"
+        )
     x = tf.keras.layers.AveragePooling2D(side // grid, name="grid_pool")(fmap)
     x = tf.keras.layers.Flatten(name="features")(x)
     body = tf.keras.Model(model.inputs, {"features": x}, name="features")
@@ -260,7 +265,9 @@ class HeadStore:
         self.store = store
         self.db = store if isinstance(store, sqlite_utils.Database) else getattr(store, "db", None)
         if not isinstance(self.db, sqlite_utils.Database):
-            raise TypeError(f"HeadStore needs a kit.store.Store, a store path or a sqlite_utils.Database, got {store!r}")
+            raise TypeError(
+                f"HeadStore needs a kit.store.Store, a store path or a sqlite_utils.Database, got {store!r}"
+            )
         self.model = model
         self.db[self.table].create(
             {
@@ -278,7 +285,9 @@ class HeadStore:
             if_not_exists=True,
         )
 
-    def save(self, head: SoftmaxHead, *, note: str = "", n_examples: int = 0, metrics: dict[str, Any] | None = None) -> int:
+    def save(
+        self, head: SoftmaxHead, *, note: str = "", n_examples: int = 0, metrics: dict[str, Any] | None = None
+    ) -> int:
         """Store a head as the newest version; returns its version number."""
         import json
 
@@ -322,7 +331,8 @@ class HeadStore:
         if row is None:
             have = [v["version"] for v in self.versions()]
             raise LookupError(
-                f"no stored head for model {self.model!r}" + (f" with version {version}" if version is not None else "")
+                f"no stored head for model {self.model!r}"
+                + (f" with version {version}" if version is not None else "")
                 + f"; stored versions: {have or 'none'} (save one with HeadStore.save(head))"
             )
         return SoftmaxHead.from_bytes(row[0])

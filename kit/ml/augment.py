@@ -14,6 +14,7 @@ on the kit's uint8 grayscale frames, shape ``(size, size)`` or a batch ``(n, siz
     >>> out.shape, out.dtype
     ((4, 32, 32), dtype('uint8'))
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -185,7 +186,9 @@ class Augmenter:
             return self.apply_one(frames, rng)
         return np.stack([self.apply_one(f, rng) for f in frames])
 
-    def expand(self, frames: np.ndarray, labels: np.ndarray, *, copies: int = 1, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def expand(
+        self, frames: np.ndarray, labels: np.ndarray, *, copies: int = 1, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The original frames plus ``copies`` augmented copies of each, with the labels repeated."""
         xs = [frames] + [self.apply(frames, seed=seed + 1 + i) for i in range(copies)]
         return np.concatenate(xs), np.concatenate([labels] * (copies + 1))

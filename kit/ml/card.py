@@ -11,13 +11,15 @@
 recall and F1) for any hosted model on a dataset; training and the tests use the same function.
 Only numpy is needed.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -89,8 +91,13 @@ def f1_parts(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def scores(queue_probs: np.ndarray, pedestrian_probs: np.ndarray, queue: np.ndarray, pedestrian: np.ndarray,
-           threshold: float = 0.5) -> dict[str, Any]:
+def scores(
+    queue_probs: np.ndarray,
+    pedestrian_probs: np.ndarray,
+    queue: np.ndarray,
+    pedestrian: np.ndarray,
+    threshold: float = 0.5,
+) -> dict[str, Any]:
     """Card metrics from model outputs and labels."""
     pred_q = np.asarray(queue_probs).argmax(axis=1)
     pred_p = np.asarray(pedestrian_probs).reshape(-1) >= threshold
@@ -131,8 +138,8 @@ before cards were typed; ``ModelCard.from_dict`` still reads it."""
 class Interval:
     """A figure measured over several fresh seeds: the mean and the lowest and highest seed.
 
-        >>> Interval.of([0.95, 0.97, 0.96])
-        Interval(mean=0.96, low=0.95, high=0.97, seeds=3)
+    >>> Interval.of([0.95, 0.97, 0.96])
+    Interval(mean=0.96, low=0.95, high=0.97, seeds=3)
     """
 
     mean: float
@@ -141,7 +148,7 @@ class Interval:
     seeds: int
 
     @classmethod
-    def of(cls, values: Sequence[float]) -> "Interval":
+    def of(cls, values: Sequence[float]) -> Interval:
         v = np.asarray(list(values), dtype=float)
         if v.size == 0:
             raise ValueError("an interval needs at least one measured value")
@@ -200,13 +207,29 @@ class ModelCard:
             if not p.exists():
                 problems.append(f"{p} is missing")
             elif file_sha256(p) != self.sha256.get(name):
-                problems.append(f"{name} sha256 is {file_sha256(p)[:12]}..., the card says "
-                                f"{str(self.sha256.get(name))[:12]}...")
+                problems.append(
+                    f"{name} sha256 is {file_sha256(p)[:12]}..., the card says {str(self.sha256.get(name))[:12]}..."
+                )
         return problems
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in ("schema_version", "name", "task", "files", "sha256", "size_bytes",
-                                            "precision", "inputs", "outputs", "reproduce", "limitations", "details")}
+        d = {
+            k: getattr(self, k)
+            for k in (
+                "schema_version",
+                "name",
+                "task",
+                "files",
+                "sha256",
+                "size_bytes",
+                "precision",
+                "inputs",
+                "outputs",
+                "reproduce",
+                "limitations",
+                "details",
+            )
+        }
         d["conditions"] = {c: {m: asdict(i) for m, i in figs.items()} for c, figs in self.conditions.items()}
         return d
 
@@ -217,49 +240,84 @@ class ModelCard:
         return path
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], folder: str | Path = MODELS_DIR) -> "ModelCard":
+    def from_dict(cls, d: dict[str, Any], folder: str | Path = MODELS_DIR) -> ModelCard:
         """A card from its JSON; schema 1 (untyped ``kit model train`` cards) is read as well."""
         version = int(d.get("schema_version", 1))
         if version > SCHEMA_VERSION:
-            raise ValueError(f"card {d.get('name')!r} has schema version {version}; this kit reads up to "
-                             f"{SCHEMA_VERSION}: update the kit")
+            raise ValueError(
+                f"card {d.get('name')!r} has schema version {version}; this kit reads up to "
+                f"{SCHEMA_VERSION}: update the kit"
+            )
         if version == 1:
             return cls._from_v1(d, Path(folder))
         conditions = {c: {m: Interval(**i) for m, i in figs.items()} for c, figs in d.get("conditions", {}).items()}
-        return cls(name=d["name"], task=d["task"], files=list(d["files"]), sha256=dict(d["sha256"]),
-                   size_bytes=int(d["size_bytes"]), precision=d["precision"], inputs=d["inputs"],
-                   outputs=d["outputs"], conditions=conditions, reproduce=d.get("reproduce", ""),
-                   limitations=d.get("limitations", ""), details=d.get("details", {}), folder=Path(folder))
+        return cls(
+            name=d["name"],
+            task=d["task"],
+            files=list(d["files"]),
+            sha256=dict(d["sha256"]),
+            size_bytes=int(d["size_bytes"]),
+            precision=d["precision"],
+            inputs=d["inputs"],
+            outputs=d["outputs"],
+            conditions=conditions,
+            reproduce=d.get("reproduce", ""),
+            limitations=d.get("limitations", ""),
+            details=d.get("details", {}),
+            folder=Path(folder),
+        )
 
     @classmethod
-    def _from_v1(cls, d: dict[str, Any], folder: Path) -> "ModelCard":
+    def _from_v1(cls, d: dict[str, Any], folder: Path) -> ModelCard:
         # one held-out figure per condition (no seeds interval in version 1: low = high = mean, seeds 1)
         def figs(m: dict[str, Any]) -> dict[str, Interval]:
-            return {k: Interval(float(v), float(v), float(v), 1) for k, v in m.items()
-                    if k in ("queue_accuracy", "pedestrian_f1") and isinstance(v, (int, float))}
+            return {
+                k: Interval(float(v), float(v), float(v), 1)
+                for k, v in m.items()
+                if k in ("queue_accuracy", "pedestrian_f1") and isinstance(v, (int, float))
+            }
 
         if isinstance(d.get("files"), dict):  # the early-exit pair before cards were typed
             test = d.get("metrics_on_test", {})
-            return cls(name=d["name"], task=d.get("task", ""), files=sorted(d["files"]),
-                       sha256={k: v["sha256"] for k, v in d["files"].items()},
-                       size_bytes=sum(int(v["bytes"]) for v in d["files"].values()), precision="float32",
-                       inputs={}, outputs={}, conditions={"test": figs({"queue_accuracy": test.get("accuracy")}), **_intervals(d)},
-                       reproduce=d.get("produced_by", ""),
-                       details={"metrics_on_test": test, "conditions": d.get("data", {}).get("conditions")},
-                       schema_version=1, folder=folder)
+            return cls(
+                name=d["name"],
+                task=d.get("task", ""),
+                files=sorted(d["files"]),
+                sha256={k: v["sha256"] for k, v in d["files"].items()},
+                size_bytes=sum(int(v["bytes"]) for v in d["files"].values()),
+                precision="float32",
+                inputs={},
+                outputs={},
+                conditions={"test": figs({"queue_accuracy": test.get("accuracy")}), **_intervals(d)},
+                reproduce=d.get("produced_by", ""),
+                details={"metrics_on_test": test, "conditions": d.get("data", {}).get("conditions")},
+                schema_version=1,
+                folder=folder,
+            )
         conditions = {"day": figs(d.get("metrics", {}))}
         conditions.update({c: figs(m) for c, m in d.get("stress", {}).items()})
         conditions.update(_intervals(d))
         inputs = {d["input"]["name"]: d["input"]} if "input" in d else {}
         details = {k: d[k] for k in ("architecture", "data", "training", "floors", "keras_weights") if k in d}
-        return cls(name=d["name"], task="queue class and pedestrian waiting from a camera frame",
-                   files=[d["file"]], sha256={d["file"]: d["sha256"]}, size_bytes=int(d["size_bytes"]),
-                   precision=d.get("precision", "float32"), inputs=inputs, outputs=d.get("outputs", {}),
-                   conditions=conditions, reproduce=d.get("reproduce", ""), limitations=d.get("limitations", ""),
-                   details=details, schema_version=1, folder=folder)
+        return cls(
+            name=d["name"],
+            task="queue class and pedestrian waiting from a camera frame",
+            files=[d["file"]],
+            sha256={d["file"]: d["sha256"]},
+            size_bytes=int(d["size_bytes"]),
+            precision=d.get("precision", "float32"),
+            inputs=inputs,
+            outputs=d.get("outputs", {}),
+            conditions=conditions,
+            reproduce=d.get("reproduce", ""),
+            limitations=d.get("limitations", ""),
+            details=details,
+            schema_version=1,
+            folder=folder,
+        )
 
     @classmethod
-    def load(cls, name_or_path: str | Path) -> "ModelCard":
+    def load(cls, name_or_path: str | Path) -> ModelCard:
         """The card of a shipped model name, a ``.json`` card, a ``.tflite`` file or a folder holding ``card.json``."""
         p = Path(name_or_path)
         if not p.suffix and not p.is_dir() and (MODELS_DIR / p.name).is_dir():

@@ -12,6 +12,7 @@ on frames of a seed no training used and times it, so every model is benchmarked
     >>> row = measure(shipped()[0], n=100, runs=20)                 # doctest: +SKIP
     >>> row.queue_accuracy, row.p50_ms                              # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,8 +83,9 @@ def measure(card: ModelCard, *, n: int = 300, runs: int = 100, threads: int = 1,
         out = host.predict_batch(data.x, data.sensors)
         s = scores(out["queue"], out["pedestrian"], data.queue, data.pedestrian)
         p50, p95 = _times(lambda i: host.predict(data.x[i], data.sensors[i]), list(range(min(n, 50))), runs)
-        return Measured(card.name, k, host.size_bytes, "whole day, normal", s["queue_accuracy"], s["pedestrian_f1"],
-                        p50, p95)
+        return Measured(
+            card.name, k, host.size_bytes, "whole day, normal", s["queue_accuracy"], s["pedestrian_f1"], p50, p95
+        )
     if k == "early_exit":
         from kit.ml.early_exit import EarlyExitHost
 
@@ -92,8 +94,16 @@ def measure(card: ModelCard, *, n: int = 300, runs: int = 100, threads: int = 1,
         data = make_dataset(n, seed=seed, conditions={k2: tuple(v) for k2, v in conditions.items()})
         labels = np.array([host.predict(f).label for f in data.x])
         p50, p95 = _times(host.predict, list(data.x[:50]), runs)
-        return Measured(card.name, k, card.size_bytes, "daylight 0.2-1, leaves 0-0.3",
-                        float((labels == data.queue).mean()), None, p50, p95)
+        return Measured(
+            card.name,
+            k,
+            card.size_bytes,
+            "daylight 0.2-1, leaves 0-0.3",
+            float((labels == data.queue).mean()),
+            None,
+            p50,
+            p95,
+        )
     from kit.ml.host import ModelHost
 
     host = ModelHost(card.path, num_threads=threads)
@@ -105,5 +115,13 @@ def measure(card: ModelCard, *, n: int = 300, runs: int = 100, threads: int = 1,
     out = host.predict_batches(data.x)
     s = scores(out["queue"], out["pedestrian"], data.queue, data.pedestrian)
     lat = host.latency(data.x[:50], warmup=10, runs=runs)
-    return Measured(card.name, k, host.size_bytes, "daylight 0.6-1", s["queue_accuracy"], s["pedestrian_f1"],
-                    lat["p50_ms"], lat["p95_ms"])
+    return Measured(
+        card.name,
+        k,
+        host.size_bytes,
+        "daylight 0.6-1",
+        s["queue_accuracy"],
+        s["pedestrian_f1"],
+        lat["p50_ms"],
+        lat["p95_ms"],
+    )

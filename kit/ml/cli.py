@@ -8,6 +8,7 @@ Sub-commands come from the modules in ``SUBCOMMANDS``; each exposes
 ``add_commands(subparsers)`` and sets ``func`` on its parsers. Adding a command such as
 ``kit model compress`` is one import and one line here. Adding commands must stay cheap (no TensorFlow import).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ SUBCOMMANDS: list[ModuleType] = [
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``kit model`` and its sub-commands to the ``kit`` parser."""
-    parser = subparsers.add_parser("model", help="train, inspect and benchmark camera models",
-                                   description="Train, inspect and benchmark the kit's camera models.")
+    parser = subparsers.add_parser(
+        "model",
+        help="train, inspect and benchmark camera models",
+        description="Train, inspect and benchmark the kit's camera models.",
+    )
     sub = parser.add_subparsers(dest="model_command", metavar="ACTION")
     parser.set_defaults(func=lambda args: parser.print_help() or 0)
     for module in SUBCOMMANDS:
@@ -50,8 +54,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int_range(1, 10_000), default=12)
     p.add_argument("--batch-size", type=int_range(1, 65_536), default=64)
     p.add_argument("--width", type=float_range(0.05, 16), default=1.0, help="width multiplier of the CNN (default 1.0)")
-    p.add_argument("--conditions", default=None,
-                   help="training conditions: a preset name (train, day, all, ...) or JSON, e.g. '{\"leaves\": [0, 0.4]}'")
+    p.add_argument(
+        "--conditions",
+        default=None,
+        help="training conditions: a preset name (train, day, all, ...) or JSON, e.g. '{\"leaves\": [0, 0.4]}'",
+    )
     p.set_defaults(func=_train)
 
     p = sub.add_parser("bench", help="size, held-out accuracy and latency of each shipped model (Keras beside)")
@@ -86,8 +93,17 @@ def _train(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out!r} is a file; give a folder for the model, its weights and card")
     from kit.ml.train import train
 
-    card = train(name=args.name, out=args.out, seed=args.seed, n_train=args.n_train, n_eval=args.n_eval,
-                 epochs=args.epochs, batch_size=args.batch_size, width=args.width, conditions=conditions)
+    card = train(
+        name=args.name,
+        out=args.out,
+        seed=args.seed,
+        n_train=args.n_train,
+        n_eval=args.n_eval,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        width=args.width,
+        conditions=conditions,
+    )
     short = [k for k, floor in FLOORS.items() if card["metrics"][k] < floor]
     if short:
         print(f"below the shipping floors {FLOORS}: {short}")
@@ -99,7 +115,10 @@ def _info(args: argparse.Namespace) -> int:
     from kit.ml.card import ModelCard
     from kit.ml.catalog import kind, shipped
 
-    print(f"TFLite runtime: {runtime.RUNTIME} {runtime.VERSION}".rstrip() + (f" ({runtime.ERROR})" if runtime.ERROR else ""))
+    print(
+        f"TFLite runtime: {runtime.RUNTIME} {runtime.VERSION}".rstrip()
+        + (f" ({runtime.ERROR})" if runtime.ERROR else "")
+    )
     if args.model:
         path = Path(args.model)
         try:
@@ -117,13 +136,20 @@ def _info(args: argparse.Namespace) -> int:
             continue
         problems = card.check_files()
         default = " (the app's default)" if i == 0 and not args.model else ""
-        print(f"{card.name}{default}: {kind(card)}, {', '.join(card.files)}; {card.precision}, {card.size_bytes} bytes; "
-              + ("files match card" if not problems else "; ".join(problems)))
+        print(
+            f"{card.name}{default}: {kind(card)}, {', '.join(card.files)}; {card.precision}, {card.size_bytes} bytes; "
+            + ("files match card" if not problems else "; ".join(problems))
+        )
         for condition, figs in card.conditions.items():
             seeds = max((f.seeds for f in figs.values()), default=0)
-            print(f"  {condition:14s}" + ", ".join(f"{m.replace('_', ' ')} {f if f.seeds > 1 else f'{f.mean:.3f}'}"
-                                                   for m, f in sorted(figs.items(), reverse=True))
-                  + (f" ({seeds} seeds: mean [lowest, highest])" if seeds > 1 else " (one test set)"))
+            print(
+                f"  {condition:14s}"
+                + ", ".join(
+                    f"{m.replace('_', ' ')} {f if f.seeds > 1 else f'{f.mean:.3f}'}"
+                    for m, f in sorted(figs.items(), reverse=True)
+                )
+                + (f" ({seeds} seeds: mean [lowest, highest])" if seeds > 1 else " (one test set)")
+            )
         print(f"  reproduce: {card.reproduce or '?'}")
     if not cards:
         print("no models found")
@@ -151,22 +177,41 @@ def _bench(args: argparse.Namespace) -> int:
         path = Path(name)  # a .tflite file of the user's: camera frames of the day
         host = ModelHost(path, num_threads=args.threads)
         if "queue" not in host.outputs or len(host.input.shape) != 4 or host.extra_inputs:
-            raise UsageError(f"{path} is not a camera model the bench can score (inputs {list(host.inputs)}, outputs "
-                             f"{host.output_names}; it needs a frame input and a 'queue' output)")
+            raise UsageError(
+                f"{path} is not a camera model the bench can score (inputs {list(host.inputs)}, outputs "
+                f"{host.output_names}; it needs a frame input and a 'queue' output)"
+            )
         data = make_dataset(args.n, seed=BENCH_SEED, conditions="day", size=host.frame_shape[0])
         metrics = evaluate(host, data)
         lat = host.latency(data.x[:50], warmup=20, runs=args.runs)
-        rows.append((Measured(path.stem, "single", path.stat().st_size, "daylight 0.6-1", metrics["queue_accuracy"],
-                              metrics["pedestrian_f1"], lat["p50_ms"], lat["p95_ms"]), None))
-    print(f"{'model':<16}{'kind':<12}{'bytes':>9}{'queue acc':>11}{'ped F1':>8}{'p50 ms':>9}{'p95 ms':>9}"
-          f"{'Keras p50':>11}{'ratio':>8}  frames (seed {BENCH_SEED})")
+        rows.append(
+            (
+                Measured(
+                    path.stem,
+                    "single",
+                    path.stat().st_size,
+                    "daylight 0.6-1",
+                    metrics["queue_accuracy"],
+                    metrics["pedestrian_f1"],
+                    lat["p50_ms"],
+                    lat["p95_ms"],
+                ),
+                None,
+            )
+        )
+    print(
+        f"{'model':<16}{'kind':<12}{'bytes':>9}{'queue acc':>11}{'ped F1':>8}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'Keras p50':>11}{'ratio':>8}  frames (seed {BENCH_SEED})"
+    )
     for r, keras in rows:
         f1 = f"{r.pedestrian_f1:.3f}" if r.pedestrian_f1 is not None else "-"
         acc = f"{r.queue_accuracy:.3f}" if r.queue_accuracy is not None else "-"
         k = f"{keras:.2f}" if keras else "-"
         ratio = f"{keras / r.p50_ms:.0f}x" if keras else "-"
-        print(f"{r.name:<16}{r.kind:<12}{r.size_bytes:>9}{acc:>11}{f1:>8}{r.p50_ms:>9.3f}"
-              f"{r.p95_ms:>9.3f}{k:>11}{ratio:>8}  {r.frames}")
+        print(
+            f"{r.name:<16}{r.kind:<12}{r.size_bytes:>9}{acc:>11}{f1:>8}{r.p50_ms:>9.3f}"
+            f"{r.p95_ms:>9.3f}{k:>11}{ratio:>8}  {r.frames}"
+        )
     if not rows:
         print("no models to benchmark")
     return 0
@@ -186,10 +231,10 @@ def _keras_latency(card: dict[str, Any], frames: Any, *, runs: int) -> float | N
 
     x = frames.astype(np.float32)[..., None] / 255.0
     for i in range(5):
-        model(x[i:i + 1], training=False)
+        model(x[i : i + 1], training=False)
     times = []
     for i in range(runs):
         t0 = time.perf_counter()
-        model(x[i % len(x):i % len(x) + 1], training=False)
+        model(x[i % len(x) : i % len(x) + 1], training=False)
         times.append(time.perf_counter() - t0)
     return float(np.percentile(times, 50) * 1e3)

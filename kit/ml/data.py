@@ -14,6 +14,7 @@ Held-out sets use another seed; ``PRESETS`` names the conditions the course uses
 
     >>> night = make_dataset(100, seed=7, conditions="night")
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,7 @@ DEFAULT_CONDITIONS: dict[str, Any] = {
 
 PRESETS: dict[str, dict[str, Any]] = {
     "train": dict(DEFAULT_CONDITIONS),
-    "day": {"daylight": (0.6, 1.0)},                  # the held-out set the floors are measured on
+    "day": {"daylight": (0.6, 1.0)},  # the held-out set the floors are measured on
     "dusk": {"daylight": (0.25, 0.5)},
     "night": {"daylight": (0.0, 0.15)},
     "leaves": {"daylight": (0.6, 1.0), "leaves": (0.25, 0.6)},
@@ -112,10 +113,12 @@ class Dataset:
         """Frames as the model's float32 input: (n, size, size, 1) in 0..1."""
         return (self.x.astype(np.float32) / 255.0)[..., None]
 
-    def subset(self, index: Any) -> "Dataset":
+    def subset(self, index: Any) -> Dataset:
         """The frames selected by a mask, slice or index array (meta arrays follow)."""
-        meta = {k: (v[index] if isinstance(v, np.ndarray) and v.shape[:1] == self.queue.shape else v)
-                for k, v in self.meta.items()}
+        meta = {
+            k: (v[index] if isinstance(v, np.ndarray) and v.shape[:1] == self.queue.shape else v)
+            for k, v in self.meta.items()
+        }
         sensors = self.sensors[index] if self.sensors is not None else None
         return Dataset(self.x[index], self.queue[index], self.pedestrian[index], meta, sensors)
 
@@ -132,8 +135,14 @@ class Dataset:
         other = {k: v for k, v in self.meta.items() if not isinstance(v, np.ndarray)}
         if self.sensors is not None:
             arrays["sensors"] = self.sensors
-        np.savez_compressed(path, x=self.x, queue=self.queue, pedestrian=self.pedestrian,
-                            meta_json=np.array(json.dumps(other)), **arrays)
+        np.savez_compressed(
+            path,
+            x=self.x,
+            queue=self.queue,
+            pedestrian=self.pedestrian,
+            meta_json=np.array(json.dumps(other)),
+            **arrays,
+        )
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
@@ -164,14 +173,27 @@ def sample_scenes(n: int, *, seed: int, conditions: dict[str, Any] | str | None 
 
     cls = rng.integers(0, 3, n)
     # a queue on red grows by arrivals: short queues are 1-3 cars, long ones tail off like a geometric draw
-    length = np.where(cls == 0, 0, np.where(cls == 1, rng.integers(1, LONG_QUEUE, n),
-                                            LONG_QUEUE + np.minimum(rng.geometric(0.3, n) - 1, 10)))
+    length = np.where(
+        cls == 0,
+        0,
+        np.where(cls == 1, rng.integers(1, LONG_QUEUE, n), LONG_QUEUE + np.minimum(rng.geometric(0.3, n) - 1, 10)),
+    )
     waiting = rng.random(n) < 0.5
     people = np.where(waiting, 1 + np.minimum(rng.geometric(0.55, n) - 1, 4), 0)
     daylight, leaves, noise, blur = draw("daylight"), draw("leaves"), draw("noise"), draw("blur")
     works = rng.random(n) < c["road_works"]
-    return [Scene(int(length[i]), int(people[i]), float(daylight[i]), float(leaves[i]), bool(works[i]),
-                  float(blur[i]), float(noise[i])) for i in range(n)]
+    return [
+        Scene(
+            int(length[i]),
+            int(people[i]),
+            float(daylight[i]),
+            float(leaves[i]),
+            bool(works[i]),
+            float(blur[i]),
+            float(noise[i]),
+        )
+        for i in range(n)
+    ]
 
 
 def make_dataset(n: int, *, seed: int, conditions: dict[str, Any] | str | None = None, size: int = 64) -> Dataset:
@@ -211,9 +233,9 @@ def make_dataset(n: int, *, seed: int, conditions: dict[str, Any] | str | None =
 
 HOURS: dict[str, tuple[tuple[float, float], ...]] = {
     "day": ((9.5, 15.5),),
-    "dusk": ((6.6, 8.2), (16.6, 18.2)),       # mid-October at 50 N: sunrise about 7:20, sunset 17:40
+    "dusk": ((6.6, 8.2), (16.6, 18.2)),  # mid-October at 50 N: sunrise about 7:20, sunset 17:40
     "night": ((18.8, 24.0), (0.0, 6.2)),
-    "low_sun": ((7.6, 9.0), (15.6, 17.3)),     # the sun low enough to shine into the lens
+    "low_sun": ((7.6, 9.0), (15.6, 17.3)),  # the sun low enough to shine into the lens
     "any": ((0.0, 24.0),),
 }
 """Windows of local time (hours) a condition's frames are taken in."""
@@ -232,12 +254,20 @@ FUSED_PRESETS: dict[str, dict[str, Any]] = {
     "shake": {"hours": "any", "shake": (1.0, 0.3, 1.0)},
     "fog": {"hours": "any", "fog": (1.0, 0.3, 0.7)},
     "rain": {"hours": "any", "rain": (1.0, 0.3, 1.0)},
-    "dirt": {"hours": "any", "dirt": (1.0, 0.4, 0.9)},     # a dirty lens: never in training (drift must find it)
-    "normal": {"hours": "any"},                               # a normal day, all hours
+    "dirt": {"hours": "any", "dirt": (1.0, 0.4, 0.9)},  # a dirty lens: never in training (drift must find it)
+    "normal": {"hours": "any"},  # a normal day, all hours
     "stuck_flagged": {"hours": "any", "stuck": 1.0, "stuck_known": 1.0},
-    "train": {"hours": "any", "leaves": (0.35, 0.1, 0.6), "road_works": 0.25, "glare": (0.15, 0.2, 0.9),
-              "fog": (0.1, 0.2, 0.7), "rain": (0.1, 0.2, 1.0), "shake": (0.2, 0.2, 1.0),
-              "stuck": 0.15, "stuck_known": 0.75},
+    "train": {
+        "hours": "any",
+        "leaves": (0.35, 0.1, 0.6),
+        "road_works": 0.25,
+        "glare": (0.15, 0.2, 0.9),
+        "fog": (0.1, 0.2, 0.7),
+        "rain": (0.1, 0.2, 1.0),
+        "shake": (0.2, 0.2, 1.0),
+        "stuck": 0.15,
+        "stuck_known": 0.75,
+    },
 }
 """Conditions of fused datasets; ``train`` mixes them all (except a dirty lens) over the whole day."""
 
@@ -252,8 +282,13 @@ def resolve_fused(conditions: dict[str, Any] | str) -> dict[str, Any]:
     unknown = set(conditions) - known
     if unknown:
         raise ValueError(f"unknown fused condition(s) {sorted(unknown)}; known: {sorted(known)}")
-    out: dict[str, Any] = {"hours": "any", "road_works": 0.0, "stuck": 0.0, "stuck_known": 0.5,
-                           **{f: (0.0, 0.0, 0.0) for f in FUSED_FIELDS}}
+    out: dict[str, Any] = {
+        "hours": "any",
+        "road_works": 0.0,
+        "stuck": 0.0,
+        "stuck_known": 0.5,
+        **{f: (0.0, 0.0, 0.0) for f in FUSED_FIELDS},
+    }
     out.update(conditions)
     if out["hours"] not in HOURS:
         raise ValueError(f"hours must be one of {sorted(HOURS)}, got {out['hours']!r}")
@@ -276,8 +311,9 @@ def _draw_hours(rng: np.random.Generator, window: str, n: int) -> np.ndarray:
     return lo + rng.random(n) * widths[pick]
 
 
-def make_fused_dataset(n: int, *, seed: int, conditions: dict[str, Any] | str = "train", size: int = 64,
-                       noise: Any = None) -> Dataset:
+def make_fused_dataset(
+    n: int, *, seed: int, conditions: dict[str, Any] | str = "train", size: int = 64, noise: Any = None
+) -> Dataset:
     """`n` frames, each with the sensor vector of the same simulated moment; seeded, class-balanced.
 
     For each frame a ``kit.sim.world.World`` is set at a moment of a day in October (its seed and time
@@ -322,8 +358,9 @@ def make_fused_dataset(n: int, *, seed: int, conditions: dict[str, Any] | str = 
     temp = np.empty(n)
     for i in range(n):
         start = datetime(2026, 10, 1) + timedelta(days=int(days[i]), hours=float(hours[i]))
-        world = W.World(seed=int(world_seeds[i]), start=start, leaves=float(weather["leaves"][i]),
-                        road_works=bool(works[i]))
+        world = W.World(
+            seed=int(world_seeds[i]), start=start, leaves=float(weather["leaves"][i]), road_works=bool(works[i])
+        )
         daylight[i], light[i], temp[i] = world.daylight, world.light_level, world.road_temperature_c
     queue_len = np.array([s.queue_length for s in base])
     waiting = np.array([s.pedestrians_waiting for s in base])
@@ -335,9 +372,19 @@ def make_fused_dataset(n: int, *, seed: int, conditions: dict[str, Any] | str = 
     stuck_values = np.where(stuck == 2, rng.integers(0, 2, n), rng.uniform(0, 1, n))
     for i in np.nonzero(stuck)[0]:
         vec[i] = S.stick(vec[i], S.STUCK[stuck[i] - 1], float(stuck_values[i]), known=bool(known[i]))
-    scenes = [Scene(s.queue_length, s.pedestrians_waiting, float(daylight[i]), float(weather["leaves"][i]),
-                    bool(works[i]), s.blur, s.noise, **{f: float(weather[f][i]) for f in FUSED_FIELDS[1:]})
-              for i, s in enumerate(base)]
+    scenes = [
+        Scene(
+            s.queue_length,
+            s.pedestrians_waiting,
+            float(daylight[i]),
+            float(weather["leaves"][i]),
+            bool(works[i]),
+            s.blur,
+            s.noise,
+            **{f: float(weather[f][i]) for f in FUSED_FIELDS[1:]},
+        )
+        for i, s in enumerate(base)
+    ]
     frame_seeds = np.random.SeedSequence([int(seed), 2]).generate_state(max(n, 1))[:n]
     x = np.empty((n, size, size), dtype=np.uint8)
     for i, (scene, s) in enumerate(zip(scenes, frame_seeds)):

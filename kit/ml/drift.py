@@ -35,6 +35,7 @@ standardised 8×8 layout, never the frame.
     >>> monitor.check(rng.integers(0, 60, size=(64, 32, 32), dtype=np.uint8)).drift   # night
     True
 """
+
 from __future__ import annotations
 
 import json
@@ -154,10 +155,10 @@ def _top_confidence(confidences: np.ndarray | None) -> np.ndarray | None:
 class Reference:
     """What normal looks like: built once from the training frames (and the model's outputs on them).
 
-        >>> import numpy as np
-        >>> ref = Reference.from_frames(np.full((10, 16, 16), 120, np.uint8), confidences=np.full(10, 0.9))
-        >>> round(ref.confidence, 2), len(ref.histogram)
-        (0.9, 16)
+    >>> import numpy as np
+    >>> ref = Reference.from_frames(np.full((10, 16, 16), 120, np.uint8), confidences=np.full(10, 0.9))
+    >>> round(ref.confidence, 2), len(ref.histogram)
+    (0.9, 16)
     """
 
     histogram: list[float]
@@ -167,7 +168,7 @@ class Reference:
     confidence: float | None = None
 
     @classmethod
-    def from_frames(cls, frames: np.ndarray, confidences: np.ndarray | None = None) -> "Reference":
+    def from_frames(cls, frames: np.ndarray, confidences: np.ndarray | None = None) -> Reference:
         frames = np.asarray(frames)
         hist = intensity_histogram(frames)
         means = frames.reshape(len(frames), -1).mean(axis=1)
@@ -185,7 +186,7 @@ class Reference:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "Reference":
+    def from_json(cls, text: str) -> Reference:
         return cls(**json.loads(text))
 
 
@@ -193,10 +194,10 @@ class Reference:
 class DriftReport:
     """The statistics of one window and the reasons the alarm fired (empty: no drift).
 
-        >>> r = DriftReport(n=64, psi=0.4, ks_d=0.5, ks_p=1e-9, layout_z=3.0, confidence=None,
-        ...                 confidence_drop=None, reasons=["PSI 0.40 > 0.25"])
-        >>> r.drift
-        True
+    >>> r = DriftReport(n=64, psi=0.4, ks_d=0.5, ks_p=1e-9, layout_z=3.0, confidence=None,
+    ...                 confidence_drop=None, reasons=["PSI 0.40 > 0.25"])
+    >>> r.drift
+    True
     """
 
     n: int
@@ -213,7 +214,9 @@ class DriftReport:
         return bool(self.reasons)
 
     def __str__(self) -> str:
-        conf = "" if self.confidence is None else f", confidence {self.confidence:.2f} (drop {self.confidence_drop:+.2f})"
+        conf = (
+            "" if self.confidence is None else f", confidence {self.confidence:.2f} (drop {self.confidence_drop:+.2f})"
+        )
         verdict = "DRIFT: " + "; ".join(self.reasons) if self.reasons else "no drift"
         return f"{self.n} frames: PSI {self.psi:.3f}, KS D {self.ks_d:.2f} p {self.ks_p:.1e}, layout z {self.layout_z:.1f}{conf} -> {verdict}"
 
@@ -221,12 +224,12 @@ class DriftReport:
 class DriftMonitor:
     """Compare a window of recent frames (or logged predictions) with the training reference.
 
-        >>> import numpy as np
-        >>> ref = Reference.from_frames(np.random.default_rng(1).integers(80, 220, (300, 16, 16), dtype=np.uint8))
-        >>> dark = np.random.default_rng(2).integers(0, 50, (64, 16, 16), dtype=np.uint8)
-        >>> report = DriftMonitor(ref).check(dark)
-        >>> report.drift, report.reasons[0].startswith("PSI")
-        (True, True)
+    >>> import numpy as np
+    >>> ref = Reference.from_frames(np.random.default_rng(1).integers(80, 220, (300, 16, 16), dtype=np.uint8))
+    >>> dark = np.random.default_rng(2).integers(0, 50, (64, 16, 16), dtype=np.uint8)
+    >>> report = DriftMonitor(ref).check(dark)
+    >>> report.drift, report.reasons[0].startswith("PSI")
+    (True, True)
     """
 
     def __init__(
@@ -256,7 +259,7 @@ class DriftMonitor:
             confidences=_top_confidence(confidences),
         )
 
-    def check_log(self, log: "PredictionLog", *, last: int = 64, model: str | None = None) -> DriftReport:
+    def check_log(self, log: PredictionLog, *, last: int = 64, model: str | None = None) -> DriftReport:
         """Statistics and verdict for the last ``last`` rows of a :class:`PredictionLog`."""
         rows = log.window(last=last, model=model)
         if not len(rows["means"]):
@@ -331,7 +334,9 @@ class PredictionLog:
         elif isinstance(getattr(store, "db", None), sqlite_utils.Database):
             self.db = store.db
         else:
-            raise TypeError(f"PredictionLog needs a kit.store.Store, a store path or a sqlite_utils.Database, got {store!r}")
+            raise TypeError(
+                f"PredictionLog needs a kit.store.Store, a store path or a sqlite_utils.Database, got {store!r}"
+            )
         self.db[self.table].create(
             {
                 "id": int,
@@ -369,7 +374,9 @@ class PredictionLog:
         begin = getattr(self.store, "transaction", None)
         return begin() if begin is not None else self.db.conn
 
-    def append_many(self, frames: np.ndarray, probs: np.ndarray, *, model: str = "queue", ts: float | None = None) -> None:
+    def append_many(
+        self, frames: np.ndarray, probs: np.ndarray, *, model: str = "queue", ts: float | None = None
+    ) -> None:
         """Log a batch in one transaction."""
         rows = [self._row(f, p, model, ts) for f, p in zip(frames, probs)]
         with self._transaction():

@@ -20,14 +20,16 @@ full model.
     >>> result = host.predict(frame)  # doctest: +SKIP
     >>> result.label, result.exited, result.confidence  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -70,8 +72,16 @@ def build_early_exit(size: int = 64, *, width: int = 64, seed: int = 0) -> Any:
     return keras.Model(inp, {"exit": exit_head, "queue": queue}, name="early_exit")
 
 
-def train_early_exit(model: Any, dataset: Any, *, epochs: int = 5, seed: int = 0, batch_size: int = 32,
-                     learning_rate: float = 2e-3, verbose: int = 0) -> Any:
+def train_early_exit(
+    model: Any,
+    dataset: Any,
+    *,
+    epochs: int = 5,
+    seed: int = 0,
+    batch_size: int = 32,
+    learning_rate: float = 2e-3,
+    verbose: int = 0,
+) -> Any:
     """Train both heads together (equal weights) on a ``kit.ml.data.Dataset``; returns the Keras history."""
     import keras
 
@@ -107,7 +117,9 @@ class LearnedGate:
         self.bias = float(bias)
 
     @classmethod
-    def fit(cls, exit_probs: np.ndarray, labels: np.ndarray, *, steps: int = 2000, learning_rate: float = 1.0) -> "LearnedGate":
+    def fit(
+        cls, exit_probs: np.ndarray, labels: np.ndarray, *, steps: int = 2000, learning_rate: float = 1.0
+    ) -> LearnedGate:
         """Fit on a validation set by gradient descent on the log loss (deterministic: starts at zero)."""
         p = np.asarray(exit_probs, dtype=np.float64)
         labels = np.asarray(labels)
@@ -133,7 +145,7 @@ class LearnedGate:
         return f"LearnedGate(weights={np.round(self.weights, 3).tolist()}, bias={self.bias:.3f})"
 
 
-def confidence(probs: np.ndarray, rule: "str | LearnedGate" = "max") -> np.ndarray:
+def confidence(probs: np.ndarray, rule: str | LearnedGate = "max") -> np.ndarray:
     """Confidence of each row of class probabilities, 0..1 (``"max"``, ``"entropy"`` or a :class:`LearnedGate`)."""
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim == 1:
@@ -156,8 +168,16 @@ class SweepRow:
     mean_ms: float
 
 
-def sweep(exit_probs: np.ndarray, full_probs: np.ndarray, labels: np.ndarray, *, stem_ms: float, rest_ms: float,
-          thresholds: Sequence[float] | None = None, rule: "str | LearnedGate" = "max") -> list[SweepRow]:
+def sweep(
+    exit_probs: np.ndarray,
+    full_probs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    stem_ms: float,
+    rest_ms: float,
+    thresholds: Sequence[float] | None = None,
+    rule: str | LearnedGate = "max",
+) -> list[SweepRow]:
     """Accuracy, share of frames exiting early and mean latency for every threshold.
 
     ``stem_ms``/``rest_ms`` are measured per-frame times of the two parts; a frame that exits costs
@@ -168,7 +188,9 @@ def sweep(exit_probs: np.ndarray, full_probs: np.ndarray, labels: np.ndarray, *,
     late = np.asarray(full_probs).argmax(axis=1)
     labels = np.asarray(labels)
     if not (len(conf) == len(late) == len(labels)):
-        raise ValueError(f"exit_probs, full_probs and labels must have one row per frame, got {len(conf)}, {len(late)}, {len(labels)}")
+        raise ValueError(
+            f"exit_probs, full_probs and labels must have one row per frame, got {len(conf)}, {len(late)}, {len(labels)}"
+        )
     if thresholds is None:
         thresholds = np.round(np.linspace(0.5, 1.0, 26), 3) if rule == "max" else np.round(np.linspace(0.0, 1.0, 26), 3)
     rows = []
@@ -180,8 +202,15 @@ def sweep(exit_probs: np.ndarray, full_probs: np.ndarray, labels: np.ndarray, *,
     return rows
 
 
-def calibrate(exit_probs: np.ndarray, full_probs: np.ndarray, labels: np.ndarray, *, max_loss: float = 0.01,
-              rule: "str | LearnedGate" = "max", thresholds: Sequence[float] | None = None) -> float:
+def calibrate(
+    exit_probs: np.ndarray,
+    full_probs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    max_loss: float = 0.01,
+    rule: str | LearnedGate = "max",
+    thresholds: Sequence[float] | None = None,
+) -> float:
     """The lowest threshold (most exits) whose accuracy is within ``max_loss`` of the full model's.
 
     Fit it on a validation set, never on the frames you report. Returns ``1.0``-ish (almost never exit)
@@ -210,18 +239,26 @@ class ExitResult:
 class EarlyExitHost:
     """Runs the stem part on every frame and the rest part only when the exit head is not confident.
 
-        >>> import numpy as np
-        >>> from kit.ml import MODELS_DIR
-        >>> host = EarlyExitHost.load(MODELS_DIR / "early_exit")  # a folder written by host.save(...)
-        >>> frame = np.zeros((64, 64), np.uint8)                  # uint8 camera frame or float 0..1
-        >>> r = host.predict(frame)
-        >>> r.label in (0, 1, 2), isinstance(r.exited, bool)
-        (True, True)
-        >>> host.threshold = 0.99                                 # stricter: fewer frames exit
+    >>> import numpy as np
+    >>> from kit.ml import MODELS_DIR
+    >>> host = EarlyExitHost.load(MODELS_DIR / "early_exit")  # a folder written by host.save(...)
+    >>> frame = np.zeros((64, 64), np.uint8)                  # uint8 camera frame or float 0..1
+    >>> r = host.predict(frame)
+    >>> r.label in (0, 1, 2), isinstance(r.exited, bool)
+    (True, True)
+    >>> host.threshold = 0.99                                 # stricter: fewer frames exit
     """
 
-    def __init__(self, stem: bytes, rest: bytes, *, threshold: float = 0.9, rule: "str | LearnedGate" = "max", full: bytes | None = None,
-                 num_threads: int = 1) -> None:
+    def __init__(
+        self,
+        stem: bytes,
+        rest: bytes,
+        *,
+        threshold: float = 0.9,
+        rule: str | LearnedGate = "max",
+        full: bytes | None = None,
+        num_threads: int = 1,
+    ) -> None:
         if not isinstance(rule, LearnedGate) and rule not in RULES:
             raise ValueError(f"unknown confidence rule {rule!r}; use one of {RULES} or a LearnedGate")
         self.stem = Part(stem, num_threads=num_threads, name="stem")
@@ -242,7 +279,7 @@ class EarlyExitHost:
         return tuple(int(d) for d in details["shape"][1:])
 
     @classmethod
-    def from_model(cls, model: Any, **kwargs: Any) -> "EarlyExitHost":
+    def from_model(cls, model: Any, **kwargs: Any) -> EarlyExitHost:
         """Cut a model from :func:`build_early_exit` into its two parts (and the one-piece full model)."""
         stem, rest, full = split_early_exit(model)
         return cls(convert(stem), convert(rest), full=convert(full), **kwargs)
@@ -254,12 +291,16 @@ class EarlyExitHost:
         (folder / "rest.tflite").write_bytes(self.rest.content)
         if self.full is not None:
             (folder / "full.tflite").write_bytes(self.full.content)
-        rule = {"rule": "learned", "gate": self.rule.to_dict()} if isinstance(self.rule, LearnedGate) else {"rule": self.rule}
+        rule = (
+            {"rule": "learned", "gate": self.rule.to_dict()}
+            if isinstance(self.rule, LearnedGate)
+            else {"rule": self.rule}
+        )
         (folder / "early_exit.json").write_text(json.dumps({"threshold": self.threshold, **rule}))
         return folder
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, **kwargs: Any) -> "EarlyExitHost":
+    def load(cls, folder: str | os.PathLike, **kwargs: Any) -> EarlyExitHost:
         folder = Path(folder)
         for name in ("stem.tflite", "rest.tflite"):
             if not (folder / name).exists():

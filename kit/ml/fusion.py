@@ -25,13 +25,15 @@ The network is cut in two for the device (an early exit, as in ``kit.ml.early_ex
 Training (``train_fused``, ``python bench/fusion.py --ship``) needs TensorFlow; hosting needs only a
 TFLite runtime.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -87,13 +89,23 @@ def build_fused(size: int = 64, *, seed: int = 0, width: int = 32, sensors: bool
     queue = L.Dense(3, activation="softmax", name="queue")(x)
     ped = L.Dense(1, activation="sigmoid", name="pedestrian")(x)
     name = "fused" if camera and sensors else ("camera_only" if camera else "sensors_only")
-    return keras.Model({"frame": frame, "sensors": vec},
-                       {"exit_queue": exit_queue, "exit_pedestrian": exit_ped, "queue": queue, "pedestrian": ped},
-                       name=name)
+    return keras.Model(
+        {"frame": frame, "sensors": vec},
+        {"exit_queue": exit_queue, "exit_pedestrian": exit_ped, "queue": queue, "pedestrian": ped},
+        name=name,
+    )
 
 
-def train_fused(model: Any, data: Any, *, epochs: int = 10, seed: int = 0, batch_size: int = 64,
-                learning_rate: float = 3e-3, progress: Callable[[str], None] | None = None) -> Any:
+def train_fused(
+    model: Any,
+    data: Any,
+    *,
+    epochs: int = 10,
+    seed: int = 0,
+    batch_size: int = 64,
+    learning_rate: float = 3e-3,
+    progress: Callable[[str], None] | None = None,
+) -> Any:
     """Train all four heads together (exit heads at half weight) on a fused ``Dataset``; returns the model."""
     import keras
     import tensorflow as tf
@@ -104,8 +116,12 @@ def train_fused(model: Any, data: Any, *, epochs: int = 10, seed: int = 0, batch
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(steps, 1), alpha=0.05)
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss={"exit_queue": "sparse_categorical_crossentropy", "exit_pedestrian": "binary_crossentropy",
-              "queue": "sparse_categorical_crossentropy", "pedestrian": "binary_crossentropy"},
+        loss={
+            "exit_queue": "sparse_categorical_crossentropy",
+            "exit_pedestrian": "binary_crossentropy",
+            "queue": "sparse_categorical_crossentropy",
+            "pedestrian": "binary_crossentropy",
+        },
         loss_weights={"exit_queue": 0.5, "exit_pedestrian": 0.5, "queue": 1.0, "pedestrian": 1.0},
     )
 
@@ -115,9 +131,15 @@ def train_fused(model: Any, data: Any, *, epochs: int = 10, seed: int = 0, batch
                 progress(f"epoch {epoch + 1}/{epochs}: loss {(logs or {}).get('loss', float('nan')):.3f}")
 
     ped = data.pedestrian.astype(np.float32)
-    model.fit(data.fused_inputs(), {"exit_queue": data.queue, "exit_pedestrian": ped, "queue": data.queue,
-                                    "pedestrian": ped},
-              epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=[Progress()])
+    model.fit(
+        data.fused_inputs(),
+        {"exit_queue": data.queue, "exit_pedestrian": ped, "queue": data.queue, "pedestrian": ped},
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[Progress()],
+    )
     return model
 
 
@@ -129,10 +151,15 @@ def split_fused(model: Any) -> tuple[Any, Any]:
     if frame.name.split(":")[0] != "frame":  # keras keeps dict inputs in sorted order
         frame, vec = vec, frame
     features = model.get_layer("stem2").output
-    stem = keras.Model({"frame": frame, "sensors": vec},
-                       {"exit_queue": model.get_layer("exit_queue").output,
-                        "exit_pedestrian": model.get_layer("exit_pedestrian").output, "features": features},
-                       name="stem")
+    stem = keras.Model(
+        {"frame": frame, "sensors": vec},
+        {
+            "exit_queue": model.get_layer("exit_queue").output,
+            "exit_pedestrian": model.get_layer("exit_pedestrian").output,
+            "features": features,
+        },
+        name="stem",
+    )
     # the rest takes the features as a new input and replays the layers after them
     f_in = keras.Input(tuple(features.shape[1:]), name="features")
     s_in = keras.Input((len(SENSORS),), name="sensors")
@@ -150,14 +177,22 @@ def split_fused(model: Any) -> tuple[Any, Any]:
         x = model.get_layer("rest_no_camera")(x)
     x = model.get_layer("rest_join")([x, s])
     x = model.get_layer("fused_dense")(x)
-    rest = keras.Model({"features": f_in, "sensors": s_in},
-                       {"queue": model.get_layer("queue")(x), "pedestrian": model.get_layer("pedestrian")(x)},
-                       name="rest")
+    rest = keras.Model(
+        {"features": f_in, "sensors": s_in},
+        {"queue": model.get_layer("queue")(x), "pedestrian": model.get_layer("pedestrian")(x)},
+        name="rest",
+    )
     return stem, rest
 
 
-def export_parts(model: Any, folder: str | Path, *, calibration: Any = None, variants: tuple[str, ...] = ("float32", "int8"),
-                 n_calibration: int = 300) -> dict[str, tuple[Path, Path]]:
+def export_parts(
+    model: Any,
+    folder: str | Path,
+    *,
+    calibration: Any = None,
+    variants: tuple[str, ...] = ("float32", "int8"),
+    n_calibration: int = 300,
+) -> dict[str, tuple[Path, Path]]:
     """Write the stem and rest ``.tflite`` parts of each variant to `folder` (int8 calibrated on `calibration`)."""
     from kit.ml import tflite
 
@@ -171,7 +206,9 @@ def export_parts(model: Any, folder: str | Path, *, calibration: Any = None, var
         if variant == "int8":
             if calibration is None:
                 raise ValueError("int8 parts need calibration data: pass calibration=a fused Dataset (training frames)")
-            pick = np.random.default_rng(0).choice(len(calibration), min(n_calibration, len(calibration)), replace=False)
+            pick = np.random.default_rng(0).choice(
+                len(calibration), min(n_calibration, len(calibration)), replace=False
+            )
             cal = calibration.subset(np.sort(pick)).fused_inputs()
             rep_stem = cal
             rep_rest = {"features": np.asarray(stem(cal)["features"]), "sensors": cal["sensors"]}
@@ -228,12 +265,14 @@ class FusedHost:
         if set(self.stem.output_names) != {"exit_queue", "exit_pedestrian", "features"}:
             raise ValueError(f"{self.stem.path.name} is not a fused stem (outputs {self.stem.output_names})")
         if self.rest.input.shape[1:] != self.stem.outputs["features"].shape[1:]:
-            raise ValueError(f"{self.rest.path.name} takes {self.rest.input.shape[1:]} but the stem gives "
-                             f"{self.stem.outputs['features'].shape[1:]}: parts of different models")
+            raise ValueError(
+                f"{self.rest.path.name} takes {self.rest.input.shape[1:]} but the stem gives "
+                f"{self.stem.outputs['features'].shape[1:]}: parts of different models"
+            )
         self.threshold = float(threshold)
 
     @classmethod
-    def load(cls, name_or_folder: str | Path = "fusion", *, variant: str = "int8", **kwargs: Any) -> "FusedHost":
+    def load(cls, name_or_folder: str | Path = "fusion", *, variant: str = "int8", **kwargs: Any) -> FusedHost:
         """The parts of a shipped (``kit/models/NAME``) or saved folder; the card's threshold unless given."""
         folder = Path(name_or_folder)
         if not folder.is_dir():
@@ -266,24 +305,33 @@ class FusedHost:
         """Stem and full answers of many frames (both parts always run): what sweeps and figures use."""
         parts = []
         for i in range(0, len(frames), batch_size):
-            s = np.asarray(sensors[i:i + batch_size], np.float32)
-            out = self.stem.predict(frames[i:i + batch_size], sensors=s)
+            s = np.asarray(sensors[i : i + batch_size], np.float32)
+            out = self.stem.predict(frames[i : i + batch_size], sensors=s)
             final = self.rest.run(out["features"], sensors=s)
-            parts.append({"exit_queue": out["exit_queue"], "exit_pedestrian": out["exit_pedestrian"],
-                          "queue": final["queue"], "pedestrian": final["pedestrian"]})
+            parts.append(
+                {
+                    "exit_queue": out["exit_queue"],
+                    "exit_pedestrian": out["exit_pedestrian"],
+                    "queue": final["queue"],
+                    "pedestrian": final["pedestrian"],
+                }
+            )
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def predict_batch(self, frames: np.ndarray, sensors: np.ndarray) -> dict[str, np.ndarray]:
         """Early-exit answers of many frames: the stem's where it is sure, else the full network's."""
         both = self.both(frames, sensors)
         exited = confidence(both["exit_queue"], both["exit_pedestrian"]) >= self.threshold
-        return {"queue": np.where(exited[:, None], both["exit_queue"], both["queue"]),
-                "pedestrian": np.where(exited[:, None], both["exit_pedestrian"], both["pedestrian"]),
-                "exited": exited}
+        return {
+            "queue": np.where(exited[:, None], both["exit_queue"], both["queue"]),
+            "pedestrian": np.where(exited[:, None], both["exit_pedestrian"], both["pedestrian"]),
+            "exited": exited,
+        }
 
 
-def calibrate(both: dict[str, np.ndarray], queue: np.ndarray, pedestrian: np.ndarray, *,
-              max_loss: float = 0.005) -> float:
+def calibrate(
+    both: dict[str, np.ndarray], queue: np.ndarray, pedestrian: np.ndarray, *, max_loss: float = 0.005
+) -> float:
     """The lowest exit threshold at which queue accuracy and pedestrian accuracy each stay within `max_loss` of the full model's."""
     queue, pedestrian = np.asarray(queue), np.asarray(pedestrian).astype(bool)
     full_q = both["queue"].argmax(axis=1) == queue
@@ -293,8 +341,10 @@ def calibrate(both: dict[str, np.ndarray], queue: np.ndarray, pedestrian: np.nda
     conf = confidence(both["exit_queue"], both["exit_pedestrian"])
     for t in np.round(np.arange(0.5, 1.0001, 0.005), 3):
         out = conf >= t
-        if (np.where(out, stem_q, full_q).mean() >= full_q.mean() - max_loss
-                and np.where(out, stem_p, full_p).mean() >= full_p.mean() - max_loss):
+        if (
+            np.where(out, stem_q, full_q).mean() >= full_q.mean() - max_loss
+            and np.where(out, stem_p, full_p).mean() >= full_p.mean() - max_loss
+        ):
             return float(t)
     return 1.01  # never exit
 
@@ -309,9 +359,15 @@ EVAL_SEEDS = (20_001, 20_002, 20_003)
 """Seeds of the frames figures are measured on: never used by training, calibration or validation."""
 
 
-def figures(predict: Callable[[Any], dict[str, np.ndarray]], *, conditions: tuple[str, ...] = CONDITIONS,
-            seeds: tuple[int, ...] = EVAL_SEEDS, n: int = 300, size: int = 64,
-            cache: dict | None = None) -> dict[str, dict[str, Any]]:
+def figures(
+    predict: Callable[[Any], dict[str, np.ndarray]],
+    *,
+    conditions: tuple[str, ...] = CONDITIONS,
+    seeds: tuple[int, ...] = EVAL_SEEDS,
+    n: int = 300,
+    size: int = 64,
+    cache: dict | None = None,
+) -> dict[str, dict[str, Any]]:
     """Queue accuracy and pedestrian F1 of `predict` (a fused Dataset -> {"queue", "pedestrian"}) per condition.
 
     Each condition is measured on `n` frames of each seed; the result holds an ``Interval`` (mean,
@@ -336,8 +392,9 @@ def figures(predict: Callable[[Any], dict[str, np.ndarray]], *, conditions: tupl
     return out
 
 
-def predictor(host: "FusedHost", *, early_exit: bool = True) -> Callable[[Any], dict[str, np.ndarray]]:
+def predictor(host: FusedHost, *, early_exit: bool = True) -> Callable[[Any], dict[str, np.ndarray]]:
     """A `figures` predictor for a host: its early-exit answers, or the full network's."""
+
     def predict(data: Any) -> dict[str, np.ndarray]:
         if early_exit:
             return host.predict_batch(data.x, data.sensors)
@@ -347,12 +404,13 @@ def predictor(host: "FusedHost", *, early_exit: bool = True) -> Callable[[Any], 
     return predict
 
 
-def exit_share(host: "FusedHost", data: Any) -> float:
+def exit_share(host: FusedHost, data: Any) -> float:
     """Share of frames of `data` the stem answers alone at the host's threshold."""
     return float(host.predict_batch(data.x, data.sensors)["exited"].mean())
 
 
 # -- making the shipped model -----------------------------------------------------------------
+
 
 def calibration_data(seed: int, n: int = 200) -> dict[str, Any]:
     """Frames of each condition of ``CONDITIONS`` for calibrating the exit threshold (`seed`: not an evaluation seed)."""
@@ -364,9 +422,18 @@ def calibration_data(seed: int, n: int = 200) -> dict[str, Any]:
 VARIANTS = ("sensors_only", "camera_only", "fused")
 
 
-def make(folder: str | Path, *, seed: int = 0, n_train: int = 6000, n_val: int = 1000, epochs: int = 20,
-         variant: str = "fused", progress: Callable[[str], None] | None = print,
-         data: tuple[Any, Any] | None = None, calibration_sets: dict[str, Any] | None = None) -> dict[str, Any]:
+def make(
+    folder: str | Path,
+    *,
+    seed: int = 0,
+    n_train: int = 6000,
+    n_val: int = 1000,
+    epochs: int = 20,
+    variant: str = "fused",
+    progress: Callable[[str], None] | None = print,
+    data: tuple[Any, Any] | None = None,
+    calibration_sets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train one variant on the whole day, export its float32 and int8 parts, calibrate the exit threshold.
 
     Training frames come from `seed`, validation (threshold calibration, int8 calibration check) from
@@ -386,8 +453,10 @@ def make(folder: str | Path, *, seed: int = 0, n_train: int = 6000, n_val: int =
     say = progress or (lambda _m: None)
     t0 = time.perf_counter()
     if data is None:
-        data = (make_fused_dataset(n_train, seed=seed, conditions="train"),
-                make_fused_dataset(n_val, seed=seed + 1, conditions="train"))
+        data = (
+            make_fused_dataset(n_train, seed=seed, conditions="train"),
+            make_fused_dataset(n_val, seed=seed + 1, conditions="train"),
+        )
     train, val = data
     t_data = time.perf_counter() - t0
     model = build_fused(seed=seed, camera=variant != "sensors_only", sensors=variant != "camera_only")
@@ -401,6 +470,16 @@ def make(folder: str | Path, *, seed: int = 0, n_train: int = 6000, n_val: int =
     if calibration_sets is None:
         calibration_sets = calibration_data(seed + 1)
     threshold = max(calibrate(host.both(v.x, v.sensors), v.queue, v.pedestrian) for v in calibration_sets.values())
-    return {"paths": paths, "threshold": threshold, "params": int(model.count_params()), "macs": macs,
-            "data_seconds": round(t_data, 1), "train_seconds": round(t_train, 1), "tensorflow": tf.__version__,
-            "seed": seed, "n_train": n_train, "n_val": n_val, "epochs": epochs}
+    return {
+        "paths": paths,
+        "threshold": threshold,
+        "params": int(model.count_params()),
+        "macs": macs,
+        "data_seconds": round(t_data, 1),
+        "train_seconds": round(t_train, 1),
+        "tensorflow": tf.__version__,
+        "seed": seed,
+        "n_train": n_train,
+        "n_val": n_val,
+        "epochs": epochs,
+    }

@@ -18,6 +18,7 @@ Outputs are matched by the names in the model's signature (the order of outputs 
 frames (uint8 0..255, or float 0..1) and get floats back. Only numpy and a TFLite runtime are
 needed (see ``kit.ml.runtime``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,8 +47,10 @@ def _card_sha256(card_file: Path, model: Path) -> str | None:
     try:
         card = ModelCard.from_dict(json.loads(card_file.read_text()), card_file.parent)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelFileError(f"{card_file} (the model card of {model.name}) can't be read ({exc!r:.120}); "
-                             "restore it from the kit, or move it away to load the model unchecked") from None
+        raise ModelFileError(
+            f"{card_file} (the model card of {model.name}) can't be read ({exc!r:.120}); "
+            "restore it from the kit, or move it away to load the model unchecked"
+        ) from None
     return card.sha256.get(model.name)
 
 
@@ -69,7 +72,8 @@ def verify_against_card(path: str | Path, content: bytes) -> Path | None:
             raise ModelFileError(
                 f"{path} does not match its model card {card_file.name}: sha256 {actual[:16]}..., the card says "
                 f"{str(expected)[:16]}...; the file was changed or damaged. Reinstall or restore it (shipped models "
-                "come with the kit), or retrain it with the card's reproduce command.")
+                "come with the kit), or retrain it with the card's reproduce command."
+            )
         return card_file
     return None
 
@@ -92,7 +96,9 @@ class TensorSpec:
 
 def _spec(name: str, d: dict[str, Any]) -> TensorSpec:
     scale, zero = d.get("quantization", (0.0, 0))
-    return TensorSpec(name, int(d["index"]), tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]), float(scale), int(zero))
+    return TensorSpec(
+        name, int(d["index"]), tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]), float(scale), int(zero)
+    )
 
 
 def resize(frame: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -130,8 +136,9 @@ class ModelHost:
     skips the check (for a file whose card is about to be written).
     """
 
-    def __init__(self, path: str | Path, *, num_threads: int = 1, signature: str | None = None,
-                 verify: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, *, num_threads: int = 1, signature: str | None = None, verify: bool = True
+    ) -> None:
         self.path = Path(path)
         content = tflite.read(self.path)  # missing, not TFLite, or truncated: one clear error
         self.card_path = verify_against_card(self.path, content) if verify else None
@@ -167,8 +174,9 @@ class ModelHost:
             images = [n for n, spec in ins.items() if len(spec.shape) == 4]
             frame = "frame" if "frame" in ins else (images[0] if len(images) == 1 else None)
             if frame is None:
-                raise ModelFileError(f"{self.path} has inputs {sorted(ins)} and none is the camera frame "
-                                     "(name one input 'frame')")
+                raise ModelFileError(
+                    f"{self.path} has inputs {sorted(ins)} and none is the camera frame (name one input 'frame')"
+                )
             ins = {frame: ins[frame], **{n: spec for n, spec in ins.items() if n != frame}}
         return ins, outs
 
@@ -203,8 +211,10 @@ class ModelHost:
 
     def __repr__(self) -> str:
         kind = f"{self.input.dtype.name} in" + (" (quantized)" if self.quantized else "")
-        return (f"<ModelHost {self.path.name} {kind}, input {self.input_name} {self.input.shape}, "
-                f"outputs {self.output_names}, {self.runtime}, {self.num_threads} thread(s)>")
+        return (
+            f"<ModelHost {self.path.name} {kind}, input {self.input_name} {self.input.shape}, "
+            f"outputs {self.output_names}, {self.runtime}, {self.num_threads} thread(s)>"
+        )
 
     # -- frames in ------------------------------------------------------------------------
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
@@ -227,12 +237,14 @@ class ModelHost:
             if x.size and (x.min() < 0 or x.max() > 1):
                 raise ModelInputError(
                     f"float frames must be in 0..1, got values from {x.min():.3g} to {x.max():.3g}; "
-                    "pass uint8 frames (0..255) as the camera gives them, or divide by 255")
+                    "pass uint8 frames (0..255) as the camera gives them, or divide by 255"
+                )
             x = x.astype(np.float32, copy=False)
         else:
             raise ModelInputError(
                 f"frames must be uint8 (0..255) or float (0..1), got dtype {x.dtype}; "
-                "use camera.capture() frames or host.preprocess(frame)")
+                "use camera.capture() frames or host.preprocess(frame)"
+            )
         if x.shape in ((h, w), (h, w, c)):
             x = x.reshape(1, h, w, c)
         elif x.ndim == 3 and x.shape[1:] == (h, w):
@@ -242,7 +254,8 @@ class ModelHost:
         else:
             raise ModelInputError(
                 f"input {self.input_name!r} takes frames of shape ({h}, {w}) or batches (n, {h}, {w}), got {x.shape}; "
-                f"convert a camera frame with host.preprocess(frame) (gray, resized to {h}x{w})")
+                f"convert a camera frame with host.preprocess(frame) (gray, resized to {h}x{w})"
+            )
         if x.shape[0] == 0:
             raise ModelInputError("got an empty batch (0 frames)")
         return x
@@ -302,8 +315,9 @@ class ModelHost:
         if v.shape == spec.shape[1:]:
             v = v[None]
         if v.shape != (n, *spec.shape[1:]):
-            raise ModelInputError(f"input {name!r} takes one row of shape {spec.shape[1:]} per frame "
-                                  f"({n} frame(s)), got {v.shape}")
+            raise ModelInputError(
+                f"input {name!r} takes one row of shape {spec.shape[1:]} per frame ({n} frame(s)), got {v.shape}"
+            )
         if not np.isfinite(v).all():
             raise ModelInputError(f"input {name!r} has NaN or infinite values; mark a failed sensor as missing instead")
         return v
@@ -316,14 +330,18 @@ class ModelHost:
         """
         x = np.asarray(x)
         if x.ndim != len(self.input.shape) or x.shape[1:] != self.input.shape[1:] or x.shape[0] < 1:
-            raise ModelInputError(f"input {self.input_name!r} takes arrays of shape (n, {', '.join(map(str, self.input.shape[1:]))}), "
-                                  f"got {x.shape}")
+            raise ModelInputError(
+                f"input {self.input_name!r} takes arrays of shape (n, {', '.join(map(str, self.input.shape[1:]))}), "
+                f"got {x.shape}"
+            )
         if not np.issubdtype(x.dtype, np.floating):
             raise ModelInputError(f"run() takes float arrays (it quantizes them itself), got dtype {x.dtype}")
         missing = set(self.extra_inputs) - set(extra)
         if missing:
-            raise ModelInputError(f"{self.path.name} also takes input(s) {sorted(missing)}: "
-                                  f"pass them by name, e.g. host.predict(frame, {sorted(missing)[0]}=...)")
+            raise ModelInputError(
+                f"{self.path.name} also takes input(s) {sorted(missing)}: "
+                f"pass them by name, e.g. host.predict(frame, {sorted(missing)[0]}=...)"
+            )
         q = {self.input_name: self._quantize(x.astype(np.float32, copy=False))}
         for name, value in extra.items():
             q[name] = self._quantize(self._extra(name, value, len(x)), self.inputs[name])
@@ -331,17 +349,20 @@ class ModelHost:
         with self._lock:
             if self._resize_batch(n):
                 return self._run(q)
-            parts = [self._run({k: v[i:i + 1] for k, v in q.items()}) for i in range(n)]
+            parts = [self._run({k: v[i : i + 1] for k, v in q.items()}) for i in range(n)]
         return {name: np.concatenate([p[name] for p in parts]) for name in self.outputs}
 
     def predict_batches(self, frames: np.ndarray, batch_size: int = 64, **extra: np.ndarray) -> dict[str, np.ndarray]:
         """``predict`` over many frames in chunks of `batch_size` (keeps memory flat); extra inputs follow."""
-        parts = [self.predict(frames[i:i + batch_size], **{k: np.asarray(v)[i:i + batch_size] for k, v in extra.items()})
-                 for i in range(0, len(frames), batch_size)]
+        parts = [
+            self.predict(frames[i : i + batch_size], **{k: np.asarray(v)[i : i + batch_size] for k, v in extra.items()})
+            for i in range(0, len(frames), batch_size)
+        ]
         return {name: np.concatenate([p[name] for p in parts]) for name in self.outputs}
 
-    def latency(self, frames: np.ndarray, *, warmup: int = 10, runs: int = 100, batch_size: int = 1,
-                **extra: np.ndarray) -> dict[str, Any]:
+    def latency(
+        self, frames: np.ndarray, *, warmup: int = 10, runs: int = 100, batch_size: int = 1, **extra: np.ndarray
+    ) -> dict[str, Any]:
         """Wall-clock time of ``predict`` per call after `warmup` calls: p50, p95, p25/p75 (the spread), mean (ms) over `runs`.
 
         Frames are taken in turn (`batch_size` per call) from `frames` (one frame or a batch), so
@@ -349,7 +370,9 @@ class ModelHost:
         ``per_frame_ms`` is p50 divided by the batch size. Extra inputs of a fused model are given as
         one row (e.g. ``sensors=vector``), repeated for every frame of a call.
         """
-        rows = {k: np.repeat(np.asarray(v, dtype=np.float32).reshape(1, -1), batch_size, axis=0) for k, v in extra.items()}
+        rows = {
+            k: np.repeat(np.asarray(v, dtype=np.float32).reshape(1, -1), batch_size, axis=0) for k, v in extra.items()
+        }
         x = np.asarray(frames)
         if x.shape in (self.frame_shape, (*self.frame_shape, self.input.shape[3])):
             x = x[None]  # one frame
@@ -359,17 +382,27 @@ class ModelHost:
         pool = np.concatenate([x] * reps) if reps > 1 else x
         starts = [(i * batch_size) % (len(pool) - batch_size + 1) for i in range(warmup + runs)]
         for s in starts[:warmup]:
-            self.predict(pool[s:s + batch_size], **rows)
+            self.predict(pool[s : s + batch_size], **rows)
         times = np.empty(runs)
         clock = time.perf_counter
         for k, s in enumerate(starts[warmup:]):
-            chunk = pool[s:s + batch_size]
+            chunk = pool[s : s + batch_size]
             t0 = clock()
             self.predict(chunk, **rows)
             times[k] = clock() - t0
         times *= 1e3
         p25, p50, p75, p95 = np.percentile(times, [25, 50, 75, 95])
-        return {"p50_ms": float(p50), "p95_ms": float(p95), "p25_ms": float(p25), "p75_ms": float(p75),
-                "mean_ms": float(times.mean()),
-                "min_ms": float(times.min()), "per_frame_ms": float(p50 / batch_size), "runs": runs,
-                "warmup": warmup, "batch_size": batch_size, "num_threads": self.num_threads, "runtime": self.runtime}
+        return {
+            "p50_ms": float(p50),
+            "p95_ms": float(p95),
+            "p25_ms": float(p25),
+            "p75_ms": float(p75),
+            "mean_ms": float(times.mean()),
+            "min_ms": float(times.min()),
+            "per_frame_ms": float(p50 / batch_size),
+            "runs": runs,
+            "warmup": warmup,
+            "batch_size": batch_size,
+            "num_threads": self.num_threads,
+            "runtime": self.runtime,
+        }

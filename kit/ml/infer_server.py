@@ -34,6 +34,7 @@ The HTTP side is uvicorn (an ASGI server on asyncio; see docs/models.md for why 
     ...     client.health()["splits"]
     8
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -91,12 +92,28 @@ class InferServer:
         >>> server.stop()  # doctest: +SKIP
     """
 
-    def __init__(self, partition: Partition | str | os.PathLike, *, host: str = LOOPBACK, port: int = 0,
-                 network: Network | None = None, num_threads: int = 1, workers: int = 2, queue: int = 64,
-                 max_body_bytes: int = MAX_BODY_BYTES, max_inflight_bytes: int = MAX_INFLIGHT_BYTES,
-                 read_timeout_s: float = 10.0, backlog: int = 1024) -> None:
-        for name, value, low in (("workers", workers, 1), ("queue", queue, 0), ("max_body_bytes", max_body_bytes, 1),
-                                 ("max_inflight_bytes", max_inflight_bytes, max_body_bytes), ("backlog", backlog, 1)):
+    def __init__(
+        self,
+        partition: Partition | str | os.PathLike,
+        *,
+        host: str = LOOPBACK,
+        port: int = 0,
+        network: Network | None = None,
+        num_threads: int = 1,
+        workers: int = 2,
+        queue: int = 64,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_inflight_bytes: int = MAX_INFLIGHT_BYTES,
+        read_timeout_s: float = 10.0,
+        backlog: int = 1024,
+    ) -> None:
+        for name, value, low in (
+            ("workers", workers, 1),
+            ("queue", queue, 0),
+            ("max_body_bytes", max_body_bytes, 1),
+            ("max_inflight_bytes", max_inflight_bytes, max_body_bytes),
+            ("backlog", backlog, 1),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise UsageError(f"{name} must be a whole number >= {low}, got {value!r}")
         if not isinstance(port, int) or not 0 <= port <= 65535:
@@ -132,20 +149,32 @@ class InferServer:
         """The address the service listens on."""
         return self.host, self.port
 
-    def start(self) -> "InferServer":
+    def start(self) -> InferServer:
         """Bind, start serving in a background thread, and return once requests are answered."""
         import uvicorn
 
         sock = _listen(self.host, self.port, self.backlog)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", backlog=self.backlog,
-                                timeout_keep_alive=5, timeout_graceful_shutdown=2, http=_protocol(self.read_timeout_s),
-                                ws="none", loop="asyncio", server_header=False, interface="asgi3",
-                                proxy_headers=False)
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            backlog=self.backlog,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=2,
+            http=_protocol(self.read_timeout_s),
+            ws="none",
+            loop="asyncio",
+            server_header=False,
+            interface="asgi3",
+            proxy_headers=False,
+        )
         self._server = uvicorn.Server(config)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="infer-part-b")
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name="infer-server",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="infer-server", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -167,7 +196,7 @@ class InferServer:
             self._pool = None
         self._server = None
 
-    def __enter__(self) -> "InferServer":
+    def __enter__(self) -> InferServer:
         return self.start() if self._server is None else self
 
     def __exit__(self, *exc: Any) -> None:
@@ -234,11 +263,26 @@ class InferServer:
             from kit.ml.runtime import RUNTIME
 
             p = self.partition
-            return 200, {"ok": True, "splits": p.n_splits, "layers": p.layer_names, "outputs": p.output_names,
-                         "runtime": RUNTIME, "busy": self._pending, "capacity": self.workers + self.queue}, {}, None, 0
+            return (
+                200,
+                {
+                    "ok": True,
+                    "splits": p.n_splits,
+                    "layers": p.layer_names,
+                    "outputs": p.output_names,
+                    "runtime": RUNTIME,
+                    "busy": self._pending,
+                    "capacity": self.workers + self.queue,
+                },
+                {},
+                None,
+                0,
+            )
         if method != "POST":
-            raise _Refused(404 if method == "GET" else 405,
-                           f"unknown {method} {scope['path']!r}; use GET /health, POST /ping or POST /infer/<split>")
+            raise _Refused(
+                404 if method == "GET" else 405,
+                f"unknown {method} {scope['path']!r}; use GET /health, POST /ping or POST /infer/<split>",
+            )
         parts = path.strip("/").split("/")
         ping = parts == ["ping"]
         if not ping and (len(parts) != 2 or parts[0] != "infer" or not parts[1].isdigit() or len(parts[1]) > 6):
@@ -248,8 +292,11 @@ class InferServer:
         if network is not None:
             delay_s = (network.rtt_ms + network.transfer_ms(length + 4096)) / 1e3
             if delay_s > MAX_SHAPING_S:
-                raise _Refused(400, f"X-Rtt-Ms/X-Bandwidth-Mbps ask for a {delay_s:.0f} s delay for {length} bytes; "
-                                    f"at most {MAX_SHAPING_S:g} s")
+                raise _Refused(
+                    400,
+                    f"X-Rtt-Ms/X-Bandwidth-Mbps ask for a {delay_s:.0f} s delay for {length} bytes; "
+                    f"at most {MAX_SHAPING_S:g} s",
+                )
         busy = {"Retry-After": str(RETRY_AFTER_S), "Connection": "close"}
         if self._pending >= self.workers + self.queue or self._inflight_bytes + length > self.max_inflight_bytes:
             self.refused_busy += 1
@@ -273,16 +320,23 @@ class InferServer:
             self._pending -= 1
             self._inflight_bytes -= length
         self.requests += 1
-        return 200, {"outputs": outputs, "compute_ms": compute_ms}, {"X-Compute-Ms": f"{compute_ms:.4f}"}, network, length
+        return (
+            200,
+            {"outputs": outputs, "compute_ms": compute_ms},
+            {"X-Compute-Ms": f"{compute_ms:.4f}"},
+            network,
+            length,
+        )
 
     async def _read_body(self, receive: Any, length: int) -> bytes:
         chunks, got = [], 0
         while True:
             try:
                 message = await asyncio.wait_for(receive(), timeout=self.read_timeout_s)
-            except asyncio.TimeoutError:
-                raise _Refused(408, f"the request body stopped arriving for {self.read_timeout_s:g} s",
-                               {"Connection": "close"}) from None
+            except TimeoutError:
+                raise _Refused(
+                    408, f"the request body stopped arriving for {self.read_timeout_s:g} s", {"Connection": "close"}
+                ) from None
             if message["type"] == "http.disconnect":
                 raise _Refused(400, "the client went away")
             chunk = message.get("body", b"")
@@ -310,8 +364,9 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
         sock.listen(backlog)
     except OSError as exc:
         sock.close()
-        raise InferServerError(f"can't listen on {host}:{port} ({exc.strerror or exc}); "
-                               "choose another --port (0 picks a free one)") from None
+        raise InferServerError(
+            f"can't listen on {host}:{port} ({exc.strerror or exc}); choose another --port (0 picks a free one)"
+        ) from None
     sock.setblocking(False)
     return sock
 
@@ -352,11 +407,14 @@ def _protocol(read_timeout_s: float) -> type:
 
 def _content_length(headers: dict[str, str], limit: int) -> int:
     if "transfer-encoding" in headers:
-        raise _Refused(411, "send the body with a Content-Length (chunked bodies are not accepted)",
-                       {"Connection": "close"})
+        raise _Refused(
+            411, "send the body with a Content-Length (chunked bodies are not accepted)", {"Connection": "close"}
+        )
     text = headers.get("content-length", "0").strip()
     if not text.isdigit() or len(text) > 15:
-        raise _Refused(400, f"Content-Length must be a whole number of bytes, got {text[:40]!r}", {"Connection": "close"})
+        raise _Refused(
+            400, f"Content-Length must be a whole number of bytes, got {text[:40]!r}", {"Connection": "close"}
+        )
     length = int(text)
     if length > limit:
         raise _Refused(413, f"Content-Length must be 0..{limit} bytes, got {length}", {"Connection": "close"})
@@ -421,11 +479,14 @@ class InferClient:
                 return status, reply
             wait = min(retry_after, deadline - time.monotonic())
             if wait <= 0:
-                raise ServiceBusy(f"the inference service at {self.host}:{self.port} stayed busy for "
-                                  f"{self.timeout:g} s (503)")
+                raise ServiceBusy(
+                    f"the inference service at {self.host}:{self.port} stayed busy for {self.timeout:g} s (503)"
+                )
             time.sleep(wait)
 
-    def _request_once(self, method: str, path: str, body: bytes, headers: dict | None) -> tuple[int, bytes, float | None]:
+    def _request_once(
+        self, method: str, path: str, body: bytes, headers: dict | None
+    ) -> tuple[int, bytes, float | None]:
         for attempt in (0, 1):
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -473,7 +534,9 @@ class InferClient:
         self._request("POST", "/ping", body, self._shaping(network))
         return (time.perf_counter() - t0) * 1e3
 
-    def infer(self, split: int, body: bytes, headers: dict[str, str], *, network: Network | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    def infer(
+        self, split: int, body: bytes, headers: dict[str, str], *, network: Network | None = None
+    ) -> tuple[dict[str, np.ndarray], dict]:
         status, reply = self._request("POST", f"/infer/{int(split)}", body, {**headers, **self._shaping(network)})
         try:
             payload = json.loads(reply)

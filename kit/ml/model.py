@@ -14,6 +14,7 @@ than a standard 3x3 convolution of the same width), global average pooling, and 
 
 TensorFlow is imported inside the functions so that importing this module stays cheap.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,7 +28,9 @@ def _filters(n: int, width: float) -> int:
     return max(4, int(round(n * width)))
 
 
-def build_model(size: int = 64, *, width: float = 1.0, seed: int = 0, blocks: tuple[tuple[int, int], ...] = BLOCKS) -> Any:
+def build_model(
+    size: int = 64, *, width: float = 1.0, seed: int = 0, blocks: tuple[tuple[int, int], ...] = BLOCKS
+) -> Any:
     """A compiled-free Keras model: input ``frame`` (size, size, 1) float32 in 0..1, outputs ``queue`` and ``pedestrian``.
 
     `width` scales every layer's filters (MobileNet's width multiplier); `seed` fixes the initial weights.

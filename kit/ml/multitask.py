@@ -12,6 +12,7 @@ parameters, TFLite latency per frame (one call against two), and accuracy / F1 o
     >>> report["shared"]["params"], report["separate"]["params"]  # doctest: +SKIP
     >>> report["shared"]["ms"], report["separate"]["ms"]  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -72,7 +73,9 @@ def build_models(size: int = 64, *, width: float = 1.0, seed: int = 0, tiny: boo
     }
 
 
-def fit(model: Any, dataset: Any, *, epochs: int, seed: int = 0, batch_size: int = 32, learning_rate: float = 3e-3) -> Any:
+def fit(
+    model: Any, dataset: Any, *, epochs: int, seed: int = 0, batch_size: int = 32, learning_rate: float = 3e-3
+) -> Any:
     """Train whichever heads ``model`` has on a ``kit.ml.data.Dataset`` (Adam, losses summed)."""
     import keras
 
@@ -82,11 +85,15 @@ def fit(model: Any, dataset: Any, *, epochs: int, seed: int = 0, batch_size: int
         raise ValueError(f"model has outputs {getattr(model, 'output_names', '?')}, none of {HEADS}")
     labels = {"queue": dataset.queue, "pedestrian": dataset.pedestrian.astype(np.float32)}
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={h: _LOSSES[h] for h in heads})
-    model.fit(dataset.inputs(), {h: labels[h] for h in heads}, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    model.fit(
+        dataset.inputs(), {h: labels[h] for h in heads}, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0
+    )
     return model
 
 
-def train_models(dataset: Any, *, epochs: int = 5, width: float = 1.0, seed: int = 0, tiny: bool = False) -> dict[str, Any]:
+def train_models(
+    dataset: Any, *, epochs: int = 5, width: float = 1.0, seed: int = 0, tiny: bool = False
+) -> dict[str, Any]:
     """Build and train the shared model and the two single-task models on the same frames and epochs."""
     size = int(dataset.x.shape[1])
     models = build_models(size, width=width, seed=seed, tiny=tiny)
@@ -106,7 +113,9 @@ def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def compare(models: dict[str, Any], dataset: Any, *, runs: int = 100, folder: str | Path | None = None) -> dict[str, dict[str, float]]:
+def compare(
+    models: dict[str, Any], dataset: Any, *, runs: int = 100, folder: str | Path | None = None
+) -> dict[str, dict[str, float]]:
     """Shared vs separate on held-out frames: params, TFLite ms per frame (p50), queue accuracy, pedestrian F1.
 
     Each model is converted to ``.tflite`` and run with ``kit.ml.host.ModelHost`` (1 thread);
@@ -139,9 +148,16 @@ def compare(models: dict[str, Any], dataset: Any, *, runs: int = 100, folder: st
         }
 
     return {
-        "shared": {"params": count_params(models["shared"]), "ms": ms("shared"),
-                   "bytes": hosts["shared"].size_bytes, **scores(out_shared["queue"], out_shared["pedestrian"])},
-        "separate": {"params": count_params(models["queue"]) + count_params(models["pedestrian"]),
-                     "ms": ms("queue") + ms("pedestrian"),
-                     "bytes": hosts["queue"].size_bytes + hosts["pedestrian"].size_bytes, **scores(out_q, out_p)},
+        "shared": {
+            "params": count_params(models["shared"]),
+            "ms": ms("shared"),
+            "bytes": hosts["shared"].size_bytes,
+            **scores(out_shared["queue"], out_shared["pedestrian"]),
+        },
+        "separate": {
+            "params": count_params(models["queue"]) + count_params(models["pedestrian"]),
+            "ms": ms("queue") + ms("pedestrian"),
+            "bytes": hosts["queue"].size_bytes + hosts["pedestrian"].size_bytes,
+            **scores(out_q, out_p),
+        },
     }

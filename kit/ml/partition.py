@@ -23,15 +23,17 @@ The bandwidth and round-trip time are shaped by the inference service (see ``kit
     >>> part.n_splits, part.activation_bytes[0]                      # 0 = the raw 64x64 frame
     (8, 4096)
 """
+
 from __future__ import annotations
 
 import json
 import os
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,8 +48,8 @@ DEFAULT_SLOWDOWN = 20.0
 class Network:
     """A network condition between the device and the cloud.
 
-        >>> Network(bandwidth_mbps=1.0, rtt_ms=40.0, name="4G, one bar").transfer_ms(4096)
-        32.768
+    >>> Network(bandwidth_mbps=1.0, rtt_ms=40.0, name="4G, one bar").transfer_ms(4096)
+    32.768
     """
 
     bandwidth_mbps: float
@@ -76,9 +78,9 @@ NETWORKS: dict[str, Network] = {
 class Part:
     """One ``.tflite`` part of a model: one input tensor in, a dict of named outputs out.
 
-        >>> a = Part(open("a_3.tflite", "rb").read())  # doctest: +SKIP
-        >>> a(frame)["activation"].shape  # doctest: +SKIP
-        (1, 16, 16, 2)
+    >>> a = Part(open("a_3.tflite", "rb").read())  # doctest: +SKIP
+    >>> a(frame)["activation"].shape  # doctest: +SKIP
+    (1, 16, 16, 2)
     """
 
     def __init__(self, content: bytes, *, num_threads: int = 1, name: str = "part") -> None:
@@ -168,7 +170,9 @@ def split_model(model: Any, k: int) -> tuple[Any | None, Any | None]:
     try:
         b = keras.Model(cut, outputs, name=f"b_{k}")
     except Exception as exc:  # keras names the missing input; say what it means here
-        raise ValueError(f"cannot cut after layer {k} ({layers[k - 1].name!r}): later layers need more than its output ({exc})") from exc
+        raise ValueError(
+            f"cannot cut after layer {k} ({layers[k - 1].name!r}): later layers need more than its output ({exc})"
+        ) from exc
     a = keras.Model(model.inputs[0], {"activation": cut}, name=f"a_{k}")
     return a, b
 
@@ -210,7 +214,7 @@ class Partition:
         return [b if k in (0, self.n_splits) else b // 4 + 4 for k, b in enumerate(self.activation_bytes)]
 
     @classmethod
-    def from_model(cls, model: Any) -> "Partition":
+    def from_model(cls, model: Any) -> Partition:
         """Cut ``model`` at every layer and convert each part to ``.tflite`` (needs TensorFlow)."""
         layers = _layers(model)
         n = len(layers)
@@ -232,12 +236,16 @@ class Partition:
             for side, parts in (("a", self.a), ("b", self.b)):
                 if parts[k] is not None:
                     (folder / f"{side}_{k}.tflite").write_bytes(parts[k])
-        meta = {"layer_names": self.layer_names, "activation_shapes": self.activation_shapes, "output_names": self.output_names}
+        meta = {
+            "layer_names": self.layer_names,
+            "activation_shapes": self.activation_shapes,
+            "output_names": self.output_names,
+        }
         (folder / "partition.json").write_text(json.dumps(meta, indent=1))
         return folder
 
     @classmethod
-    def load(cls, folder: str | os.PathLike) -> "Partition":
+    def load(cls, folder: str | os.PathLike) -> Partition:
         folder = Path(folder)
         meta_path = folder / "partition.json"
         if not meta_path.exists():
@@ -341,8 +349,16 @@ class SplitRunner:
         >>> result.outputs["queue"], result.ms, result.fallback  # doctest: +SKIP
     """
 
-    def __init__(self, partition: Partition, client: Any, *, slowdown: float = DEFAULT_SLOWDOWN, int8: bool = False,
-                 num_threads: int = 1, device_ms: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        partition: Partition,
+        client: Any,
+        *,
+        slowdown: float = DEFAULT_SLOWDOWN,
+        int8: bool = False,
+        num_threads: int = 1,
+        device_ms: Sequence[float] | None = None,
+    ) -> None:
         if slowdown < 1:
             raise ValueError(f"slowdown is how much slower the device is than this machine (>= 1), got {slowdown!r}")
         self.partition = partition
@@ -350,7 +366,10 @@ class SplitRunner:
         self.slowdown = float(slowdown)
         self.int8 = int8
         n = partition.n_splits
-        self.parts_a = [Part(c, num_threads=num_threads, name=f"a_{k}") if c is not None else None for k, c in enumerate(partition.a)]
+        self.parts_a = [
+            Part(c, num_threads=num_threads, name=f"a_{k}") if c is not None else None
+            for k, c in enumerate(partition.a)
+        ]
         self.full = self.parts_a[n]
         if device_ms is not None and len(device_ms) != n + 1:
             raise ValueError(f"device_ms needs one time per split (0..{n}), got {len(device_ms)}")
@@ -368,7 +387,7 @@ class SplitRunner:
             time.sleep(target - spent)
         return value
 
-    def run(self, frame: np.ndarray, split: int, *, network: Network | None = None) -> "SplitResult":
+    def run(self, frame: np.ndarray, split: int, *, network: Network | None = None) -> SplitResult:
         """One frame end to end at ``split``; ``network`` shapes the link (None: the service's default)."""
         n = self.partition.n_splits
         if not 0 <= split <= n:
@@ -379,15 +398,24 @@ class SplitRunner:
             outputs = self._device(lambda: self.full(frame.astype(np.float32)), n)
             return SplitResult(outputs, (time.perf_counter() - t0) * 1e3, split)
         if split == 0:
-            body, headers = np.ascontiguousarray(frame, dtype=np.uint8).tobytes(), {"X-Dtype": "uint8", "X-Shape": ",".join(map(str, frame.shape))}
+            body, headers = (
+                np.ascontiguousarray(frame, dtype=np.uint8).tobytes(),
+                {"X-Dtype": "uint8", "X-Shape": ",".join(map(str, frame.shape))},
+            )
         else:
             part = self.parts_a[split]
-            body, headers = self._device(lambda: encode(part(frame.astype(np.float32))["activation"][0], int8=self.int8), split)
+            body, headers = self._device(
+                lambda: encode(part(frame.astype(np.float32))["activation"][0], int8=self.int8), split
+            )
         try:
             outputs, _info = self.client.infer(split, body, headers, network=network)
         except (OSError, TimeoutError) as exc:
             outputs = self._device(lambda: self.full(frame.astype(np.float32)), n)
-            problem = f"timed out after {getattr(self.client, 'timeout', '?')} s" if isinstance(exc, TimeoutError) else f"unreachable ({exc})"
+            problem = (
+                f"timed out after {getattr(self.client, 'timeout', '?')} s"
+                if isinstance(exc, TimeoutError)
+                else f"unreachable ({exc})"
+            )
             reason = f"cloud service {problem}; ran the full model on the device"
             return SplitResult(outputs, (time.perf_counter() - t0) * 1e3, split, fallback=True, reason=reason)
         return SplitResult(outputs, (time.perf_counter() - t0) * 1e3, split)
@@ -402,7 +430,15 @@ class SplitResult:
     reason: str = ""
 
 
-def profile(partition: Partition, client: Any, frame: np.ndarray, *, slowdown: float = DEFAULT_SLOWDOWN, runs: int = 15, num_threads: int = 1) -> Profile:
+def profile(
+    partition: Partition,
+    client: Any,
+    frame: np.ndarray,
+    *,
+    slowdown: float = DEFAULT_SLOWDOWN,
+    runs: int = 15,
+    num_threads: int = 1,
+) -> Profile:
     """Measure every split's device time (here), cloud time (reported by the service) and bytes.
 
     The cloud time is the service's own compute time for part B (``X-Compute-Ms``), measured with
@@ -422,7 +458,10 @@ def profile(partition: Partition, client: Any, frame: np.ndarray, *, slowdown: f
     down = 0
     for k in range(n):
         if k == 0:
-            body, headers = frame.astype(np.uint8).tobytes(), {"X-Dtype": "uint8", "X-Shape": ",".join(map(str, frame.shape))}
+            body, headers = (
+                frame.astype(np.uint8).tobytes(),
+                {"X-Dtype": "uint8", "X-Shape": ",".join(map(str, frame.shape))},
+            )
         else:
             body, headers = encode(activations[k])
         times = []
@@ -437,7 +476,9 @@ def profile(partition: Partition, client: Any, frame: np.ndarray, *, slowdown: f
     fixed = statistics.median(client.ping(network=fast) for _ in range(runs))
     loaded = statistics.median(client.ping(big, network=fast) for _ in range(runs))
     per_kib = max(0.0, (loaded - fixed) / 256)
-    return Profile(device, cloud, partition.activation_bytes, down, fixed, per_kib, float(slowdown), list(partition.layer_names))
+    return Profile(
+        device, cloud, partition.activation_bytes, down, fixed, per_kib, float(slowdown), list(partition.layer_names)
+    )
 
 
 def measure(runner: SplitRunner, frames: np.ndarray, network: Network) -> list[float]:
@@ -449,7 +490,9 @@ def measure(runner: SplitRunner, frames: np.ndarray, network: Network) -> list[f
     return out
 
 
-def plot(profile: Profile, networks: dict[str, Network] | None = None, measured: dict[str, list[float]] | None = None) -> Any:
+def plot(
+    profile: Profile, networks: dict[str, Network] | None = None, measured: dict[str, list[float]] | None = None
+) -> Any:
     """Activation size per split (bars) and predicted (lines) / measured (dots) latency per network."""
     import matplotlib.pyplot as plt
 

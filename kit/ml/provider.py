@@ -19,13 +19,15 @@ captures once per tick, under a lock, and hands the same read-only frame to ever
 provider (``shared=True``) or with each task capturing for itself, and measures captures per
 second and the process CPU time.
 """
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -35,11 +37,11 @@ Task = Callable[[np.ndarray], Any]
 class FrameProvider:
     """Captures at most one frame per tick from ``camera`` and shares it (read-only) between callers.
 
-        >>> provider = FrameProvider(board.camera)  # doctest: +SKIP
-        >>> provider.tick()                   # the application's loop starts a tick  # doctest: +SKIP
-        >>> frame = provider.frame()          # first caller this tick: one capture  # doctest: +SKIP
-        >>> provider.frame() is frame         # everyone else: the same frame  # doctest: +SKIP
-        True
+    >>> provider = FrameProvider(board.camera)  # doctest: +SKIP
+    >>> provider.tick()                   # the application's loop starts a tick  # doctest: +SKIP
+    >>> frame = provider.frame()          # first caller this tick: one capture  # doctest: +SKIP
+    >>> provider.frame() is frame         # everyone else: the same frame  # doctest: +SKIP
+    True
     """
 
     def __init__(self, camera: Any) -> None:
@@ -112,8 +114,15 @@ class RunStats:
         return 1e3 * self.cpu_s / self.ticks if self.ticks else 0.0
 
 
-def run_tasks(camera: Any, tasks: dict[str, Task], *, ticks: int, shared: bool = True, world: Any = None,
-              seconds_per_tick: float = 1.0) -> RunStats:
+def run_tasks(
+    camera: Any,
+    tasks: dict[str, Task],
+    *,
+    ticks: int,
+    shared: bool = True,
+    world: Any = None,
+    seconds_per_tick: float = 1.0,
+) -> RunStats:
     """Run every task once per tick, concurrently (one thread each), for ``ticks`` ticks.
 
     ``shared=True``: the tasks get their frame from one :class:`FrameProvider` (one capture per tick);

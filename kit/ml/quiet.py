@@ -11,6 +11,7 @@ written — unless the block raises, in which case it is written back, so no err
     >>> with quiet.native_stderr():
     ...     interpreter.allocate_tensors()     # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,8 @@ import importlib.machinery
 import os
 import sys
 import tempfile
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -69,6 +71,6 @@ class _QuietImport(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     """Import TensorFlow quietly from now on (once per process; a no-op when it is already imported)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow's own INFO and WARNING lines at run time
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own INFO and WARNING lines at run time
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietImport())

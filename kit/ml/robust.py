@@ -22,9 +22,11 @@ The numpy versions (loss and logit gradient) train the kit's numpy heads on the 
     >>> round(cross_entropy(p, np.array([0])), 2), round(generalized_cross_entropy(p, np.array([0])), 2)
     (4.61, 1.37)
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -107,7 +109,7 @@ def add_label_noise(labels: np.ndarray, rate: float, *, n_classes: int, seed: in
 def keras_loss(name: str = "gce", *, q: float = DEFAULT_Q) -> Callable[[Any, Any], Any]:
     """The same losses for Keras (sparse integer labels, softmax outputs). Imports TensorFlow.
 
-        model.compile(loss={"queue": keras_loss("gce")}, ...)
+    model.compile(loss={"queue": keras_loss("gce")}, ...)
     """
     import tensorflow as tf
 

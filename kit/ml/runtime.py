@@ -17,11 +17,13 @@ error says how to install it when it is missing). ``kit doctor`` reports ``RUNTI
 Importing this module loads the interpreter (a few tens of milliseconds), never TensorFlow unless
 it is the only runtime installed or is forced.
 """
+
 from __future__ import annotations
 
 import importlib
 import os
 from typing import Any
+
 from kit.errors import KitError
 
 # name -> (module holding Interpreter, distribution to pip install)
@@ -54,7 +56,9 @@ def load(name: str | None = None) -> tuple[str, Any]:
     forced = name or os.environ.get(ENV) or None
     if forced is not None:
         if forced not in RUNTIMES:
-            raise ValueError(f"{ENV}={forced!r} is not a TFLite runtime the kit knows; choose one of {sorted(RUNTIMES)}")
+            raise ValueError(
+                f"{ENV}={forced!r} is not a TFLite runtime the kit knows; choose one of {sorted(RUNTIMES)}"
+            )
         order = [forced]
     else:
         order = list(RUNTIMES)

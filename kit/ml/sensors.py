@@ -23,6 +23,7 @@ knowing keeps its ``*_ok`` at 1 and feeds a wrong value; the bench measures both
 person standing still and fires for passers-by); datasets apply it to the world's exact readings, so
 a model does not learn to trust a perfect sensor that no kit has. Only numpy is needed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,17 +39,34 @@ STUCK = ("distance", "pir")
 """Sensors the bench and the training data can make stuck or failed."""
 
 
-def vector(*, distance_m: float, pir: bool | float, light: float, road_temp_c: float,
-           distance_ok: bool = True, pir_ok: bool = True) -> np.ndarray:
+def vector(
+    *,
+    distance_m: float,
+    pir: bool | float,
+    light: float,
+    road_temp_c: float,
+    distance_ok: bool = True,
+    pir_ok: bool = True,
+) -> np.ndarray:
     """One sensor vector (float32, ``len(SENSORS)``) from readings in their own units."""
     values = (distance_m, light, road_temp_c)
     if not all(np.isfinite(float(v)) for v in values):
-        raise ValueError(f"sensor readings must be finite numbers, got distance_m={distance_m!r}, light={light!r}, "
-                         f"road_temp_c={road_temp_c!r}; mark a failed sensor with distance_ok/pir_ok=False")
+        raise ValueError(
+            f"sensor readings must be finite numbers, got distance_m={distance_m!r}, light={light!r}, "
+            f"road_temp_c={road_temp_c!r}; mark a failed sensor with distance_ok/pir_ok=False"
+        )
     d = min(max(float(distance_m), 0.0), DISTANCE_MAX_M) / DISTANCE_MAX_M
-    out = np.array([d if distance_ok else 0.0, float(bool(pir)) if pir_ok else 0.0,
-                    min(max(float(light), 0.0), 1.0), (float(road_temp_c) - 10.0) / 20.0,
-                    float(bool(distance_ok)), float(bool(pir_ok))], dtype=np.float32)
+    out = np.array(
+        [
+            d if distance_ok else 0.0,
+            float(bool(pir)) if pir_ok else 0.0,
+            min(max(float(light), 0.0), 1.0),
+            (float(road_temp_c) - 10.0) / 20.0,
+            float(bool(distance_ok)),
+            float(bool(pir_ok)),
+        ],
+        dtype=np.float32,
+    )
     return out
 
 
@@ -66,9 +84,14 @@ def _read(get: Any) -> Any:
 
 def vector_from_board(board: Any, *, distance_ok: bool = True, pir_ok: bool = True) -> np.ndarray:
     """The sensor vector of a ``kit.Board`` now: distance sensor, PIR, light sensor, road temperature."""
-    return vector(distance_m=_read(lambda: board.distance.distance), pir=_read(lambda: board.pir.motion_detected),
-                  light=_read(lambda: board.light_sensor.value), road_temp_c=_read(lambda: board.road_temperature_c),
-                  distance_ok=distance_ok, pir_ok=pir_ok)
+    return vector(
+        distance_m=_read(lambda: board.distance.distance),
+        pir=_read(lambda: board.pir.motion_detected),
+        light=_read(lambda: board.light_sensor.value),
+        road_temp_c=_read(lambda: board.road_temperature_c),
+        distance_ok=distance_ok,
+        pir_ok=pir_ok,
+    )
 
 
 @dataclass(frozen=True)
@@ -88,11 +111,18 @@ class SensorNoise:
     temp_noise_c: float = 0.3
 
     @classmethod
-    def exact(cls) -> "SensorNoise":
+    def exact(cls) -> SensorNoise:
         return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
-    def apply(self, rng: np.random.Generator, *, distance_m: np.ndarray, waiting: np.ndarray,
-              light: np.ndarray, road_temp_c: np.ndarray) -> dict[str, np.ndarray]:
+    def apply(
+        self,
+        rng: np.random.Generator,
+        *,
+        distance_m: np.ndarray,
+        waiting: np.ndarray,
+        light: np.ndarray,
+        road_temp_c: np.ndarray,
+    ) -> dict[str, np.ndarray]:
         """Noisy readings (arrays) from the world's exact ones (arrays of one length)."""
         n = len(distance_m)
         d = np.asarray(distance_m, float) + rng.normal(0, self.distance_noise_m, n)
@@ -100,13 +130,17 @@ class SensorNoise:
         someone = np.asarray(waiting) > 0
         draw = rng.random(n)
         pir = np.where(someone, draw >= self.pir_miss, draw < self.pir_false)
-        return {"distance_m": np.clip(d, 0.0, DISTANCE_MAX_M), "pir": pir,
-                "light": np.clip(np.asarray(light, float) + rng.normal(0, self.light_noise, n), 0.0, 1.0),
-                "road_temp_c": np.asarray(road_temp_c, float) + rng.normal(0, self.temp_noise_c, n)}
+        return {
+            "distance_m": np.clip(d, 0.0, DISTANCE_MAX_M),
+            "pir": pir,
+            "light": np.clip(np.asarray(light, float) + rng.normal(0, self.light_noise, n), 0.0, 1.0),
+            "road_temp_c": np.asarray(road_temp_c, float) + rng.normal(0, self.temp_noise_c, n),
+        }
 
 
-def vectors(readings: dict[str, np.ndarray], *, distance_ok: np.ndarray | None = None,
-            pir_ok: np.ndarray | None = None) -> np.ndarray:
+def vectors(
+    readings: dict[str, np.ndarray], *, distance_ok: np.ndarray | None = None, pir_ok: np.ndarray | None = None
+) -> np.ndarray:
     """Sensor vectors (n, ``len(SENSORS)``) from arrays of readings (as ``SensorNoise.apply`` returns)."""
     n = len(readings["distance_m"])
     d_ok = np.ones(n, bool) if distance_ok is None else np.asarray(distance_ok, bool)

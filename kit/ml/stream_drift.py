@@ -30,11 +30,12 @@ share on normal days (seeds the reference never saw) and how many windows each f
     >>> monitor = StreamMonitor(ref)                                                          # doctest: +SKIP
     >>> monitor.check(frames, light=light_readings, hour=hours).drift                       # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,12 +81,14 @@ class StreamReference:
     bins: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     @classmethod
-    def from_frames(cls, frames: np.ndarray, light: np.ndarray, hour: np.ndarray) -> "StreamReference":
+    def from_frames(cls, frames: np.ndarray, light: np.ndarray, hour: np.ndarray) -> StreamReference:
         """Build from normal frames with the light reading and the hour each was taken at."""
         frames = np.asarray(frames)
         if not (len(frames) == len(light) == len(hour)) or len(frames) == 0:
-            raise ValueError(f"need one light reading and one hour per frame, got {len(frames)} frames, "
-                             f"{len(light)} light readings, {len(hour)} hours")
+            raise ValueError(
+                f"need one light reading and one hour per frame, got {len(frames)} frames, "
+                f"{len(light)} light readings, {len(hour)} hours"
+            )
         stats, layouts = frame_stats(frames), frame_layouts(frames)
         li, hi = bins_of(light, hour)
         out: dict[str, dict[str, list[float]]] = {}
@@ -94,8 +97,13 @@ class StreamReference:
             if mask.sum() < MIN_BIN:
                 return
             s, lay = stats[mask], layouts[mask]
-            out[key] = {"n": [float(mask.sum())], "mean": s.mean(axis=0).tolist(), "std": s.std(axis=0).tolist(),
-                        "layout_mean": lay.mean(axis=0).tolist(), "layout_std": lay.std(axis=0).tolist()}
+            out[key] = {
+                "n": [float(mask.sum())],
+                "mean": s.mean(axis=0).tolist(),
+                "std": s.std(axis=0).tolist(),
+                "layout_mean": lay.mean(axis=0).tolist(),
+                "layout_std": lay.std(axis=0).tolist(),
+            }
 
         for a in range(len(LIGHT_EDGES) - 1):
             add(f"{a}", li == a)
@@ -104,10 +112,13 @@ class StreamReference:
         return cls(out)
 
     @classmethod
-    def from_days(cls, days: list[dict[str, np.ndarray]]) -> "StreamReference":
+    def from_days(cls, days: list[dict[str, np.ndarray]]) -> StreamReference:
         """Build from recorded days (``record_day`` results)."""
-        return cls.from_frames(np.concatenate([d["frames"] for d in days]), np.concatenate([d["light"] for d in days]),
-                               np.concatenate([d["hour"] for d in days]))
+        return cls.from_frames(
+            np.concatenate([d["frames"] for d in days]),
+            np.concatenate([d["light"] for d in days]),
+            np.concatenate([d["hour"] for d in days]),
+        )
 
     def bin_for(self, light_bin: int, hour_bin: int) -> dict[str, list[float]]:
         """The normal statistics for a bin: (light, hour), else the light bin over all hours, else the nearest light bin."""
@@ -124,18 +135,19 @@ class StreamReference:
         return json.dumps({"bins": rounded}, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "StreamReference":
+    def from_json(cls, text: str) -> StreamReference:
         return cls(**json.loads(text))
 
     @classmethod
-    def load(cls, path: Any) -> "StreamReference":
+    def load(cls, path: Any) -> StreamReference:
         """A reference saved with ``save`` (the fused model ships one: ``kit/models/fusion/stream_reference.json``)."""
         from pathlib import Path
 
         p = Path(path)
         if not p.exists():
-            raise FileNotFoundError(f"no stream reference at {p}; make one with "
-                                    "`python bench/drift.py --stream --save-reference PATH`")
+            raise FileNotFoundError(
+                f"no stream reference at {p}; make one with `python bench/drift.py --stream --save-reference PATH`"
+            )
         return cls.from_json(p.read_text())
 
     def save(self, path: Any) -> Any:
@@ -161,18 +173,20 @@ class StreamReport:
     def __str__(self) -> str:
         zs = ", ".join(f"{k} z {v:+.1f}" for k, v in self.z.items())
         return f"{self.n} frames: {zs}, layout z {self.layout_z:.1f} -> " + (
-            "DRIFT: " + "; ".join(self.reasons) if self.reasons else "normal")
+            "DRIFT: " + "; ".join(self.reasons) if self.reasons else "normal"
+        )
 
 
 class StreamMonitor:
     """Check windows of a camera stream against a :class:`StreamReference` (same light, same hour).
 
-        >>> report = StreamMonitor(reference).check(frames, light=readings, hour=hours)   # doctest: +SKIP
-        >>> report.drift, report.reasons                                                  # doctest: +SKIP
+    >>> report = StreamMonitor(reference).check(frames, light=readings, hour=hours)   # doctest: +SKIP
+    >>> report.drift, report.reasons                                                  # doctest: +SKIP
     """
 
-    def __init__(self, reference: StreamReference, *, z: float = THRESHOLDS["z"],
-                 layout_z: float = THRESHOLDS["layout_z"]) -> None:
+    def __init__(
+        self, reference: StreamReference, *, z: float = THRESHOLDS["z"], layout_z: float = THRESHOLDS["layout_z"]
+    ) -> None:
         self.reference = reference
         self.z_threshold = float(z)
         self.layout_z_threshold = float(layout_z)
@@ -206,9 +220,19 @@ class StreamMonitor:
         return StreamReport(len(frames), z, layout, reasons)
 
 
-def record_day(*, seed: int, every_s: float = 60.0, hours: float = 24.0, start: str = "2026-10-15T00:00:00",
-               leaves: float = 0.0, road_works: bool = False, dirt: float = 0.0, fault_at_h: float | None = None,
-               size: int = 64, cycle_s: tuple[float, float] = (40.0, 30.0)) -> dict[str, np.ndarray]:
+def record_day(
+    *,
+    seed: int,
+    every_s: float = 60.0,
+    hours: float = 24.0,
+    start: str = "2026-10-15T00:00:00",
+    leaves: float = 0.0,
+    road_works: bool = False,
+    dirt: float = 0.0,
+    fault_at_h: float | None = None,
+    size: int = 64,
+    cycle_s: tuple[float, float] = (40.0, 30.0),
+) -> dict[str, np.ndarray]:
     """A simulated stretch of a day as the kit sees it: frames, light readings and hours, every `every_s`.
 
     The world runs a fixed-time plan (green, then red for `cycle_s`); the camera is a
@@ -260,9 +284,16 @@ FAULTS = {"leaves": {"leaves": 0.4}, "dirty lens": {"dirt": 0.6}, "road works": 
 """The faults the stream bench starts mid-morning on a day of another seed."""
 
 
-def measure(*, reference_seeds: tuple[int, ...] = (1, 2, 3, 4), normal_seeds: tuple[int, ...] = (101, 102, 103),
-            fault_seed: int = 201, every_s: float = 60.0, window: int = 16, fault_at_h: float = 10.0,
-            reference_every_s: float = 120.0) -> dict[str, Any]:
+def measure(
+    *,
+    reference_seeds: tuple[int, ...] = (1, 2, 3, 4),
+    normal_seeds: tuple[int, ...] = (101, 102, 103),
+    fault_seed: int = 201,
+    every_s: float = 60.0,
+    window: int = 16,
+    fault_at_h: float = 10.0,
+    reference_every_s: float = 120.0,
+) -> dict[str, Any]:
     """False-alarm share on normal days and windows-to-detection of each fault (what ``bench/drift.py --stream`` prints).
 
     Reference: normal days of `reference_seeds`, a frame every `reference_every_s`. Normal days of
@@ -280,15 +311,28 @@ def measure(*, reference_seeds: tuple[int, ...] = (1, 2, 3, 4), normal_seeds: tu
             total += 1
     faults = {}
     for name, fault in FAULTS.items():
-        day = record_day(seed=fault_seed, every_s=every_s, start="2026-10-15T00:00:00",
-                         fault_at_h=fault_at_h, **fault)
-        flags = [(bool(day["fault"][w].all()), monitor.check(day["frames"][w], light=day["light"][w],
-                                                               hour=day["hour"][w]).drift)
-                 for w in windows(day, window)]
+        day = record_day(seed=fault_seed, every_s=every_s, start="2026-10-15T00:00:00", fault_at_h=fault_at_h, **fault)
+        flags = [
+            (
+                bool(day["fault"][w].all()),
+                monitor.check(day["frames"][w], light=day["light"][w], hour=day["hour"][w]).drift,
+            )
+            for w in windows(day, window)
+        ]
         during = [d for on, d in flags if on]
         first = next((k for k, d in enumerate(during) if d), None)
-        faults[name] = {"windows_to_alarm": None if first is None else first + 1,
-                        "alarm_share": float(np.mean(during)) if during else 0.0, "windows": len(during)}
-    return {"reference": reference, "false_alarm_share": alarms / max(total, 1), "false_alarms": alarms, "normal_windows": total,
-            "window_frames": window, "window_minutes": window * every_s / 60, "faults": faults,
-            "thresholds": dict(THRESHOLDS)}
+        faults[name] = {
+            "windows_to_alarm": None if first is None else first + 1,
+            "alarm_share": float(np.mean(during)) if during else 0.0,
+            "windows": len(during),
+        }
+    return {
+        "reference": reference,
+        "false_alarm_share": alarms / max(total, 1),
+        "false_alarms": alarms,
+        "normal_windows": total,
+        "window_frames": window,
+        "window_minutes": window * every_s / 60,
+        "faults": faults,
+        "thresholds": dict(THRESHOLDS),
+    }

@@ -25,6 +25,7 @@ The file gets one signature, ``serving_default``, whose inputs and outputs carry
 outputs inside a ``.tflite`` file is not the Keras order. ``convert`` needs TensorFlow (imported
 inside it); ``load`` needs only a TFLite runtime.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,8 +34,9 @@ import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -97,11 +99,15 @@ def _named_inputs(model: Any, representative: Any) -> dict[str, np.ndarray] | No
         arrays = [representative[n] for n in names]
     elif isinstance(representative, (list, tuple)):
         if len(representative) != len(names):
-            raise ValueError(f"representative data has {len(representative)} arrays; the model takes {len(names)} inputs {names}")
+            raise ValueError(
+                f"representative data has {len(representative)} arrays; the model takes {len(names)} inputs {names}"
+            )
         arrays = list(representative)
     else:
         if len(names) != 1:
-            raise ValueError(f"the model takes {len(names)} inputs {names}: pass representative as a dict name -> array")
+            raise ValueError(
+                f"the model takes {len(names)} inputs {names}: pass representative as a dict name -> array"
+            )
         arrays = [representative]
     out = {}
     for name, tensor, a in zip(names, model.inputs, arrays):
@@ -157,7 +163,6 @@ def _restore(saved: list) -> None:
         os.close(copy)
 
 
-
 def _convert(tf: Any, converter: Any, variant: str, representative: dict[str, np.ndarray] | None) -> bytes:
     if variant != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -189,14 +194,14 @@ def flatbuffer_problem(buf: bytes) -> str:
     def u32(at: int) -> int:
         if at < 0 or at + 4 > n:
             raise IndexError(at)
-        return int.from_bytes(buf[at:at + 4], "little")
+        return int.from_bytes(buf[at : at + 4], "little")
 
     def fields(table: int) -> list[int]:
-        vtable = table - int.from_bytes(buf[table:table + 4], "little", signed=True)
-        size = int.from_bytes(buf[vtable:vtable + 2], "little")
+        vtable = table - int.from_bytes(buf[table : table + 4], "little", signed=True)
+        size = int.from_bytes(buf[vtable : vtable + 2], "little")
         if vtable < 0 or vtable + size > n or size < 4:
             raise IndexError(vtable)
-        offs = [int.from_bytes(buf[vtable + i:vtable + i + 2], "little") for i in range(4, size, 2)]
+        offs = [int.from_bytes(buf[vtable + i : vtable + i + 2], "little") for i in range(4, size, 2)]
         return [table + o if o else 0 for o in offs]
 
     def vector(at: int, elem: int) -> tuple[int, int]:
@@ -225,8 +230,8 @@ def flatbuffer_problem(buf: bytes) -> str:
             if bf[0]:
                 vector(bf[0], 1)
             if bf[1] and bf[2]:  # weights stored after the flatbuffer (large models)
-                off = int.from_bytes(buf[bf[1]:bf[1] + 8], "little")
-                size = int.from_bytes(buf[bf[2]:bf[2] + 8], "little")
+                off = int.from_bytes(buf[bf[1] : bf[1] + 8], "little")
+                size = int.from_bytes(buf[bf[2] : bf[2] + 8], "little")
                 if off + size > n:
                     raise IndexError(off)
     except IndexError:
@@ -241,11 +246,13 @@ def check(content: bytes, where: str | os.PathLike = "the model") -> None:
         raise ModelFileError(
             f"{where} is not a TFLite model (no 'TFL3' identifier in its first bytes; {len(content)} bytes). "
             "Was it saved as .keras/.h5, truncated, or overwritten? Convert with kit.ml.tflite.convert "
-            "or re-run `kit model train`.")
+            "or re-run `kit model train`."
+        )
     problem = flatbuffer_problem(content)
     if problem:
-        raise ModelFileError(f"{where} is not a whole TFLite model: {problem}. "
-                             "Copy it again or re-run `kit model train`.")
+        raise ModelFileError(
+            f"{where} is not a whole TFLite model: {problem}. Copy it again or re-run `kit model train`."
+        )
 
 
 def read(path: str | os.PathLike) -> bytes:
@@ -254,7 +261,8 @@ def read(path: str | os.PathLike) -> bytes:
     if not path.exists():
         raise FileNotFoundError(
             f"no model file at {path}; shipped models are in kit/models "
-            "(kit.ml.shipped_model()), or make one with `kit model train`")
+            "(kit.ml.shipped_model()), or make one with `kit model train`"
+        )
     content = path.read_bytes()
     check(content, path)
     return content

@@ -11,13 +11,15 @@ with ``ModelHost`` on a held-out set made from another seed (daylight, no leaves
 model is also scored on night, leaves and road-works frames to show where it fails.
 Needs TensorFlow (``pip install -e .[train]``).
 """
+
 from __future__ import annotations
 
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +31,16 @@ EVAL_SEED_OFFSET = 10_000  # held-out frames come from seed + this: never the tr
 STRESS = ("night", "leaves", "road_works")
 
 
-def fit(model: Any, data: Any, *, epochs: int, batch_size: int = 64, learning_rate: float = 3e-3,
-        seed: int = 0, progress: Callable[[str], None] | None = print) -> Any:
+def fit(
+    model: Any,
+    data: Any,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = print,
+) -> Any:
     """Train `model` in place on a Dataset (Adam with cosine decay, both heads' losses summed)."""
     import tensorflow as tf
 
@@ -48,19 +58,39 @@ def fit(model: Any, data: Any, *, epochs: int, batch_size: int = 64, learning_ra
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
             if progress:
-                progress(f"epoch {epoch + 1}/{epochs}: loss {logs.get('loss', float('nan')):.3f}, "
-                         f"queue acc {logs.get('queue_accuracy', float('nan')):.3f}, "
-                         f"pedestrian acc {logs.get('pedestrian_accuracy', float('nan')):.3f}")
+                progress(
+                    f"epoch {epoch + 1}/{epochs}: loss {logs.get('loss', float('nan')):.3f}, "
+                    f"queue acc {logs.get('queue_accuracy', float('nan')):.3f}, "
+                    f"pedestrian acc {logs.get('pedestrian_accuracy', float('nan')):.3f}"
+                )
 
-    model.fit(data.inputs(), {"queue": data.queue, "pedestrian": data.pedestrian.astype(np.float32)},
-              epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=[Progress()])
+    model.fit(
+        data.inputs(),
+        {"queue": data.queue, "pedestrian": data.pedestrian.astype(np.float32)},
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[Progress()],
+    )
     return model
 
 
-def train(*, name: str = "intersection", out: str | Path = "models", seed: int = 0, n_train: int = 6000,
-          n_eval: int = 1000, epochs: int = 12, batch_size: int = 64, width: float = 1.0, size: int = 64,
-          conditions: dict[str, Any] | str | None = None, learning_rate: float = 3e-3,
-          progress: Callable[[str], None] | None = print) -> dict[str, Any]:
+def train(
+    *,
+    name: str = "intersection",
+    out: str | Path = "models",
+    seed: int = 0,
+    n_train: int = 6000,
+    n_eval: int = 1000,
+    epochs: int = 12,
+    batch_size: int = 64,
+    width: float = 1.0,
+    size: int = 64,
+    conditions: dict[str, Any] | str | None = None,
+    learning_rate: float = 3e-3,
+    progress: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
     """Train, convert, measure and write ``NAME.tflite``, ``NAME.weights.npz`` and ``NAME.json`` in `out`; returns the card."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -82,8 +112,15 @@ def train(*, name: str = "intersection", out: str | Path = "models", seed: int =
     model = build_model(size, width=width, seed=seed)
     say(f"training {model.count_params()} parameters, {count_macs(model) / 1e6:.2f} M MACs per frame, {epochs} epochs")
     t1 = time.perf_counter()
-    fit(model, train_data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-        progress=progress)
+    fit(
+        model,
+        train_data,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        progress=progress,
+    )
     t_train = time.perf_counter() - t1
 
     tflite_path = out / f"{name}.tflite"
@@ -98,9 +135,11 @@ def train(*, name: str = "intersection", out: str | Path = "models", seed: int =
     for k, cond in enumerate(STRESS):
         stress[cond] = evaluate(host, make_dataset(n_eval // 2, seed=eval_seed + 1 + k, conditions=cond, size=size))
         stress[cond]["seed"] = eval_seed + 1 + k
-    say(f"held-out (daylight, no leaves): queue accuracy {metrics['queue_accuracy']:.3f}, "
+    say(
+        f"held-out (daylight, no leaves): queue accuracy {metrics['queue_accuracy']:.3f}, "
         f"pedestrian F1 {metrics['pedestrian_f1']:.3f}; "
-        + ", ".join(f"{c}: {m['queue_accuracy']:.2f}/{m['pedestrian_f1']:.2f}" for c, m in stress.items()))
+        + ", ".join(f"{c}: {m['queue_accuracy']:.2f}/{m['pedestrian_f1']:.2f}" for c, m in stress.items())
+    )
 
     def spec(c: Any) -> Any:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in resolve_conditions(c).items()}
@@ -112,30 +151,56 @@ def train(*, name: str = "intersection", out: str | Path = "models", seed: int =
         "precision": "float32",
         "size_bytes": tflite_path.stat().st_size,
         "sha256": file_sha256(tflite_path),
-        "keras_weights": {"file": weights_path.name, "sha256": file_sha256(weights_path),
-                          "size_bytes": weights_path.stat().st_size},
-        "architecture": {"builder": "kit.ml.model.build_model", "size": size, "width": width,
-                         "params": int(model.count_params()), "macs": count_macs(model)},
-        "input": {"name": "frame", "shape": [1, size, size, 1], "dtype": "float32",
-                  "meaning": "grayscale camera frame, pixel / 255"},
-        "outputs": {"queue": {"shape": [1, 3], "classes": list(QUEUE_CLASSES),
-                              "meaning": "softmax over queue classes: 0 cars, 1-3 cars, 4 or more"},
-                    "pedestrian": {"shape": [1, 1], "meaning": "probability someone waits at the crossing",
-                                   "threshold": 0.5}},
-        "data": {"generator": "kit.ml.data.make_dataset",
-                 "train": {"n": n_train, "seed": seed, "conditions": spec(conditions)},
-                 "eval": {"n": n_eval, "seed": eval_seed, "conditions": spec("day"), "preset": "day"}},
-        "training": {"seed": seed, "epochs": epochs, "batch_size": batch_size, "optimizer": "adam",
-                     "learning_rate": learning_rate, "schedule": "cosine decay to 5%",
-                     "data_seconds": round(t_data, 1), "train_seconds": round(t_train, 1),
-                     "tensorflow": tf.__version__, "python": platform.python_version()},
+        "keras_weights": {
+            "file": weights_path.name,
+            "sha256": file_sha256(weights_path),
+            "size_bytes": weights_path.stat().st_size,
+        },
+        "architecture": {
+            "builder": "kit.ml.model.build_model",
+            "size": size,
+            "width": width,
+            "params": int(model.count_params()),
+            "macs": count_macs(model),
+        },
+        "input": {
+            "name": "frame",
+            "shape": [1, size, size, 1],
+            "dtype": "float32",
+            "meaning": "grayscale camera frame, pixel / 255",
+        },
+        "outputs": {
+            "queue": {
+                "shape": [1, 3],
+                "classes": list(QUEUE_CLASSES),
+                "meaning": "softmax over queue classes: 0 cars, 1-3 cars, 4 or more",
+            },
+            "pedestrian": {"shape": [1, 1], "meaning": "probability someone waits at the crossing", "threshold": 0.5},
+        },
+        "data": {
+            "generator": "kit.ml.data.make_dataset",
+            "train": {"n": n_train, "seed": seed, "conditions": spec(conditions)},
+            "eval": {"n": n_eval, "seed": eval_seed, "conditions": spec("day"), "preset": "day"},
+        },
+        "training": {
+            "seed": seed,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "optimizer": "adam",
+            "learning_rate": learning_rate,
+            "schedule": "cosine decay to 5%",
+            "data_seconds": round(t_data, 1),
+            "train_seconds": round(t_train, 1),
+            "tensorflow": tf.__version__,
+            "python": platform.python_version(),
+        },
         "metrics": {**metrics, "measured_with": f"kit.ml.host.ModelHost on {host.runtime}"},
         "stress": stress,
         "floors": FLOORS,
         "reproduce": f"kit model train --name {name} --seed {seed} --n-train {n_train} --epochs {epochs} "
-                     f"--width {width:g} --out {out}",
+        f"--width {width:g} --out {out}",
         "limitations": "trained on daylight frames without leaves or road works: expect failures at night, "
-                       "with leaves on the lens and at road works (see 'stress').",
+        "with leaves on the lens and at road works (see 'stress').",
     }
     write_card(card, out / f"{name}.json")
     say(f"wrote {tflite_path} ({card['size_bytes']} bytes) and its card in {time.perf_counter() - t0:.0f} s")

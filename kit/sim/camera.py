@@ -16,6 +16,7 @@ lens, and camera shake when the wind moves the pole.
 Rendering uses numpy only and takes well under a millisecond per 64x64 frame, so datasets of
 thousands of frames are made in seconds.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -26,12 +27,12 @@ from typing import Any
 import numpy as np
 
 # Geometry of the approach, in frame units (0..1 left to right, 0..1 top to bottom).
-_HORIZON = 0.12          # where the road meets the buildings
-_STOP = 0.80             # stop line; the queue grows upwards from here
-_DEPTH_M = 30.0          # metres of road over which the view compresses by e
-_ROAD_HALF_M = 3.5       # one lane each way
-_M = 0.08                # frame width per metre at the stop line
-_MAX_DRAWN_CARS = 14     # beyond this the queue is past the horizon anyway
+_HORIZON = 0.12  # where the road meets the buildings
+_STOP = 0.80  # stop line; the queue grows upwards from here
+_DEPTH_M = 30.0  # metres of road over which the view compresses by e
+_ROAD_HALF_M = 3.5  # one lane each way
+_M = 0.08  # frame width per metre at the stop line
+_MAX_DRAWN_CARS = 14  # beyond this the queue is past the horizon anyway
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,17 @@ class _Canvas:
         patch = self.img[j0:j1, i0:i1]
         patch += cov * (value - patch)
 
-    def ellipse(self, cx: float, cy: float, rx: float, ry: float, value: float, alpha: float = 1.0,
-                angle: float = 0.0, soft: float = 1.0) -> np.ndarray:
+    def ellipse(
+        self,
+        cx: float,
+        cy: float,
+        rx: float,
+        ry: float,
+        value: float,
+        alpha: float = 1.0,
+        angle: float = 0.0,
+        soft: float = 1.0,
+    ) -> np.ndarray:
         n = self.size
         cov_full = np.zeros((n, n), dtype=np.float32)
         # only the box the ellipse (any rotation) and its soft rim can touch
@@ -182,11 +192,11 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
     p = np.pad(img, ((0, 0), (r, r)), mode="edge")
     out = np.zeros_like(img)
     for i, w in enumerate(k):
-        out += w * p[:, i:i + n]
+        out += w * p[:, i : i + n]
     p = np.pad(out, ((r, r), (0, 0)), mode="edge")
     out = np.zeros_like(img)
     for i, w in enumerate(k):
-        out += w * p[i:i + n, :]
+        out += w * p[i : i + n, :]
     return out
 
 
@@ -311,7 +321,7 @@ def _draw_queue(c: _Canvas, rng: np.random.Generator, n: int) -> list[tuple[floa
 
 def _draw_pedestrians(c: _Canvas, rng: np.random.Generator, n: int) -> None:
     edge = _ROAD_HALF_M * _M
-    for k in range(min(n, 5)):
+    for _k in range(min(n, 5)):
         side = -1.0 if rng.random() < 0.5 else 1.0
         x = 0.5 + side * (edge + rng.uniform(0.03, 0.12))
         y = _STOP + rng.uniform(0.02, 0.14)  # feet on the kerb beside the crossing
@@ -329,9 +339,16 @@ def _draw_leaves(c: _Canvas, rng: np.random.Generator, cover: float, light: floa
         if hidden.mean() >= cover:
             break
         r = rng.uniform(0.08, 0.22)
-        cov = c.ellipse(rng.uniform(-0.05, 1.05), rng.uniform(-0.05, 1.05), r, r * rng.uniform(0.4, 0.7),
-                        rng.uniform(0.08, 0.3) * (0.4 + 0.6 * light), alpha=rng.uniform(0.85, 1.0),
-                        angle=rng.uniform(0, np.pi), soft=3.0)
+        cov = c.ellipse(
+            rng.uniform(-0.05, 1.05),
+            rng.uniform(-0.05, 1.05),
+            r,
+            r * rng.uniform(0.4, 0.7),
+            rng.uniform(0.08, 0.3) * (0.4 + 0.6 * light),
+            alpha=rng.uniform(0.85, 1.0),
+            angle=rng.uniform(0, np.pi),
+            soft=3.0,
+        )
         np.maximum(hidden, cov, out=hidden)
 
 
@@ -400,9 +417,9 @@ def _shift(img: np.ndarray, dy: int, dx: int) -> np.ndarray:
     elif dy < 0:
         out[dy:] = out[dy - 1]
     if dx > 0:
-        out[:, :dx] = out[:, dx:dx + 1]
+        out[:, :dx] = out[:, dx : dx + 1]
     elif dx < 0:
-        out[:, dx:] = out[:, dx - 1:dx]
+        out[:, dx:] = out[:, dx - 1 : dx]
     return out
 
 
@@ -419,9 +436,9 @@ def _weather(img: np.ndarray, scene: Scene, rng: np.random.Generator, night: flo
     if scene.glare > 0:
         # a low sun (or a lamp) just outside the frame: a bright bloom and a veil over everything
         sx, sy = rng.uniform(-0.1, 1.1), rng.uniform(-0.15, 0.25)
-        bloom = np.exp(-((gx - sx) ** 2 + (gy - sy) ** 2) / (2 * 0.18 ** 2))
+        bloom = np.exp(-((gx - sx) ** 2 + (gy - sy) ** 2) / (2 * 0.18**2))
         img = img + scene.glare * (0.8 * bloom + 0.2 * (1 - img))
-        streak = np.exp(-(((gy - sy) - 0.3 * (gx - sx)) / 0.02) ** 2)  # a flare streak across the lens
+        streak = np.exp(-((((gy - sy) - 0.3 * (gx - sx)) / 0.02) ** 2))  # a flare streak across the lens
         img = img + 0.25 * scene.glare * streak
     if scene.rain > 0:
         img = img * (1 - 0.25 * scene.rain)  # overcast
@@ -429,7 +446,7 @@ def _weather(img: np.ndarray, scene: Scene, rng: np.random.Generator, night: flo
         xs, ys = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
         lengths = rng.uniform(0.03, 0.09, n)
         cols = (xs * size).astype(int)
-        for x, y, length, col in zip(xs, ys, lengths, cols):
+        for _x, y, length, col in zip(xs, ys, lengths, cols):
             r0, r1 = int(y * size), min(size, int((y + length) * size) + 1)
             img[r0:r1, col] += 0.25 * scene.rain
     if scene.dirt > 0:
@@ -439,7 +456,7 @@ def _weather(img: np.ndarray, scene: Scene, rng: np.random.Generator, night: flo
         img = img + 0.7 * haze * (img.mean() + 0.15 - img)
         for _ in range(int(8 * scene.dirt)):
             cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.02, 0.06)
-            img = img * (1 - 0.6 * np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * r ** 2)))
+            img = img * (1 - 0.6 * np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / (2 * r**2)))
     if scene.shake > 0:
         # the pole sways: motion blur along one direction plus a small offset of the whole view
         reach = max(1, int(round(3 * scene.shake * size / 64)))
@@ -505,7 +522,7 @@ class SimCamera:
     def close(self) -> None:
         self.closed = True
 
-    def __enter__(self) -> "SimCamera":
+    def __enter__(self) -> SimCamera:
         return self
 
     def __exit__(self, *exc: object) -> None:

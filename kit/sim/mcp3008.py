@@ -15,9 +15,10 @@ bits, then clocks out a null bit and ten result bits.
     1.65
     >>> adc.close(); slave.close(); factory.close(); Device.pin_factory = None
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from gpiozero.pins.mock import MockSPIDevice
 

@@ -13,6 +13,7 @@ tests (and curious students) can read the picture.
     >>> svg.startswith("<svg") and 'id="car-green" data-lit="1"' in svg
     True
 """
+
 from __future__ import annotations
 
 import random
@@ -41,7 +42,12 @@ CAR_LAMPS = {
     "invalid": {"car_red": 1.0, "car_green": 1.0},
     "off": {},
 }
-PED_LAMPS = {"red": {"ped_red": 1.0}, "green": {"ped_green": 1.0}, "invalid": {"ped_red": 1.0, "ped_green": 1.0}, "off": {}}
+PED_LAMPS = {
+    "red": {"ped_red": 1.0},
+    "green": {"ped_green": 1.0},
+    "invalid": {"ped_red": 1.0, "ped_green": 1.0},
+    "off": {},
+}
 
 
 def _mix(a: str, b: str, t: float) -> str:
@@ -108,7 +114,9 @@ def render_svg(world: Any = None, *, lamps: Mapping[str, float] | None = None, t
     out.append(f'<rect x="{STOP_X}" y="{ROAD_Y}" width="4" height="{ROAD_H}" fill="#f4f4f4"/>')
     # a street lamp, lit at night
     out.append(f'<rect x="{STOP_X - 62}" y="{ROAD_Y - 62}" width="3" height="62" fill="#444"/>')
-    out.append(f'<circle cx="{STOP_X - 60}" cy="{ROAD_Y - 62}" r="4" fill="{"#ffe9a8" if daylight < 0.15 else "#888"}"/>')
+    out.append(
+        f'<circle cx="{STOP_X - 60}" cy="{ROAD_Y - 62}" r="4" fill="{"#ffe9a8" if daylight < 0.15 else "#888"}"/>'
+    )
     if daylight < 0.15:
         out.append(f'<circle cx="{STOP_X - 60}" cy="{ROAD_Y - 50}" r="40" fill="#ffe9a8" opacity="0.2"/>')
     if world is not None:

@@ -16,9 +16,11 @@ Without a notebook front end (a script, a test) the same object works headless: 
 ``sim.wave()``, ``sim.advance(30)``... do what the buttons do, and ``sim.svg`` is the current picture.
 ipywidgets is imported only when this module is.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as w
 
@@ -37,32 +39,58 @@ class Simulator:
 
     def __init__(self, board: Any, *, step_s: float = 5, run: Callable[[float], Any] | None = None) -> None:
         if getattr(board, "world", None) is None:
-            raise ValueError("Simulator needs a simulated board (Board() on a machine that is not a Pi, or "
-                             "GPIOZERO_PIN_FACTORY=mock); on a Pi, press the real button instead")
+            raise ValueError(
+                "Simulator needs a simulated board (Board() on a machine that is not a Pi, or "
+                "GPIOZERO_PIN_FACTORY=mock); on a Pi, press the real button instead"
+            )
         self.board = board
         self.world = board.world
         self.run = run if run is not None else self.world.advance
         self.picture = w.HTML(value=self.svg, layout=w.Layout(flex="0 0 auto"))
         self.status = w.HTML(value=self._status())
-        button = w.Button(description="Press the button", icon="hand-pointer-o", button_style="warning",
-                          tooltip="a pedestrian presses the crossing button")
+        button = w.Button(
+            description="Press the button",
+            icon="hand-pointer-o",
+            button_style="warning",
+            tooltip="a pedestrian presses the crossing button",
+        )
         wave = w.Button(description="Wave at the PIR", icon="male", tooltip="someone walks up to the kerb")
         cars = w.Button(description="Send 3 cars", icon="car", tooltip="three cars join the queue")
         step = w.Button(description="Run", icon="play", button_style="info", tooltip="let simulated time run")
-        self.step_s = w.Dropdown(options=[(f"{s} s" if s < 60 else f"{s // 60} min", s) for s in STEP_CHOICES_S],
-                                 value=step_s if step_s in STEP_CHOICES_S else 5, description="each click runs",
-                                 style={"description_width": "initial"}, layout=w.Layout(width="200px"))
-        self.traffic = w.FloatSlider(value=self.world.traffic, min=0, max=4, step=0.25, description="traffic ×",
-                                     continuous_update=False)
-        self.auto_daylight = w.Checkbox(value=self.world.daylight_override is None, description="sun and clouds",
-                                        indent=False)
-        self.daylight = w.FloatSlider(value=self.world.daylight, min=0, max=1, step=0.05, description="daylight",
-                                      continuous_update=False, disabled=self.world.daylight_override is None)
-        self.leaves = w.FloatSlider(value=self.world.leaf_cover, min=0, max=1, step=0.05, description="leaves",
-                                    continuous_update=False)
+        self.step_s = w.Dropdown(
+            options=[(f"{s} s" if s < 60 else f"{s // 60} min", s) for s in STEP_CHOICES_S],
+            value=step_s if step_s in STEP_CHOICES_S else 5,
+            description="each click runs",
+            style={"description_width": "initial"},
+            layout=w.Layout(width="200px"),
+        )
+        self.traffic = w.FloatSlider(
+            value=self.world.traffic, min=0, max=4, step=0.25, description="traffic ×", continuous_update=False
+        )
+        self.auto_daylight = w.Checkbox(
+            value=self.world.daylight_override is None, description="sun and clouds", indent=False
+        )
+        self.daylight = w.FloatSlider(
+            value=self.world.daylight,
+            min=0,
+            max=1,
+            step=0.05,
+            description="daylight",
+            continuous_update=False,
+            disabled=self.world.daylight_override is None,
+        )
+        self.leaves = w.FloatSlider(
+            value=self.world.leaf_cover, min=0, max=1, step=0.05, description="leaves", continuous_update=False
+        )
         self.road_works = w.ToggleButton(value=self.world.road_works, description="Road works", icon="wrench")
-        self.temperature = w.FloatSlider(value=self.world.temperature_offset_c, min=-15, max=25, step=1,
-                                         description="road +°C", continuous_update=False)
+        self.temperature = w.FloatSlider(
+            value=self.world.temperature_offset_c,
+            min=-15,
+            max=25,
+            step=1,
+            description="road +°C",
+            continuous_update=False,
+        )
         button.on_click(lambda _: self.press())
         wave.on_click(lambda _: self.wave())
         cars.on_click(lambda _: self.add_cars(3))
@@ -71,14 +99,28 @@ class Simulator:
         self.auto_daylight.observe(self._daylight_mode, names="value")
         self.daylight.observe(lambda change: self._set(self._fix_daylight, change["new"]), names="value")
         self.leaves.observe(lambda change: self._set(setattr, self.world, "leaf_cover", change["new"]), names="value")
-        self.road_works.observe(lambda change: self._set(setattr, self.world, "road_works", change["new"]),
-                                names="value")
-        self.temperature.observe(lambda change: self._set(setattr, self.world, "temperature_offset_c",
-                                                          change["new"]), names="value")
+        self.road_works.observe(
+            lambda change: self._set(setattr, self.world, "road_works", change["new"]), names="value"
+        )
+        self.temperature.observe(
+            lambda change: self._set(setattr, self.world, "temperature_offset_c", change["new"]), names="value"
+        )
         self.buttons = {"press": button, "wave": wave, "cars": cars, "run": step}
-        panel = w.VBox([w.HBox([button, wave]), w.HBox([cars, step]), self.step_s, self.traffic,
-                        w.HBox([self.auto_daylight]), self.daylight, self.leaves, self.road_works,
-                        self.temperature, self.status], layout=w.Layout(width="360px", margin="0 0 0 12px"))
+        panel = w.VBox(
+            [
+                w.HBox([button, wave]),
+                w.HBox([cars, step]),
+                self.step_s,
+                self.traffic,
+                w.HBox([self.auto_daylight]),
+                self.daylight,
+                self.leaves,
+                self.road_works,
+                self.temperature,
+                self.status,
+            ],
+            layout=w.Layout(width="360px", margin="0 0 0 12px"),
+        )
         for slider in (self.traffic, self.daylight, self.leaves, self.temperature):
             slider.style.description_width = "70px"
             slider.layout.width = "340px"
@@ -106,7 +148,7 @@ class Simulator:
         if seconds > 0:
             self.run(seconds)
         else:
-            self.world.advance(0)        # no time passes, but the pins see what changed
+            self.world.advance(0)  # no time passes, but the pins see what changed
         self.refresh()
 
     def refresh(self) -> None:
@@ -139,9 +181,11 @@ class Simulator:
 
     def _status(self) -> str:
         world = self.world
-        return (f"<small>{world.now:%a %H:%M:%S} · queue {world.queue_length} · waiting "
-                f"{world.pedestrians_waiting} · light {world.light_level:.2f} · road "
-                f"{world.road_temperature_c:.1f} °C</small>")
+        return (
+            f"<small>{world.now:%a %H:%M:%S} · queue {world.queue_length} · waiting "
+            f"{world.pedestrians_waiting} · light {world.light_level:.2f} · road "
+            f"{world.road_temperature_c:.1f} °C</small>"
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -24,21 +24,21 @@ pins to know whether cars may go.
     True
     >>> button.close(); wiring.close(); factory.close()
 """
+
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterator, Mapping
-from typing import Any
-
 from time import monotonic
+from typing import Any
 
 from gpiozero.pins.mock import MockChargingPin, MockFactory, MockPin, MockPWMPin, MockTriggerPin, PinState
 
-from kit.sim.mcp3008 import MCP3008Slave, VREF
+from kit.sim.mcp3008 import VREF, MCP3008Slave
 from kit.sim.world import World
 
 SPEED_OF_SOUND = 343.26  # m/s, the value gpiozero's DistanceSensor uses

@@ -20,26 +20,72 @@ it which lamps are lit.
     >>> world.queue_length < queued
     True
 """
+
 from __future__ import annotations
 
 import math
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 CAR_STATES = ("red", "red_amber", "green", "amber", "off", "invalid")
 PED_STATES = ("red", "green", "off", "invalid")
 
 # One hour of vehicle arrivals per hour of day (a weekday profile with two peaks).
 VEHICLES_PER_HOUR = (
-    40, 25, 20, 20, 30, 80, 250, 600, 650, 420, 330, 340,
-    380, 360, 350, 400, 560, 640, 520, 330, 220, 160, 110, 70,
+    40,
+    25,
+    20,
+    20,
+    30,
+    80,
+    250,
+    600,
+    650,
+    420,
+    330,
+    340,
+    380,
+    360,
+    350,
+    400,
+    560,
+    640,
+    520,
+    330,
+    220,
+    160,
+    110,
+    70,
 )
 PEDESTRIANS_PER_HOUR = (
-    2, 1, 1, 1, 2, 6, 30, 80, 90, 50, 45, 60,
-    80, 70, 55, 60, 85, 95, 60, 35, 20, 12, 6, 4,
+    2,
+    1,
+    1,
+    1,
+    2,
+    6,
+    30,
+    80,
+    90,
+    50,
+    45,
+    60,
+    80,
+    70,
+    55,
+    60,
+    85,
+    95,
+    60,
+    35,
+    20,
+    12,
+    6,
+    4,
 )
 
 STEP_S = 0.5  # simulation step: fine enough for button presses and one car every two seconds
@@ -173,9 +219,9 @@ class World:
         self.button_bounce = int(button_bounce)
         self.pot_position = 0.5
         # Hands-on settings (a notebook's sliders, a test): None / 1.0 / 0.0 leave the modelled world alone.
-        self.traffic = 1.0                          # multiplies the hour's vehicle arrival rate
+        self.traffic = 1.0  # multiplies the hour's vehicle arrival rate
         self.daylight_override: float | None = None  # fixes daylight (0..1) instead of the sun and clouds
-        self.temperature_offset_c = 0.0             # added to the modelled air (and so road and CPU) temperature
+        self.temperature_offset_c = 0.0  # added to the modelled air (and so road and CPU) temperature
         self.elapsed = 0.0
         self.stats = WorldStats()
         # Separate streams, so that e.g. more pedestrians never change which cars arrive.
@@ -246,7 +292,7 @@ class World:
         # Arrivals form a Poisson process whose rate follows the time of day (thinning keeps it exact).
         scale = self.traffic if profile is VEHICLES_PER_HOUR else 1.0
         if scale <= 0:
-            return math.inf                      # no traffic until the slider moves again
+            return math.inf  # no traffic until the slider moves again
         peak = scale * max(profile) / 3600.0
         while True:
             t += rng.expovariate(peak)

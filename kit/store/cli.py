@@ -3,6 +3,7 @@
 Every command takes ``--db PATH`` (default ``$KIT_HOME/kit.db``, else ``~/.kit/kit.db``). Registering the
 commands imports nothing heavy; the store is opened inside the command.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,11 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     if "params" in subparsers.choices:  # listed twice in COMMANDS (params, readings): register once
         return
     db = argparse.ArgumentParser(add_help=False)
-    db.add_argument("--db", metavar="PATH", default=None,
-                    help="store file (default: $KIT_HOME/kit.db, else ~/.kit/kit.db)")
+    db.add_argument(
+        "--db", metavar="PATH", default=None, help="store file (default: $KIT_HOME/kit.db, else ~/.kit/kit.db)"
+    )
 
-    params = subparsers.add_parser("params", help="show and change the kit's parameters",
-                                   description="Show and change the kit's parameters (validated, with history).")
+    params = subparsers.add_parser(
+        "params",
+        help="show and change the kit's parameters",
+        description="Show and change the kit's parameters (validated, with history).",
+    )
     psub = params.add_subparsers(dest="params_command", metavar="ACTION", required=True)
     p = psub.add_parser("list", parents=[db], help="every parameter with value, unit, default and allowed values")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -39,8 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_params_set)
     p = psub.add_parser("history", parents=[db], help="changes: when, old -> new, source")
     p.add_argument("name", nargs="?")
-    p.add_argument("-n", "--limit", type=int_range(1, 1_000_000), default=20,
-                   help="show the last N changes (default 20)")
+    p.add_argument(
+        "-n", "--limit", type=int_range(1, 1_000_000), default=20, help="show the last N changes (default 20)"
+    )
     p.set_defaults(func=_params_history)
     p = psub.add_parser("reset", parents=[db], help="back to the default (one parameter, or all)")
     p.add_argument("name", nargs="?")
@@ -52,8 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--source", choices=_SOURCES, default="local")
     p.set_defaults(func=_params_import)
 
-    readings = subparsers.add_parser("readings", help="look at and prune stored sensor readings",
-                                     description="Look at and prune the stored sensor readings.")
+    readings = subparsers.add_parser(
+        "readings",
+        help="look at and prune stored sensor readings",
+        description="Look at and prune the stored sensor readings.",
+    )
     rsub = readings.add_subparsers(dest="readings_command", metavar="ACTION", required=True)
     p = rsub.add_parser("tail", parents=[db], help="the last readings")
     p.add_argument("-n", type=int_range(1, 1_000_000), default=10, help="how many (default 10)")
@@ -63,12 +72,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_readings_stats)
     p = rsub.add_parser("prune", parents=[db], help="drop (or downsample) readings older than N days")
-    p.add_argument("--older-than-days", type=float_range(0, 100 * 365), default=None,
-                   help="default: the retention_days parameter")
+    p.add_argument(
+        "--older-than-days", type=float_range(0, 100 * 365), default=None, help="default: the retention_days parameter"
+    )
     p.add_argument("--downsample", action="store_true", help="keep one mean per sensor per minute instead")
     p.add_argument("--vacuum", action="store_true", help="then shrink the file (rewrites it; takes a moment)")
-    p.add_argument("--include-unsent", action="store_true",
-                   help="also drop old readings the cloud has not received yet (and their outbox items)")
+    p.add_argument(
+        "--include-unsent",
+        action="store_true",
+        help="also drop old readings the cloud has not received yet (and their outbox items)",
+    )
     p.set_defaults(func=_readings_prune)
 
 
@@ -98,8 +111,11 @@ def _params_list(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({n: {"value": v, "source": sources[n]} for n, v in values.items()}, indent=2))
             return 0
-        rows = [(n, _show(v), p.unit, _show(p.default), sources[n], p.allowed())
-                for n, p in store.params.schema.items() for v in [values[n]]]
+        rows = [
+            (n, _show(v), p.unit, _show(p.default), sources[n], p.allowed())
+            for n, p in store.params.schema.items()
+            for v in [values[n]]
+        ]
     _table(("name", "value", "unit", "default", "source", "allowed"), rows)
     return 0
 
@@ -141,8 +157,10 @@ def _params_history(args: argparse.Namespace) -> int:
     from kit.store.timestamps import to_iso
 
     with _open(args, readonly=True) as store:
-        rows = [(to_iso(h["ts"]), h["name"], _show(h["old"]), _show(h["new"]), h["source"])
-                for h in store.params.history(args.name, limit=args.limit)]
+        rows = [
+            (to_iso(h["ts"]), h["name"], _show(h["old"]), _show(h["new"]), h["source"])
+            for h in store.params.history(args.name, limit=args.limit)
+        ]
     if not rows:
         print("no changes recorded")
         return 0
@@ -177,14 +195,18 @@ def _params_import(args: argparse.Namespace) -> int:
         with open(args.file, "rb") as f:
             text = f.read(_MAX_IMPORT_BYTES + 1)
     if len(text) > _MAX_IMPORT_BYTES:
-        return _fail(f"{args.file} is larger than {_MAX_IMPORT_BYTES // 1000} kB; a parameter file is a small JSON object")
+        return _fail(
+            f"{args.file} is larger than {_MAX_IMPORT_BYTES // 1000} kB; a parameter file is a small JSON object"
+        )
     with _open(args) as store:
         try:
             changed = store.params.import_json(text, source=args.source)
         except ParameterError:
             raise
         except (ValueError, RecursionError) as exc:  # e.g. a 5000-digit number, JSON nested 10^5 deep
-            raise UsageError(f"{args.file}: not a usable parameter file ({str(exc)[:120]}); nothing was changed") from None
+            raise UsageError(
+                f"{args.file}: not a usable parameter file ({str(exc)[:120]}); nothing was changed"
+            ) from None
     print(f"{len(changed)} parameter(s) changed" + (": " + ", ".join(changed) if changed else ""))
     return 0
 
@@ -213,13 +235,27 @@ def _readings_stats(args: argparse.Namespace) -> int:
         print(json.dumps({"sensors": sensors, "size": size, "outbox": {"depth": depth, "dead": dead}}, indent=2))
         return 0
     if sensors:
-        _table(("sensor", "count", "first (UTC)", "last (UTC)", "min", "mean", "max"),
-               [(s["sensor"], s["count"], to_iso(s["first_ts"]), to_iso(s["last_ts"]), f"{s['min']:g}",
-                 f"{s['mean']:g}", f"{s['max']:g}") for s in sensors])
+        _table(
+            ("sensor", "count", "first (UTC)", "last (UTC)", "min", "mean", "max"),
+            [
+                (
+                    s["sensor"],
+                    s["count"],
+                    to_iso(s["first_ts"]),
+                    to_iso(s["last_ts"]),
+                    f"{s['min']:g}",
+                    f"{s['mean']:g}",
+                    f"{s['max']:g}",
+                )
+                for s in sensors
+            ],
+        )
     else:
         print("no readings")
-    print(f"\n{path}: {size['file_bytes'] / 1e6:.2f} MB (+ {size['wal_bytes'] / 1e6:.2f} MB WAL), "
-          f"{size['readings']} reading rows; outbox: {depth} waiting, {dead} dead-lettered")
+    print(
+        f"\n{path}: {size['file_bytes'] / 1e6:.2f} MB (+ {size['wal_bytes'] / 1e6:.2f} MB WAL), "
+        f"{size['readings']} reading rows; outbox: {depth} waiting, {dead} dead-lettered"
+    )
     return 0
 
 
@@ -229,10 +265,16 @@ def _readings_prune(args: argparse.Namespace) -> int:
         result = store.readings.prune(days, downsample=args.downsample, include_unsent=args.include_unsent)
         saved = store.vacuum() if args.vacuum else None
     what = "downsampled" if args.downsample else "deleted"
-    print(f"readings older than {days:g} days: {result['deleted']} rows {what}"
-          + (f" into {result['added']} per-minute rows" if args.downsample else "")
-          + (f"; {result['kept_unsent']} kept because they are still waiting in the outbox "
-             "(--include-unsent drops them too)" if result["kept_unsent"] else ""))
+    print(
+        f"readings older than {days:g} days: {result['deleted']} rows {what}"
+        + (f" into {result['added']} per-minute rows" if args.downsample else "")
+        + (
+            f"; {result['kept_unsent']} kept because they are still waiting in the outbox "
+            "(--include-unsent drops them too)"
+            if result["kept_unsent"]
+            else ""
+        )
+    )
     if saved is not None:
         print(f"file shrunk by {saved / 1e6:.2f} MB")
     return 0

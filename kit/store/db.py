@@ -4,6 +4,7 @@ A file that is not a SQLite database, a damaged one, or another program's databa
 overwritten or "fixed": opening it raises :class:`StoreOpenError` and the file is left byte-for-byte
 as it was.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,10 +12,11 @@ import os
 import sqlite3
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import sqlite_utils
+
 from kit.errors import KitError, KitRuntimeError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -179,8 +181,7 @@ def _open(path: str | Path, *, memory: bool, readonly: bool, busy_timeout_s: flo
             # nobody is writing (a writer would have made the -wal), so the file is read as it is.
             target += "&immutable=1"
     try:
-        return sqlite3.connect(target, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False,
-                               uri=uri)
+        return sqlite3.connect(target, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False, uri=uri)
     except sqlite3.OperationalError as exc:
         raise _explain(exc, path) from None
 
@@ -189,11 +190,13 @@ def _explain(exc: sqlite3.OperationalError, path: str | Path) -> KitError:
     text = str(exc)
     if "locked" in text or "busy" in text:
         return StoreBusyError(
-            f"{path} is locked by another program (waited for it: {text}); stop the other writer, or try again")
+            f"{path} is locked by another program (waited for it: {text}); stop the other writer, or try again"
+        )
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         return StoreReadOnlyError(
             f"{path} can't be opened for this command ({text}): it or its folder is read-only, or the -wal/-shm "
-            "files beside it belong to another user; make them writable, or pass another --db")
+            "files beside it belong to another user; make them writable, or pass another --db"
+        )
     return StoreOpenError(f"{path} could not be opened ({text}); the kit left it untouched. Pass another --db")
 
 

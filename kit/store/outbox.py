@@ -4,6 +4,7 @@ Table ``outbox(id, kind, reading_id, payload, created_ts, attempts, lease_until,
 grow and are never reused, so a receiver that remembers the ids it has seen can drop a resend: an
 item sent, then lost before its ack, is delivered again with the same id.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ from kit.store.db import Transaction
 from kit.store.timestamps import TimeLike, to_epoch
 
 # A 'reading' item's payload is built from its readings row when it is read out of the queue.
-_ITEM_COLUMNS = ("o.id, o.kind, o.payload, o.attempts, o.created_ts, o.last_error, o.dead_ts, "
-                 "o.reading_id, r.sensor, r.ts, r.value")
+_ITEM_COLUMNS = (
+    "o.id, o.kind, o.payload, o.attempts, o.created_ts, o.last_error, o.dead_ts, o.reading_id, r.sensor, r.ts, r.value"
+)
 _ITEMS = f"SELECT {_ITEM_COLUMNS} FROM outbox o LEFT JOIN readings r ON r.id = o.reading_id"
 
 
@@ -38,21 +40,20 @@ class OutboxItem:
 class Outbox:
     """The queue of things to send to the cloud, oldest first. Reach it as ``store.outbox``.
 
-        >>> from kit.store import Store
-        >>> store = Store(":memory:")
-        >>> store.readings.append("queue_m", 3.2, ts=1792044000.0)
-        1
-        >>> items = store.outbox.lease(limit=100, lease_seconds=30)
-        >>> items[0].kind, items[0].payload["value"]
-        ('reading', 3.2)
-        >>> store.outbox.ack(items)          # sent: gone from the queue
-        1
-        >>> store.outbox.depth()
-        0
+    >>> from kit.store import Store
+    >>> store = Store(":memory:")
+    >>> store.readings.append("queue_m", 3.2, ts=1792044000.0)
+    1
+    >>> items = store.outbox.lease(limit=100, lease_seconds=30)
+    >>> items[0].kind, items[0].payload["value"]
+    ('reading', 3.2)
+    >>> store.outbox.ack(items)          # sent: gone from the queue
+    1
+    >>> store.outbox.depth()
+    0
     """
 
-    def __init__(self, db: sqlite_utils.Database, transaction: Transaction,
-                 max_attempts: Callable[[], int] | int = 5):
+    def __init__(self, db: sqlite_utils.Database, transaction: Transaction, max_attempts: Callable[[], int] | int = 5):
         self._db = db
         self._transaction = transaction
         self._max_attempts = max_attempts
@@ -66,8 +67,9 @@ class Outbox:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"payload must be JSON-serialisable (no NaN): {exc}") from None
         with self._transaction() as conn:
-            return conn.execute("INSERT INTO outbox (kind, payload, created_ts) VALUES (?, ?, ?)",
-                                [kind, text, to_epoch(now)]).lastrowid
+            return conn.execute(
+                "INSERT INTO outbox (kind, payload, created_ts) VALUES (?, ?, ?)", [kind, text, to_epoch(now)]
+            ).lastrowid
 
     def lease(self, limit: int = 500, lease_seconds: float = 30, *, now: TimeLike = None) -> list[OutboxItem]:
         """Take up to ``limit`` waiting items, oldest first, for ``lease_seconds``.
@@ -78,12 +80,17 @@ class Outbox:
         """
         limit = int(limit)
         if limit < 1 or not lease_seconds > 0:
-            raise ValueError(f"limit must be >= 1 and lease_seconds > 0, got limit={limit}, "
-                             f"lease_seconds={lease_seconds!r}")
+            raise ValueError(
+                f"limit must be >= 1 and lease_seconds > 0, got limit={limit}, lease_seconds={lease_seconds!r}"
+            )
         at = to_epoch(now, what="now")
         with self._transaction() as conn:
-            expired = [r[0] for r in conn.execute(
-                "SELECT id FROM outbox WHERE dead_ts IS NULL AND lease_until IS NOT NULL AND lease_until <= ?", [at])]
+            expired = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM outbox WHERE dead_ts IS NULL AND lease_until IS NOT NULL AND lease_until <= ?", [at]
+                )
+            ]
             if expired:
                 self._failed(conn, expired, f"lease expired (no ack or fail within {lease_seconds:g} s)", at, None)
             rows = conn.execute(
@@ -100,11 +107,18 @@ class Outbox:
     def ack(self, ids: Iterable[int | OutboxItem] | int | OutboxItem) -> int:
         """Items delivered: remove them. Unknown or already-acked ids are ignored (acks are idempotent)."""
         with self._transaction() as conn:
-            return conn.execute("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
-                                [json.dumps(_ids(ids))]).rowcount
+            return conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))", [json.dumps(_ids(ids))]
+            ).rowcount
 
-    def fail(self, ids: Iterable[int | OutboxItem] | int | OutboxItem, error: str, *,
-             max_attempts: int | None = None, now: TimeLike = None) -> list[int]:
+    def fail(
+        self,
+        ids: Iterable[int | OutboxItem] | int | OutboxItem,
+        error: str,
+        *,
+        max_attempts: int | None = None,
+        now: TimeLike = None,
+    ) -> list[int]:
         """Delivery failed: count an attempt, keep ``error``, release the lease so the item is retried.
 
         An item that has now failed ``max_attempts`` times (default: the ``outbox_max_attempts``
@@ -145,17 +159,26 @@ class Outbox:
             "WHERE dead_ts IS NULL AND id IN (SELECT value FROM json_each(?))",
             [error, id_list],
         )
-        dead = [r[0] for r in conn.execute(
-            "SELECT id FROM outbox WHERE dead_ts IS NULL AND attempts >= ? AND id IN (SELECT value FROM json_each(?)) "
-            "ORDER BY id", [limit, id_list])]
+        dead = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM outbox WHERE dead_ts IS NULL AND attempts >= ? AND id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY id",
+                [limit, id_list],
+            )
+        ]
         if dead:
-            conn.execute("UPDATE outbox SET dead_ts = ? WHERE id IN (SELECT value FROM json_each(?))",
-                         [at, json.dumps(dead)])
+            conn.execute(
+                "UPDATE outbox SET dead_ts = ? WHERE id IN (SELECT value FROM json_each(?))", [at, json.dumps(dead)]
+            )
         return dead
 
     def _limit(self, max_attempts: int | None) -> int:
-        value = max_attempts if max_attempts is not None else (
-            self._max_attempts() if callable(self._max_attempts) else self._max_attempts)
+        value = (
+            max_attempts
+            if max_attempts is not None
+            else (self._max_attempts() if callable(self._max_attempts) else self._max_attempts)
+        )
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"max_attempts must be an integer >= 1, got {value!r}")
         return value

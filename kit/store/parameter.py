@@ -1,10 +1,12 @@
 """One declared parameter: its type, unit, limits, default and what it means; and the error for bad values."""
+
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
 from kit.errors import UsageError
 
 # The places a parameter change can come from; recorded in parameter_history.source.
@@ -39,11 +41,11 @@ class ParameterError(UsageError):
 class Parameter:
     """The declaration of one kit parameter (see ``kit/store/defaults.py`` for the kit's list).
 
-        >>> p = Parameter("car_amber_s", "float", 3.0, "amber time", unit="s", minimum=3, maximum=6)
-        >>> p.check(4)
-        4.0
-        >>> p.problem(9)
-        'must be between 3 and 6 s, got 9 s'
+    >>> p = Parameter("car_amber_s", "float", 3.0, "amber time", unit="s", minimum=3, maximum=6)
+    >>> p.check(4)
+    4.0
+    >>> p.problem(9)
+    'must be between 3 and 6 s, got 9 s'
     """
 
     name: str

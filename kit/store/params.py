@@ -4,6 +4,7 @@ Tables: ``parameters`` (one row per declared parameter: current value, where it 
 ``parameter_history`` (old -> new, source, time). A row whose ``source`` is ``'default'`` has never
 been changed; it follows the kit's default if a newer kit changes it.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -22,20 +23,26 @@ from kit.store.parameter import SOURCES, Parameter, ParameterError
 class Params:
     """The kit's parameters, stored in the ``parameters`` table. Reach it as ``store.params``.
 
-        >>> from kit.store import Store
-        >>> store = Store(":memory:")
-        >>> store.params.get("car_green_s")
-        20.0
-        >>> store.params.set("car_green_s", 25, source="lab")
-        25.0
-        >>> store.params.validate({"car_amber_s": 60})
-        {'car_amber_s': 'must be between 3 and 6 s, got 60 s'}
-        >>> [(h["old"], h["new"], h["source"]) for h in store.params.history("car_green_s")]
-        [(20.0, 25.0, 'lab')]
+    >>> from kit.store import Store
+    >>> store = Store(":memory:")
+    >>> store.params.get("car_green_s")
+    20.0
+    >>> store.params.set("car_green_s", 25, source="lab")
+    25.0
+    >>> store.params.validate({"car_amber_s": 60})
+    {'car_amber_s': 'must be between 3 and 6 s, got 60 s'}
+    >>> [(h["old"], h["new"], h["source"]) for h in store.params.history("car_green_s")]
+    [(20.0, 25.0, 'lab')]
     """
 
-    def __init__(self, db: sqlite_utils.Database, transaction: Transaction,
-                 schema: Mapping[str, Parameter] = PARAMETERS, *, sync_defaults: bool = True):
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        transaction: Transaction,
+        schema: Mapping[str, Parameter] = PARAMETERS,
+        *,
+        sync_defaults: bool = True,
+    ):
         self._db = db
         self._transaction = transaction
         self.schema: Mapping[str, Parameter] = schema
@@ -164,11 +171,16 @@ class Params:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-            raise ParameterError({"(JSON)": f"not valid JSON{where}: {getattr(exc, 'msg', exc)}; expected an object "
-                                            'like {"car_green_s": 25}'}) from None
+            raise ParameterError(
+                {
+                    "(JSON)": f"not valid JSON{where}: {getattr(exc, 'msg', exc)}; expected an object "
+                    'like {"car_green_s": 25}'
+                }
+            ) from None
         if not isinstance(data, dict):
-            raise ParameterError({"(JSON)": f"expected an object like {{\"car_green_s\": 25}}, got a JSON "
-                                            f"{type(data).__name__}"})
+            raise ParameterError(
+                {"(JSON)": f'expected an object like {{"car_green_s": 25}}, got a JSON {type(data).__name__}'}
+            )
         return self.update(data, source=source)
 
     # -- internals ----------------------------------------------------------------------------------------
@@ -200,8 +212,11 @@ class Params:
         """Give every declared parameter a row (so the file reads well without the kit); follow new defaults."""
         with self._transaction.lock:
             rows = {n: (v, s) for n, v, s in self._db.execute("SELECT name, value, source FROM parameters")}
-        stale = [n for n, p in self.schema.items()
-                 if n not in rows or rows[n][1] == "default" and _from_db(p, rows[n][0]) != p.default]
+        stale = [
+            n
+            for n, p in self.schema.items()
+            if n not in rows or rows[n][1] == "default" and _from_db(p, rows[n][0]) != p.default
+        ]
         if not stale:
             return
         with self._transaction() as conn:

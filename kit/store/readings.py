@@ -5,6 +5,7 @@ as SQL), ``ts`` epoch seconds UTC, ``value`` a float, ``n`` how many raw reading
 (1, or more after downsampling). Each appended reading also goes into the outbox, in the same
 transaction, so nothing is stored without being queued for the cloud or queued without being stored.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,14 +34,14 @@ _MINUTE = "CAST(ts / 60 AS INTEGER) * 60.0"
 class Readings:
     """Time series of sensor readings in the ``readings`` table. Reach it as ``store.readings``.
 
-        >>> from kit.store import Store
-        >>> store = Store(":memory:")
-        >>> store.readings.append_many([("queue_m", 3.2, 1792044000.0), ("queue_m", 2.9, 1792044001.0)])
-        2
-        >>> store.readings.latest("queue_m")["value"]
-        2.9
-        >>> store.readings.per_minute("queue_m")[0]["count"]
-        2
+    >>> from kit.store import Store
+    >>> store = Store(":memory:")
+    >>> store.readings.append_many([("queue_m", 3.2, 1792044000.0), ("queue_m", 2.9, 1792044001.0)])
+    2
+    >>> store.readings.latest("queue_m")["value"]
+    2.9
+    >>> store.readings.per_minute("queue_m")[0]["count"]
+    2
     """
 
     def __init__(self, db: sqlite_utils.Database, transaction: Transaction, path: str | None = None):
@@ -78,8 +79,9 @@ class Readings:
                 conn.execute(_ENQUEUE, [now, before])
         return len(data)
 
-    def prune(self, older_than_days: float, downsample: bool = False, *, now: TimeLike = None,
-              include_unsent: bool = False) -> dict[str, int]:
+    def prune(
+        self, older_than_days: float, downsample: bool = False, *, now: TimeLike = None, include_unsent: bool = False
+    ) -> dict[str, int]:
         """Drop readings older than ``older_than_days`` (counted back from ``now``, default the clock).
 
         With ``downsample=True`` old readings are not lost but merged into one row per sensor per minute
@@ -96,13 +98,16 @@ class Readings:
         with self._transaction() as conn:
             if include_unsent:
                 conn.execute("DELETE FROM outbox WHERE reading_id IN (SELECT id FROM readings WHERE ts < ?)", [cutoff])
-            kept = conn.execute(f"SELECT count(*) FROM readings WHERE ts < ? AND NOT {_NOT_QUEUED}",
-                                [cutoff]).fetchone()[0]
+            kept = conn.execute(
+                f"SELECT count(*) FROM readings WHERE ts < ? AND NOT {_NOT_QUEUED}", [cutoff]
+            ).fetchone()[0]
             if not downsample:
                 deleted = conn.execute(f"DELETE FROM readings WHERE ts < ? AND {_NOT_QUEUED}", [cutoff]).rowcount
                 return {"deleted": deleted, "added": 0, "kept_unsent": kept}
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS kit_downsample "
-                         "(sensor TEXT, minute REAL, value REAL, n INTEGER, PRIMARY KEY (sensor, minute))")
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS kit_downsample "
+                "(sensor TEXT, minute REAL, value REAL, n INTEGER, PRIMARY KEY (sensor, minute))"
+            )
             conn.execute("DELETE FROM kit_downsample")
             # only minutes holding more than one row change; already-downsampled minutes are left alone
             conn.execute(
@@ -124,12 +129,15 @@ class Readings:
     # -- reading ------------------------------------------------------------------------------------------
     def latest(self, sensor: str) -> dict[str, Any] | None:
         """The newest reading of ``sensor`` as a dict (id, sensor, ts, value, n), or ``None``."""
-        rows = self._query("SELECT id, sensor, ts, value, n FROM readings WHERE sensor = ? ORDER BY ts DESC, id DESC "
-                           "LIMIT 1", [_sensor(sensor)])
+        rows = self._query(
+            "SELECT id, sensor, ts, value, n FROM readings WHERE sensor = ? ORDER BY ts DESC, id DESC LIMIT 1",
+            [_sensor(sensor)],
+        )
         return rows[0] if rows else None
 
-    def range(self, sensor: str, start: TimeLike = 0.0, end: TimeLike = math.inf, *,
-              limit: int | None = None) -> list[dict[str, Any]]:
+    def range(
+        self, sensor: str, start: TimeLike = 0.0, end: TimeLike = math.inf, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """Readings of ``sensor`` with ``start <= ts < end``, oldest first (dicts: id, sensor, ts, value, n)."""
         lo, hi = _bounds(start, end)
         sql = "SELECT id, sensor, ts, value, n FROM readings WHERE sensor = ? AND ts >= ? AND ts < ? ORDER BY ts, id"
@@ -152,8 +160,9 @@ class Readings:
     def tail(self, n: int = 10, sensor: str | None = None) -> list[dict[str, Any]]:
         """The last ``n`` readings (of one sensor, or of all), oldest first."""
         where, args = ("WHERE sensor = ?", [_sensor(sensor)]) if sensor is not None else ("", [])
-        rows = self._query(f"SELECT id, sensor, ts, value, n FROM readings {where} ORDER BY ts DESC, id DESC LIMIT ?",
-                           [*args, int(n)])
+        rows = self._query(
+            f"SELECT id, sensor, ts, value, n FROM readings {where} ORDER BY ts DESC, id DESC LIMIT ?", [*args, int(n)]
+        )
         return rows[::-1]
 
     def sensors(self) -> list[dict[str, Any]]:
@@ -177,8 +186,10 @@ class Readings:
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # fixed names, not user input
-                      for t in ("readings", "outbox", "parameter_history")}
+            counts = {
+                t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # fixed names, not user input
+                for t in ("readings", "outbox", "parameter_history")
+            }
             oldest, newest = conn.execute("SELECT min(ts), max(ts) FROM readings").fetchone()
         wal = 0
         if self._path and os.path.exists(self._path + "-wal"):
@@ -220,8 +231,9 @@ def _edge(x: TimeLike, unbounded: float, what: str) -> float:
 def _normalize(rows: Iterable[Any], now: float) -> list[tuple[str, float, float]]:
     """Check and convert rows to (sensor, ts, value) before anything is written; errors name the row."""
     if isinstance(rows, (str, bytes, Mapping)):
-        raise TypeError("rows must be a list of (sensor, value, ts) tuples or of dicts, not a single "
-                        f"{type(rows).__name__}")
+        raise TypeError(
+            f"rows must be a list of (sensor, value, ts) tuples or of dicts, not a single {type(rows).__name__}"
+        )
     out = []
     append = out.append
     isfinite = math.isfinite
@@ -247,8 +259,9 @@ def _normalize(rows: Iterable[Any], now: float) -> list[tuple[str, float, float]
                 ts = now if ts is None else to_epoch(ts, what="ts")
             append((sensor, ts, value))
         except KeyError as exc:
-            raise ValueError(f"row {i}: missing key {exc.args[0]!r} (dict rows need sensor, value, ts); "
-                             "nothing was written") from None
+            raise ValueError(
+                f"row {i}: missing key {exc.args[0]!r} (dict rows need sensor, value, ts); nothing was written"
+            ) from None
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"row {i}: {exc}; nothing was written") from None
     return out

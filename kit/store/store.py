@@ -1,4 +1,5 @@
 """``Store``: the kit's one SQLite file, with its parameters, readings and outbox."""
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,9 @@ class Store:
     other tools while the kit runs.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout_s: float = 5.0,
-                 readonly: bool = False):
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, busy_timeout_s: float = 5.0, readonly: bool = False
+    ):
         self.path = ":memory:" if str(path) == ":memory:" else str(Path(path or default_path()).expanduser())
         self.readonly = readonly
         self.db: sqlite_utils.Database = connect(self.path, busy_timeout_s=busy_timeout_s, readonly=readonly)
@@ -92,7 +94,7 @@ class Store:
         with self._transaction.lock:
             self.db.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,14 +10,14 @@ is read as UTC so the same simulated day gives the same numbers on every machine
     >>> to_iso(1792044000.0)
     '2026-10-15T06:00:00Z'
 """
+
 from __future__ import annotations
 
 import math
 import time
-from datetime import datetime, timezone
-from typing import Union
+from datetime import UTC, datetime
 
-TimeLike = Union[float, int, datetime, str, None]
+TimeLike = float | int | datetime | str | None
 
 
 def to_epoch(value: TimeLike, *, what: str = "time") -> float:
@@ -40,7 +40,7 @@ def to_epoch(value: TimeLike, *, what: str = "time") -> float:
             ) from None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.timestamp()
     if hasattr(value, "dtype"):  # numpy scalar
         return to_epoch(float(value), what=what)
@@ -49,6 +49,6 @@ def to_epoch(value: TimeLike, *, what: str = "time") -> float:
 
 def to_iso(seconds: float) -> str:
     """ISO-8601 UTC text for epoch ``seconds`` (milliseconds shown only when present)."""
-    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
     text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
     return text.replace("+00:00", "Z")

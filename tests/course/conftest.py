@@ -1,4 +1,5 @@
 """A tiny synthetic course (one lab, three exercises, its grading file) for testing the machinery itself."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ CELLS = {
     "self_check": "assert double(3) == 6, 'double(3) should be 6'",
 }
 
-GRADING_FILE = '''\
+GRADING_FILE = """\
 import pytest
 
 pytestmark = pytest.mark.notebook("01_demo")
@@ -48,7 +49,7 @@ def _observe_greet(name):
 def test_greet(lab, grading_rng):
     name = "".join(grading_rng.choices("abcdefghij", k=6))
     assert lab.observe(_observe_greet, name) == f"hello {name}"
-'''
+"""
 
 MAX_SCORE = 4
 
@@ -74,7 +75,9 @@ class DemoCourse:
     def notebook(**replace: str) -> nbformat.NotebookNode:
         return demo_notebook(**replace)
 
-    def student(self, name: str, notebook: nbformat.NotebookNode | str | None, *, filename: str = "01_demo.ipynb") -> Path:
+    def student(
+        self, name: str, notebook: nbformat.NotebookNode | str | None, *, filename: str = "01_demo.ipynb"
+    ) -> Path:
         """A student folder holding ``notebook`` (a notebook, raw file text, or nothing when None)."""
         folder = self.root / "submissions" / name
         folder.mkdir(parents=True, exist_ok=True)

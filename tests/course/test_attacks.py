@@ -4,6 +4,7 @@ Expected: every attack scores 0, the honest students graded in the same batch ke
 batch finishes and writes the gradebook, nothing outside the attacker's sandbox is read, written or left running.
 Needs bubblewrap (``--sandbox required``), as CI installs it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -19,9 +20,10 @@ from nbformat.v4 import new_code_cell
 from course import grade
 from course.grading.sandbox import available
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(available() is not None and not os.environ.get("CI"),
-                                 reason=f"no sandbox here: {available()}")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(available() is not None and not os.environ.get("CI"), reason=f"no sandbox here: {available()}"),
+]
 
 MARK = "edge-python-attack-marker"
 
@@ -192,16 +194,35 @@ def attacked(tmp_path_factory, make_course):
         course.student(name, _blank_with(course, name))
     # hand-ins that are not notebooks: a link to the reference solution, a folder, a FIFO
     (course.root / "submissions" / "symlink_to_solution").mkdir()
-    os.symlink(course.solutions / "01_demo.ipynb", course.root / "submissions" / "symlink_to_solution" / "01_demo.ipynb")
+    os.symlink(
+        course.solutions / "01_demo.ipynb", course.root / "submissions" / "symlink_to_solution" / "01_demo.ipynb"
+    )
     (course.root / "submissions" / "folder_named_ipynb" / "01_demo.ipynb").mkdir(parents=True)
     (course.root / "submissions" / "fifo").mkdir()
     os.mkfifo(course.root / "submissions" / "fifo" / "01_demo.ipynb")
     honest = {name: _digest(course.root / "submissions" / name / "01_demo.ipynb") for name in HONEST}
     tests = {p.name: _digest(p) for p in course.tests.iterdir() if p.is_file()}
     out = course.root / "out" / "grades.csv"
-    code = grade.main([str(course.root / "submissions"), "--out", str(out), "--tests", str(course.tests),
-                       "--sandbox", "required", "--cell-timeout", "10", "--call-timeout", "10",
-                       "--notebook-timeout", "60", "--jobs", "2", "--quiet"])
+    code = grade.main(
+        [
+            str(course.root / "submissions"),
+            "--out",
+            str(out),
+            "--tests",
+            str(course.tests),
+            "--sandbox",
+            "required",
+            "--cell-timeout",
+            "10",
+            "--call-timeout",
+            "10",
+            "--notebook-timeout",
+            "60",
+            "--jobs",
+            "2",
+            "--quiet",
+        ]
+    )
     with open(out, newline="") as rows:
         table = {row["student"]: row for row in csv.DictReader(rows)}
     left = _marked_processes()

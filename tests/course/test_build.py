@@ -1,4 +1,5 @@
 """course.build: solution regions become stubs, labs are byte-stable, --check sees stale labs."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,13 @@ def _solution(tmp_path, name="01_demo.ipynb", cells=None):
 def test_region_becomes_stub_with_the_markers_indentation():
     out = build.strip_solution(SOLVED)
     assert "### BEGIN" not in out and "seq = " not in out and '"green"' not in out
-    assert '    """The car light\'s phases, in order."""\n    # YOUR CODE HERE\n    raise NotImplementedError()\n' in out
-    assert "        if state:\n            # YOUR CODE HERE\n            raise NotImplementedError()\n        return \"red\"" in out
+    assert (
+        '    """The car light\'s phases, in order."""\n    # YOUR CODE HERE\n    raise NotImplementedError()\n' in out
+    )
+    assert (
+        '        if state:\n            # YOUR CODE HERE\n            raise NotImplementedError()\n        return "red"'
+        in out
+    )
     compile(out, "<lab>", "exec")  # the lab cell is still valid Python
 
 

@@ -1,4 +1,5 @@
 """course.grade: a class of deliberately broken submissions always yields a full gradebook and feedback."""
+
 from __future__ import annotations
 
 import csv
@@ -41,8 +42,22 @@ def graded(tmp_path_factory, make_course):
     course.student("not_a_notebook", "this is not JSON")
     course.student("renamed", course.notebook(), filename="01_demo (1).ipynb")
     out = course.root / "out" / "grades.csv"
-    code = grade.main([str(course.root / "submissions"), "--out", str(out), "--tests", str(course.tests),
-                       "--cell-timeout", "3", "--call-timeout", "3", "--notebook-timeout", "60", "--quiet"])
+    code = grade.main(
+        [
+            str(course.root / "submissions"),
+            "--out",
+            str(out),
+            "--tests",
+            str(course.tests),
+            "--cell-timeout",
+            "3",
+            "--call-timeout",
+            "3",
+            "--notebook-timeout",
+            "60",
+            "--quiet",
+        ]
+    )
     with open(out, newline="") as rows:
         table = list(csv.DictReader(rows))
     return code, table, course.root / "out" / "feedback"
@@ -60,8 +75,10 @@ def test_the_batch_finishes_with_a_row_for_every_student(graded):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("student, expected", [(s, e) for s, (_, e) in BROKEN.items()]
-                         + [("blank", 0), ("missing", 0), ("not_a_notebook", 0), ("renamed", 4)])
+@pytest.mark.parametrize(
+    "student, expected",
+    [(s, e) for s, (_, e) in BROKEN.items()] + [("blank", 0), ("missing", 0), ("not_a_notebook", 0), ("renamed", 4)],
+)
 def test_each_breakage_costs_only_what_it_broke(graded, student, expected):
     _, table, feedback = graded
     row = next(row for row in table if row["student"] == student)
@@ -71,7 +88,9 @@ def test_each_breakage_costs_only_what_it_broke(graded, student, expected):
 @pytest.mark.slow
 def test_feedback_names_each_failed_test_and_what_went_wrong(graded):
     _, _, feedback = graded
-    assert sorted(p.stem for p in feedback.glob("*.md")) == sorted([*BROKEN, "blank", "missing", "not_a_notebook", "renamed"])
+    assert sorted(p.stem for p in feedback.glob("*.md")) == sorted(
+        [*BROKEN, "blank", "missing", "not_a_notebook", "renamed"]
+    )
     solved = (feedback / "solved.md").read_text()
     assert "**Total: 4 / 4**" in solved and "All tests passed." in solved
 
@@ -99,8 +118,12 @@ def test_a_lab_over_its_time_limit_is_stopped_and_still_reported(demo_course):
     sleepy = demo_course.notebook(imports="import time\ntime.sleep(120)")
     demo_course.student("sleepy", sleepy)
     started = time.monotonic()
-    [sleepy] = grade.grade_class(demo_course.root / "submissions", tests=demo_course.tests, jobs=2,
-                                 limits=grade.Limits(cell_timeout=200, lab_timeout=8))
+    [sleepy] = grade.grade_class(
+        demo_course.root / "submissions",
+        tests=demo_course.tests,
+        jobs=2,
+        limits=grade.Limits(cell_timeout=200, lab_timeout=8),
+    )
     assert time.monotonic() - started < 60
     assert sleepy.score == 0 and sleepy.max_score == 4
     assert "grading stopped after 8 s" in sleepy.note
@@ -120,17 +143,40 @@ def test_find_notebook_prefers_the_exact_name_then_a_unique_numbered_one(tmp_pat
 
 
 def test_csv_and_feedback_shapes(tmp_path):
-    ok = grade.LabResult("ada", "01_demo", [
-        {"test": "g/test_01_demo.py::test_double", "points": 2.0, "max": 2.0, "passed": True, "message": ""},
-        {"test": "g/test_01_demo.py::test_limit", "points": 0.0, "max": 1.5, "passed": False,
-         "message": "assert 4 == 3\n  + where 4 = ..."},
-    ], notebook={"problem": None, "cells": [{"text": "cell 3 (`x = 1/0`): ZeroDivisionError: division by zero"}]})
-    missing = grade.LabResult("ada", "02_more", [
-        {"test": "g/test_02_more.py::test_a", "points": 0.0, "max": 1.0, "passed": False, "message": "not submitted"},
-    ], note="not submitted: no 02_more.ipynb in your folder")
+    ok = grade.LabResult(
+        "ada",
+        "01_demo",
+        [
+            {"test": "g/test_01_demo.py::test_double", "points": 2.0, "max": 2.0, "passed": True, "message": ""},
+            {
+                "test": "g/test_01_demo.py::test_limit",
+                "points": 0.0,
+                "max": 1.5,
+                "passed": False,
+                "message": "assert 4 == 3\n  + where 4 = ...",
+            },
+        ],
+        notebook={"problem": None, "cells": [{"text": "cell 3 (`x = 1/0`): ZeroDivisionError: division by zero"}]},
+    )
+    missing = grade.LabResult(
+        "ada",
+        "02_more",
+        [
+            {
+                "test": "g/test_02_more.py::test_a",
+                "points": 0.0,
+                "max": 1.0,
+                "passed": False,
+                "message": "not submitted",
+            },
+        ],
+        note="not submitted: no 02_more.ipynb in your folder",
+    )
     grade.write_csv([ok, missing], tmp_path / "grades.csv")
     assert (tmp_path / "grades.csv").read_text().splitlines() == [
-        "student,assignment,max_score,score", "ada,01_demo,3.50,2", "ada,02_more,1,0",
+        "student,assignment,max_score,score",
+        "ada,01_demo,3.50,2",
+        "ada,02_more,1,0",
     ]
     text = grade.feedback_markdown("ada", [ok, missing])
     assert "**Total: 2 / 4.50**" in text
@@ -153,7 +199,10 @@ def test_discover_labs_reads_points_without_running_notebooks(demo_course, tmp_p
     labs = grade.discover_labs(demo_course.tests, tmp_path)
     assert [lab.notebook for lab in labs] == ["01_demo"]
     assert [(t["test"].split("::")[-1], t["max"]) for t in labs[0].tests] == [
-        ("test_double", 2.0), ("test_limit", 1.0), ("test_greet", 1.0)]
+        ("test_double", 2.0),
+        ("test_limit", 1.0),
+        ("test_greet", 1.0),
+    ]
     with pytest.raises(SystemExit, match="no grading tests for 09_nope"):
         grade.discover_labs(demo_course.tests, tmp_path, only=["09_nope"])
     assert json.loads((tmp_path / "collected.json").read_text())["max_score"] == 4

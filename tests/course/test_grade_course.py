@@ -2,6 +2,7 @@
 
 Labs are discovered when the tests run (grading files in tests/grading), so this grows with the course.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,9 @@ def _graded_notebooks() -> list[str]:
 
 def test_every_grading_file_has_its_solution_and_its_lab():
     for name in _graded_notebooks():
-        assert (SOLUTIONS / f"{name}.ipynb").exists(), f"tests/grading grades {name} but solutions/{name}.ipynb is missing"
+        assert (SOLUTIONS / f"{name}.ipynb").exists(), (
+            f"tests/grading grades {name} but solutions/{name}.ipynb is missing"
+        )
         assert (LABS / f"{name}.ipynb").exists(), f"labs/{name}.ipynb is missing: run `python -m course.build`"
 
 

@@ -1,4 +1,5 @@
 """Every lab names the project's kernel, and `make lab` installs a kernel of that name."""
+
 from __future__ import annotations
 
 import re

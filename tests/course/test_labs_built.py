@@ -1,4 +1,5 @@
 """The repository's own labs: built from the solutions, and no notebook in git carries outputs."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,15 +12,22 @@ from course import LABS, ROOT, SOLUTIONS, build
 
 def test_labs_are_up_to_date_with_solutions():
     # Runs the real command line, exactly as CI and a lab author do.
-    done = subprocess.run([sys.executable, "-m", "course.build", "--check"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "course.build", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, f"labs/ is stale; run `python -m course.build`:\n{done.stderr}"
 
 
 def _repository_notebooks() -> list:
     try:  # every notebook git knows of, wherever it is
-        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.ipynb"],
-                                cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout.split()
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.ipynb"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.split()
         return sorted(ROOT / name for name in listed if (ROOT / name).exists())
     except (OSError, subprocess.SubprocessError):  # an exported tree without git
         return sorted(SOLUTIONS.glob("*.ipynb")) + sorted(LABS.glob("*.ipynb"))

@@ -1,4 +1,5 @@
 """Knowledge checks: right and wrong answers get the right feedback; every lab has one and its solution passes it."""
+
 from __future__ import annotations
 
 import re

@@ -1,8 +1,9 @@
 """Graded tests: each file grades one notebook through the ``lab`` fixture (see course/grading/plugin.py).
 
-    pytest tests/grading                       # grades solutions/ (every test should pass)
-    pytest tests/grading --notebooks labs      # grades the blank labs (every test should fail)
+pytest tests/grading                       # grades solutions/ (every test should pass)
+pytest tests/grading --notebooks labs      # grades the blank labs (every test should fail)
 """
+
 from __future__ import annotations
 
 import pytest

@@ -3,6 +3,7 @@
 Each ``_observe_*`` function runs in the student's kernel and only gathers values; each test judges them here, in
 the grader's process, against the kit run here on the same seeds, with inputs drawn from ``grading_rng``.
 """
+
 import pytest
 
 pytestmark = pytest.mark.notebook("00_welcome")
@@ -50,8 +51,11 @@ def test_snapshot(lab, grading_rng):
         b.world.advance(minutes=minutes)
         world = b.world
         expected = {
-            "time": world.now.isoformat(), "car_light": "green", "queue_length": world.queue_length,
-            "pedestrians_waiting": world.pedestrians_waiting, "daylight": world.daylight,
+            "time": world.now.isoformat(),
+            "car_light": "green",
+            "queue_length": world.queue_length,
+            "pedestrians_waiting": world.pedestrians_waiting,
+            "daylight": world.daylight,
         }
     snap = got["snapshot"]
     assert set(snap) == set(expected), f"keys should be {sorted(expected)}, got {sorted(snap)}"
@@ -74,7 +78,8 @@ def test_queue_after_is_reproducible(lab, grading_rng):
         world.set_lights(car="red", ped="off")
         world.advance(minutes=minutes)
         assert queue == world.queue_length, (
-            f"queue_after({seed}, {minutes}) should be {world.queue_length} (a fresh board, red only), got {queue!r}")
+            f"queue_after({seed}, {minutes}) should be {world.queue_length} (a fresh board, red only), got {queue!r}"
+        )
 
 
 def _observe_closes(seed):
@@ -100,6 +105,10 @@ def test_queue_after_closes_its_board(lab, grading_rng):
     world = World(seed=seed)  # the value ties the answer to this run's seed: a constant reply cannot pass
     world.set_lights(car="red", ped="off")
     world.advance(minutes=1)
-    assert got["queue"] == world.queue_length, f"queue_after({seed}, 1) should be {world.queue_length}, got {got['queue']!r}"
-    assert got["closed"] is True, ("queue_after() left its board open (GPIO 17 is still in use): "
-                                   "use `with Board(seed=seed) as b:` so the board is closed")
+    assert got["queue"] == world.queue_length, (
+        f"queue_after({seed}, 1) should be {world.queue_length}, got {got['queue']!r}"
+    )
+    assert got["closed"] is True, (
+        "queue_after() left its board open (GPIO 17 is still in use): "
+        "use `with Board(seed=seed) as b:` so the board is closed"
+    )

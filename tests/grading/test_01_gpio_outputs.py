@@ -3,6 +3,7 @@
 Each ``_observe_*`` function runs in the student's kernel and only gathers values; each test judges them here, in
 the grader's process, on inputs drawn from ``grading_rng`` (fresh for every grading run).
 """
+
 import math
 
 import pytest
@@ -19,8 +20,7 @@ def _raised(outcome):
 
 
 def _observe_fade_levels(cases, bad):
-    out = {"levels": [fade_levels(steps, gamma=gamma) for steps, gamma in cases],
-           "default": fade_levels(4), "bad": []}
+    out = {"levels": [fade_levels(steps, gamma=gamma) for steps, gamma in cases], "default": fade_levels(4), "bad": []}
     for steps in bad:
         try:
             fade_levels(steps)
@@ -33,15 +33,20 @@ def _observe_fade_levels(cases, bad):
 
 @pytest.mark.points(2)
 def test_fade_levels(lab, grading_rng):
-    cases = [(2, 2.2), (grading_rng.randint(3, 12), 2.2), (grading_rng.randint(3, 12), 1.0),
-             (grading_rng.randint(3, 12), round(grading_rng.uniform(0.5, 3.5), 3))]
+    cases = [
+        (2, 2.2),
+        (grading_rng.randint(3, 12), 2.2),
+        (grading_rng.randint(3, 12), 1.0),
+        (grading_rng.randint(3, 12), round(grading_rng.uniform(0.5, 3.5), 3)),
+    ]
     bad = [1, 0, -grading_rng.randint(1, 50)]
     got = lab.observe(_observe_fade_levels, cases, bad)
     for (steps, gamma), levels in zip(cases, got["levels"]):
         expected = [(i / (steps - 1)) ** gamma for i in range(steps)]
         assert len(levels) == steps, f"fade_levels({steps}) should have {steps} levels, got {len(levels)}"
-        assert all(isinstance(a, (int, float)) and math.isclose(a, b, abs_tol=1e-9) for a, b in zip(levels, expected)), (
-            f"fade_levels({steps}, gamma={gamma}) should be {expected}, got {levels}")
+        assert all(
+            isinstance(a, (int, float)) and math.isclose(a, b, abs_tol=1e-9) for a, b in zip(levels, expected)
+        ), f"fade_levels({steps}, gamma={gamma}) should be {expected}, got {levels}"
     assert got["default"][0] == 0.0 and got["default"][-1] == 1.0, "a fade goes from exactly 0 to exactly 1"
     for steps, outcome in zip(bad, got["bad"]):
         assert _raised(outcome) == "ValueError", f"fade_levels({steps}) should raise ValueError"
@@ -66,7 +71,8 @@ def test_fade(lab, grading_rng):
     step_s = round(grading_rng.uniform(0.05, 0.5), 3)
     got = lab.observe(_observe_fade, levels, step_s)
     assert got["waits"] == [step_s] * len(levels), (
-        f"wait(step_s) once per level: expected {len(levels)} waits of {step_s}, got {got['waits']}")
+        f"wait(step_s) once per level: expected {len(levels)} waits of {step_s}, got {got['waits']}"
+    )
     seen = [round(v, 6) for v in got["seen"]]
     assert seen == [round(v, 6) for v in levels], f"the lamp should go through the levels {levels}, its pin went {seen}"
 
@@ -89,16 +95,21 @@ def _observe_beep(pattern):
 
 @pytest.mark.points(2)
 def test_beep(lab, grading_rng):
-    pattern = [[round(grading_rng.uniform(0.05, 1.0), 2), round(grading_rng.uniform(0.05, 1.0), 2)]
-               for _ in range(grading_rng.randint(2, 5))]
+    pattern = [
+        [round(grading_rng.uniform(0.05, 1.0), 2), round(grading_rng.uniform(0.05, 1.0), 2)]
+        for _ in range(grading_rng.randint(2, 5))
+    ]
     got = lab.observe(_observe_beep, pattern)
     length = sum(on + off for on, off in pattern)
     assert isinstance(got["total"], (int, float)) and math.isclose(got["total"], length), (
-        f"the pattern {pattern} lasts {length:g} s, beep returned {got['total']!r}")
-    assert got["waits"][:2 * len(pattern)] == [t for pair in pattern for t in pair], (
-        f"wait on_s then off_s for each pair of {pattern}, got {got['waits']}")
+        f"the pattern {pattern} lasts {length:g} s, beep returned {got['total']!r}"
+    )
+    assert got["waits"][: 2 * len(pattern)] == [t for pair in pattern for t in pair], (
+        f"wait on_s then off_s for each pair of {pattern}, got {got['waits']}"
+    )
     assert got["states"] == [False] + [True, False] * len(pattern), (
-        f"on/off {len(pattern)} times, the pin went {got['states']}")
+        f"on/off {len(pattern)} times, the pin went {got['states']}"
+    )
     assert got["active"] is False, "the buzzer must be off at the end"
     assert got["empty"] == 0, "an empty pattern lasts 0 s"
 
@@ -131,7 +142,8 @@ def test_phases_and_lamps(lab, grading_rng):
     for phase, outcome in zip(bad, got["bad"]):
         assert _raised(outcome) == "ValueError", f"next_phase({phase!r}) should raise ValueError"
         assert repr(phase) in outcome["message"] or str(phase) in outcome["message"], (
-            f"the error should name the phase: {outcome['message']}")
+            f"the error should name the phase: {outcome['message']}"
+        )
 
 
 class _Machine:
@@ -169,8 +181,12 @@ def _observe_machine(timings, ticks, start, bad):
 
 
 def _random_timings(rng):
-    return {"red": rng.randint(8, 30), "red_amber": rng.randint(1, 3), "green": rng.randint(8, 25),
-            "amber": rng.randint(2, 4)}
+    return {
+        "red": rng.randint(8, 30),
+        "red_amber": rng.randint(1, 3),
+        "green": rng.randint(8, 25),
+        "amber": rng.randint(2, 4),
+    }
 
 
 @pytest.mark.points(3)
@@ -178,24 +194,35 @@ def test_traffic_light_machine(lab, grading_rng):
     timings = _random_timings(grading_rng)
     cycle_s = sum(timings.values())
     # half a second short of red's end, then exactly to it, then single steps and one long tick over several phases
-    ticks = [timings["red"] - 0.5, 0.5, timings["red_amber"], grading_rng.randint(1, 3) + 0.5,
-             cycle_s + grading_rng.randint(1, 5), 0.5 * grading_rng.randint(1, 9)]
+    ticks = [
+        timings["red"] - 0.5,
+        0.5,
+        timings["red_amber"],
+        grading_rng.randint(1, 3) + 0.5,
+        cycle_s + grading_rng.randint(1, 5),
+        0.5 * grading_rng.randint(1, 9),
+    ]
     start = grading_rng.choice(CYCLE[1:])
     missing = grading_rng.choice(CYCLE)
     bad = [{p: v for p, v in timings.items() if p != missing}, dict(timings, red_amber=0), dict(timings, red=-1)]
     got = lab.observe(_observe_machine, timings, ticks, start, bad)
     assert got["initial"][0] == "red" and math.isclose(got["initial"][1], timings["red"]), (
-        f"a new machine starts on red with {timings['red']} s left, got {got['initial']}")
+        f"a new machine starts on red with {timings['red']} s left, got {got['initial']}"
+    )
     model = _Machine(timings)
     for dt, (entered, phase, remaining, lamps) in zip(ticks, got["steps"]):
         expected = model.tick(dt)
         assert entered == expected, f"tick({dt}) with timings {timings} should enter {expected}, got {entered}"
         assert phase == model.phase and math.isclose(remaining, model.remaining, abs_tol=1e-6), (
-            f"after tick({dt}): expected {model.phase} with {model.remaining:g} s left, got {phase} with {remaining}")
-        assert lamps == LAMPS[model.phase], f"lamps() in {model.phase} should be {tuple(LAMPS[model.phase])}, got {lamps}"
+            f"after tick({dt}): expected {model.phase} with {model.remaining:g} s left, got {phase} with {remaining}"
+        )
+        assert lamps == LAMPS[model.phase], (
+            f"lamps() in {model.phase} should be {tuple(LAMPS[model.phase])}, got {lamps}"
+        )
     assert len(got["steps"]) == len(ticks)
     assert got["start"][0] == start and math.isclose(got["start"][1], timings[start]), (
-        f"TrafficLightMachine(timings, start={start!r}) should start there with {timings[start]} s, got {got['start']}")
+        f"TrafficLightMachine(timings, start={start!r}) should start there with {timings[start]} s, got {got['start']}"
+    )
     for timing, name, outcome in zip(bad, [missing, "red_amber", "red"], got["bad"]):
         assert _raised(outcome) == "ValueError", f"TrafficLightMachine({timing}) should raise ValueError"
         assert name in outcome["message"], f"the error should name {name!r}: {outcome['message']}"
@@ -209,8 +236,12 @@ def _observe_run_lights(seed, timings, seconds, step_s):
         seen = []
         b.world.add_listener(lambda w: seen.append(w.car_light_state()), each_step=False)
         log = run_lights(TrafficLightMachine(timings), b, seconds, step_s=step_s)
-        return {"log": [list(row) for row in log], "seen": seen, "queue": b.world.queue_length,
-                "served": b.world.stats.served_vehicles}
+        return {
+            "log": [list(row) for row in log],
+            "seen": seen,
+            "queue": b.world.queue_length,
+            "served": b.world.stats.served_vehicles,
+        }
 
 
 @pytest.mark.points(2)
@@ -221,7 +252,9 @@ def test_run_lights_drives_the_board(lab, grading_rng):
     got = lab.observe(_observe_run_lights, grading_rng.randint(1, 10_000), timings, steps * step_s, step_s)
     log = got["log"]
     assert len(log) == steps, f"{steps * step_s:g} s in steps of {step_s:g} s is {steps} log rows, got {len(log)}"
-    assert [round(row[0], 6) for row in log[:3]] == [step_s, 2 * step_s, 3 * step_s], f"elapsed_s after each step: {log[:3]}"
+    assert [round(row[0], 6) for row in log[:3]] == [step_s, 2 * step_s, 3 * step_s], (
+        f"elapsed_s after each step: {log[:3]}"
+    )
     model, expected = _Machine(timings), []
     for _ in range(steps):
         expected.append(model.phase)

@@ -1,4 +1,5 @@
 """Grades lab 02 (GPIO inputs and energy): polling vs events, debouncing, hysteresis, LDR, ADC, energy, send on change."""
+
 import pytest
 
 pytestmark = [pytest.mark.notebook("02_gpio_inputs"), pytest.mark.slow]  # runs the lab first (about 15 s)
@@ -14,8 +15,12 @@ def _check_polling():
             ticks = []
             b.world.add_listener(lambda w: ticks.append(round(w.elapsed, 6)), each_step=False)
             count = count_presses_polling(b, 900, period)
-            assert ticks and abs(ticks[-1] - 900) < 1e-6, f"advance the world for `seconds` in total; it ran {ticks[-1:]} s"
-            assert len(ticks) == round(900 / period), f"one advance of period_s per look: expected {round(900 / period)}, got {len(ticks)}"
+            assert ticks and abs(ticks[-1] - 900) < 1e-6, (
+                f"advance the world for `seconds` in total; it ran {ticks[-1:]} s"
+            )
+            assert len(ticks) == round(900 / period), (
+                f"one advance of period_s per look: expected {round(900 / period)}, got {len(ticks)}"
+            )
             results.append((period, count, b.world.stats.button_presses))
     # an independent poller on the same worlds
     for period, count, total in results:
@@ -43,9 +48,12 @@ def _check_events():
         with Board(World(seed=seed, start="2026-10-15T17:00:00")) as b:
             b.ped_light.value = (1, 0)
             got = count_presses_events(b, 1200)
-            assert abs(b.world.elapsed - 1200) < 1e-6, f"advance the world by `seconds` (1200), it ran {b.world.elapsed} s"
+            assert abs(b.world.elapsed - 1200) < 1e-6, (
+                f"advance the world by `seconds` (1200), it ran {b.world.elapsed} s"
+            )
             assert got == b.world.stats.button_presses, (
-                f"events see every press: {b.world.stats.button_presses} presses, counted {got}")
+                f"events see every press: {b.world.stats.button_presses} presses, counted {got}"
+            )
             assert b.button.when_pressed is None, "set when_pressed back to None when done"
 
 
@@ -81,7 +89,9 @@ def _check_queue_detector():
     assert got == expected, f"threshold 0.8, hysteresis 0.1 on {seq}: expected {expected}, got {got}"
     assert d.queued is False
     plain = QueueDetector(0.5)
-    assert [plain.update(x) for x in (0.49, 0.51, 0.5, 0.49)] == [True, False, False, True], "no hysteresis: < on, > off"
+    assert [plain.update(x) for x in (0.49, 0.51, 0.5, 0.49)] == [True, False, False, True], (
+        "no hysteresis: < on, > off"
+    )
     for args in [(0,), (-1, 0.1), (0.5, -0.1)]:
         try:
             QueueDetector(*args)
@@ -96,8 +106,14 @@ def test_queue_detector_hysteresis(lab):
 
 
 def _check_sensor_covered():
-    cases = [((0.1, 0.8), True), ((0.5, 0.8), False), ((0.39, 0.8), True), ((0.0, 0.1), False),
-             ((0.05, 0.2), True), ((0.05, 0.19), False)]
+    cases = [
+        ((0.1, 0.8), True),
+        ((0.5, 0.8), False),
+        ((0.39, 0.8), True),
+        ((0.0, 0.1), False),
+        ((0.05, 0.2), True),
+        ((0.05, 0.19), False),
+    ]
     for (measured, expected_light), want in cases:
         got = sensor_covered(measured, expected_light)
         assert bool(got) == want, f"sensor_covered({measured}, {expected_light}) should be {want}, got {got}"
@@ -112,10 +128,16 @@ def test_sensor_covered(lab):
 def _check_adc():
     import math
 
-    for raw, vref, bits, volts in [(0, 3.3, 10, 0.0), (1023, 3.3, 10, 3.3), (512, 3.3, 10, 512 / 1023 * 3.3),
-                                   (2048, 5.0, 12, 2048 / 4095 * 5.0)]:
+    for raw, vref, bits, volts in [
+        (0, 3.3, 10, 0.0),
+        (1023, 3.3, 10, 3.3),
+        (512, 3.3, 10, 512 / 1023 * 3.3),
+        (2048, 5.0, 12, 2048 / 4095 * 5.0),
+    ]:
         got = adc_volts(raw, vref=vref, bits=bits)
-        assert math.isclose(got, volts, abs_tol=1e-9), f"adc_volts({raw}, vref={vref}, bits={bits}) should be {volts}, got {got}"
+        assert math.isclose(got, volts, abs_tol=1e-9), (
+            f"adc_volts({raw}, vref={vref}, bits={bits}) should be {volts}, got {got}"
+        )
     for volts, celsius in [(0.5, 0.0), (0.75, 25.0), (0.4, -10.0), (1.0, 50.0)]:
         assert math.isclose(tmp36_c(volts), celsius, abs_tol=1e-9), f"tmp36_c({volts}) should be {celsius}"
 
@@ -130,7 +152,9 @@ def _check_energy():
 
     assert math.isclose(duty_cycle_energy_j(1, 1, 75, 0, 1), 270.0), "always on at 75 mW for 1 h is 270 J"
     got = duty_cycle_energy_j(10, 0.5, 100, 1, 2)
-    assert math.isclose(got, (0.5 * 100 + 9.5 * 1) / 10 / 1000 * 7200), f"10 s period, 0.5 s at 100 mW, 1 mW asleep, 2 h: got {got}"
+    assert math.isclose(got, (0.5 * 100 + 9.5 * 1) / 10 / 1000 * 7200), (
+        f"10 s period, 0.5 s at 100 mW, 1 mW asleep, 2 h: got {got}"
+    )
     assert math.isclose(duty_cycle_energy_j(60, 0, 75, 2, 24), 2 / 1000 * 86400), "never active: sleep power only"
     for args in [(1, 2, 75, 0, 1), (0, 0, 75, 0, 1)]:
         try:

@@ -1,4 +1,5 @@
 """Grades lab 04 (edge to cloud): S3 batches, the shadow's desired state, MQTT telemetry, draining the outbox."""
+
 import pytest
 
 pytestmark = pytest.mark.notebook("04_cloud")
@@ -17,7 +18,7 @@ def _check_upload_batch():
         s3 = cloud.client("s3")
         s3.create_bucket(Bucket="grading-04", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         store.readings.append_many([("pot", 0.5, t0 - 1), ("pot", 0.25, t0), ("pot", 0.75, t0 + 2)])
-        store.outbox.ack(store.outbox.lease(limit=1))              # outbox id 1 already sent
+        store.outbox.ack(store.outbox.lease(limit=1))  # outbox id 1 already sent
         items = store.outbox.lease(limit=10)
         key = upload_batch(s3, "grading-04", "kit-0099", items)
         expected = f"readings/kit-0099/2026-10-15/{items[0].id:012d}.jsonl.gz"
@@ -25,7 +26,8 @@ def _check_upload_batch():
         body = s3.get_object(Bucket="grading-04", Key=key)["Body"].read()
         lines = gzip.decompress(body).decode().splitlines()
         assert [json.loads(line) for line in lines] == [{"outbox_id": i.id, **i.payload} for i in items], (
-            "one JSON line per item: {'outbox_id': item.id, **item.payload}, in order")
+            "one JSON line per item: {'outbox_id': item.id, **item.payload}, in order"
+        )
         assert upload_batch(s3, "grading-04", "kit-0099", items) == key, "a resend must use the same key"
         assert s3.list_objects_v2(Bucket="grading-04")["KeyCount"] == 1, "a resend must not add an object"
 
@@ -101,7 +103,9 @@ def _check_publish_readings():
     assert {c[0] for c in rec.calls} == {"kit/kit-0042/telemetry"}, f"topic: {rec.calls[0][0]!r}"
     assert all(c[2] == 1 for c in rec.calls), "publish at qos=1"
     assert [json.loads(c[1]) for c in rec.calls] == [
-        {"sensor": "queue_m", "value": 1.5, "ts": 10.0}, {"sensor": "light", "value": 0.25, "ts": 11.0}]
+        {"sensor": "queue_m", "value": 1.5, "ts": 10.0},
+        {"sensor": "light", "value": 0.25, "ts": 11.0},
+    ]
     assert list(mids) == [101, 102], f"return the message ids (info.mid), got {mids!r}"
 
 

@@ -4,6 +4,7 @@ Each ``_observe_*`` function runs in the student's kernel and only gathers value
 the grader's process (which renders the same frames and runs the same model itself), on inputs drawn from
 ``grading_rng`` (fresh for every grading run).
 """
+
 import pytest
 
 pytestmark = pytest.mark.notebook("05_edge_model")
@@ -31,20 +32,32 @@ def _observe_to_model_input(queue, peds, daylight, seed, tint):
     rgb[..., 0] = np.clip(rgb[..., 0].astype(int) + tint, 0, 255)
     x = to_model_input(rgb)
     y = to_model_input(gray, size=32)
-    return {"x_type": type(x).__name__, "x_shape": list(getattr(x, "shape", [])), "x_dtype": str(getattr(x, "dtype", "")),
-            "x": np.asarray(x, dtype=np.float64).reshape(-1).tolist() if hasattr(x, "shape") else None,
-            "y_shape": list(getattr(y, "shape", [])), "y_mean": float(np.asarray(y).mean())}
+    return {
+        "x_type": type(x).__name__,
+        "x_shape": list(getattr(x, "shape", [])),
+        "x_dtype": str(getattr(x, "dtype", "")),
+        "x": np.asarray(x, dtype=np.float64).reshape(-1).tolist() if hasattr(x, "shape") else None,
+        "y_shape": list(getattr(y, "shape", [])),
+        "y_mean": float(np.asarray(y).mean()),
+    }
 
 
 @pytest.mark.points(2)
 def test_to_model_input_makes_the_models_tensor(lab, grading_rng):
     import numpy as np
 
-    args = (grading_rng.randint(0, 6), grading_rng.randint(0, 2), round(grading_rng.uniform(0.5, 1.0), 3),
-            grading_rng.randint(1, 10_000), grading_rng.randint(20, 60))
+    args = (
+        grading_rng.randint(0, 6),
+        grading_rng.randint(0, 2),
+        round(grading_rng.uniform(0.5, 1.0), 3),
+        grading_rng.randint(1, 10_000),
+        grading_rng.randint(20, 60),
+    )
     got = lab.observe(_observe_to_model_input, *args)
     gray, rgb = _frame(*args)
-    assert got["x_type"] == "ndarray" and got["x_shape"] == [1, 64, 64, 1], f"expected (1, 64, 64, 1), got {got['x_shape']}"
+    assert got["x_type"] == "ndarray" and got["x_shape"] == [1, 64, 64, 1], (
+        f"expected (1, 64, 64, 1), got {got['x_shape']}"
+    )
     assert got["x_dtype"] == "float32", f"expected float32, got {got['x_dtype']}"
     luma = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).reshape(64, 3, 64, 3).mean(axis=(1, 3))
     err = float(np.abs(np.array(got["x"]).reshape(64, 64) - luma / 255).max())
@@ -59,8 +72,14 @@ def _observe_interpret(cases):
     out = []
     for outputs, kwargs in cases:
         got = interpret({name: np.array(value, np.float32) for name, value in outputs.items()}, **kwargs)
-        out.append({"queue": got["queue"], "confidence": float(got["confidence"]),
-                    "pedestrian": bool(got["pedestrian"]), "pedestrian_p": float(got["pedestrian_p"])})
+        out.append(
+            {
+                "queue": got["queue"],
+                "confidence": float(got["confidence"]),
+                "pedestrian": bool(got["pedestrian"]),
+                "pedestrian_p": float(got["pedestrian_p"]),
+            }
+        )
     return out
 
 
@@ -81,11 +100,17 @@ def test_interpret_reads_outputs_by_name(lab, grading_rng):
     for (outputs, kwargs), answer in zip(cases, got):
         probs, p = outputs["queue"][0], outputs["pedestrian"][0][0]
         best = max(range(3), key=probs.__getitem__)
-        assert answer["queue"] == classes[best], f"interpret({outputs}): class {best} is {classes[best]!r}, got {answer['queue']!r}"
-        assert abs(answer["confidence"] - probs[best]) < 1e-5, f"confidence should be {probs[best]}, got {answer['confidence']!r}"
+        assert answer["queue"] == classes[best], (
+            f"interpret({outputs}): class {best} is {classes[best]!r}, got {answer['queue']!r}"
+        )
+        assert abs(answer["confidence"] - probs[best]) < 1e-5, (
+            f"confidence should be {probs[best]}, got {answer['confidence']!r}"
+        )
         assert abs(answer["pedestrian_p"] - p) < 1e-5, f"pedestrian_p should be {p}, got {answer['pedestrian_p']!r}"
         threshold = kwargs.get("threshold", 0.5)
-        assert answer["pedestrian"] == (p >= threshold), f"p={p} against threshold {threshold}: someone waits iff p >= threshold"
+        assert answer["pedestrian"] == (p >= threshold), (
+            f"p={p} against threshold {threshold}: someone waits iff p >= threshold"
+        )
 
 
 def _observe_measure_latency(warmup, runs, x):
@@ -177,9 +202,14 @@ def _observe_sensor_vector(seed, start, steps):
         for _ in range(steps):
             b.world.advance(seconds=15)
             v = sensor_vector(b)
-            out.append({"type": type(v).__name__, "shape": list(getattr(v, "shape", [])),
-                        "dtype": str(getattr(v, "dtype", "")),
-                        "v": np.asarray(v, dtype=np.float64).reshape(-1).tolist() if hasattr(v, "shape") else None})
+            out.append(
+                {
+                    "type": type(v).__name__,
+                    "shape": list(getattr(v, "shape", [])),
+                    "dtype": str(getattr(v, "dtype", "")),
+                    "v": np.asarray(v, dtype=np.float64).reshape(-1).tolist() if hasattr(v, "shape") else None,
+                }
+            )
     finally:
         b.close()
     return out
@@ -201,9 +231,13 @@ def test_sensor_vector_is_read_from_the_board(lab, grading_rng):
         for step, answer in enumerate(got):
             b.world.advance(seconds=15)
             want = vector_from_board(b)
-            assert answer["type"] == "ndarray" and answer["shape"] == [6], f"expected an array of shape (6,), got {answer['shape']}"
+            assert answer["type"] == "ndarray" and answer["shape"] == [6], (
+                f"expected an array of shape (6,), got {answer['shape']}"
+            )
             assert answer["dtype"] == "float32", f"expected float32, got {answer['dtype']}"
-            assert np.allclose(answer["v"], want, atol=0.02), f"after {15 * (step + 1)} s of red: expected {np.round(want, 3)}, got {np.round(answer['v'], 3)}"
+            assert np.allclose(answer["v"], want, atol=0.02), (
+                f"after {15 * (step + 1)} s of red: expected {np.round(want, 3)}, got {np.round(answer['v'], 3)}"
+            )
     finally:
         b.close()
     assert len(got) == 3, f"one vector per step, got {len(got)}"

@@ -4,6 +4,7 @@ integer-only requantization and convolution, a greedy per-layer policy, an evolu
 Every check runs the student's functions on inputs the notebook never shows (other shapes, seeds, scales,
 synthetic objectives) and compares with the kit's reference or with a hand count.
 """
+
 import pytest
 
 # QAT, a sensitivity scan, a search and three fine-tunings: allow for a busy machine
@@ -22,15 +23,21 @@ def _check_fake_quant():
         y = fake_quant(x, scale, zero, lo, hi)
     q = np.clip(np.round(x.numpy() / scale) + zero, lo, hi)
     assert np.allclose(y.numpy(), (q - zero) * scale, atol=1e-6), "forward: (clip(round(x/scale)+zp) - zp) * scale"
-    inside = ((np.round(x.numpy() / scale) + zero >= lo) & (np.round(x.numpy() / scale) + zero <= hi)).astype(np.float32)
+    inside = ((np.round(x.numpy() / scale) + zero >= lo) & (np.round(x.numpy() / scale) + zero <= hi)).astype(
+        np.float32
+    )
     g = tape.gradient(y, x)
     assert g is not None, "no gradient reaches x: use tf.custom_gradient (round has no gradient of its own)"
-    assert np.array_equal(g.numpy(), inside), "straight-through: gradient 1 where the value was on the grid, 0 where clipped"
+    assert np.array_equal(g.numpy(), inside), (
+        "straight-through: gradient 1 where the value was on the grid, 0 where clipped"
+    )
     assert 0 < inside.sum() < inside.size, "the check needs values on both sides"
     with tf.GradientTape() as tape:
         tape.watch(x)
         loss = tf.reduce_sum(3.0 * fake_quant(x, scale, zero, lo, hi))
-    assert np.array_equal(tape.gradient(loss, x).numpy(), 3.0 * inside), "the upstream gradient is passed on, scaled by the mask"
+    assert np.array_equal(tape.gradient(loss, x).numpy(), 3.0 * inside), (
+        "the upstream gradient is passed on, scaled by the mask"
+    )
 
 
 @pytest.mark.points(3)
@@ -41,8 +48,9 @@ def test_fake_quant_forward_and_straight_through_gradient(lab):
 def _check_qat_beats_ptq_at_4_bits():
     worst_gap = min(rows["QAT 4-bit"][c] - rows["PTQ 4-bit"][c] for c in ("day", "leaves"))
     assert worst_gap > -0.02, f"QAT at 4 bits should not lose to PTQ at 4 bits; rows: {rows}"
-    assert rows["QAT 4-bit"]["leaves"] >= rows["PTQ 4-bit"]["leaves"] + 0.02, \
+    assert rows["QAT 4-bit"]["leaves"] >= rows["PTQ 4-bit"]["leaves"] + 0.02, (
         f"QAT should win back points on the hard leaf frames; rows: {rows}"
+    )
 
 
 @pytest.mark.points(1)
@@ -60,14 +68,19 @@ def _check_kmeans():
     for k in (3, 5):
         codebook, index = kmeans_codebook(w, k)
         ref_codebook, ref_index = share.kmeans(w, k, iters=30)
-        assert np.shape(index) == w.shape, f"one index per weight, shaped like the weights {w.shape}; got {np.shape(index)}"
+        assert np.shape(index) == w.shape, (
+            f"one index per weight, shaped like the weights {w.shape}; got {np.shape(index)}"
+        )
         assert len(codebook) == k, f"k={k} centroids, got {len(codebook)}"
-        assert np.allclose(np.sort(codebook), np.sort(ref_codebook), atol=1e-4), \
+        assert np.allclose(np.sort(codebook), np.sort(ref_codebook), atol=1e-4), (
             f"k={k}: centroids {np.round(np.sort(codebook), 4)}, expected {np.round(np.sort(ref_codebook), 4)}"
+        )
         decoded = np.asarray(codebook)[np.asarray(index)]
         assert np.allclose(decoded, ref_codebook[ref_index], atol=1e-4), "each weight maps to its nearest centroid"
     codebook, _ = kmeans_codebook(w, 4)
-    assert np.asarray(codebook).max() > 0.7 and np.asarray(codebook).min() < -0.5, "linear initialisation keeps the rare large weights"
+    assert np.asarray(codebook).max() > 0.7 and np.asarray(codebook).min() < -0.5, (
+        "linear initialisation keeps the rare large weights"
+    )
 
 
 @pytest.mark.points(3)
@@ -78,8 +91,14 @@ def test_kmeans_codebook_matches_linear_init_lloyd(lab):
 def _check_stored_bytes():
     import numpy as np
 
-    cases = [((100,), 2, 13 + 8), ((100,), 3, 25 + 12), ((7, 3), 16, 11 + 64), ((8,), 1, 1 + 4), ((1000,), 256, 1000 + 1024),
-             ((10,), 5, 4 + 20)]
+    cases = [
+        ((100,), 2, 13 + 8),
+        ((100,), 3, 25 + 12),
+        ((7, 3), 16, 11 + 64),
+        ((8,), 1, 1 + 4),
+        ((1000,), 256, 1000 + 1024),
+        ((10,), 5, 4 + 20),
+    ]
     for shape, k, expected in cases:
         got = stored_bytes(np.zeros(shape, np.int64), np.zeros(k, np.float32))
         assert got == expected, f"{int(np.prod(shape))} weights, k={k}: expected {expected} bytes, got {got!r}"
@@ -98,7 +117,9 @@ def _check_quantize_multiplier():
     rng = np.random.default_rng(9)
     for real in list(rng.uniform(1e-5, 0.99, 40)) + [0.25, 0.999999999999, 1.5, 2.0**-20, 0.7071]:
         got = quantize_multiplier(float(real))
-        assert tuple(int(v) for v in got) == reference(float(real)), f"quantize_multiplier({real!r}): expected {reference(float(real))}, got {got}"
+        assert tuple(int(v) for v in got) == reference(float(real)), (
+            f"quantize_multiplier({real!r}): expected {reference(float(real))}, got {got}"
+        )
 
 
 @pytest.mark.points(2)
@@ -120,7 +141,9 @@ def _check_requantize():
         got = np.asarray(requantize(acc, m, s, zero))
         want = reference(acc, m, s, zero)
         assert got.dtype == np.int8, f"int8 outputs, got {got.dtype}"
-        assert np.array_equal(got, want), f"zero point {zero}: {int((got != want).sum())} of {want.size} values differ from TFLite's rounding"
+        assert np.array_equal(got, want), (
+            f"zero point {zero}: {int((got != want).sum())} of {want.size} values differ from TFLite's rounding"
+        )
     # ties: exactly half a step must round away from zero, as gemmlowp does
     half = np.array([3, -3, 5, -5], np.int64) * 2**20
     assert np.array_equal(np.asarray(requantize(half, 2**30, -20, 0)), reference(half, 2**30, -20, 0))
@@ -137,15 +160,21 @@ def _check_conv_accumulate():
     from kit.ml.compress.integer import Int8Layer, accumulate
 
     rng = np.random.default_rng(4)
-    for (h, w, cin, cout, k, stride) in ((9, 7, 3, 5, 3, 2), (6, 6, 4, 2, 1, 1), (5, 8, 2, 3, 3, 1)):
+    for h, w, cin, cout, k, stride in ((9, 7, 3, 5, 3, 2), (6, 6, 4, 2, 1, 1), (5, 8, 2, 3, 3, 1)):
         x = rng.integers(-128, 128, size=(h, w, cin)).astype(np.int8)
         wq = rng.integers(-127, 128, size=(cout, k, k, cin)).astype(np.int8)
         bias = rng.integers(-5000, 5000, size=cout).astype(np.int32)
-        layer = Int8Layer("CONV_2D", "t", stride, x, 0.1, 7, wq, np.ones(cout, np.float32), bias, np.zeros(1), 0.1, 0, -128, 127)
+        layer = Int8Layer(
+            "CONV_2D", "t", stride, x, 0.1, 7, wq, np.ones(cout, np.float32), bias, np.zeros(1), 0.1, 0, -128, 127
+        )
         got = np.asarray(conv_accumulate(x, 7, wq, bias, stride))
         want = accumulate(layer)
-        assert got.shape == want.shape, f"{k}x{k} stride {stride} on {h}x{w}: shape {want.shape} expected, got {got.shape}"
-        assert np.array_equal(got, want), f"{k}x{k} stride {stride}: accumulators differ (zero point subtracted before padding?)"
+        assert got.shape == want.shape, (
+            f"{k}x{k} stride {stride} on {h}x{w}: shape {want.shape} expected, got {got.shape}"
+        )
+        assert np.array_equal(got, want), (
+            f"{k}x{k} stride {stride}: accumulators differ (zero point subtracted before padding?)"
+        )
 
 
 @pytest.mark.points(2)
@@ -164,12 +193,16 @@ def _check_bit_exact_on_shipped_model():
     convs = [layer for layer in trace(shipped_model("queue_int8"), frame, n=5) if layer.op == "CONV_2D"]
     assert len(convs) >= 3
     for layer in convs:
-        pairs = [quantize_multiplier(np.float64(layer.input_scale) * np.float64(s) / np.float64(layer.output_scale))
-                 for s in layer.weight_scales]
+        pairs = [
+            quantize_multiplier(np.float64(layer.input_scale) * np.float64(s) / np.float64(layer.output_scale))
+            for s in layer.weight_scales
+        ]
         m, s = np.array([int(p[0]) for p in pairs]), np.array([int(p[1]) for p in pairs])
         acc = conv_accumulate(layer.input, layer.input_zero_point, layer.weights, layer.bias, layer.stride)
         out = np.asarray(requantize(acc, m, s, layer.output_zero_point))
-        assert np.array_equal(out, layer.output), f"{layer.name}: {int((out != layer.output).sum())} values differ from the interpreter"
+        assert np.array_equal(out, layer.output), (
+            f"{layer.name}: {int((out != layer.output).sum())} values differ from the interpreter"
+        )
 
 
 @pytest.mark.points(2)
@@ -189,7 +222,7 @@ def _check_greedy():
         return int(round(1000 + sum(weight[n] * (1 - p[n]) for n in weight)))
 
     def drop(name, ratio):
-        return sens[name] * ratio ** 2
+        return sens[name] * ratio**2
 
     def score(p):
         return -sum(drop(n, r) for n, r in p.items())
@@ -200,7 +233,9 @@ def _check_greedy():
         want = reference(drop, macs_of, budget, layers)
         assert got == want, f"budget {budget}: expected {want}, got {got}"
     assert greedy_policy(drop, macs_of, 1200, layers) is None, "every layer at 75 % still costs 1250: None"
-    assert greedy_policy(drop, macs_of, 2000, layers) == {n: 0.0 for n in layers}, "already within budget: prune nothing"
+    assert greedy_policy(drop, macs_of, 2000, layers) == {n: 0.0 for n in layers}, (
+        "already within budget: prune nothing"
+    )
     fine = greedy_policy(drop, macs_of, 1500, layers, ratios=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9))
     assert fine is not None and macs_of(fine) <= 1500 and fine["b"] >= fine["a"] and fine["c"] >= fine["d"]
 
@@ -220,13 +255,13 @@ def _check_search():
         return int(round(1000 + sum(weight[n] * (1 - p[n]) for n in weight)))
 
     def drop(name, ratio):
-        return sens[name] * ratio ** 2
+        return sens[name] * ratio**2
 
     def score(p):
         return -sum(drop(n, r) for n, r in p.items())
 
     budget = 1500
-    start = {n: 0.5 for n in weight}                           # uniform: -(8 + 0.2 + 0.3 + 4) / 4 = -3.125
+    start = {n: 0.5 for n in weight}  # uniform: -(8 + 0.2 + 0.3 + 4) / 4 = -3.125
     calls = []
 
     def counted(p):
@@ -239,7 +274,9 @@ def _check_search():
     assert len(calls) <= 151, f"at most evaluations + 1 calls to score, got {len(calls)}"
     assert all(macs_of(p) <= budget for p in calls), "every policy scored is within the budget (repair before scoring)"
     # the best policy under this budget scores about -0.35; uniform -3.1: the search must get well past half-way
-    assert best_score > -1.2, f"150 evaluations should find a far better policy than uniform (-3.1); best {best_score:.2f}: {best}"
+    assert best_score > -1.2, (
+        f"150 evaluations should find a far better policy than uniform (-3.1); best {best_score:.2f}: {best}"
+    )
 
 
 @pytest.mark.points(3)
@@ -248,7 +285,9 @@ def test_search_policy_improves_on_uniform_within_the_budget(lab):
 
 
 def _check_verdict_printed():
-    assert set(verdict) == {"uniform", "greedy (sensitivity)", "search"}, f"one verdict per policy, got {sorted(verdict)}"
+    assert set(verdict) == {"uniform", "greedy (sensitivity)", "search"}, (
+        f"one verdict per policy, got {sorted(verdict)}"
+    )
     for name, policy in policies.items():
         assert macs_of(policy) <= budget, f"{name} is over the MAC budget"
 

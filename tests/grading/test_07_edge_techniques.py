@@ -1,9 +1,9 @@
 """Grades lab 07 (edge techniques): early-exit rule and threshold, the split cost model, a single-task model, one capture per tick."""
+
 import pytest
 
 # the lab trains two small models and cuts one into 16 parts: ~30 s alone, more on a machine grading many at once
-pytestmark = pytest.mark.notebook(
-    "07_edge_techniques", cell_timeout=180, notebook_timeout=600)
+pytestmark = pytest.mark.notebook("07_edge_techniques", cell_timeout=180, notebook_timeout=600)
 
 
 def _check_exit_mask():
@@ -12,7 +12,9 @@ def _check_exit_mask():
     probs = np.array([[0.9, 0.05, 0.05], [0.34, 0.33, 0.33], [0.6, 0.4, 0.0], [0.1, 0.2, 0.7]])
     got = np.asarray(exit_mask(probs, 0.6))
     assert got.dtype == bool, f"exit_mask should return booleans, got dtype {got.dtype}"
-    assert got.tolist() == [True, False, True, True], f"threshold 0.6: expected [True, False, True, True], got {got.tolist()}"
+    assert got.tolist() == [True, False, True, True], (
+        f"threshold 0.6: expected [True, False, True, True], got {got.tolist()}"
+    )
     assert np.asarray(exit_mask(probs, 0.95)).tolist() == [False] * 4, "threshold 0.95: no frame is that sure"
 
 
@@ -47,10 +49,14 @@ def _check_choose_threshold():
         full_acc = (full_p.argmax(1) == labels).mean()
         ok = [r.threshold for r in rows if r.accuracy >= full_acc - max_loss - 1e-12]
         expected = min(ok) if ok else max(cands)
-        assert abs(t - expected) < 1e-9, f"max_loss={max_loss}: the lowest threshold within the budget is {expected}, got {t}"
+        assert abs(t - expected) < 1e-9, (
+            f"max_loss={max_loss}: the lowest threshold within the budget is {expected}, got {t}"
+        )
     sure_and_wrong = np.tile([1.0, 0.0, 0.0], (n, 1))  # exits at every threshold, right only a third of the time
     never = choose_threshold(sure_and_wrong, full_p, labels, max_loss=0.0, candidates=cands)
-    assert abs(never - 1.0) < 1e-9, f"when no threshold keeps the accuracy, return the highest candidate (1.0), got {never}"
+    assert abs(never - 1.0) < 1e-9, (
+        f"when no threshold keeps the accuracy, return the highest candidate (1.0), got {never}"
+    )
 
 
 @pytest.mark.points(3)
@@ -64,8 +70,15 @@ def _check_end_to_end_ms():
 
     from kit.ml.partition import Network, Profile
 
-    p = Profile(device_ms=[0.0, 0.2, 0.5, 1.0], cloud_ms=[2.0, 1.8, 1.0, 0.0], up_bytes=[4096, 65536, 512, 0],
-                down_bytes=100, overhead_ms=0.3, overhead_ms_per_kib=0.0, slowdown=10.0)
+    p = Profile(
+        device_ms=[0.0, 0.2, 0.5, 1.0],
+        cloud_ms=[2.0, 1.8, 1.0, 0.0],
+        up_bytes=[4096, 65536, 512, 0],
+        down_bytes=100,
+        overhead_ms=0.3,
+        overhead_ms_per_kib=0.0,
+        slowdown=10.0,
+    )
     net = Network(bandwidth_mbps=8.0, rtt_ms=20.0)  # one byte per microsecond
     got = [float(v) for v in end_to_end_ms(p, net)]
     want = [0.3 + 20 + 2.0 + 4.196, 2 + 0.3 + 20 + 1.8 + 65.636, 5 + 0.3 + 20 + 1.0 + 0.612, 10.0]
@@ -101,7 +114,9 @@ def _check_single_task():
     model = build_model(32, width=0.5, seed=1)
     for head in ("queue", "pedestrian"):
         m = single_task(model, head)
-        assert list(m.output_names) == [head], f"single_task(model, {head!r}) should output only {head!r}, got {m.output_names}"
+        assert list(m.output_names) == [head], (
+            f"single_task(model, {head!r}) should output only {head!r}, got {m.output_names}"
+        )
         assert m.count_params() < model.count_params(), "the other head's weights should be gone"
     assert single_task(model, "queue").get_layer("stem") is model.get_layer("stem"), "reuse the model's own layers"
 
@@ -161,5 +176,7 @@ def test_one_per_tick_provider(lab):
 
 @pytest.mark.points(1)
 def test_provider_wired_into_the_tasks(lab):
-    assert lab.eval("shared_stats['captures']") == lab.eval("TICKS"), "with the provider the camera is read once per tick"
+    assert lab.eval("shared_stats['captures']") == lab.eval("TICKS"), (
+        "with the provider the camera is read once per tick"
+    )
     assert lab.eval("separate_stats['captures']") == 3 * lab.eval("TICKS")

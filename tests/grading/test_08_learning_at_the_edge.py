@@ -1,4 +1,5 @@
 """Grades lab 08 (learning at the edge): PSI, a debounced drift alarm, augmentation, GCE, a head step, FedAvg."""
+
 import pytest
 
 # The Flower simulation cell starts Ray: give it room on a busy machine.
@@ -15,7 +16,9 @@ def _check_psi():
         e, a = rng.dirichlet(np.ones(16)), rng.dirichlet(np.ones(16))
         got = psi(e, a)
         assert isinstance(got, float), f"psi should return a float, got {type(got).__name__}"
-        assert abs(got - kit_psi(e, a)) < 1e-9, f"PSI of two random histograms: expected {kit_psi(e, a):.6f}, got {got:.6f}"
+        assert abs(got - kit_psi(e, a)) < 1e-9, (
+            f"PSI of two random histograms: expected {kit_psi(e, a):.6f}, got {got:.6f}"
+        )
     e = np.array([0.5, 0.5, 0.0])
     assert abs(psi(e, [0.0, 0.5, 0.5]) - kit_psi(e, [0.0, 0.5, 0.5])) < 1e-9, "clip empty bins to eps, then renormalise"
     assert abs(psi(e, [0.0, 0.5, 0.5], eps=1e-2) - kit_psi(e, [0.0, 0.5, 0.5], eps=1e-2)) < 1e-9, "use the eps argument"

@@ -14,6 +14,7 @@
 
 Each ``_observe_*`` function runs in the student's kernel and only gathers plain values; the tests judge them here.
 """
+
 import pytest
 
 pytestmark = pytest.mark.notebook("09_capstone", cell_timeout=400, notebook_timeout=1200, call_timeout=240)
@@ -31,6 +32,7 @@ HELD_OUT = (
 
 
 # --- the controller on held-out days ------------------------------------------------------------------
+
 
 def _observe_days(days):
     from kit import Board, World
@@ -80,17 +82,23 @@ def _safety_problems(results) -> list[str]:
     for day, fixed, mine in results:
         name = day["name"]
         if mine["refused"]:
-            problems.append(f"{name}: rule 'conflict monitor': it refused {mine['refused']} of your controller's "
-                            "changes")
+            problems.append(
+                f"{name}: rule 'conflict monitor': it refused {mine['refused']} of your controller's changes"
+            )
         if mine["p95_pedestrian_wait_s"] > PED_P95_MAX_S:
-            problems.append(f"{name}: rule 'pedestrians': p95 wait {mine['p95_pedestrian_wait_s']} s is over "
-                            f"{PED_P95_MAX_S:g} s")
+            problems.append(
+                f"{name}: rule 'pedestrians': p95 wait {mine['p95_pedestrian_wait_s']} s is over {PED_P95_MAX_S:g} s"
+            )
         if mine["vehicles_served"] < fixed["vehicles_served"] - 5:
-            problems.append(f"{name}: rule 'serve the traffic': {mine['vehicles_served']} vehicles served, fixed time "
-                            f"served {fixed['vehicles_served']}")
+            problems.append(
+                f"{name}: rule 'serve the traffic': {mine['vehicles_served']} vehicles served, fixed time "
+                f"served {fixed['vehicles_served']}"
+            )
         if mine["greens"] and min(mine["greens"]) < 5.0 - 1e-9:  # the night minimum of the defaults
-            problems.append(f"{name}: rule 'minimum green': a car green of {min(mine['greens'])} s, shorter than "
-                            "night_min_green_s (5 s)")
+            problems.append(
+                f"{name}: rule 'minimum green': a car green of {min(mine['greens'])} s, shorter than "
+                "night_min_green_s (5 s)"
+            )
     return problems
 
 
@@ -113,10 +121,13 @@ def _objective(lab, at_least: float) -> None:
     problems = _safety_problems(results)
     assert not problems, f"the objective earns points only within the safety rules: {'; '.join(problems)}"
     cut = _cut(results)
-    per_day = ", ".join(f"{d['name']} {m['mean_vehicle_wait_s']} s vs {f['mean_vehicle_wait_s']} s"
-                        for d, f, m in results)
-    assert cut >= at_least, (f"objective: mean vehicle wait {cut:.1%} lower than fixed time on the held-out days "
-                             f"(yours vs fixed: {per_day}); this step needs {at_least:.0%}")
+    per_day = ", ".join(
+        f"{d['name']} {m['mean_vehicle_wait_s']} s vs {f['mean_vehicle_wait_s']} s" for d, f, m in results
+    )
+    assert cut >= at_least, (
+        f"objective: mean vehicle wait {cut:.1%} lower than fixed time on the held-out days "
+        f"(yours vs fixed: {per_day}); this step needs {at_least:.0%}"
+    )
 
 
 @pytest.mark.slow
@@ -145,6 +156,7 @@ def test_objective_cut_of_20_percent(lab):
 
 # --- the minimum green at its boundary, with timings drawn here ------------------------------------------------
 
+
 def _observe_boundary(timings, probes):
     from kit.control.adaptive import AdaptiveTimings, Observation
 
@@ -160,19 +172,27 @@ def _probes(t: dict) -> list[dict]:
         for phase_s in (0.0, least - 1.0, least - 0.5, least, least + 1.0, t["max_green_s"], 400.0):
             for queue in (False, True):
                 for request, wait in ((False, 0.0), (True, 0.0), (True, t["ped_max_wait_s"]), (True, 900.0)):
-                    probes.append({"phase_s": phase_s, "queue": queue, "ped_request": request, "ped_wait_s": wait,
-                                   "night": night})
+                    probes.append(
+                        {"phase_s": phase_s, "queue": queue, "ped_request": request, "ped_wait_s": wait, "night": night}
+                    )
     return probes
 
 
 def _draw_timings(rng, kind: str) -> dict:
     """Timings other than the defaults (drawn for each grading run), so that numbers of one's own are caught."""
     if kind == "long":
-        return {"min_green_s": float(rng.randint(15, 22)), "night_min_green_s": float(rng.randint(7, 9)),
-                "max_green_s": float(rng.randint(40, 50)), "ped_max_wait_s": float(rng.randint(25, 35))}
-    return {"min_green_s": float(rng.randint(10, 12)) + rng.choice([0.0, 0.5]),
-            "night_min_green_s": float(rng.randint(5, 6)), "max_green_s": float(rng.randint(60, 80)),
-            "ped_max_wait_s": float(rng.randint(10, 16))}
+        return {
+            "min_green_s": float(rng.randint(15, 22)),
+            "night_min_green_s": float(rng.randint(7, 9)),
+            "max_green_s": float(rng.randint(40, 50)),
+            "ped_max_wait_s": float(rng.randint(25, 35)),
+        }
+    return {
+        "min_green_s": float(rng.randint(10, 12)) + rng.choice([0.0, 0.5]),
+        "night_min_green_s": float(rng.randint(5, 6)),
+        "max_green_s": float(rng.randint(60, 80)),
+        "ped_max_wait_s": float(rng.randint(10, 16)),
+    }
 
 
 @pytest.mark.points(2)
@@ -188,10 +208,12 @@ def test_controller_never_ends_green_before_the_minimum(lab, grading_rng, kind):
             assert answer is False, (
                 f"rule 'minimum green': never end the car green before "
                 f"{'timings.night_min_green_s' if o['night'] else 'timings.min_green_s'} = {least:g} s (timings "
-                f"{timings}); your controller ended it for {o}")
+                f"{timings}); your controller ended it for {o}"
+            )
 
 
 # --- sensing and the trust rule -----------------------------------------------------------------------------
+
 
 def _observe_sample(seed, start, seconds):
     from datetime import timezone
@@ -233,12 +255,20 @@ def _frames(seed: int):
 
     host = ModelHost(MODELS_DIR / "intersection.tflite")
     out = {}
-    for i, (name, conditions) in enumerate([("day", {"hours": "day"}), ("night", {"hours": "night"}),
-                                            ("leaves", {"hours": "day", "leaves": (1.0, 0.4, 0.9)}),
-                                            ("dusk", {"hours": "dusk"})]):
+    for i, (name, conditions) in enumerate(
+        [
+            ("day", {"hours": "day"}),
+            ("night", {"hours": "night"}),
+            ("leaves", {"hours": "day", "leaves": (1.0, 0.4, 0.9)}),
+            ("dusk", {"hours": "dusk"}),
+        ]
+    ):
         d = make_fused_dataset(120, seed=seed + i, conditions=conditions)
-        out[name] = (host.predict(d.x)["queue"].tolist(), [float(x) for x in d.sensors[:, 2]],
-                     [bool(q == 2) for q in d.queue])
+        out[name] = (
+            host.predict(d.x)["queue"].tolist(),
+            [float(x) for x in d.sensors[:, 2]],
+            [bool(q == 2) for q in d.queue],
+        )
     return out
 
 
@@ -249,20 +279,25 @@ def test_trust_rule_is_right_when_trusted_and_keeps_the_daylight_camera(lab, gra
     for name, (scores, lights, long_queue) in frames.items():
         answers = lab.observe(_observe_trust, scores, lights)
         assert all(a is None or a is True or a is False for a in answers), (
-            f"camera_queue answers True, False or None; got {sorted({repr(a) for a in answers})[:3]}")
+            f"camera_queue answers True, False or None; got {sorted({repr(a) for a in answers})[:3]}"
+        )
         trusted = [(a, truth) for a, truth in zip(answers, long_queue) if a is not None]
         total_trusted += len(trusted)
         total_right += sum(a == truth for a, truth in trusted)
         if name == "day":
             assert len(trusted) >= 0.8 * len(answers), (
                 f"rule 'keep the camera': trust at least 80 % of clear daylight frames; yours trusted "
-                f"{len(trusted)} of {len(answers)}")
+                f"{len(trusted)} of {len(answers)}"
+            )
     right = total_right / max(total_trusted, 1)
-    assert right >= 0.95, (f"rule 'trusted means right': of the {total_trusted} frames your rule trusted (day, night, "
-                           f"leaves, dusk) the model was right about 'long queue' on {right:.0%}; at least 95 % needed")
+    assert right >= 0.95, (
+        f"rule 'trusted means right': of the {total_trusted} frames your rule trusted (day, night, "
+        f"leaves, dusk) the model was right about 'long queue' on {right:.0%}; at least 95 % needed"
+    )
 
 
 # --- the wiring, by what it left behind --------------------------------------------------------------------------
+
 
 def _observe_day():
     from datetime import datetime, timezone
@@ -287,10 +322,19 @@ def _observe_day():
         if name == "car_green":
             greens.append([(t + seconds) / 3600, seconds])
         t += seconds
-    return {"counts": counts, "gaps": sorted({round(b - a, 3) for a, b in zip(light, light[1:])}), "outage": outage,
-            "stored": stored, "all_sensor_rows": len(ids_stored), "s3_rows": len(ids), "s3_distinct": len(set(ids)),
-            "s3_missing": len(set(ids_stored) - set(ids)), "min_green": min_green, "sources": sources,
-            "greens": greens}
+    return {
+        "counts": counts,
+        "gaps": sorted({round(b - a, 3) for a, b in zip(light, light[1:])}),
+        "outage": outage,
+        "stored": stored,
+        "all_sensor_rows": len(ids_stored),
+        "s3_rows": len(ids),
+        "s3_distinct": len(set(ids)),
+        "s3_missing": len(set(ids_stored) - set(ids)),
+        "min_green": min_green,
+        "sources": sources,
+        "greens": greens,
+    }
 
 
 _DAY: dict = {}
@@ -317,7 +361,8 @@ def test_every_reading_in_s3_exactly_once_after_the_outage(lab):
     assert got["s3_rows"] > 0, "nothing reached S3: run the cloud link (link_step) at the end of each hour"
     assert got["s3_missing"] == 0, f"{got['s3_missing']} stored readings never reached S3"
     assert got["s3_rows"] == got["s3_distinct"], (
-        f"{got['s3_rows'] - got['s3_distinct']} readings uploaded more than once")
+        f"{got['s3_rows'] - got['s3_distinct']} readings uploaded more than once"
+    )
 
 
 @pytest.mark.points(1)
@@ -330,7 +375,8 @@ def test_shadow_change_reaches_the_controller(lab):
     assert before and after, "the day's controller should have run from midnight to midnight"
     assert min(after) >= 20.0 - 1e-9, (
         f"after the shadow change every daytime car green lasts at least 20 s; the shortest was {min(after)} s "
-        "(hand the applied timings to the controller: controller.retime)")
+        "(hand the applied timings to the controller: controller.retime)"
+    )
     assert min(before) < 20.0, "before the change the greens followed the old minimum (10 s): the change must show"
 
 
@@ -340,16 +386,24 @@ def _observe_service():
     if not cloud.running:  # noqa: F821
         cloud.start()  # noqa: F821
     with Store(service_db) as s:  # noqa: F821 - the service's store
-        stored = sorted(r["id"] for n in ("queue_distance_m", "light", "road_temperature_c") for r in
-                        s.readings.range(n))
+        stored = sorted(
+            r["id"] for n in ("queue_distance_m", "light", "road_temperature_c") for r in s.readings.range(n)
+        )
         total = s.readings.count()
         from kit.cloud.uploader import Uploader
 
         rows = Uploader(device_id=s.params.get("device_id"), bucket=SERVICE_BUCKET).read_all()  # noqa: F821
     ids = [r["reading_id"] for r in rows]
-    return {"killed": first.returncode, "restart": again.returncode, "stdout": again.stdout[-2000:],  # noqa: F821
-            "killed_with": killed_with, "total": total, "s3": len(ids), "distinct": len(set(ids)),  # noqa: F821
-            "missing": len(set(stored) - set(ids))}
+    return {
+        "killed": first.returncode,
+        "restart": again.returncode,
+        "stdout": again.stdout[-2000:],  # noqa: F821
+        "killed_with": killed_with,
+        "total": total,
+        "s3": len(ids),
+        "distinct": len(set(ids)),  # noqa: F821
+        "missing": len(set(stored) - set(ids)),
+    }
 
 
 @pytest.mark.points(2)
@@ -357,8 +411,10 @@ def test_service_runs_my_controller_and_loses_nothing_when_killed(lab):
     got = lab.observe(_observe_service, timeout=120)
     assert got["killed"] == -9, f"the first run should have been killed with SIGKILL (exit -9), got {got['killed']}"
     assert got["restart"] == 0 and "my_controller:MyController control" in got["stdout"], (
-        f"the restarted service should run your controller (--controller my_controller:MyController): {got['stdout']}")
+        f"the restarted service should run your controller (--controller my_controller:MyController): {got['stdout']}"
+    )
     assert got["total"] > got["killed_with"] > 0, "the restarted service should resume and log more readings"
     assert got["missing"] == 0 and got["s3"] == got["distinct"], (
         f"after the kill and the restart every reading should be in S3 exactly once: {got['total']} stored, "
-        f"{got['distinct']} distinct in S3, {got['missing']} missing, {got['s3'] - got['distinct']} repeated")
+        f"{got['distinct']} distinct in S3, {got['missing']} missing, {got['s3'] - got['distinct']} repeated"
+    )

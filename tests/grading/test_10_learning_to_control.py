@@ -3,6 +3,7 @@
 Max-pressure is checked on a grid of detector counts in both phases; the reward on the properties the lab asks for;
 training and the comparison run again in the student's kernel on a seed and demand the lab never shows.
 """
+
 import itertools
 
 import pytest
@@ -12,8 +13,9 @@ pytestmark = pytest.mark.notebook("10_learning_to_control", cell_timeout=240, ca
 
 def _pressure_cases():
     cases = []
-    for phase, w, e, n, s, peds in itertools.product(("car_green", "ped_green"), (0, 1, 4), (0, 3), (0, 2, 5),
-                                                     (0, 1), (0, 1, 3)):
+    for phase, w, e, n, s, peds in itertools.product(
+        ("car_green", "ped_green"), (0, 1, 4), (0, 3), (0, 2, 5), (0, 1), (0, 1, 3)
+    ):
         cars, side = w + e, n + s + peds
         expected = side > cars if phase == "car_green" else cars > side
         cases.append(((phase, w, e, n, s, peds), expected))
@@ -30,8 +32,10 @@ def test_max_pressure(lab):
     )
     for (case, expected), g in zip(cases, got):
         phase, w, e, n, s, peds = case
-        assert g is expected, (f"{phase} with vehicles w2c={w} e2c={e} n2c={n} s2c={s} and {peds} pedestrians "
-                               f"waiting: expected {'advance' if expected else 'keep'}")
+        assert g is expected, (
+            f"{phase} with vehicles w2c={w} e2c={e} n2c={n} s2c={s} and {peds} pedestrians "
+            f"waiting: expected {'advance' if expected else 'keep'}"
+        )
 
 
 def _check_reward():

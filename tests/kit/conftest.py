@@ -3,6 +3,7 @@
 The cloud tests (and the app's) use real services: a moto server and a Mosquitto broker on free
 loopback ports.
 """
+
 from __future__ import annotations
 
 import os

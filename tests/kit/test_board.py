@@ -4,7 +4,16 @@ import gc
 
 import pytest
 from gpiozero import (
-    MCP3008, LED, Button, Buzzer, CPUTemperature, Device, DistanceSensor, LEDBoard, LightSensor, MotionSensor,
+    LED,
+    MCP3008,
+    Button,
+    Buzzer,
+    CPUTemperature,
+    Device,
+    DistanceSensor,
+    LEDBoard,
+    LightSensor,
+    MotionSensor,
     TrafficLights,
 )
 from gpiozero.exc import GPIOPinInUse
@@ -17,9 +26,16 @@ from kit.sim.world import World
 def test_every_part_is_a_real_gpiozero_device(mock_factory):
     with Board(pin_factory=mock_factory) as board:
         expected = {
-            "car_light": TrafficLights, "ped_light": LEDBoard, "button": Button, "buzzer": Buzzer,
-            "pir": MotionSensor, "distance": DistanceSensor, "light_sensor": LightSensor,
-            "road_temp": MCP3008, "pot": MCP3008, "cpu": CPUTemperature,
+            "car_light": TrafficLights,
+            "ped_light": LEDBoard,
+            "button": Button,
+            "buzzer": Buzzer,
+            "pir": MotionSensor,
+            "distance": DistanceSensor,
+            "light_sensor": LightSensor,
+            "road_temp": MCP3008,
+            "pot": MCP3008,
+            "cpu": CPUTemperature,
         }
         for name, cls in expected.items():
             device = getattr(board, name)
@@ -48,8 +64,13 @@ def test_lights_are_read_by_the_world(mock_factory):
     with Board(pin_factory=mock_factory) as board:
         world = board.world
         assert world.car_light_state() == "off" and world.ped_light_state() == "off"
-        for value, state in [((1, 0, 0), "red"), ((1, 1, 0), "red_amber"), ((0, 0, 1), "green"),
-                             ((0, 1, 0), "amber"), ((1, 0, 1), "invalid")]:
+        for value, state in [
+            ((1, 0, 0), "red"),
+            ((1, 1, 0), "red_amber"),
+            ((0, 0, 1), "green"),
+            ((0, 1, 0), "amber"),
+            ((1, 0, 1), "invalid"),
+        ]:
             board.car_light.value = value
             assert world.car_light_state() == state
         board.ped_light.value = (0, 1)  # (red, green)
@@ -204,14 +225,13 @@ def test_camera_missing_is_a_clear_error(mock_factory, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_camera)
     with Board(pin_factory=mock_factory) as board:
         with pytest.raises(RuntimeError, match="kit.camera"):
-            board.camera
+            board.camera  # noqa: B018 - reading the property is the test
 
 
 def test_wiring_table_lists_every_pin():
     table = wiring_table()
     for name, number in PINS.items():
         assert f"| `{name}` | {number} |" in table
-
 
 
 def test_docs_wiring_table_is_current():

@@ -1,4 +1,5 @@
 """The ``kit`` entry point: one line on stderr and an exit code for a failure; a traceback only with --debug."""
+
 from __future__ import annotations
 
 import os
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _fail_with(exc):
     def func(args):
         raise exc
+
     return func
 
 
@@ -32,20 +34,24 @@ def failing_command(monkeypatch):
         doctor = parser._subparsers._group_actions[0].choices["doctor"]
         doctor.set_defaults(func=lambda args: (_ for _ in ()).throw(box[0]))
         return parser
+
     monkeypatch.setattr(cli, "build_parser", build)
     monkeypatch.delenv("KIT_DEBUG", raising=False)
     return box
 
 
-@pytest.mark.parametrize(("exc", "code", "words"), [
-    (UsageError("--hours must be positive, got nan"), 2, "--hours must be positive"),
-    (KitRuntimeError("store is busy"), 1, "store is busy"),
-    (FileNotFoundError(2, "No such file or directory", "/nowhere/x.db"), 1, "/nowhere/x.db"),
-    (PermissionError(13, "Permission denied", "/root/x"), 1, "Permission denied"),
-    (__import__("sqlite3").OperationalError("database is locked"), 1, "another program holds the store"),
-    (OSError(28, "No space left on device"), 1, "free some disk space"),
-    (ZeroDivisionError("oops"), 1, "internal error"),
-])
+@pytest.mark.parametrize(
+    ("exc", "code", "words"),
+    [
+        (UsageError("--hours must be positive, got nan"), 2, "--hours must be positive"),
+        (KitRuntimeError("store is busy"), 1, "store is busy"),
+        (FileNotFoundError(2, "No such file or directory", "/nowhere/x.db"), 1, "/nowhere/x.db"),
+        (PermissionError(13, "Permission denied", "/root/x"), 1, "Permission denied"),
+        (__import__("sqlite3").OperationalError("database is locked"), 1, "another program holds the store"),
+        (OSError(28, "No space left on device"), 1, "free some disk space"),
+        (ZeroDivisionError("oops"), 1, "internal error"),
+    ],
+)
 def test_failures_become_one_line_and_an_exit_code(failing_command, capsys, exc, code, words):
     failing_command.append(exc)
     assert cli.main(["doctor"]) == code

@@ -96,8 +96,14 @@ BAD_INPUT = [
 
 # Reading verbs pointed at a store that does not exist: an error, and no file or folder appears.
 READING_VERBS = [
-    ["params", "get", "car_green_s"], ["params", "list"], ["params", "history"], ["params", "export"],
-    ["readings", "tail"], ["readings", "stats"], ["status"], ["cloud", "status"],
+    ["params", "get", "car_green_s"],
+    ["params", "list"],
+    ["params", "history"],
+    ["params", "export"],
+    ["readings", "tail"],
+    ["readings", "stats"],
+    ["status"],
+    ["cloud", "status"],
 ]
 
 
@@ -123,7 +129,7 @@ def _template(tmp_path_factory):
         store.readings.append_many([("q", float(i), float(i)) for i in range(5000)])
     data = bytearray(damaged.read_bytes())
     middle = (len(data) // 4096 // 2) * 4096
-    data[middle:middle + 4096] = b"\xa5" * 4096
+    data[middle : middle + 4096] = b"\xa5" * 4096
     damaged.write_bytes(bytes(data))
     return tmp_path
 
@@ -141,8 +147,11 @@ def world(_template, tmp_path, monkeypatch):
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+    }
 
 
 def _run(capsys, argv):
@@ -206,7 +215,9 @@ def test_cloud_verbs_with_the_endpoint_down(world, capsys, monkeypatch, argv):
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     with Store(world / "kit.db") as store:
         depth = store.outbox.depth()
-    code, _, err = _run(capsys, [*argv, "--db", str(world / "kit.db"), *(["--timeout", "5"] if argv[1] == "sync" else [])])
+    code, _, err = _run(
+        capsys, [*argv, "--db", str(world / "kit.db"), *(["--timeout", "5"] if argv[1] == "sync" else [])]
+    )
     assert code == 1 and "unreachable" in err and "kit cloud serve" in err, err
     _one_clear_line(err)
     with Store(world / "kit.db") as store:
@@ -227,8 +238,14 @@ def test_cloud_on_aws_without_credentials(world, capsys, monkeypatch):
 
 
 def _kit(*argv, env=None, **kwargs):
-    return subprocess.run([sys.executable, "-m", "kit", *argv], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "kit", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        **kwargs,
+    )
 
 
 def test_end_to_end_a_full_disk_is_one_line_and_loses_nothing(world):

@@ -76,10 +76,12 @@ def test_doctor_imports_nothing_heavy():
         "import sys, kit.doctor; kit.doctor.format_report(kit.doctor.diagnose()); "
         "print(','.join(sorted({m.split('.')[0] for m in sys.modules})))"
     )
-    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-                 .stdout.strip().split(","))
+    loaded = set(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .split(",")
+    )
     assert not loaded & {"tensorflow", "boto3", "moto", "flwr", "paho", "ai_edge_litert"}
-
 
 
 def test_doctor_names_the_tflite_runtime_in_use(monkeypatch):

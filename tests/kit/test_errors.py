@@ -1,4 +1,5 @@
 """Every error the kit raises on purpose derives from KitError and keeps the built-in base it had."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,18 +16,21 @@ from kit.store.db import StoreOpenError
 from kit.store.parameter import ParameterError
 
 
-@pytest.mark.parametrize(("cls", "builtin", "code"), [
-    (PinError, ValueError, EXIT_USAGE),
-    (PinFactoryError, ValueError, EXIT_USAGE),
-    (ParameterError, ValueError, EXIT_USAGE),
-    (ModelInputError, ValueError, EXIT_USAGE),
-    (CloudConfigError, ValueError, EXIT_USAGE),
-    (ModelFileError, ValueError, EXIT_RUNTIME),
-    (StoreOpenError, RuntimeError, EXIT_RUNTIME),
-    (SyncError, RuntimeError, EXIT_RUNTIME),
-    (BrokerError, RuntimeError, EXIT_RUNTIME),
-    (RuntimeMissing, ImportError, EXIT_RUNTIME),
-])
+@pytest.mark.parametrize(
+    ("cls", "builtin", "code"),
+    [
+        (PinError, ValueError, EXIT_USAGE),
+        (PinFactoryError, ValueError, EXIT_USAGE),
+        (ParameterError, ValueError, EXIT_USAGE),
+        (ModelInputError, ValueError, EXIT_USAGE),
+        (CloudConfigError, ValueError, EXIT_USAGE),
+        (ModelFileError, ValueError, EXIT_RUNTIME),
+        (StoreOpenError, RuntimeError, EXIT_RUNTIME),
+        (SyncError, RuntimeError, EXIT_RUNTIME),
+        (BrokerError, RuntimeError, EXIT_RUNTIME),
+        (RuntimeMissing, ImportError, EXIT_RUNTIME),
+    ],
+)
 def test_deliberate_errors_share_one_base(cls, builtin, code):
     assert issubclass(cls, KitError) and issubclass(cls, builtin)
     assert cls.exit_code == code

@@ -1,4 +1,5 @@
 """open_camera chooses the simulated camera with a world and the Pi Camera otherwise."""
+
 from __future__ import annotations
 
 import sys

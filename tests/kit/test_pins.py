@@ -83,5 +83,3 @@ def test_sim_factory_pins_do_pwm():
     assert factory.pin(17).state == pytest.approx(0.3)
     led.close()
     factory.close()
-
-

@@ -15,6 +15,7 @@ A short run is what lab 10 does:
     >>> result.model.output_shape                                       # doctest: +SKIP
     (None, 2)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -60,10 +62,25 @@ def _forward(weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
     return h @ weights[-2] + weights[-1]
 
 
-def train(*, seed: int = 0, steps: int = 60_000, minutes: float = 30.0, reward: Reward = delay_reward,
-          gamma: float = 0.99, lr: float = 5e-4, batch: int = 64, warmup: int = 2_000, buffer: int = 100_000,
-          target_every: int = 500, train_every: int = 2, epsilon_end: float = 0.05, explore_fraction: float = 0.3,
-          hidden: int = 64, log: Callable[[str], None] | None = print, env: SignalEnv | None = None) -> TrainResult:
+def train(
+    *,
+    seed: int = 0,
+    steps: int = 60_000,
+    minutes: float = 30.0,
+    reward: Reward = delay_reward,
+    gamma: float = 0.99,
+    lr: float = 5e-4,
+    batch: int = 64,
+    warmup: int = 2_000,
+    buffer: int = 100_000,
+    target_every: int = 500,
+    train_every: int = 2,
+    epsilon_end: float = 0.05,
+    explore_fraction: float = 0.3,
+    hidden: int = 64,
+    log: Callable[[str], None] | None = print,
+    env: SignalEnv | None = None,
+) -> TrainResult:
     """Train a double DQN on :class:`SignalEnv` for ``steps`` decisions."""
     import tensorflow as tf
 
@@ -113,8 +130,10 @@ def train(*, seed: int = 0, steps: int = 60_000, minutes: float = 30.0, reward: 
         if done:
             returns.append(episode)
             if log and len(returns) % 10 == 0:
-                log(f"step {t + 1}/{steps}: episode {len(returns)}, mean return of last 10 "
-                    f"{np.mean(returns[-10:]):.1f}, epsilon {eps:.2f}, {time.perf_counter() - started:.0f} s")
+                log(
+                    f"step {t + 1}/{steps}: episode {len(returns)}, mean return of last 10 "
+                    f"{np.mean(returns[-10:]):.1f}, epsilon {eps:.2f}, {time.perf_counter() - started:.0f} s"
+                )
             episode = 0.0
             obs, _ = env.reset()
         if t >= warmup and t % train_every == 0:
@@ -127,9 +146,22 @@ def train(*, seed: int = 0, steps: int = 60_000, minutes: float = 30.0, reward: 
     env.close()
     filled = min(steps, size)
     sample = S[rng.choice(filled, size=min(1000, filled), replace=False)]
-    settings = dict(seed=seed, steps=steps, minutes=minutes, gamma=gamma, lr=lr, batch=batch, warmup=warmup,
-                    buffer=buffer, target_every=target_every, train_every=train_every, epsilon_end=epsilon_end,
-                    explore_fraction=explore_fraction, hidden=hidden, reward=getattr(reward, "__name__", "reward"))
+    settings = dict(
+        seed=seed,
+        steps=steps,
+        minutes=minutes,
+        gamma=gamma,
+        lr=lr,
+        batch=batch,
+        warmup=warmup,
+        buffer=buffer,
+        target_every=target_every,
+        train_every=train_every,
+        epsilon_end=epsilon_end,
+        explore_fraction=explore_fraction,
+        hidden=hidden,
+        reward=getattr(reward, "__name__", "reward"),
+    )
     return TrainResult(model, returns, sample, time.perf_counter() - started, settings)
 
 
@@ -148,19 +180,30 @@ def write_card(result: TrainResult, path: Path, evaluation: dict[str, Any] | Non
     from kit.ml.host import ModelHost
 
     card = ModelCard(
-        name=path.stem, task="keep or advance the green of the kit's junction (SUMO), from the kit's sensors",
-        files=[path.name], sha256={path.name: file_sha256(path)}, size_bytes=path.stat().st_size,
-        precision="int8", inputs={"features": {"shape": [1, N_FEATURES], "what": "kit.control.learned.features"}},
-        outputs={name: {"shape": [1, len(ACTIONS)], "what": "action values (keep, advance)"}
-                 for name in ModelHost(path, verify=False).output_names},
+        name=path.stem,
+        task="keep or advance the green of the kit's junction (SUMO), from the kit's sensors",
+        files=[path.name],
+        sha256={path.name: file_sha256(path)},
+        size_bytes=path.stat().st_size,
+        precision="int8",
+        inputs={"features": {"shape": [1, N_FEATURES], "what": "kit.control.learned.features"}},
+        outputs={
+            name: {"shape": [1, len(ACTIONS)], "what": "action values (keep, advance)"}
+            for name in ModelHost(path, verify=False).output_names
+        },
         reproduce=command,
-        limitations=("Trained and measured on the kit's SUMO junction (straight-through traffic, one lane each way, "
-                     "the kit's demand profile). Observations are the kit's sensors only; a different junction, "
-                     "detector layout or demand needs retraining. The phase machine enforces every minimum."),
-        details={"training": result.settings, "training_seconds": round(result.seconds, 1),
-                 "episodes": len(result.episodes),
-                 "last_10_episode_return": round(float(np.mean(result.episodes[-10:])), 2) if result.episodes else None,
-                 "held_out_evaluation": evaluation or {}},
+        limitations=(
+            "Trained and measured on the kit's SUMO junction (straight-through traffic, one lane each way, "
+            "the kit's demand profile). Observations are the kit's sensors only; a different junction, "
+            "detector layout or demand needs retraining. The phase machine enforces every minimum."
+        ),
+        details={
+            "training": result.settings,
+            "training_seconds": round(result.seconds, 1),
+            "episodes": len(result.episodes),
+            "last_10_episode_return": round(float(np.mean(result.episodes[-10:])), 2) if result.episodes else None,
+            "held_out_evaluation": evaluation or {},
+        },
         folder=path.parent,
     )
     return card.save(path.with_suffix(".json"))
@@ -172,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60_000)
     parser.add_argument("--minutes", type=float, default=30.0, help="simulated minutes per episode")
     parser.add_argument("--out", default=f"kit/models/{POLICY_NAME}.tflite")
-    parser.add_argument("--evaluate-hours", type=float, default=24.0,
-                        help="simulated hours per held-out seed for the card (0: skip)")
+    parser.add_argument(
+        "--evaluate-hours", type=float, default=24.0, help="simulated hours per held-out seed for the card (0: skip)"
+    )
     args = parser.parse_args(argv)
     if args.steps < 1 or not args.minutes > 0:
         print(f"--steps={args.steps}, --minutes={args.minutes}: both must be positive", file=sys.stderr)
@@ -184,8 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     # One thread: reproducible sums, and the other core stays free for everyone else.
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    result = train(seed=args.seed, steps=args.steps, minutes=args.minutes,
-                   warmup=min(2_000, max(1, args.steps // 10)))
+    result = train(seed=args.seed, steps=args.steps, minutes=args.minutes, warmup=min(2_000, max(1, args.steps // 10)))
     path = export(result, args.out)
     evaluation = None
     if args.evaluate_hours > 0:
@@ -196,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         r = evaluate(LearnedPolicy.factory(path), seeds=HELD_OUT_SEEDS, hours=args.evaluate_hours)
         evaluation = {"seeds": list(HELD_OUT_SEEDS), "hours_per_seed": args.evaluate_hours, **r.row()}
         print(json.dumps(evaluation))
-    command = (f"nice python -m kit.control.rl.dqn --seed {args.seed} --steps {args.steps} --minutes {args.minutes:g} "
-               f"--out {args.out}")
+    command = (
+        f"nice python -m kit.control.rl.dqn --seed {args.seed} --steps {args.steps} --minutes {args.minutes:g} "
+        f"--out {args.out}"
+    )
     card = write_card(result, path, evaluation, command)
     print(f"policy: {path} ({path.stat().st_size} bytes), card: {card}, trained in {result.seconds:.0f} s")
     return 0

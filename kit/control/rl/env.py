@@ -16,11 +16,12 @@ signal, never an input of the policy on the device.
     True
     >>> env.close()
 """
+
 from __future__ import annotations
 
 import random
-from datetime import timedelta
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -61,9 +62,16 @@ class SignalEnv(gym.Env):
 
     metadata: dict[str, Any] = {"render_modes": []}
 
-    def __init__(self, minutes: float = 30.0, *, reward: Reward = delay_reward, seeds=TRAIN_SEEDS,
-                 start_hours: dict[int, float] | None = None, minimums: Minimums | None = None,
-                 keep_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        minutes: float = 30.0,
+        *,
+        reward: Reward = delay_reward,
+        seeds=TRAIN_SEEDS,
+        start_hours: dict[int, float] | None = None,
+        minimums: Minimums | None = None,
+        keep_s: float = 2.0,
+    ) -> None:
         self.minutes = float(minutes)
         self.keep_s = float(keep_s)
         self.reward_fn = reward

@@ -14,6 +14,7 @@ the same way to compare accuracy.
     >>> from kit.ml.compress.arch import standard_twin
     >>> standard = standard_twin(build_model(64, seed=0))       # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,8 +45,11 @@ def separable_chains(model: Any) -> dict[str, list[str]]:
                 break
             current = nxt[0]
             kind = type(current).__name__
-            if kind == "Conv2D" and tuple(current.get_config()["kernel_size"]) == (1, 1) \
-                    and tuple(current.get_config()["strides"]) == (1, 1):
+            if (
+                kind == "Conv2D"
+                and tuple(current.get_config()["kernel_size"]) == (1, 1)
+                and tuple(current.get_config()["strides"]) == (1, 1)
+            ):
                 chains[layer.name] = chain + [current.name]
                 break
             if kind not in _BETWEEN:
@@ -89,9 +93,12 @@ def standard_twin(model: Any, *, seed: int = 0) -> Any:
             dw = layer.get_config()
             pw = model.get_layer(chains[layer.name][-1]).get_config()
             new_layer = keras.layers.Conv2D(
-                pw["filters"], dw["kernel_size"], strides=dw["strides"], padding=dw["padding"],
-                use_bias=pw["use_bias"], name=layer.name.replace("_dw", "") + "_conv" if "_dw" in layer.name
-                else layer.name + "_conv",
+                pw["filters"],
+                dw["kernel_size"],
+                strides=dw["strides"],
+                padding=dw["padding"],
+                use_bias=pw["use_bias"],
+                name=layer.name.replace("_dw", "") + "_conv" if "_dw" in layer.name else layer.name + "_conv",
             )
         else:
             config = layer.get_config()
@@ -105,5 +112,6 @@ def standard_twin(model: Any, *, seed: int = 0) -> Any:
         new_outputs = [tensors[v._keras_history.operation.name] for v in outputs]
     else:
         new_outputs = tensors[outputs._keras_history.operation.name]
-    return keras.Model(new_inputs[0] if len(new_inputs) == 1 else new_inputs, new_outputs,
-                       name=f"{model.name}_standard")
+    return keras.Model(
+        new_inputs[0] if len(new_inputs) == 1 else new_inputs, new_outputs, name=f"{model.name}_standard"
+    )

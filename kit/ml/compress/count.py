@@ -19,6 +19,7 @@ small CPU. Counting conventions (inference, batch 1, bias adds not counted as MA
     >>> count_macs(model).macs        # 8·8·4·(3·3·1)
     2304
 """
+
 from __future__ import annotations
 
 import math
@@ -41,9 +42,9 @@ class LayerCount:
 class ModelCount:
     """Per-layer counts of a model, with totals. ``str(count)`` is a readable table.
 
-        >>> count = count_macs(model)          # doctest: +SKIP
-        >>> count.macs, count.params           # doctest: +SKIP
-        >>> print(count)                       # doctest: +SKIP
+    >>> count = count_macs(model)          # doctest: +SKIP
+    >>> count.macs, count.params           # doctest: +SKIP
+    >>> print(count)                       # doctest: +SKIP
     """
 
     layers: list[LayerCount] = field(default_factory=list)

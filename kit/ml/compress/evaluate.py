@@ -10,13 +10,15 @@ held-out frames (another seed), and latency p50/p95 at batch 1 after a warm-up.
     >>> print(table)                                     # doctest: +SKIP
     >>> table.choose(latency_ms=5, memory_kb=40).name    # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -59,19 +61,28 @@ def anatomy(path: str | os.PathLike) -> dict[str, int]:
             if q is not None:
                 quant += sum(np.asarray(v).nbytes for v in (q.scale, q.zeroPoint, q.min, q.max) if v is not None)
     weights, quant, names = int(weights), int(quant), int(names)
-    return {"weights": weights, "quantization": quant, "names": names,
-            "graph": len(raw) - weights - quant - names, "total": len(raw)}
+    return {
+        "weights": weights,
+        "quantization": quant,
+        "names": names,
+        "graph": len(raw) - weights - quant - names,
+        "total": len(raw),
+    }
 
 
 def anatomy_table(paths: dict[str, str | os.PathLike]) -> str:
     """``{name: .tflite path}`` -> a text table of :func:`anatomy` in KB, one file per line."""
     w = max([10] + [len(n) + 2 for n in paths])
-    lines = ["where the bytes go (KB): weights, scales and zero points, tensor names, graph (operators, shapes, signature)",
-             f"{'file':<{w}}{'weights':>9}{'quant':>8}{'names':>8}{'graph':>8}{'total':>9}"]
+    lines = [
+        "where the bytes go (KB): weights, scales and zero points, tensor names, graph (operators, shapes, signature)",
+        f"{'file':<{w}}{'weights':>9}{'quant':>8}{'names':>8}{'graph':>8}{'total':>9}",
+    ]
     for name, path in paths.items():
         a = anatomy(path)
-        lines.append(f"{name:<{w}}{a['weights'] / 1024:>9.1f}{a['quantization'] / 1024:>8.1f}{a['names'] / 1024:>8.1f}"
-                     f"{a['graph'] / 1024:>8.1f}{a['total'] / 1024:>9.1f}")
+        lines.append(
+            f"{name:<{w}}{a['weights'] / 1024:>9.1f}{a['quantization'] / 1024:>8.1f}{a['names'] / 1024:>8.1f}"
+            f"{a['graph'] / 1024:>8.1f}{a['total'] / 1024:>9.1f}"
+        )
     return "\n".join(lines)
 
 
@@ -91,7 +102,7 @@ class Row:
     p50_ms: float
     p95_ms: float
     note: str = ""
-    p25_ms: float = float("nan")    # the interquartile range of the timed runs: the noise a ranking must beat
+    p25_ms: float = float("nan")  # the interquartile range of the timed runs: the noise a ranking must beat
     p75_ms: float = float("nan")
 
     @property
@@ -102,7 +113,7 @@ class Row:
     def gzip_kb(self) -> float:
         return self.gzip_bytes / 1024
 
-    def faster_than(self, other: "Row") -> bool:
+    def faster_than(self, other: Row) -> bool:
         """Clearly faster: this row's slower quartile (p75) is below the other's faster quartile (p25).
 
         Latencies whose interquartile ranges overlap are a tie: the difference is inside the timing noise.
@@ -134,8 +145,10 @@ def measure(
 
     host = ModelHost(path, num_threads=num_threads)
     if "queue" not in host.outputs:
-        raise ValueError(f"{path} has outputs {host.output_names}; measure() scores a 'queue' output "
-                         "(3 class probabilities: empty, short, long)")
+        raise ValueError(
+            f"{path} has outputs {host.output_names}; measure() scores a 'queue' output "
+            "(3 class probabilities: empty, short, long)"
+        )
     if "pedestrian" in host.outputs:
         metrics = evaluate(host, data)
     else:  # a queue-only model (the capstone's early-exit network): no pedestrian F1 to report
@@ -163,10 +176,10 @@ def measure(
 class Table:
     """The trade-off table: rows of :class:`Row`, compared with a baseline row (``float32``).
 
-        >>> table = Table(rows)                              # doctest: +SKIP
-        >>> table["int8"].size_kb                            # doctest: +SKIP
-        >>> table.pareto()                                   # doctest: +SKIP
-        >>> table.plot()                                     # doctest: +SKIP
+    >>> table = Table(rows)                              # doctest: +SKIP
+    >>> table["int8"].size_kb                            # doctest: +SKIP
+    >>> table.pareto()                                   # doctest: +SKIP
+    >>> table.plot()                                     # doctest: +SKIP
     """
 
     def __init__(self, rows: list[Row] | None = None, *, baseline: str = "float32") -> None:
@@ -211,7 +224,9 @@ class Table:
         for r in self.rows:
             dominated = any(
                 o is not r
-                and o.queue_accuracy >= r.queue_accuracy and not r.faster_than(o) and o.size_bytes <= r.size_bytes
+                and o.queue_accuracy >= r.queue_accuracy
+                and not r.faster_than(o)
+                and o.size_bytes <= r.size_bytes
                 and (o.queue_accuracy > r.queue_accuracy or o.faster_than(r) or o.size_bytes < r.size_bytes)
                 for o in self.rows
             )
@@ -229,8 +244,10 @@ class Table:
     def __str__(self) -> str:
         base = next((r for r in self.rows if r.name == self.baseline), self.rows[0] if self.rows else None)
         w = max([22] + [len(r.name) + 1 for r in self.rows])
-        head = (f"{'variant':<{w}}{'size KB':>9}{'gzip KB':>9}{'wts KB':>8}{'x smaller':>10}{'params':>9}{'MACs M':>8}"
-                f"{'x fewer':>8}{'queue acc':>10}{'Δ pts':>7}{'ped F1':>8}{'p50 ms':>8}{'IQR ms':>16}{'p95 ms':>8}  note")
+        head = (
+            f"{'variant':<{w}}{'size KB':>9}{'gzip KB':>9}{'wts KB':>8}{'x smaller':>10}{'params':>9}{'MACs M':>8}"
+            f"{'x fewer':>8}{'queue acc':>10}{'Δ pts':>7}{'ped F1':>8}{'p50 ms':>8}{'IQR ms':>16}{'p95 ms':>8}  note"
+        )
         lines = [head]
         for r in self.rows:
             smaller = base.size_bytes / r.size_bytes if base else float("nan")
@@ -263,12 +280,26 @@ class Table:
         front = self.pareto()
         for i, r in enumerate(shown, start=1):
             on_front = r in front
-            if not np.isnan(r.p25_ms):   # the spread of the timed runs: bars that overlap rank nothing
-                ax.errorbar(r.p50_ms, 100 * r.queue_accuracy, xerr=[[r.p50_ms - r.p25_ms], [r.p75_ms - r.p50_ms]],
-                            fmt="none", ecolor="0.4", elinewidth=1, capsize=3, zorder=1)
-            ax.scatter(r.p50_ms, 100 * r.queue_accuracy, s=30 + 600 * r.size_kb / biggest, alpha=0.45,
-                       edgecolor="r" if on_front else "k", linewidth=2 if on_front else 0.8,
-                       label=f"{i} {r.name} ({r.size_kb:.0f} KB){' *' if on_front else ''}")
+            if not np.isnan(r.p25_ms):  # the spread of the timed runs: bars that overlap rank nothing
+                ax.errorbar(
+                    r.p50_ms,
+                    100 * r.queue_accuracy,
+                    xerr=[[r.p50_ms - r.p25_ms], [r.p75_ms - r.p50_ms]],
+                    fmt="none",
+                    ecolor="0.4",
+                    elinewidth=1,
+                    capsize=3,
+                    zorder=1,
+                )
+            ax.scatter(
+                r.p50_ms,
+                100 * r.queue_accuracy,
+                s=30 + 600 * r.size_kb / biggest,
+                alpha=0.45,
+                edgecolor="r" if on_front else "k",
+                linewidth=2 if on_front else 0.8,
+                label=f"{i} {r.name} ({r.size_kb:.0f} KB){' *' if on_front else ''}",
+            )
             # numbers instead of names: variants with equal accuracy sit on top of each other
             ax.annotate(str(i), (r.p50_ms, 100 * r.queue_accuracy), fontsize=8, ha="center", va="center")
         ax.set_xscale("log")
@@ -285,6 +316,13 @@ class Table:
             title += "\noff the chart: " + ", ".join(f"{r.name} {100 * r.queue_accuracy:.0f} %" for r in hidden)
         ax.set_title(title, fontsize=10)
         ax.margins(x=0.15, y=0.25)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, markerscale=0.4,
-                  title="* Pareto front", title_fontsize=7, frameon=False)
+        ax.legend(
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1),
+            fontsize=7,
+            markerscale=0.4,
+            title="* Pareto front",
+            title_fontsize=7,
+            frameon=False,
+        )
         return ax

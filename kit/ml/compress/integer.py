@@ -20,6 +20,7 @@ LiteRT) requantizes through float32 instead and differs by one step on a few per
 
 Only numpy and a TFLite runtime are needed.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,9 +46,9 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         return 0, 0
     if real < 0:
         raise ValueError(f"a requantization factor is positive, got {real!r}")
-    fraction, shift = np.frexp(float(real))        # real = fraction * 2**shift, fraction in [0.5, 1)
+    fraction, shift = np.frexp(float(real))  # real = fraction * 2**shift, fraction in [0.5, 1)
     multiplier = int(round(fraction * (1 << 31)))
-    if multiplier == 1 << 31:                      # rounding carried into the next power of two
+    if multiplier == 1 << 31:  # rounding carried into the next power of two
         multiplier //= 2
         shift += 1
     return multiplier, int(shift)
@@ -58,7 +59,7 @@ def _rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
     ab = a * b
     nudged = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    high = np.where(nudged >= 0, nudged >> 31, -((-nudged) >> 31))   # C division truncates toward zero
+    high = np.where(nudged >= 0, nudged >> 31, -((-nudged) >> 31))  # C division truncates toward zero
     return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
 
 
@@ -79,8 +80,9 @@ def multiply_by_quantized_multiplier(acc: np.ndarray, multiplier: Any, shift: An
     return _rounding_divide_by_pot(_rounding_doubling_high_mul(scaled, multiplier), right)
 
 
-def requantize(acc: np.ndarray, multiplier: Any, shift: Any, zero_point: int, act_min: int = -128,
-               act_max: int = 127) -> np.ndarray:
+def requantize(
+    acc: np.ndarray, multiplier: Any, shift: Any, zero_point: int, act_min: int = -128, act_max: int = 127
+) -> np.ndarray:
     """int32 accumulators -> int8 outputs: scale by multiplier/shift, add the zero point, clamp."""
     out = multiply_by_quantized_multiplier(acc, multiplier, shift) + int(zero_point)
     return np.clip(out, act_min, act_max).astype(np.int8)
@@ -97,11 +99,11 @@ def patches(x: np.ndarray, kh: int, kw: int, stride: int, pad_value: int = 0) ->
     h_out, w_out = -(-h // stride), -(-w // stride)
     pad_h, pad_w = max((h_out - 1) * stride + kh - h, 0), max((w_out - 1) * stride + kw - w, 0)
     padded = np.full((h + pad_h, w + pad_w, c), pad_value, dtype=np.int64)
-    padded[pad_h // 2:pad_h // 2 + h, pad_w // 2:pad_w // 2 + w] = x
+    padded[pad_h // 2 : pad_h // 2 + h, pad_w // 2 : pad_w // 2 + w] = x
     out = np.empty((h_out, w_out, kh, kw, c), np.int64)
     for i in range(kh):
         for j in range(kw):
-            out[:, :, i, j, :] = padded[i:i + stride * h_out:stride, j:j + stride * w_out:stride]
+            out[:, :, i, j, :] = padded[i : i + stride * h_out : stride, j : j + stride * w_out : stride]
     return out
 
 
@@ -132,8 +134,10 @@ class Int8Layer:
 
     def multipliers(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel (multiplier, shift) from the float scales, computed in float64 as TFLite does."""
-        pairs = [quantize_multiplier(np.float64(self.input_scale) * np.float64(s) / np.float64(self.output_scale))
-                 for s in self.weight_scales]
+        pairs = [
+            quantize_multiplier(np.float64(self.input_scale) * np.float64(s) / np.float64(self.output_scale))
+            for s in self.weight_scales
+        ]
         return np.array([m for m, _ in pairs], np.int64), np.array([s for _, s in pairs], np.int64)
 
 
@@ -142,7 +146,7 @@ def accumulate(layer: Int8Layer) -> np.ndarray:
     x = layer.input.astype(np.int64) - layer.input_zero_point
     w = layer.weights.astype(np.int64)
     _, kh, kw, _ = w.shape
-    windows = patches(x, kh, kw, layer.stride)          # padded taps are real zeros: 0 after the shift
+    windows = patches(x, kh, kw, layer.stride)  # padded taps are real zeros: 0 after the shift
     if layer.op == "CONV_2D":
         acc = np.einsum("hwijc,oijc->hwo", windows, w)
     elif layer.op == "DEPTHWISE_CONV_2D":
@@ -173,18 +177,20 @@ def trace(path: str | os.PathLike, frame: np.ndarray, *, n: int = 3, reference: 
     if reference and hasattr(module, "OpResolverType"):
         options["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")      # "preserve_all_tensors is for debugging": that is what this is
+        warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging": that is what this is
         interpreter = interpreter_class(model_path=str(path), **options)
     from kit.ml.quiet import native_stderr
 
-    with native_stderr():                    # XNNPACK announces itself on stderr
+    with native_stderr():  # XNNPACK announces itself on stderr
         interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
     if inp["dtype"] != np.int8:
-        raise ValueError(f"{path} takes {np.dtype(inp['dtype']).name} input; trace() reads int8 models "
-                         "(convert with to_tflite(model, 'int8', representative=...))")
+        raise ValueError(
+            f"{path} takes {np.dtype(inp['dtype']).name} input; trace() reads int8 models "
+            "(convert with to_tflite(model, 'int8', representative=...))"
+        )
     x = np.asarray(frame)
-    if x.dtype == np.uint8:               # a camera frame: quantize with the file's own input scale
+    if x.dtype == np.uint8:  # a camera frame: quantize with the file's own input scale
         scale, zero = inp["quantization"]
         x = np.clip(np.round(x / 255.0 / scale) + zero, -128, 127).astype(np.int8)
     interpreter.set_tensor(inp["index"], x.reshape(inp["shape"]).astype(np.int8))
@@ -196,19 +202,31 @@ def trace(path: str | os.PathLike, frame: np.ndarray, *, n: int = 3, reference: 
         return np.asarray(p["scales"], np.float32), np.asarray(p["zero_points"], np.int64)
 
     layers: list[Int8Layer] = []
-    for op in interpreter._get_ops_details():    # the public API has no op list; this is the interpreter's own
+    for op in interpreter._get_ops_details():  # the public API has no op list; this is the interpreter's own
         if op["op_name"] not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             continue
         xi, wi, bi = (int(i) for i in op["inputs"][:3])
         yi = int(op["outputs"][0])
         x_in, y_out = interpreter.get_tensor(xi)[0], interpreter.get_tensor(yi)[0]
         (xs, xz), (ws, _), (ys, yz) = q(xi), q(wi), q(yi)
-        layers.append(Int8Layer(
-            op=op["op_name"], name=details[yi]["name"], stride=x_in.shape[0] // y_out.shape[0],
-            input=x_in, input_scale=float(xs[0]), input_zero_point=int(xz[0]),
-            weights=interpreter.get_tensor(wi), weight_scales=ws, bias=interpreter.get_tensor(bi),
-            output=y_out, output_scale=float(ys[0]), output_zero_point=int(yz[0]),
-            act_min=-128, act_max=127))
+        layers.append(
+            Int8Layer(
+                op=op["op_name"],
+                name=details[yi]["name"],
+                stride=x_in.shape[0] // y_out.shape[0],
+                input=x_in,
+                input_scale=float(xs[0]),
+                input_zero_point=int(xz[0]),
+                weights=interpreter.get_tensor(wi),
+                weight_scales=ws,
+                bias=interpreter.get_tensor(bi),
+                output=y_out,
+                output_scale=float(ys[0]),
+                output_zero_point=int(yz[0]),
+                act_min=-128,
+                act_max=127,
+            )
+        )
         if len(layers) == n:
             break
     return layers

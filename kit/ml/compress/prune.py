@@ -14,6 +14,7 @@ Two ideas that look alike and behave very differently on a CPU:
     >>> model.fit(x, y, callbacks=[MaskCallback(masks)])        # doctest: +SKIP
     >>> small = prune_filters(model, 0.5)                       # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,9 +28,26 @@ import numpy as np
 _PRODUCERS = ("Conv2D", "SeparableConv2D", "Dense")
 # Layers that keep the channel axis as it is: a selection of channels passes straight through.
 _PASS_THROUGH = (
-    "BatchNormalization", "ReLU", "Activation", "LeakyReLU", "PReLU", "ELU", "Dropout", "SpatialDropout2D",
-    "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D",
-    "Cropping2D", "UpSampling2D", "DepthwiseConv2D", "GaussianNoise", "Identity", "Flatten", "Concatenate",
+    "BatchNormalization",
+    "ReLU",
+    "Activation",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "Dropout",
+    "SpatialDropout2D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "ZeroPadding2D",
+    "Cropping2D",
+    "UpSampling2D",
+    "DepthwiseConv2D",
+    "GaussianNoise",
+    "Identity",
+    "Flatten",
+    "Concatenate",
 )
 
 
@@ -41,6 +59,7 @@ def _kernel(layer: Any) -> Any:
 
 
 # --- unstructured ---------------------------------------------------------------------------------
+
 
 def magnitude_prune(model: Any, sparsity: float, *, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Zero the fraction ``sparsity`` of smallest-magnitude weights in every Conv2D/Dense kernel.
@@ -87,8 +106,8 @@ def apply_masks(model: Any, masks: dict[str, np.ndarray]) -> None:
 def MaskCallback(masks: dict[str, np.ndarray]) -> Any:  # noqa: N802 - reads like the Keras class it returns
     """A ``keras.callbacks.Callback`` that keeps pruned weights at zero after every training batch.
 
-        >>> masks = magnitude_prune(model, 0.8)                                   # doctest: +SKIP
-        >>> model.fit(x, y, epochs=2, callbacks=[MaskCallback(masks)])            # doctest: +SKIP
+    >>> masks = magnitude_prune(model, 0.8)                                   # doctest: +SKIP
+    >>> model.fit(x, y, epochs=2, callbacks=[MaskCallback(masks)])            # doctest: +SKIP
     """
     import keras
 
@@ -123,6 +142,7 @@ def gzip_size(path_or_bytes: str | os.PathLike | bytes) -> int:
 
 
 # --- structured -----------------------------------------------------------------------------------
+
 
 def _all_layers(model: Any):
     for layer in model.layers:
@@ -187,8 +207,7 @@ def inner_prunable(model: Any) -> list[str]:
     the usual practice (and the kit's default in ``kit model compress``) is to leave it whole.
     """
     inputs = {t._keras_history.operation.name for t in model.inputs}
-    return [name for name in prunable_layers(model)
-            if not {p.name for p in _inbound(model.get_layer(name))} & inputs]
+    return [name for name in prunable_layers(model) if not {p.name for p in _inbound(model.get_layer(name))} & inputs]
 
 
 def prune_filters(
@@ -212,7 +231,7 @@ def prune_filters(
     import keras
 
     policy = dict(fraction) if isinstance(fraction, dict) else None
-    for value in (policy.values() if policy is not None else [fraction]):
+    for value in policy.values() if policy is not None else [fraction]:
         if not 0.0 <= value < 1.0:
             raise ValueError(f"fraction must be in [0, 1), got {value!r}; e.g. 0.5 removes half of the filters")
     if policy is not None and layers is None:
@@ -229,7 +248,7 @@ def prune_filters(
                 f"prunable layers: {allowed}"
             )
 
-    keep_out: dict[str, np.ndarray] = {}   # layer name -> kept indices of its output channels
+    keep_out: dict[str, np.ndarray] = {}  # layer name -> kept indices of its output channels
     new_width: dict[str, int] = {}
     for layer in model.layers:
         parents = _inbound(layer)
@@ -275,7 +294,7 @@ def prune_filters(
 
     config = copy.deepcopy(model.get_config())
     for entry in config["layers"]:
-        entry.pop("build_config", None)   # built shapes are the old ones: let the new model build itself
+        entry.pop("build_config", None)  # built shapes are the old ones: let the new model build itself
         name = entry["config"]["name"]
         if name in new_width:
             key = "units" if entry["class_name"] == "Dense" else "filters"

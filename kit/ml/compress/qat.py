@@ -21,9 +21,11 @@ At ``bits=8`` the twin computes what the int8 TFLite file computes up to roundin
 (the converter's ReLU6 output scale is also 6/255 with zero point -128). TensorFlow is imported inside
 the functions.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +68,7 @@ def fold_batchnorm(model: Any) -> Any:
 
     from kit.ml.compress.prune import _inbound
 
-    folds = {}   # conv name -> its BN layer
+    folds = {}  # conv name -> its BN layer
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization":
             parent = _inbound(layer)[0]
@@ -127,7 +129,7 @@ def _named_outputs(model: Any) -> dict[str, str]:
 def _grid(bits: int, signed_symmetric: bool) -> tuple[int, int]:
     if not 2 <= int(bits) <= 16:
         raise ValueError(f"bits must be 2..16, got {bits!r}")
-    if signed_symmetric:             # weights: -(2^(b-1) - 1) .. 2^(b-1) - 1, zero point 0 (as TFLite's int8 kernels)
+    if signed_symmetric:  # weights: -(2^(b-1) - 1) .. 2^(b-1) - 1, zero point 0 (as TFLite's int8 kernels)
         top = 2 ** (int(bits) - 1) - 1
         return -top, top
     return -(2 ** (int(bits) - 1)), 2 ** (int(bits) - 1) - 1
@@ -218,14 +220,18 @@ def _classes() -> dict[str, Any]:
                 shape, self._axes = (c_in, self.conf["units"]), (0,)
             self.kernel = self.add_weight(name="kernel", shape=shape, initializer="zeros")
             units = shape[-1] * (c_in if self.kind == "DepthwiseConv2D" else 1)
-            self.bias = self.add_weight(name="bias", shape=(units,), initializer="zeros") \
-                if self.conf.get("use_bias", True) else None
+            self.bias = (
+                self.add_weight(name="bias", shape=(units,), initializer="zeros")
+                if self.conf.get("use_bias", True)
+                else None
+            )
 
         def call(self, x):
             k = self.kernel
             # one scale per output channel, from the current weights, outside the gradient (as TFLite: max|w| / 127)
-            scale = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(k), axis=self._axes, keepdims=True), 1e-8)
-                                     / float(self.q_max))
+            scale = tf.stop_gradient(
+                tf.maximum(tf.reduce_max(tf.abs(k), axis=self._axes, keepdims=True), 1e-8) / float(self.q_max)
+            )
             k = self.op(k, scale, 0.0, self.q_min, self.q_max)
             if self.kind == "Conv2D":
                 y = keras.ops.conv(x, k, strides=self.conf["strides"], padding=self.conf["padding"])

@@ -15,6 +15,7 @@ will see (only night frames, say), the ranges are wrong and accuracy falls: try 
     >>> data = to_tflite(model, "int8", representative=x_train[:200])   # doctest: +SKIP
     >>> open("queue_int8.tflite", "wb").write(data)                       # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -10,10 +10,11 @@ frames without fine-tuning); whether that survives fine-tuning and held-out fram
     >>> result = evolve(score, macs_of, budget, layers, start=uniform, seed=0)   # doctest: +SKIP
     >>> result.policy, result.score, result.evaluations                          # doctest: +SKIP
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -30,8 +31,15 @@ class SearchResult:
     history: list[float] = field(default_factory=list)
 
 
-def repair(policy: Policy, macs_of: Callable[[Policy], int], budget_macs: int, rng: np.random.Generator, *,
-           step: float = 0.05, top: float = 0.9) -> Policy | None:
+def repair(
+    policy: Policy,
+    macs_of: Callable[[Policy], int],
+    budget_macs: int,
+    rng: np.random.Generator,
+    *,
+    step: float = 0.05,
+    top: float = 0.9,
+) -> Policy | None:
     """Raise random layers' ratios by ``step`` until the policy is within the budget (None if it cannot be)."""
     policy = dict(policy)
     while macs_of(policy) > budget_macs:
@@ -53,9 +61,19 @@ def mutate(policy: Policy, rng: np.random.Generator, *, step: float = 0.05, top:
     return child
 
 
-def evolve(score: Callable[[Policy], float], macs_of: Callable[[Policy], int], budget_macs: int,
-           layers: list[str], *, start: Policy | None = None, population: int = 4, children: int = 6,
-           generations: int = 6, seed: int = 0, step: float = 0.05) -> SearchResult:
+def evolve(
+    score: Callable[[Policy], float],
+    macs_of: Callable[[Policy], int],
+    budget_macs: int,
+    layers: list[str],
+    *,
+    start: Policy | None = None,
+    population: int = 4,
+    children: int = 6,
+    generations: int = 6,
+    seed: int = 0,
+    step: float = 0.05,
+) -> SearchResult:
     """(mu + lambda) evolution of per-layer ratios; every scored policy is within ``budget_macs``.
 
     ``score(policy)`` is higher-better (e.g. validation accuracy of ``prune_filters(model, policy)``).

@@ -11,6 +11,7 @@ graph as :func:`kit.ml.compress.prune.prune_filters` would cut them), so a searc
     >>> print(s)                                                           # doctest: +SKIP
     >>> policy_macs(model, {"block5_pw": 0.5})                              # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,8 +64,14 @@ def proxy_accuracy(model: Any, policy: dict[str, float], data: Any, calibration:
     return keras_accuracy(pruned, data)
 
 
-def scan(model: Any, data: Any, *, calibration: np.ndarray | None = None, layers: list[str] | None = None,
-         ratios: tuple[float, ...] = (0.25, 0.5, 0.75)) -> Scan:
+def scan(
+    model: Any,
+    data: Any,
+    *,
+    calibration: np.ndarray | None = None,
+    layers: list[str] | None = None,
+    ratios: tuple[float, ...] = (0.25, 0.5, 0.75),
+) -> Scan:
     """Prune each of ``layers`` (default: :func:`inner_prunable`) alone by each ratio and score it on ``data``.
 
     Use validation frames, not the held-out test frames: the policy is chosen from these numbers. With
@@ -79,7 +86,7 @@ def scan(model: Any, data: Any, *, calibration: np.ndarray | None = None, layers
 def policy_macs(model: Any, policy: dict[str, float], *, min_filters: int = 1) -> int:
     """MACs of ``prune_filters(model, policy)`` without building it: each layer's MACs scaled by its kept channels."""
     counted = {layer.name: layer.macs for layer in count_macs(model).layers}
-    kept: dict[str, float] = {}          # layer -> fraction of its output channels kept
+    kept: dict[str, float] = {}  # layer -> fraction of its output channels kept
     total = 0.0
     for layer in model.layers:
         kind = type(layer).__name__
@@ -95,13 +102,14 @@ def policy_macs(model: Any, policy: dict[str, float], *, min_filters: int = 1) -
         macs = counted.get(layer.name, 0)
         if kind in _PRODUCERS:
             total += macs * keep_in * keep_out
-        else:                        # depthwise and the rest: one channel in, one channel out
+        else:  # depthwise and the rest: one channel in, one channel out
             total += macs * keep_in
     return int(round(total))
 
 
-def uniform_policy(model: Any, budget_macs: int, *, layers: list[str] | None = None,
-                   step: float = 0.01) -> dict[str, float] | None:
+def uniform_policy(
+    model: Any, budget_macs: int, *, layers: list[str] | None = None, step: float = 0.01
+) -> dict[str, float] | None:
     """The smallest single ratio (a multiple of ``step``) that brings every layer in ``layers`` under the budget."""
     names = list(layers) if layers is not None else inner_prunable(model)
     for ratio in np.arange(0.0, 1.0, step):
@@ -111,8 +119,9 @@ def uniform_policy(model: Any, budget_macs: int, *, layers: list[str] | None = N
     return None
 
 
-def greedy_policy(drop: Any, macs_of: Any, budget_macs: int, layers: list[str],
-                  ratios: tuple[float, ...] = (0.25, 0.5, 0.75)) -> dict[str, float] | None:
+def greedy_policy(
+    drop: Any, macs_of: Any, budget_macs: int, layers: list[str], ratios: tuple[float, ...] = (0.25, 0.5, 0.75)
+) -> dict[str, float] | None:
     """Raise one layer at a time to its next ratio, cheapest accuracy per MAC saved first, until under the budget.
 
     ``drop(layer, ratio)`` is the accuracy lost pruning that layer alone (e.g. :meth:`Scan.drop`),

@@ -13,10 +13,12 @@ weights, which is why 4-bit k-means keeps more accuracy than 4-bit linear quanti
     >>> stored_bytes(index, codebook)      # 4 weights x 1 bit -> 1 byte, + 2 float32 centroids
     9
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -85,8 +87,10 @@ def share_weights(model: Any, k: int, cluster: Cluster = kmeans) -> tuple[Any, i
         codebook, index = cluster(weights[0], k)
         codebook, index = np.asarray(codebook, np.float32), np.asarray(index)
         if index.shape != weights[0].shape or len(codebook) > k:
-            raise ValueError(f"{name}: cluster() must return a codebook of at most {k} values and one index per "
-                             f"weight shaped {weights[0].shape}; got {codebook.shape} and {index.shape}")
+            raise ValueError(
+                f"{name}: cluster() must return a codebook of at most {k} values and one index per "
+                f"weight shaped {weights[0].shape}; got {codebook.shape} and {index.shape}"
+            )
         layer.set_weights([codebook[index.astype(np.int64)]] + weights[1:])
         total += stored_bytes(index, codebook)
     return twin, total

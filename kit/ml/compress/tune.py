@@ -9,6 +9,7 @@ compression and not from the training.
     >>> from kit.ml.compress.tune import fit
     >>> model = fit(build_model(64, seed=0), make_dataset(600, seed=1), epochs=3, seed=0)   # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,10 @@ from kit.ml.compress.prune import _all_layers
 
 def targets(data: Any) -> dict[str, np.ndarray]:
     """The label dict Keras expects for a ``kit.ml.data.Dataset``."""
-    return {"queue": np.asarray(data.queue, dtype=np.int64),
-            "pedestrian": np.asarray(data.pedestrian, dtype=np.float32).reshape(-1, 1)}
+    return {
+        "queue": np.asarray(data.queue, dtype=np.int64),
+        "pedestrian": np.asarray(data.pedestrian, dtype=np.float32).reshape(-1, 1),
+    }
 
 
 def fit(
@@ -52,8 +55,15 @@ def fit(
         loss={"queue": "sparse_categorical_crossentropy", "pedestrian": "binary_crossentropy"},
     )
     x = data.inputs()
-    model.fit(x, targets(data), epochs=int(epochs), batch_size=batch_size, shuffle=True,
-              callbacks=list(callbacks or []), verbose=verbose)
+    model.fit(
+        x,
+        targets(data),
+        epochs=int(epochs),
+        batch_size=batch_size,
+        shuffle=True,
+        callbacks=list(callbacks or []),
+        verbose=verbose,
+    )
     recalibrate_batchnorm(model, x, seed=seed)
     return model
 
@@ -85,5 +95,5 @@ def keras_accuracy(model: Any, data: Any) -> float:
     """Queue-class accuracy of a Keras model on ``data`` (for checks before conversion)."""
     x = data.inputs()
     # model(x) rather than model.predict: predict traces a new function for every model it meets
-    scores = [np.asarray(model(x[i:i + 256], training=False)["queue"]) for i in range(0, len(x), 256)]
+    scores = [np.asarray(model(x[i : i + 256], training=False)["queue"]) for i in range(0, len(x), 256)]
     return float((np.concatenate(scores).argmax(axis=1) == np.asarray(data.queue)).mean())

@@ -7,6 +7,7 @@ built only from ``Net.get_weights()`` and scalar metrics (``tests/kit/ml/federat
 Which intersection a node is comes from its node config (``partition-id``, ``num-partitions``),
 set by the Simulation Engine or by ``flower-supernode --node-config``.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -13,6 +13,7 @@ Run configuration (``[tool.flwr.app.config]`` in ``app/pyproject.toml``, or ``--
 ``num-server-rounds``, ``local-epochs``, ``lr``, ``samples-per-client``, ``num-clients``, ``seed``,
 and ``result-path`` (write the history as JSON there when not empty).
 """
+
 from __future__ import annotations
 
 import json
@@ -62,16 +63,18 @@ def describe_content(content: Any) -> dict[str, Any]:
 class AuditedFedAvg(FedAvg):
     """FedAvg that writes down what each client reply contained (see :func:`describe_content`).
 
-        >>> strategy = AuditedFedAvg(min_available_nodes=3)
-        >>> strategy.manifest          # filled round by round: {"round": r, "content": {...}}
-        []
+    >>> strategy = AuditedFedAvg(min_available_nodes=3)
+    >>> strategy.manifest          # filled round by round: {"round": r, "content": {...}}
+    []
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.manifest: list[dict[str, Any]] = []
 
-    def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         replies = list(replies)
         for msg in replies:
             if msg.has_content():
@@ -146,7 +149,10 @@ def make_server_app(results: dict[str, Any] | None = None, config: dict[str, Any
             public["weight_shapes"] = [list(w.shape) for w in history["weights"]]
             with open(path, "w", encoding="utf-8") as f:
                 json.dump(public, f, indent=1)
-        print("global accuracy per round: " + ", ".join(f"{r}: {a:.3f}" for r, a in zip(history["rounds"], history["accuracy"])))
+        print(
+            "global accuracy per round: "
+            + ", ".join(f"{r}: {a:.3f}" for r, a in zip(history["rounds"], history["accuracy"]))
+        )
 
     return server
 

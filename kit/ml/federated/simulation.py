@@ -13,6 +13,7 @@ All three are scored on the same benchmark sets (``server_app.benchmark_sets``).
     >>> history["accuracy"]                                   # doctest: +SKIP
     [0.31, 0.62, 0.70, 0.74]
 """
+
 from __future__ import annotations
 
 import logging

@@ -22,6 +22,7 @@ deliberate: a SuperNode on a Raspberry Pi trains it without TensorFlow, and only
     >>> round(net.evaluate(test.x, test.y)["accuracy"], 2) <= 1.0
     True
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,8 +52,8 @@ N_CLASSES = 3  # kit.ml.data.QUEUE_CLASSES: empty, short (1-3 cars), long (>= 4)
 class Profile:
     """Where an intersection is: its traffic (share of empty/short/long queues) and its conditions.
 
-        >>> PROFILES[2].name, PROFILES[2].daylight
-        ('ring road', (0.0, 0.4))
+    >>> PROFILES[2].name, PROFILES[2].daylight
+    ('ring road', (0.0, 0.4))
     """
 
     name: str
@@ -75,9 +76,9 @@ PROFILES: tuple[Profile, ...] = (
 class ClientData:
     """Frames, their thumbnails as features, and queue-class labels.
 
-        >>> train, _ = client_data(0, num_partitions=4, n=10, seed=0)
-        >>> len(train), train.frames.shape, train.x.shape
-        (7, (7, 32, 32), (7, 256))
+    >>> train, _ = client_data(0, num_partitions=4, n=10, seed=0)
+    >>> len(train), train.frames.shape, train.x.shape
+    (7, (7, 32, 32), (7, 256))
     """
 
     frames: np.ndarray
@@ -120,7 +121,9 @@ def render_profile(profile: Profile, n: int, *, seed: int, size: int = FRAME_SIZ
     return frames, classes.astype(np.int64)
 
 
-def client_data(partition_id: int, *, num_partitions: int, n: int = 600, seed: int = 0, test_share: float = 0.3) -> tuple[ClientData, ClientData]:
+def client_data(
+    partition_id: int, *, num_partitions: int, n: int = 600, seed: int = 0, test_share: float = 0.3
+) -> tuple[ClientData, ClientData]:
     """Train and test data of one client (intersection ``partition_id`` of ``num_partitions``).
 
     With fewer partitions than profiles the first ones are used; the seed mixes in the client id
@@ -147,7 +150,9 @@ class Net:
         [(256, 32), (32,), (32, 3), (3,)]
     """
 
-    def __init__(self, n_inputs: int = THUMB * THUMB, hidden: int = 32, n_classes: int = N_CLASSES, *, seed: int = 0) -> None:
+    def __init__(
+        self, n_inputs: int = THUMB * THUMB, hidden: int = 32, n_classes: int = N_CLASSES, *, seed: int = 0
+    ) -> None:
         rng = np.random.default_rng(seed)
         self.w1 = (rng.normal(0, np.sqrt(2.0 / n_inputs), (n_inputs, hidden))).astype(np.float32)
         self.b1 = np.zeros(hidden, np.float32)
@@ -157,7 +162,7 @@ class Net:
     def get_weights(self) -> list[np.ndarray]:
         return [self.w1.copy(), self.b1.copy(), self.w2.copy(), self.b2.copy()]
 
-    def set_weights(self, weights: list[np.ndarray]) -> "Net":
+    def set_weights(self, weights: list[np.ndarray]) -> Net:
         shapes = [w.shape for w in self.get_weights()]
         got = [np.shape(w) for w in weights]
         if got != shapes:
@@ -199,7 +204,9 @@ class Net:
                 h = np.maximum(h_pre, 0.0)
                 z = h @ self.w2 + self.b2
                 probs = robust.softmax(z)
-                losses.append(robust.cross_entropy(probs, yb) if loss == "ce" else robust.generalized_cross_entropy(probs, yb))
+                losses.append(
+                    robust.cross_entropy(probs, yb) if loss == "ce" else robust.generalized_cross_entropy(probs, yb)
+                )
                 dz = robust.logit_gradient(z, yb, loss=loss)
                 dh = (dz @ self.w2.T) * (h_pre > 0)
                 grads = [xb.T @ dh, dh.sum(0), h.T @ dz, dz.sum(0)]

@@ -11,18 +11,22 @@ models folder on the device), ``verify`` (is a file a model this device can run)
 ``updater`` (the device's state machine), ``headpatch`` (an on-device adapted head as a complete ``.tflite``).
 Importing this package imports none of them; boto3 is imported only by ``deploy`` and the S3 fetcher.
 """
+
 from __future__ import annotations
 
 from kit.exports import lazy
 
-__getattr__, __dir__, __all__ = lazy(__name__, {
-    "DesiredModel": "kit.ml.ota.desired",
-    "DeployError": "kit.ml.ota.desired",
-    "deploy": "kit.ml.ota.deploy",
-    "ModelSlots": "kit.ml.ota.slots",
-    "verify_candidate": "kit.ml.ota.verify",
-    "Canary": "kit.ml.ota.canary",
-    "CanaryPolicy": "kit.ml.ota.canary",
-    "Verdict": "kit.ml.ota.canary",
-    "Updater": "kit.ml.ota.updater",
-})
+__getattr__, __dir__, __all__ = lazy(
+    __name__,
+    {
+        "DesiredModel": "kit.ml.ota.desired",
+        "DeployError": "kit.ml.ota.desired",
+        "deploy": "kit.ml.ota.deploy",
+        "ModelSlots": "kit.ml.ota.slots",
+        "verify_candidate": "kit.ml.ota.verify",
+        "Canary": "kit.ml.ota.canary",
+        "CanaryPolicy": "kit.ml.ota.canary",
+        "Verdict": "kit.ml.ota.canary",
+        "Updater": "kit.ml.ota.updater",
+    },
+)

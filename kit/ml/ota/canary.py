@@ -19,6 +19,7 @@ implies. After ``policy.frames`` frames it gives a :class:`Verdict`:
     >>> v = canary.verdict(); v.promote, v.reason
     (True, 'agreement 1.00, confidence 0.90 vs 0.90, latency p50 1.15 ms vs 1.00 ms')
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -75,8 +76,9 @@ class Canary:
     def done(self) -> bool:
         return len(self) >= self.policy.frames
 
-    def add(self, current: Any, current_ms: float, candidate: Any, candidate_ms: float,
-            sensor_class: int | None = None) -> None:
+    def add(
+        self, current: Any, current_ms: float, candidate: Any, candidate_ms: float, sensor_class: int | None = None
+    ) -> None:
         """One frame: both models' queue probabilities (3 numbers each) and latencies (ms)."""
         self.current.append(np.asarray(current, dtype=np.float64).reshape(-1))
         self.candidate.append(np.asarray(candidate, dtype=np.float64).reshape(-1))
@@ -87,11 +89,15 @@ class Canary:
     def figures(self) -> dict[str, float]:
         cur, cand = np.stack(self.current), np.stack(self.candidate)
         a, b = cur.argmax(axis=1), cand.argmax(axis=1)
-        out = {"frames": float(len(self)), "agreement": float((a == b).mean()),
-               "confidence_current": float(cur.max(axis=1).mean()),
-               "confidence_candidate": float(cand.max(axis=1).mean()),
-               "p50_ms_current": _p50(self.current_ms), "p50_ms_candidate": _p50(self.candidate_ms),
-               "finite": float(np.isfinite(cand).all())}
+        out = {
+            "frames": float(len(self)),
+            "agreement": float((a == b).mean()),
+            "confidence_current": float(cur.max(axis=1).mean()),
+            "confidence_candidate": float(cand.max(axis=1).mean()),
+            "p50_ms_current": _p50(self.current_ms),
+            "p50_ms_candidate": _p50(self.candidate_ms),
+            "finite": float(np.isfinite(cand).all()),
+        }
         known = np.array([s is not None for s in self.sensor])
         if known.any():
             truth = np.array([s for s in self.sensor if s is not None])
@@ -104,11 +110,14 @@ class Canary:
         if not len(self):
             return Verdict(False, "no frames seen")
         f, p = self.figures(), self.policy
-        summary = (f"agreement {f['agreement']:.2f}, confidence {f['confidence_candidate']:.2f} vs "
-                   f"{f['confidence_current']:.2f}, latency p50 {f['p50_ms_candidate']:.2f} ms vs {f['p50_ms_current']:.2f} ms")
+        summary = (
+            f"agreement {f['agreement']:.2f}, confidence {f['confidence_candidate']:.2f} vs "
+            f"{f['confidence_current']:.2f}, latency p50 {f['p50_ms_candidate']:.2f} ms vs {f['p50_ms_current']:.2f} ms"
+        )
         if "sensor_agreement_candidate" in f:
-            summary += (f", agrees with the sensor {f['sensor_agreement_candidate']:.2f} vs "
-                        f"{f['sensor_agreement_current']:.2f}")
+            summary += (
+                f", agrees with the sensor {f['sensor_agreement_candidate']:.2f} vs {f['sensor_agreement_current']:.2f}"
+            )
         if not f["finite"]:
             return Verdict(False, "outputs NaN or infinite values; " + summary, f)
         if f["confidence_candidate"] < f["confidence_current"] - p.max_confidence_drop:
@@ -119,8 +128,12 @@ class Canary:
                 return Verdict(False, "agrees with the sensor less often than the current model; " + summary, f)
             sensor_better = f["sensor_agreement_candidate"] > f["sensor_agreement_current"]
         if f["agreement"] < p.min_agreement and not sensor_better:
-            return Verdict(False, f"disagrees with the current model on {1 - f['agreement']:.0%} of frames and "
-                                  "the sensor does not back it; " + summary, f)
+            return Verdict(
+                False,
+                f"disagrees with the current model on {1 - f['agreement']:.0%} of frames and "
+                "the sensor does not back it; " + summary,
+                f,
+            )
         if f["p50_ms_current"] > 0 and f["p50_ms_candidate"] > p.max_latency_ratio * f["p50_ms_current"]:
             return Verdict(False, f"slower than {p.max_latency_ratio:g}x the current model; " + summary, f)
         return Verdict(True, summary, f)

@@ -1,4 +1,5 @@
 """``kit model deploy MODEL --device ID``: deliver a model over the air (and ``--status`` to see what runs)."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,10 +7,13 @@ import json
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("deploy", help="upload a .tflite and its card to S3 and ask a device to run it (shadow)",
-                       description="Upload MODEL (a .tflite with its card, or a shipped model name) to "
-                                   "s3://BUCKET/models/sha256/<digest>.tflite and set the device's shadow "
-                                   "desired.model; the device downloads, verifies, canaries and swaps it.")
+    p = sub.add_parser(
+        "deploy",
+        help="upload a .tflite and its card to S3 and ask a device to run it (shadow)",
+        description="Upload MODEL (a .tflite with its card, or a shipped model name) to "
+        "s3://BUCKET/models/sha256/<digest>.tflite and set the device's shadow "
+        "desired.model; the device downloads, verifies, canaries and swaps it.",
+    )
     p.add_argument("model", nargs="?", help="a .tflite file (its card NAME.json beside it) or a shipped model name")
     p.add_argument("--device", required=True, help="the thing name of the device, e.g. kit-0001")
     p.add_argument("--version", default=None, help="a label for this model (default: card name + digest)")

@@ -14,6 +14,7 @@ What it does, on AWS and on the local endpoint alike:
 3. sets the thing's shadow ``desired.model = {version, key, sha256, min_kit}``; the device's updater
    takes it from there (:mod:`kit.ml.ota.updater`) and reports ``reported.model``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,10 @@ def _card_for(path: Path) -> tuple[dict[str, Any], bytes]:
                 return json.loads(raw), raw
             except ValueError as exc:
                 raise DeployError(f"{candidate} is not a model card (bad JSON: {exc}); fix or rewrite it") from None
-    raise DeployError(f"{path} has no model card ({path.with_suffix('.json').name} beside it); the device checks "
-                      "the model against its card: write one (kit.ml.card.ModelCard) and deploy again")
+    raise DeployError(
+        f"{path} has no model card ({path.with_suffix('.json').name} beside it); the device checks "
+        "the model against its card: write one (kit.ml.card.ModelCard) and deploy again"
+    )
 
 
 def resolve(model: str | Path) -> Path:
@@ -49,8 +52,16 @@ def resolve(model: str | Path) -> Path:
         raise DeployError(str(exc)) from None
 
 
-def deploy(model: str | Path, device: str, *, version: str | None = None, min_kit: str | None = None,
-           bucket: str | None = None, s3: Any = None, iot_data: Any = None) -> DesiredModel:
+def deploy(
+    model: str | Path,
+    device: str,
+    *,
+    version: str | None = None,
+    min_kit: str | None = None,
+    bucket: str | None = None,
+    s3: Any = None,
+    iot_data: Any = None,
+) -> DesiredModel:
     """Upload ``model`` (and its card) and set ``device``'s ``desired.model``; the request as sent."""
     import kit
     from kit.ml import tflite
@@ -65,12 +76,20 @@ def deploy(model: str | Path, device: str, *, version: str | None = None, min_ki
     listed = card.get("sha256")
     digests = set(listed.values()) if isinstance(listed, dict) else {listed}
     if sha not in digests:
-        raise DeployError(f"{path.name} has sha256 {sha[:12]}... but its card {path.with_suffix('.json').name} "
-                          "lists another file: the card is stale; rewrite it for this file")
+        raise DeployError(
+            f"{path.name} has sha256 {sha[:12]}... but its card {path.with_suffix('.json').name} "
+            "lists another file: the card is stale; rewrite it for this file"
+        )
     if not isinstance(device, str) or not device.strip():
         raise DeployError("--device must name a thing, e.g. --device kit-0001")
-    spec = DesiredModel.from_dict({"version": version or f"{card.get('name', path.stem)}-{sha[:12]}",
-                                   "key": model_key(sha), "sha256": sha, "min_kit": min_kit or kit.__version__})
+    spec = DesiredModel.from_dict(
+        {
+            "version": version or f"{card.get('name', path.stem)}-{sha[:12]}",
+            "key": model_key(sha),
+            "sha256": sha,
+            "min_kit": min_kit or kit.__version__,
+        }
+    )
     from kit.cloud.config import client, current
 
     cfg = current()
@@ -81,16 +100,18 @@ def deploy(model: str | Path, device: str, *, version: str | None = None, min_ki
     if not _exists(s3, bucket, spec.key):
         s3.put_object(Bucket=bucket, Key=spec.card_key, Body=card_raw, ContentType="application/json")
         # the model last: a device that sees the model key also finds its card
-        s3.put_object(Bucket=bucket, Key=spec.key, Body=content, ContentType="application/octet-stream",
-                      Metadata={"sha256": sha})
+        s3.put_object(
+            Bucket=bucket, Key=spec.key, Body=content, ContentType="application/octet-stream", Metadata={"sha256": sha}
+        )
     if cfg.local:
         iot = client("iot")
         try:
             iot.create_thing(thingName=device)
         except iot.exceptions.ResourceAlreadyExistsException:
             pass
-    iot_data.update_thing_shadow(thingName=device,
-                                 payload=json.dumps({"state": {"desired": {"model": spec.to_dict()}}}).encode())
+    iot_data.update_thing_shadow(
+        thingName=device, payload=json.dumps({"state": {"desired": {"model": spec.to_dict()}}}).encode()
+    )
     return spec
 
 
@@ -101,7 +122,10 @@ def reported(device: str, iot_data: Any = None) -> dict[str, Any]:
     iot_data = iot_data or client("iot-data")
     doc = json.loads(iot_data.get_thing_shadow(thingName=device)["payload"].read())
     state = doc.get("state") or {}
-    return {"desired": (state.get("desired") or {}).get("model"), "reported": (state.get("reported") or {}).get("model")}
+    return {
+        "desired": (state.get("desired") or {}).get("model"),
+        "reported": (state.get("reported") or {}).get("model"),
+    }
 
 
 def _ensure_bucket(s3: Any, bucket: str, local: bool) -> None:

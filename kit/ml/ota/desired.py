@@ -13,11 +13,13 @@
 The file lives at a content-addressed key (its sha256 in the name), so a key can never point at other
 bytes than the digest says, and deploying the same file twice uploads nothing new.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from kit.errors import UsageError
 
@@ -46,8 +48,8 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 def kit_at_least(running: str, minimum: str) -> bool:
     """True when kit version ``running`` is ``minimum`` or later (numeric, dot by dot).
 
-        >>> kit_at_least("0.10.0", "0.9"), kit_at_least("0.1.0", "0.2")
-        (True, False)
+    >>> kit_at_least("0.10.0", "0.9"), kit_at_least("0.1.0", "0.2")
+    (True, False)
     """
     return _version_tuple(running) >= _version_tuple(minimum)
 
@@ -70,14 +72,18 @@ class DesiredModel:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Any) -> "DesiredModel":
+    def from_dict(cls, d: Any) -> DesiredModel:
         """Check a ``desired.model`` object; ``DeployError`` says what is wrong and how to deploy properly."""
         if not isinstance(d, Mapping):
-            raise DeployError(f"desired.model must be an object {{version, key, sha256, min_kit}}, got a JSON "
-                              f"{type(d).__name__}: deploy with `kit model deploy MODEL --device ID`")
+            raise DeployError(
+                f"desired.model must be an object {{version, key, sha256, min_kit}}, got a JSON "
+                f"{type(d).__name__}: deploy with `kit model deploy MODEL --device ID`"
+            )
         missing = [k for k in ("version", "key", "sha256") if not isinstance(d.get(k), str) or not d.get(k)]
         if missing:
-            raise DeployError(f"desired.model lacks {', '.join(missing)}: deploy with `kit model deploy MODEL --device ID`")
+            raise DeployError(
+                f"desired.model lacks {', '.join(missing)}: deploy with `kit model deploy MODEL --device ID`"
+            )
         sha, key, version = d["sha256"].lower(), d["key"], d["version"]
         min_kit = d.get("min_kit") or "0.0.0"
         if not _SHA.match(sha):

@@ -12,6 +12,7 @@ inferences all run on the updater's thread: the caller (the control thread, in t
 for them. The factory host may be a ``ModelHost`` or the early-exit host; a delivered model is a
 one-piece ``ModelHost``.
 """
+
 from __future__ import annotations
 
 import time
@@ -27,8 +28,16 @@ from kit.ml.ota.updater import Updater, shadow_poller
 class FieldModel:
     """A hosted camera model that can be replaced over the air while it serves (see the module docstring)."""
 
-    def __init__(self, factory: Any, folder: str | Path, *, policy: CanaryPolicy | None = None,
-                 thing_name: str | None = None, poll_s: float = 5.0, source: Any = None) -> None:
+    def __init__(
+        self,
+        factory: Any,
+        folder: str | Path,
+        *,
+        policy: CanaryPolicy | None = None,
+        thing_name: str | None = None,
+        poll_s: float = 5.0,
+        source: Any = None,
+    ) -> None:
         self.updater = Updater(folder, factory=factory, policy=policy, source=source)
         self.thing_name = thing_name
         self.poll_s = poll_s
@@ -36,7 +45,7 @@ class FieldModel:
         self.frames = 0
         self.swaps_taken = 0
 
-    def start(self, *, thread: bool = True) -> "FieldModel":
+    def start(self, *, thread: bool = True) -> FieldModel:
         """Recover the models folder (the committed model runs), then start the updater's thread."""
         self.host = self.updater.start() or self.updater.factory
         if thread:
@@ -64,8 +73,9 @@ class FieldModel:
 
         return isinstance(self.host, FusedHost)
 
-    def predict(self, frame: Any, sensors: Any = None, *,
-                sensor_class: int | None = None) -> tuple[np.ndarray, float | None, bool, float]:
+    def predict(
+        self, frame: Any, sensors: Any = None, *, sensor_class: int | None = None
+    ) -> tuple[np.ndarray, float | None, bool, float]:
         """(queue probabilities (3,), pedestrian probability or None, exited early, ms) for one frame.
 
         ``sensors`` is the sensor vector a fused host takes (``kit.ml.sensors.vector_from_board``); a delivered

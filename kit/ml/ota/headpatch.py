@@ -16,6 +16,7 @@ file is the same model with another head, loaded by the same runtime. No TensorF
 ``features(host, frames)`` gives the 64 pooled features the head reads (the runtime keeps the
 intermediate tensor when asked), so the head can be trained on them on the device.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,14 +40,17 @@ def shipped_head(name: str = "intersection") -> tuple[np.ndarray, np.ndarray]:
     return arrays[-2].astype(np.float32), arrays[-1].astype(np.float32)
 
 
-def patch_head(content: bytes, kernel: np.ndarray, bias: np.ndarray, new_kernel: np.ndarray,
-               new_bias: np.ndarray) -> bytes:
+def patch_head(
+    content: bytes, kernel: np.ndarray, bias: np.ndarray, new_kernel: np.ndarray, new_bias: np.ndarray
+) -> bytes:
     """A copy of ``content`` with the head (kernel, bias) replaced by (new_kernel, new_bias), same shapes."""
     kernel, bias = np.asarray(kernel, np.float32), np.asarray(bias, np.float32)
     new_kernel, new_bias = np.asarray(new_kernel, np.float32), np.asarray(new_bias, np.float32)
     if new_kernel.shape != kernel.shape or new_bias.shape != bias.shape:
-        raise UsageError(f"the new head must have the old one's shapes {kernel.shape}, {bias.shape}; "
-                         f"got {new_kernel.shape}, {new_bias.shape}")
+        raise UsageError(
+            f"the new head must have the old one's shapes {kernel.shape}, {bias.shape}; "
+            f"got {new_kernel.shape}, {new_bias.shape}"
+        )
     if not (np.isfinite(new_kernel).all() and np.isfinite(new_bias).all()):
         raise UsageError("the new head has NaN or infinite weights; adapt again with a smaller learning rate")
     out = bytearray(content)
@@ -54,9 +58,11 @@ def patch_head(content: bytes, kernel: np.ndarray, bias: np.ndarray, new_kernel:
         raw = old.tobytes()
         at = content.find(raw)
         if at < 0 or content.find(raw, at + 1) >= 0:
-            raise UsageError("the head's weights are not stored once, as float32, in this model file: only a float32 "
-                             "model made from these weights can be patched")
-        out[at:at + len(raw)] = new.tobytes()
+            raise UsageError(
+                "the head's weights are not stored once, as float32, in this model file: only a float32 "
+                "model made from these weights can be patched"
+            )
+        out[at : at + len(raw)] = new.tobytes()
     return bytes(out)
 
 
@@ -83,22 +89,39 @@ def features(path: str | Path, frames: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-def write_candidate(content: bytes, folder: str | Path, name: str, *, base_card: dict[str, Any] | None = None,
-                    note: str = "") -> Path:
+def write_candidate(
+    content: bytes, folder: str | Path, name: str, *, base_card: dict[str, Any] | None = None, note: str = ""
+) -> Path:
     """Write ``NAME.tflite`` and a card listing its sha256 (``NAME.json``) into ``folder``; the model's path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.tflite"
     path.write_bytes(content)
     card = {k: v for k, v in (base_card or {}).items() if not k.startswith("_")}
-    card.update({"name": name, "file": path.name, "sha256": hashlib.sha256(content).hexdigest(),
-                 "size_bytes": len(content), "reproduce": note or card.get("reproduce", "")})
+    card.update(
+        {
+            "name": name,
+            "file": path.name,
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "size_bytes": len(content),
+            "reproduce": note or card.get("reproduce", ""),
+        }
+    )
     path.with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     return path
 
 
-def adapted_model(path: str | Path, frames: np.ndarray, labels: np.ndarray, *, seed: int = 0, epochs: int = 300,
-                  lr: float = 0.5, l2: float = 1e-3, name: str = "intersection") -> bytes:
+def adapted_model(
+    path: str | Path,
+    frames: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int = 0,
+    epochs: int = 300,
+    lr: float = 0.5,
+    l2: float = 1e-3,
+    name: str = "intersection",
+) -> bytes:
     """On-device head adaptation (:class:`kit.ml.adapt.SoftmaxHead`) on labelled frames, as a complete ``.tflite``.
 
     ``labels`` are queue classes (e.g. from the ultrasonic sensor's queue count); the head starts from the
@@ -107,6 +130,7 @@ def adapted_model(path: str | Path, frames: np.ndarray, labels: np.ndarray, *, s
     from kit.ml.adapt import SoftmaxHead
 
     kernel, bias = shipped_head(name)
-    head = SoftmaxHead(kernel.copy(), bias.copy()).fit(features(path, frames), np.asarray(labels), epochs=epochs,
-                                                       lr=lr, l2=l2, seed=seed)
+    head = SoftmaxHead(kernel.copy(), bias.copy()).fit(
+        features(path, frames), np.asarray(labels), epochs=epochs, lr=lr, l2=l2, seed=seed
+    )
     return patch_head(Path(path).read_bytes(), kernel, bias, head.weights, head.bias)

@@ -17,14 +17,16 @@ app is configured with), so the device always has exactly one complete model to 
     >>> slots.recover() is None                       # nothing delivered yet: the factory model
     True
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from kit.errors import KitFileError
 
@@ -71,8 +73,10 @@ class ModelSlots:
         try:
             self.blobs.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise KitFileError(f"can't make the models folder {self.blobs} ({exc.strerror}); "
-                               "give the app a writable folder (next to its store)") from None
+            raise KitFileError(
+                f"can't make the models folder {self.blobs} ({exc.strerror}); "
+                "give the app a writable folder (next to its store)"
+            ) from None
 
     # -- blobs ---------------------------------------------------------------------------------
     def blob(self, sha256: str) -> Path:
@@ -105,8 +109,10 @@ class ModelSlots:
             os.fsync(f.fileno())
         if h.hexdigest() != sha256:
             part.unlink(missing_ok=True)
-            raise KitFileError(f"downloaded model has sha256 {h.hexdigest()[:16]}..., expected {sha256[:16]}...: "
-                               "the object was changed or damaged; deploy it again")
+            raise KitFileError(
+                f"downloaded model has sha256 {h.hexdigest()[:16]}..., expected {sha256[:16]}...: "
+                "the object was changed or damaged; deploy it again"
+            )
         if card is not None:
             atomic_write(self.card(sha256), card)
         os.replace(part, self.blob(sha256))
@@ -122,23 +128,37 @@ class ModelSlots:
             return {"current": None, "previous": None, "events": []}
         except (OSError, ValueError) as exc:
             # cannot happen through this class (atomic replace); a hand edit or a bad disk can do it
-            return {"current": None, "previous": None, "events": [
-                {"ts": time.time(), "event": "state-unreadable", "reason": f"{type(exc).__name__}: {exc}"[:200]}]}
+            return {
+                "current": None,
+                "previous": None,
+                "events": [
+                    {"ts": time.time(), "event": "state-unreadable", "reason": f"{type(exc).__name__}: {exc}"[:200]}
+                ],
+            }
         state.setdefault("current", None)
         state.setdefault("previous", None)
         state.setdefault("events", [])
         return state
 
-    def commit(self, current: dict[str, Any] | None, previous: dict[str, Any] | None, event: str,
-               reason: str = "") -> dict[str, Any]:
+    def commit(
+        self, current: dict[str, Any] | None, previous: dict[str, Any] | None, event: str, reason: str = ""
+    ) -> dict[str, Any]:
         """Make ``current`` the model to run from now on (and after any restart); record why."""
         for entry in (current, previous):
             if entry is not None and not self.blob(entry["sha256"]).is_file():
-                raise KitFileError(f"refusing to commit model {entry['sha256'][:12]}...: its file is not in {self.blobs}")
+                raise KitFileError(
+                    f"refusing to commit model {entry['sha256'][:12]}...: its file is not in {self.blobs}"
+                )
         state = self.state()
-        events = (state.get("events") or [])[-(MAX_EVENTS - 1):]
-        events.append({"ts": round(time.time(), 3), "event": event, "reason": reason,
-                       "version": current["version"] if current else "factory"})
+        events = (state.get("events") or [])[-(MAX_EVENTS - 1) :]
+        events.append(
+            {
+                "ts": round(time.time(), 3),
+                "event": event,
+                "reason": reason,
+                "version": current["version"] if current else "factory",
+            }
+        )
         new = {"current": current, "previous": previous, "events": events}
         atomic_write(self.state_path, (json.dumps(new, indent=1, sort_keys=True) + "\n").encode())
         return new
@@ -146,7 +166,7 @@ class ModelSlots:
     def note(self, event: str, reason: str = "", **extra: Any) -> None:
         """Record an event (a rejected candidate, ...) without changing which model runs."""
         state = self.state()
-        events = (state.get("events") or [])[-(MAX_EVENTS - 1):]
+        events = (state.get("events") or [])[-(MAX_EVENTS - 1) :]
         events.append({"ts": round(time.time(), 3), "event": event, "reason": reason, **extra})
         state["events"] = events
         atomic_write(self.state_path, (json.dumps(state, indent=1, sort_keys=True) + "\n").encode())
@@ -157,7 +177,9 @@ class ModelSlots:
         A current blob that is missing or damaged (a bad disk) falls back to the previous one, then to the
         factory model, and the fallback is committed with its reason.
         """
-        for leftover in list(self.blobs.glob("*.part")) + list(self.folder.glob(".*.tmp")) + list(self.blobs.glob(".*.tmp")):
+        for leftover in (
+            list(self.blobs.glob("*.part")) + list(self.folder.glob(".*.tmp")) + list(self.blobs.glob(".*.tmp"))
+        ):
             leftover.unlink(missing_ok=True)
         state = self.state()
         for which in ("current", "previous"):

@@ -15,6 +15,7 @@ no frame is ever scored by a half-loaded model and no control tick waits. During
 that the canary did not see, or a drop in confidence, rolls it back (committed, with the reason); the
 previous model is kept loaded for that. A refused or rolled-back file is not tried again.
 """
+
 from __future__ import annotations
 
 import collections
@@ -22,8 +23,9 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +44,8 @@ class S3Source:
     """Model files from S3 (the bucket of ``kit.cloud.config``), streamed in chunks."""
 
     def __init__(self, bucket: str | None = None, client: Any = None) -> None:
-        from kit.cloud.config import client as make_client, current
+        from kit.cloud.config import client as make_client
+        from kit.cloud.config import current
 
         self.bucket = bucket or current().bucket
         self.client = client or make_client("s3")
@@ -66,9 +69,17 @@ class Updater:
     :param on_phase: called with the name of each phase as it starts (status; tests kill the process there).
     """
 
-    def __init__(self, folder: str | Path, *, factory: Any = None, source: Any = None,
-                 policy: CanaryPolicy | None = None, signature: Signature | None = None,
-                 on_phase: Callable[[str], None] | None = None, kit_version: str | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        factory: Any = None,
+        source: Any = None,
+        policy: CanaryPolicy | None = None,
+        signature: Signature | None = None,
+        on_phase: Callable[[str], None] | None = None,
+        kit_version: str | None = None,
+    ) -> None:
         import kit
 
         self.slots = ModelSlots(folder)
@@ -162,8 +173,13 @@ class Updater:
         bad = self.running
         back_entry, back_host = self.previous, self.previous_host
         if back_host is None:
-            back_host = self.factory if back_entry is None else verify_candidate(
-                self.slots.blob(back_entry["sha256"]), self.signature, sha256=back_entry["sha256"])
+            back_host = (
+                self.factory
+                if back_entry is None
+                else verify_candidate(
+                    self.slots.blob(back_entry["sha256"]), self.signature, sha256=back_entry["sha256"]
+                )
+            )
         self.slots.commit(back_entry, None, "rolled back", reason)
         if bad is not None:
             self.refused[bad["sha256"]] = reason
@@ -205,9 +221,15 @@ class Updater:
     def status(self) -> dict[str, Any]:
         """What the device reports as ``reported.model``."""
         running = self.running or {"version": "factory", "sha256": None}
-        out = {"version": running["version"], "sha256": running["sha256"], "min_kit": running.get("min_kit"),
-               "phase": self.phase,
-               "reason": self.reason[:200], "swaps": self.swaps, "rollbacks": self.rollbacks}
+        out = {
+            "version": running["version"],
+            "sha256": running["sha256"],
+            "min_kit": running.get("min_kit"),
+            "phase": self.phase,
+            "reason": self.reason[:200],
+            "swaps": self.swaps,
+            "rollbacks": self.rollbacks,
+        }
         if self._candidate_entry is not None:
             out["candidate"] = self._candidate_entry["version"]
         if running["sha256"]:
@@ -329,8 +351,13 @@ class Updater:
             self._pending = self._candidate
         self.swaps += 1
         self._candidate = self._candidate_entry = self._canary = None
-        self._probation = {"frames": 0, "confidence": [], "drift": 0, "drift_before": self._drift,
-                           "baseline": verdict.figures.get("confidence_current", 0.0)}
+        self._probation = {
+            "frames": 0,
+            "confidence": [],
+            "drift": 0,
+            "drift_before": self._drift,
+            "baseline": verdict.figures.get("confidence_current", 0.0),
+        }
         self.phase, self.reason = "probation", f"swapped to {entry['version']}: {verdict.reason}"
         log.info("model swapped to %s (%s)", entry["version"], verdict.reason)
 
@@ -346,8 +373,9 @@ class Updater:
         if p["frames"] >= self.policy.probation_frames:
             mean = float(np.mean(p["confidence"])) if p["confidence"] else p["baseline"]
             if mean < p["baseline"] - self.policy.max_confidence_drop:
-                self.rollback(f"confidence on live frames {mean:.2f} after the swap, the previous model had "
-                              f"{p['baseline']:.2f}")
+                self.rollback(
+                    f"confidence on live frames {mean:.2f} after the swap, the previous model had {p['baseline']:.2f}"
+                )
             else:
                 self._probation = None
                 self.slots.prune({e["sha256"] for e in (self.running, self.previous) if e})
@@ -356,13 +384,20 @@ class Updater:
         return bool(items)
 
     # -- the thread ------------------------------------------------------------------------------
-    def start_thread(self, *, interval_s: float = 0.05, poll: Callable[[], None] | None = None,
-                     poll_s: float = 5.0, pause_s: float = 0.01) -> "Updater":
+    def start_thread(
+        self,
+        *,
+        interval_s: float = 0.05,
+        poll: Callable[[], None] | None = None,
+        poll_s: float = 5.0,
+        pause_s: float = 0.01,
+    ) -> Updater:
         """Run :meth:`step` on a daemon thread (and ``poll`` every ``poll_s``: e.g. read the shadow).
 
         The thread pauses ``pause_s`` after each busy step (a few canary frames at most): a second thread
         that never pauses holds Python's interpreter lock often enough to delay the control thread by whole
         ticks on a busy CPU (measured by ``bench/lifecycle.py``)."""
+
         def loop() -> None:
             next_poll = 0.0
             while not self._stop.is_set():
@@ -398,8 +433,7 @@ _FACTORY = object()  # marks "back to the factory model" in the swap slot
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 14), b""):
-            yield chunk
+        yield from iter(lambda: f.read(1 << 14), b"")
 
 
 def shadow_poller(updater: Updater, thing_name: str, client: Any = None) -> Callable[[], None]:
@@ -423,8 +457,9 @@ def shadow_poller(updater: Updater, thing_name: str, client: Any = None) -> Call
                 updater.reason = str(exc)
         status = updater.status()
         if status != state["reported"]:
-            c.update_thing_shadow(thingName=thing_name,
-                                  payload=json.dumps({"state": {"reported": {"model": status}}}).encode())
+            c.update_thing_shadow(
+                thingName=thing_name, payload=json.dumps({"state": {"reported": {"model": status}}}).encode()
+            )
             state["reported"] = status
 
     return poll

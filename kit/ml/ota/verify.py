@@ -14,6 +14,7 @@ In order, each failure one clear line (``CandidateError``):
     >>> host.output_names
     ['pedestrian', 'queue']
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,16 +52,24 @@ def _card_problems(card: dict[str, Any], sha256: str, host: Any) -> list[str]:
     listed = card.get("sha256")
     digests = set(listed.values()) if isinstance(listed, dict) else {listed}
     if sha256 not in digests:
-        problems.append(f"the model card does not list this file's sha256 {sha256[:12]}... (it lists "
-                        f"{', '.join(str(d)[:12] + '...' for d in digests if d) or 'none'})")
+        problems.append(
+            f"the model card does not list this file's sha256 {sha256[:12]}... (it lists "
+            f"{', '.join(str(d)[:12] + '...' for d in digests if d) or 'none'})"
+        )
     outputs = card.get("outputs")
     if isinstance(outputs, dict) and outputs and not set(outputs) <= set(host.output_names):
         problems.append(f"the card names outputs {sorted(outputs)} but the file has {host.output_names}")
     return problems
 
 
-def verify_candidate(path: str | Path, expected: Signature, *, sha256: str | None = None,
-                     card: bytes | dict[str, Any] | None = None, seed: int = 0) -> Any:
+def verify_candidate(
+    path: str | Path,
+    expected: Signature,
+    *,
+    sha256: str | None = None,
+    card: bytes | dict[str, Any] | None = None,
+    seed: int = 0,
+) -> Any:
     """Run every check on the model file at ``path``; the loaded ``ModelHost`` when all pass."""
     from kit.ml import tflite
     from kit.ml.host import ModelHost
@@ -88,10 +97,13 @@ def verify_candidate(path: str | Path, expected: Signature, *, sha256: str | Non
         if problems:
             raise CandidateError("card check failed: " + "; ".join(problems))
     if len(host.input.shape) != 4 or tuple(host.frame_shape) != tuple(expected.frame) or host.input.shape[-1] != 1:
-        raise CandidateError(f"signature: it takes frames of {host.input.shape[1:]}, the camera gives "
-                             f"{(*expected.frame, 1)}")
+        raise CandidateError(
+            f"signature: it takes frames of {host.input.shape[1:]}, the camera gives {(*expected.frame, 1)}"
+        )
     if host.extra_inputs:
-        raise CandidateError(f"signature: it also needs input(s) {sorted(host.extra_inputs)} that the app does not feed")
+        raise CandidateError(
+            f"signature: it also needs input(s) {sorted(host.extra_inputs)} that the app does not feed"
+        )
     for name, shape in expected.outputs.items():
         if name not in host.outputs:
             raise CandidateError(f"signature: it has no output {name!r} (it has {host.output_names})")
@@ -99,8 +111,13 @@ def verify_candidate(path: str | Path, expected: Signature, *, sha256: str | Non
         if got != tuple(shape):
             raise CandidateError(f"signature: output {name!r} has shape {got}, the app reads {tuple(shape)}")
     rng = np.random.default_rng(seed)
-    frames = np.stack([np.zeros(expected.frame, np.uint8), np.full(expected.frame, 255, np.uint8),
-                       rng.integers(0, 256, expected.frame, dtype=np.uint8)])
+    frames = np.stack(
+        [
+            np.zeros(expected.frame, np.uint8),
+            np.full(expected.frame, 255, np.uint8),
+            rng.integers(0, 256, expected.frame, dtype=np.uint8),
+        ]
+    )
     try:
         out = host.predict(frames)
     except Exception as exc:  # noqa: BLE001 - whatever the runtime raises, the candidate is refused
@@ -109,7 +126,10 @@ def verify_candidate(path: str | Path, expected: Signature, *, sha256: str | Non
         if not np.isfinite(value).all():
             raise CandidateError(f"load test: output {name!r} has NaN or infinite values")
     queue = out.get("queue")
-    if queue is not None and (queue.min() < -1e-3 or queue.max() > 1 + 1e-3
-                              or not np.allclose(queue.sum(axis=1), 1.0, atol=0.05)):
-        raise CandidateError("load test: 'queue' is not a probability distribution (values outside 0..1 or not summing to 1)")
+    if queue is not None and (
+        queue.min() < -1e-3 or queue.max() > 1 + 1e-3 or not np.allclose(queue.sum(axis=1), 1.0, atol=0.05)
+    ):
+        raise CandidateError(
+            "load test: 'queue' is not a probability distribution (values outside 0..1 or not summing to 1)"
+        )
     return host

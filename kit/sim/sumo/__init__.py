@@ -13,6 +13,7 @@ kit's seeded profile), ``junction`` (one libsumo run the controllers drive), ``c
     ...     junction.results().vehicles > 0
     True
 """
+
 from __future__ import annotations
 
 from kit.errors import KitError

@@ -16,6 +16,7 @@ temperatures stay the kit's own.
     >>> world.close().vehicles > 50
     True
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -36,8 +37,9 @@ class SumoWorld(World):
     Other keyword arguments are :class:`World`'s.
     """
 
-    def __init__(self, seed: int = 0, *, start: str | datetime = "2026-10-15T06:00:00", hours: float = 24.0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, seed: int = 0, *, start: str | datetime = "2026-10-15T06:00:00", hours: float = 24.0, **kwargs: Any
+    ) -> None:
         super().__init__(seed, start=start, **kwargs)
         self.junction = SumoJunction(seed, start=self.start, hours=hours, step_s=STEP_S)
         self._carry = 0.0
@@ -78,7 +80,7 @@ class SumoWorld(World):
         # Pedestrians: a new person at the kerb presses the button; one who walks on was served.
         person = sumo.person
         waiting = {p for p in person.getIDList() if person.getWaitingTime(p) > 0}
-        for p in waiting - self._waiting:
+        for _person in waiting - self._waiting:
             self.stats.arrived_pedestrians += 1
             if not self._waiting:  # nearly everyone presses when nobody else is waiting already
                 self.stats.button_presses += 1

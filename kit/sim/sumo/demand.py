@@ -11,6 +11,7 @@ training and tuning; the held-out seeds are only for the final table.
     >>> 500 < len(cars["w2c"]) < 800, sorted(cars)
     (True, ['e2c', 'n2c', 's2c', 'w2c'])
 """
+
 from __future__ import annotations
 
 import random
@@ -47,8 +48,9 @@ def _poisson(rng: random.Random, profile: tuple[int, ...], share: float, start: 
         times.append(t)
 
 
-def arrivals(seed: int, *, start: str | datetime = "2026-10-15T00:00:00", hours: float = 24.0,
-             scale: float = 1.0) -> dict[str, list[float]]:
+def arrivals(
+    seed: int, *, start: str | datetime = "2026-10-15T00:00:00", hours: float = 24.0, scale: float = 1.0
+) -> dict[str, list[float]]:
     """Vehicle arrival times (s after ``start``) per inbound arm."""
     begin = _parse_start(start)
     out = {}
@@ -58,8 +60,9 @@ def arrivals(seed: int, *, start: str | datetime = "2026-10-15T00:00:00", hours:
     return out
 
 
-def pedestrians(seed: int, *, start: str | datetime = "2026-10-15T00:00:00", hours: float = 24.0,
-                scale: float = 1.0) -> list[tuple[float, int]]:
+def pedestrians(
+    seed: int, *, start: str | datetime = "2026-10-15T00:00:00", hours: float = 24.0, scale: float = 1.0
+) -> list[tuple[float, int]]:
     """Pedestrian arrivals as (time s, walk index into :data:`WALKS`)."""
     begin = _parse_start(start)
     times = _poisson(random.Random(f"{seed}/pedestrians"), PEDESTRIANS_PER_HOUR, scale, begin, hours * 3600)
@@ -67,19 +70,31 @@ def pedestrians(seed: int, *, start: str | datetime = "2026-10-15T00:00:00", hou
     return [(t, side.randrange(len(WALKS))) for t in times]
 
 
-def write_routes(path: str | Path, seed: int, *, start: str | datetime = "2026-10-15T00:00:00",
-                 hours: float = 24.0, scale: float = 1.0) -> Path:
+def write_routes(
+    path: str | Path,
+    seed: int,
+    *,
+    start: str | datetime = "2026-10-15T00:00:00",
+    hours: float = 24.0,
+    scale: float = 1.0,
+) -> Path:
     """Write a SUMO route file (vehicles and persons, sorted by departure) and return its path."""
     items: list[tuple[float, str]] = []
     for arm, times in arrivals(seed, start=start, hours=hours, scale=scale).items():
         for i, t in enumerate(times):
-            items.append((t, f'    <vehicle id="{arm}.{i}" route="{arm}" depart="{t:.2f}" departLane="best" '
-                             f'departSpeed="max"/>'))
+            items.append(
+                (t, f'    <vehicle id="{arm}.{i}" route="{arm}" depart="{t:.2f}" departLane="best" departSpeed="max"/>')
+            )
     for i, (t, k) in enumerate(pedestrians(seed, start=start, hours=hours, scale=scale)):
         a, b = WALKS[k]
         # They appear 15 m before the kerb and leave 15 m beyond it: the walk is the crossing and its wait.
-        items.append((t, f'    <person id="p.{i}" depart="{t:.2f}" departPos="185">\n'
-                         f'        <walk from={quoteattr(a)} to={quoteattr(b)} arrivalPos="15"/>\n    </person>'))
+        items.append(
+            (
+                t,
+                f'    <person id="p.{i}" depart="{t:.2f}" departPos="185">\n'
+                f'        <walk from={quoteattr(a)} to={quoteattr(b)} arrivalPos="15"/>\n    </person>',
+            )
+        )
     items.sort(key=lambda item: item[0])
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<routes>"]
     lines += [f'    <route id="{arm}" edges="{edges}"/>' for arm, edges in ROUTES.items()]

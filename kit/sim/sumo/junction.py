@@ -16,10 +16,10 @@ libsumo holds one simulation per process, so one :class:`SumoJunction` is open a
     ...     junction.queues()["w2c"] > 5
     True
 """
+
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import tempfile
 import xml.etree.ElementTree as ET
@@ -94,8 +94,15 @@ class SumoJunction:
     :param scale: demand multiplier (1 = the kit's profile).
     """
 
-    def __init__(self, seed: int = 0, *, start: str | datetime = "2026-10-15T00:00:00", hours: float = 24.0,
-                 step_s: float = 1.0, scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        start: str | datetime = "2026-10-15T00:00:00",
+        hours: float = 24.0,
+        step_s: float = 1.0,
+        scale: float = 1.0,
+    ) -> None:
         require()
         import libsumo
 
@@ -109,11 +116,26 @@ class SumoJunction:
         self._dir = Path(tempfile.mkdtemp(prefix="kit-sumo-"))
         routes = write_routes(self._dir / "demand.rou.xml", self.seed, start=self.start, hours=hours, scale=scale)
         self._tripinfo = self._dir / "tripinfo.xml"
-        libsumo.start([
-            "sumo", "-n", str(build_network()), "-r", str(routes), "--step-length", str(step_s),
-            "--seed", str(self.seed), "--no-step-log", "--no-warnings", "--time-to-teleport", "-1",
-            "--tripinfo-output", str(self._tripinfo), "--tripinfo-output.write-unfinished",
-        ])
+        libsumo.start(
+            [
+                "sumo",
+                "-n",
+                str(build_network()),
+                "-r",
+                str(routes),
+                "--step-length",
+                str(step_s),
+                "--seed",
+                str(self.seed),
+                "--no-step-log",
+                "--no-warnings",
+                "--time-to-teleport",
+                "-1",
+                "--tripinfo-output",
+                str(self._tripinfo),
+                "--tripinfo-output.write-unfinished",
+            ]
+        )
         _open.append(self)
         self.elapsed = 0.0
         self._groups = self._signal_groups()
@@ -223,8 +245,11 @@ class SumoJunction:
         lane = self._lanes[arm]
         length = self._sumo.lane.getLength(lane)
         vehicle = self._sumo.vehicle
-        return sum(1 for v in self._sumo.lane.getLastStepVehicleIDs(lane)
-                   if length - vehicle.getLanePosition(v) <= within_m and vehicle.getSpeed(v) > 0.1)
+        return sum(
+            1
+            for v in self._sumo.lane.getLastStepVehicleIDs(lane)
+            if length - vehicle.getLanePosition(v) <= within_m and vehicle.getSpeed(v) > 0.1
+        )
 
     # --- results ----------------------------------------------------------------------------
     def close(self) -> Results:
@@ -251,11 +276,15 @@ class SumoJunction:
         shutil.rmtree(self._dir, ignore_errors=True)
         waits = list(self._ped_wait.values())
         self._results = Results(
-            vehicles=len(delays), finished=finished,
-            mean_delay_s=sum(delays) / len(delays) if delays else 0.0, p95_delay_s=_percentile(delays, 95),
+            vehicles=len(delays),
+            finished=finished,
+            mean_delay_s=sum(delays) / len(delays) if delays else 0.0,
+            p95_delay_s=_percentile(delays, 95),
             mean_stops=sum(stops) / len(stops) if stops else 0.0,
-            pedestrians=len(waits), mean_ped_wait_s=sum(waits) / len(waits) if waits else 0.0,
-            p95_ped_wait_s=_percentile(waits, 95), hours=end / 3600,
+            pedestrians=len(waits),
+            mean_ped_wait_s=sum(waits) / len(waits) if waits else 0.0,
+            p95_ped_wait_s=_percentile(waits, 95),
+            hours=end / 3600,
         )
         return self._results
 
@@ -263,7 +292,7 @@ class SumoJunction:
         """Close the run and return its results."""
         return self.close()
 
-    def __enter__(self) -> "SumoJunction":
+    def __enter__(self) -> SumoJunction:
         return self
 
     def __exit__(self, *exc: Any) -> None:

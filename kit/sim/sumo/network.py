@@ -9,6 +9,7 @@ source rebuilds it and nothing else does.
     >>> build_network().name.endswith(".net.xml")
     True
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,13 +55,23 @@ def build_network(cache_dir: str | Path | None = None) -> Path:
     partial = net.with_suffix(f".{os.getpid()}.tmp.xml")
     cmd = [
         str(netconvert()),
-        "--node-files", str(SCENARIO / SOURCES[0]),
-        "--edge-files", str(SCENARIO / SOURCES[1]),
-        "--connection-files", str(SCENARIO / SOURCES[2]),
-        "--no-turnarounds", "--walkingareas", "--seed", "0", "--no-warnings",
-        "--output-file", str(partial),
+        "--node-files",
+        str(SCENARIO / SOURCES[0]),
+        "--edge-files",
+        str(SCENARIO / SOURCES[1]),
+        "--connection-files",
+        str(SCENARIO / SOURCES[2]),
+        "--no-turnarounds",
+        "--walkingareas",
+        "--seed",
+        "0",
+        "--no-warnings",
+        "--output-file",
+        str(partial),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "SUMO_HOME": str(netconvert().parent.parent)})
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "SUMO_HOME": str(netconvert().parent.parent)}
+    )
     if done.returncode != 0:
         raise NetworkBuildError(f"netconvert failed on {SCENARIO}: {done.stderr.strip().splitlines()[-1:]}")
     partial.replace(net)  # atomic: a parallel build never sees half a file

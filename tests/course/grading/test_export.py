@@ -1,4 +1,5 @@
 """course.grading.export: the gradebook in the columns nbgrader, Canvas and Gradescope import."""
+
 from __future__ import annotations
 
 import csv
@@ -17,14 +18,28 @@ def _table(text):
 
 def test_simple_is_one_row_per_student_and_lab():
     assert _table(to_text(ROWS, "simple")) == [
-        ["student", "assignment", "max_score", "score"], ["ada", "01_gpio_outputs", "12", "12"],
-        ["ada", "03_storage", "12", "5.50"], ["bob", "01_gpio_outputs", "12", "0"]]
+        ["student", "assignment", "max_score", "score"],
+        ["ada", "01_gpio_outputs", "12", "12"],
+        ["ada", "03_storage", "12", "5.50"],
+        ["bob", "01_gpio_outputs", "12", "0"],
+    ]
 
 
 def test_nbgrader_has_its_export_columns_and_a_row_for_every_student_and_lab():
     table = _table(to_text(ROWS, "nbgrader"))
-    assert table[0] == ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-                        "raw_score", "late_submission_penalty", "score", "max_score"]
+    assert table[0] == [
+        "assignment",
+        "duedate",
+        "timestamp",
+        "student_id",
+        "last_name",
+        "first_name",
+        "email",
+        "raw_score",
+        "late_submission_penalty",
+        "score",
+        "max_score",
+    ]
     rows = {(r[0], r[3]): r for r in table[1:]}
     assert len(rows) == 4  # bob did not hand in 03_storage: still a row, scored 0
     assert rows[("03_storage", "bob")][9:] == ["0", "12"]

@@ -1,4 +1,5 @@
 """course.grading.lab: a notebook in its own kernel answers checks, and survives what students do to it."""
+
 from __future__ import annotations
 
 import nbformat
@@ -123,15 +124,18 @@ def test_a_check_that_kills_the_kernel_fails_and_the_notebook_is_replayed(tmp_pa
 
 @pytest.mark.slow
 def test_fatal_cells_are_skipped_and_the_rest_still_counts(tmp_path):
-    path = _write(tmp_path, [
-        "a = 1",
-        "import os\nos._exit(3)",
-        "b = 2",
-        "exit()\nnever = True",
-        "import sys\nsys.exit(4)",
-        "while True:\n    pass",
-        "c = 3",
-    ])
+    path = _write(
+        tmp_path,
+        [
+            "a = 1",
+            "import os\nos._exit(3)",
+            "b = 2",
+            "exit()\nnever = True",
+            "import sys\nsys.exit(4)",
+            "while True:\n    pass",
+            "c = 3",
+        ],
+    )
     with Lab(path, cell_timeout=2) as lab:
         assert lab.eval("[a, b, c, 'never' in globals()]") == [1, 2, 3, False]
         kinds = {p.cell: p.kind for p in lab.cell_problems.values()}

@@ -1,4 +1,5 @@
 """course.grading.plugin: graded test files run under pytest, one kernel per module, results as JSON."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,23 @@ def _pytest(course, tmp_path, notebooks, *args):
     results = tmp_path / "results.json"
     env = dict(os.environ, COURSE_NOTEBOOKS=str(notebooks), COURSE_GRADING_RESULTS=str(results))
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "course.grading.plugin", "-p", "no:cacheprovider", "-q",
-         str(course.tests), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "course.grading.plugin",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(course.tests),
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     data = json.loads(results.read_text()) if results.exists() else None
     return done, data
@@ -28,7 +43,10 @@ def test_solution_passes_every_test_and_results_are_written(demo_course, tmp_pat
     done, data = _pytest(demo_course, tmp_path, demo_course.solutions)
     assert done.returncode == 0, done.stdout
     assert [(t["test"].split("::")[-1], t["points"], t["max"], t["passed"], t["message"]) for t in data["tests"]] == [
-        ("test_double", 2.0, 2.0, True, ""), ("test_limit", 1.0, 1.0, True, ""), ("test_greet", 1.0, 1.0, True, "")]
+        ("test_double", 2.0, 2.0, True, ""),
+        ("test_limit", 1.0, 1.0, True, ""),
+        ("test_greet", 1.0, 1.0, True, ""),
+    ]
     assert {t["notebook"] for t in data["tests"]} == {"01_demo"}
     assert (data["score"], data["max_score"]) == (4, 4)
     report = data["notebooks"]["01_demo"]
@@ -48,13 +66,19 @@ def test_blank_lab_fails_every_test_with_the_kernel_side_message(demo_course, tm
 def test_a_missing_notebook_fails_each_test_cleanly_not_as_errors(demo_course, tmp_path):
     done, data = _pytest(demo_course, tmp_path, tmp_path / "nowhere")
     assert "3 failed" in done.stdout and "error" not in done.stdout.splitlines()[-1]
-    assert {t["message"] for t in data["tests"]} == {f"no notebook 01_demo.ipynb in {tmp_path / 'nowhere'} (not submitted?)"}
+    assert {t["message"] for t in data["tests"]} == {
+        f"no notebook 01_demo.ipynb in {tmp_path / 'nowhere'} (not submitted?)"
+    }
 
 
 def test_collect_only_lists_every_graded_test_and_its_points(demo_course, tmp_path):
     done, data = _pytest(demo_course, tmp_path, demo_course.solutions, "--collect-only")
     assert done.returncode == 0, done.stdout
-    assert [(t["max"], t["passed"], t["message"]) for t in data["tests"]] == [(2.0, False, "not run"), (1.0, False, "not run"), (1.0, False, "not run")]
+    assert [(t["max"], t["passed"], t["message"]) for t in data["tests"]] == [
+        (2.0, False, "not run"),
+        (1.0, False, "not run"),
+        (1.0, False, "not run"),
+    ]
     assert data["notebooks"] == {}
 
 

@@ -1,4 +1,5 @@
 """course.grading.sandbox: how a kernel is wrapped, and what --sandbox does where bubblewrap is missing."""
+
 from __future__ import annotations
 
 import os
@@ -49,14 +50,26 @@ def test_course_grade_says_in_one_line_what_is_wrong_with_its_limits(tmp_path, c
 def test_inside_the_sandbox_the_repository_and_home_are_out_of_view_and_memory_is_bounded(tmp_path):
     box = Sandbox(memory_bytes=512 * 2**20)
     box.prepare(tmp_path)
-    probe = ("import os\n"
-             f"print(os.path.exists({str(ROOT / 'tests')!r}), os.path.exists({str(ROOT / 'solutions')!r}),"
-             f" os.path.exists({str(Path.home() / '.bashrc')!r}), os.path.exists({str(ROOT / 'kit')!r}))\n"
-             "try:\n    bytearray(2 * 2**30)\nexcept MemoryError:\n    print('MemoryError')\n")
-    done = subprocess.run(box.command([sys.executable, "-c", probe], private=tmp_path), env=box.environment(tmp_path),
-                          capture_output=True, text=True, timeout=60)
+    probe = (
+        "import os\n"
+        f"print(os.path.exists({str(ROOT / 'tests')!r}), os.path.exists({str(ROOT / 'solutions')!r}),"
+        f" os.path.exists({str(Path.home() / '.bashrc')!r}), os.path.exists({str(ROOT / 'kit')!r}))\n"
+        "try:\n    bytearray(2 * 2**30)\nexcept MemoryError:\n    print('MemoryError')\n"
+    )
+    done = subprocess.run(
+        box.command([sys.executable, "-c", probe], private=tmp_path),
+        env=box.environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.stdout.split() == ["False", "False", "False", "True", "MemoryError"], done.stderr
     if os.geteuid() == 0:
-        box_uid = subprocess.run(box.command(["id", "-u"], private=tmp_path), env=box.environment(tmp_path),
-                                 capture_output=True, text=True, timeout=60).stdout.strip()
+        box_uid = subprocess.run(
+            box.command(["id", "-u"], private=tmp_path),
+            env=box.environment(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
         assert box_uid == str(box.uid)

@@ -23,9 +23,10 @@ def test_other_seed_other_traffic():
 
 
 def test_road_works_make_waits_longer():
-    assert run_demo(seed=0, minutes=30, road_works=True)["mean_vehicle_wait_s"] > run_demo(seed=0, minutes=30)[
-        "mean_vehicle_wait_s"
-    ]
+    assert (
+        run_demo(seed=0, minutes=30, road_works=True)["mean_vehicle_wait_s"]
+        > run_demo(seed=0, minutes=30)["mean_vehicle_wait_s"]
+    )
 
 
 def test_kit_demo_prints_a_summary(capsys):
@@ -38,5 +39,3 @@ def test_kit_demo_prints_a_summary(capsys):
 def test_bad_duration():
     with pytest.raises(ValueError, match="positive"):
         run_demo(minutes=0)
-
-

@@ -1,8 +1,8 @@
 """The intersection app: one program from the sensors to the cloud, in simulation."""
+
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -39,8 +39,9 @@ def test_sensors_only_run_stores_readings_in_the_outbox_and_writes_status(tmp_pa
 
 def test_the_camera_model_runs_and_its_predictions_are_logged(tmp_path):
     store = Store(tmp_path / "kit.db")
-    _, summary = run_app(store, seed=2, hours=0.1, start="2026-10-15T12:00:00", camera_period_s=5.0,
-                         model="intersection")
+    _, summary = run_app(
+        store, seed=2, hours=0.1, start="2026-10-15T12:00:00", camera_period_s=5.0, model="intersection"
+    )
     assert summary["model"] == "intersection.tflite"
     assert summary["frames"] == 6 * 60 / 5
     classes = [r["value"] for r in store.readings.range("model_queue_class")]
@@ -93,8 +94,11 @@ def test_with_the_cloud_readings_reach_s3_and_a_shadow_change_retimes_the_lights
     assert summary["outbox_depth"] == 0
     rows = Uploader(device_id=device).read_all()
     ids = [r["reading_id"] for r in rows]
-    stored = {r["id"] for sensor in ("queue_distance_m", "light", "road_temperature_c", "cpu_temperature_c", "pot")
-              for r in store.readings.range(sensor)}
+    stored = {
+        r["id"]
+        for sensor in ("queue_distance_m", "light", "road_temperature_c", "cpu_temperature_c", "pot")
+        for r in store.readings.range(sensor)
+    }
     assert len(ids) == len(set(ids)) and set(ids) == stored, "every reading in S3 exactly once"
     # the whole request is refused (atomic), with the reason reported; local parameters unchanged
     reported = operator.document()["state"]["reported"]
@@ -128,8 +132,12 @@ def _wait_status(path: Path, condition, timeout=60.0):
 @pytest.mark.slow
 def test_sigterm_stops_cleanly_and_loses_no_reading(tmp_path):
     db, status = tmp_path / "kit.db", tmp_path / "status.json"
-    proc = subprocess.Popen(_cli("--db", str(db), "--no-model", "--status", str(status)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _cli("--db", str(db), "--no-model", "--status", str(status)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_status(status, lambda s: s["state"] == "running" and s["readings"] > 500)
         proc.send_signal(signal.SIGTERM)
@@ -177,8 +185,9 @@ def test_adaptive_limits_are_stored_parameters(tmp_path):
 
 def test_the_shipped_early_exit_model_skips_the_rest_on_easy_frames(tmp_path):
     store = Store(tmp_path / "kit.db")
-    _, summary = run_app(store, seed=2, hours=0.25, start="2026-10-15T12:00:00", model="early_exit",
-                         camera_period_s=5.0)
+    _, summary = run_app(
+        store, seed=2, hours=0.25, start="2026-10-15T12:00:00", model="early_exit", camera_period_s=5.0
+    )
     assert summary["model"].startswith("early_exit (early exit")
     assert summary["frames"] == 15 * 60 / 5
     assert 0 < summary["early_exits"] <= summary["frames"]

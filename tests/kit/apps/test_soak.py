@@ -4,6 +4,7 @@ Two cloud outages, one broker restart, one SIGKILL and restart of the app, and a
 from the cloud in between. At the end: every reading is in S3 exactly once, the shadow converged,
 telemetry resumed after the broker restart, and no run crashed.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,12 +47,33 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
     device = store.params.get("device_id")
     operator = ShadowAgent(store, thing_name=device)
     operator.provision()
-    env = {**os.environ, "KIT_CLOUD": "local", "AWS_ENDPOINT_URL": cloud.endpoint_url,
-           "KIT_MQTT_PORT": str(broker.port), "KIT_HOME": str(tmp_path)}
+    env = {
+        **os.environ,
+        "KIT_CLOUD": "local",
+        "AWS_ENDPOINT_URL": cloud.endpoint_url,
+        "KIT_MQTT_PORT": str(broker.port),
+        "KIT_HOME": str(tmp_path),
+    }
 
     def start_app(hours: float, fresh: bool) -> subprocess.Popen:
-        args = [sys.executable, "-m", "kit", "run", "intersection", "--db", str(db), "--status", str(status_file),
-                "--hours", f"{hours:.4f}", "--cloud", "--camera-period", "30", "--log-level", "info"]
+        args = [
+            sys.executable,
+            "-m",
+            "kit",
+            "run",
+            "intersection",
+            "--db",
+            str(db),
+            "--status",
+            str(status_file),
+            "--hours",
+            f"{hours:.4f}",
+            "--cloud",
+            "--camera-period",
+            "30",
+            "--log-level",
+            "info",
+        ]
         if fresh:
             args += ["--fresh", "--start", START.isoformat()]
         return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -60,8 +82,15 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
     with Subscriber(port=broker.port) as listener:
         proc = start_app(24, fresh=True)
         logs = []
-        plan = [(3, "outage"), (5, "cloud back"), (8, "broker restart"), (10, "shadow change"), (12, "kill"),
-                (15, "outage"), (17, "cloud back")]
+        plan = [
+            (3, "outage"),
+            (5, "cloud back"),
+            (8, "broker restart"),
+            (10, "shadow change"),
+            (12, "kill"),
+            (15, "outage"),
+            (17, "cloud back"),
+        ]
         deadline = time.monotonic() + 900
         try:
             while proc.poll() is None or plan:
@@ -97,10 +126,18 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
             if proc.poll() is None:
                 proc.kill()
         assert proc.returncode == 0, f"the app crashed:\n{logs[-1][-3000:]}"
-        assert [e[1] for e in events] == ["outage", "cloud back", "broker restart", "shadow change", "kill",
-                                          "outage", "cloud back"]
-        assert listener.wait_until(lambda msgs: len(msgs) > telemetry_before_restart + 5, timeout=10), \
+        assert [e[1] for e in events] == [
+            "outage",
+            "cloud back",
+            "broker restart",
+            "shadow change",
+            "kill",
+            "outage",
+            "cloud back",
+        ]
+        assert listener.wait_until(lambda msgs: len(msgs) > telemetry_before_restart + 5, timeout=10), (
             "telemetry did not resume after the broker restart"
+        )
 
     store = Store(db)
     final = _status(status_file)

@@ -1,4 +1,5 @@
 """The cloud tests' store; the moto server and Mosquitto fixtures are shared in tests/kit/conftest.py."""
+
 from __future__ import annotations
 
 import pytest

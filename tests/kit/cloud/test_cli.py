@@ -5,7 +5,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -50,14 +49,23 @@ def test_status_fails_and_advises_when_nothing_answers(capsys, monkeypatch):
 
 def test_serve_runs_a_local_endpoint_until_interrupted(tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kit.cli", "cloud", "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kit.cli", "cloud", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         first = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}" in first
         env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
-        status = subprocess.run([sys.executable, "-m", "kit.cli", "cloud", "status", "--json"], env=env,
-                                capture_output=True, text=True, timeout=30)
+        status = subprocess.run(
+            [sys.executable, "-m", "kit.cli", "cloud", "status", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert json.loads(status.stdout)["reachable"] is True
     finally:
         proc.send_signal(2)
@@ -79,8 +87,12 @@ def test_serve_fails_fast_when_it_cannot_listen():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        out = subprocess.run([sys.executable, "-m", "kit", "cloud", "serve", "--port", str(port)],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "kit", "cloud", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert out.returncode == 1 and f"can't listen on 127.0.0.1:{port}" in out.stderr
     assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1
 
@@ -93,8 +105,12 @@ def test_serve_refuses_a_port_that_is_not_one(capsys, port):
 
 
 def test_serve_reports_the_port_it_bound():
-    proc = subprocess.Popen([sys.executable, "-m", "kit", "cloud", "serve", "--port", "0"],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kit", "cloud", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         first = proc.stdout.readline()
         port = int(first.split("listening on port ")[1].split(";")[0])

@@ -13,8 +13,15 @@ def test_defaults_point_at_the_local_endpoint():
 
 
 def test_aws_mode_takes_everything_from_the_standard_variables():
-    cfg = CloudConfig.from_env({"KIT_CLOUD": "aws", "AWS_REGION": "eu-central-1", "AWS_PROFILE": "kit",
-                                "KIT_BUCKET": "my-kit", "KIT_MQTT_CERT": "/etc/kit/device.pem.crt"})
+    cfg = CloudConfig.from_env(
+        {
+            "KIT_CLOUD": "aws",
+            "AWS_REGION": "eu-central-1",
+            "AWS_PROFILE": "kit",
+            "KIT_BUCKET": "my-kit",
+            "KIT_MQTT_CERT": "/etc/kit/device.pem.crt",
+        }
+    )
     assert not cfg.local and cfg.endpoint_url is None
     assert (cfg.region, cfg.profile, cfg.bucket, cfg.mqtt_port) == ("eu-central-1", "kit", "my-kit", 8883)
 

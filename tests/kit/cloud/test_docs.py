@@ -1,4 +1,5 @@
 """The cloud docs and the device policies stay true to the code."""
+
 from __future__ import annotations
 
 import json
@@ -24,14 +25,16 @@ def test_device_policies_are_least_privilege(name):
         actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
         resources = [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]
         assert all("*" not in a for a in actions), f"{name} {st['Sid']}: wildcard action {actions}"
-        assert not any(a.startswith(("iot:Create", "iot:Delete", "s3:Delete", "s3:List", "s3:Get", "s3:Create"))
-                       for a in actions), f"{name} {st['Sid']}: an operator's action on the device: {actions}"
+        assert not any(
+            a.startswith(("iot:Create", "iot:Delete", "s3:Delete", "s3:List", "s3:Get", "s3:Create")) for a in actions
+        ), f"{name} {st['Sid']}: an operator's action on the device: {actions}"
         if actions == ["iot:DescribeEndpoint"]:
             continue  # AWS only grants it on "*"
         for r in resources:
             assert r != "*", f"{name} {st['Sid']}: a device must not act on every resource"
             assert "ThingName}" in r or r.endswith("rolealias/kit-device-role"), (
-                f"{name} {st['Sid']}: {r} is not limited to the device's own thing")
+                f"{name} {st['Sid']}: {r} is not limited to the device's own thing"
+            )
 
 
 def test_every_upload_key_is_inside_what_the_iam_policy_allows():

@@ -1,4 +1,5 @@
 """The endpoint goes away, the device crashes: every reading still reaches S3 exactly once."""
+
 from __future__ import annotations
 
 import os
@@ -51,7 +52,7 @@ def test_outage_and_crash_every_reading_in_s3_exactly_once(cloud, tmp_path):
     from kit.store import Store
 
     db = tmp_path / "device.db"
-    store = Store(db)           # the test's own view of the device's file (WAL: readers don't block)
+    store = Store(db)  # the test's own view of the device's file (WAL: readers don't block)
     up = Uploader(device_id=DEVICE).ensure_bucket()
     env = {**os.environ, "KIT_CLOUD": "local", "AWS_ENDPOINT_URL": cloud.endpoint_url, "KIT_BUCKET": up.bucket}
 
@@ -61,16 +62,16 @@ def test_outage_and_crash_every_reading_in_s3_exactly_once(cloud, tmp_path):
     proc = device()
     try:
         _wait(lambda: len(up.keys()) >= 3, 20, "the first uploads")
-        cloud.stop()                                            # the endpoint goes down...
+        cloud.stop()  # the endpoint goes down...
         seen = store.readings.count("seq")
         _wait(lambda: store.readings.count("seq") >= seen + 300, 20, "readings during the outage")
-        proc.send_signal(signal.SIGKILL)                        # ...and the device crashes
+        proc.send_signal(signal.SIGKILL)  # ...and the device crashes
         proc.wait(timeout=5)
         crashed_at = store.readings.count("seq")
         assert crashed_at < TOTAL and store.outbox.depth() > 0
-        proc = device()                                         # restarted, still offline
+        proc = device()  # restarted, still offline
         _wait(lambda: store.readings.count("seq") >= crashed_at + 200, 20, "readings after the restart")
-        cloud.start()                                           # the endpoint is back
+        cloud.start()  # the endpoint is back
         assert proc.wait(timeout=40) == 0
     finally:
         if proc.poll() is None:
@@ -93,8 +94,8 @@ def test_a_batch_sent_but_not_acked_before_a_crash_is_not_duplicated(cloud, stor
 
     store.readings.append_many([("seq", float(i), 1792044000.0 + i) for i in range(120)])
     up = Uploader().ensure_bucket()
-    up.upload(store.outbox.lease(limit=50, lease_seconds=0.01))   # PUT done, then the crash: no ack
-    time.sleep(0.02)                                                # the lease runs out
+    up.upload(store.outbox.lease(limit=50, lease_seconds=0.01))  # PUT done, then the crash: no ack
+    time.sleep(0.02)  # the lease runs out
     report = Sync(store, up, batch_size=50).drain()
     assert report.sent == 120 and store.outbox.depth() == 0
     rows = up.read_all()

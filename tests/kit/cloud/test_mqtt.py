@@ -12,8 +12,10 @@ def test_topic_layout_and_bad_device_names():
 
 
 def test_telemetry_reaches_a_live_subscriber_at_qos1(broker):
-    with Subscriber(broker.host, broker.port, client_id="t-sub") as sub, \
-            Telemetry("kit-0007", host=broker.host, port=broker.port) as tele:
+    with (
+        Subscriber(broker.host, broker.port, client_id="t-sub") as sub,
+        Telemetry("kit-0007", host=broker.host, port=broker.port) as tele,
+    ):
         for i in range(20):
             tele.publish({"seq": i, "sensor": "distance", "value": 2.5})
         assert tele.flush(timeout=5) and tele.pending == 0
@@ -40,13 +42,15 @@ def test_broker_down_at_start_then_up_nothing_lost(broker_stopped):
 
 
 def test_broker_restart_mid_stream_loses_no_qos1_message(broker):
-    with Subscriber(broker.host, broker.port, client_id="t-sub3") as sub, \
-            Telemetry("kit-0009", host=broker.host, port=broker.port) as tele:
+    with (
+        Subscriber(broker.host, broker.port, client_id="t-sub3") as sub,
+        Telemetry("kit-0009", host=broker.host, port=broker.port) as tele,
+    ):
         for i in range(50):
             tele.publish({"seq": i})
         assert tele.flush(timeout=5)
         broker.restart()
-        for i in range(50, 100):       # some go out while the client has not noticed the restart yet
+        for i in range(50, 100):  # some go out while the client has not noticed the restart yet
             tele.publish({"seq": i})
         assert tele.flush(timeout=15), f"unacknowledged after the restart: {tele.pending}"
         sub.wait_until(lambda msgs: {m["seq"] for m in msgs} >= set(range(100)), timeout=15)
@@ -66,9 +70,12 @@ def test_from_config_takes_broker_and_tls_paths_from_the_environment(tmp_path):
     cfg = CloudConfig(device_id="kit-0010", mqtt_host="broker.example", mqtt_port=1999)
     tele = Telemetry.from_config(cfg)
     assert (tele.topic, tele.host, tele.port) == ("kit/kit-0010/telemetry", "broker.example", 1999)
-    with pytest.raises(FileNotFoundError):   # TLS is configured from the paths, which must exist
-        Telemetry.from_config(cfg.with_(mqtt_ca=str(tmp_path / "ca.pem"), mqtt_cert=str(tmp_path / "d.crt"),
-                                        mqtt_key=str(tmp_path / "d.key")))
+    with pytest.raises(FileNotFoundError):  # TLS is configured from the paths, which must exist
+        Telemetry.from_config(
+            cfg.with_(
+                mqtt_ca=str(tmp_path / "ca.pem"), mqtt_cert=str(tmp_path / "d.crt"), mqtt_key=str(tmp_path / "d.key")
+            )
+        )
 
 
 def _openssl(*args, cwd):
@@ -86,15 +93,62 @@ def pki(tmp_path):
         pytest.skip("openssl is needed to make test certificates")
     d = tmp_path / "pki"
     d.mkdir()
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=kit test CA",
-             "-keyout", "ca.key", "-out", "ca.pem", cwd=d)
-    for name, subj, ext in (("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1"),
-                            ("device", "/CN=kit-tls", "extendedKeyUsage=clientAuth")):
-        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", subj, "-keyout", f"{name}.key",
-                 "-out", f"{name}.csr", cwd=d)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=kit test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        cwd=d,
+    )
+    for name, subj, ext in (
+        ("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1"),
+        ("device", "/CN=kit-tls", "extendedKeyUsage=clientAuth"),
+    ):
+        _openssl(
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            subj,
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            cwd=d,
+        )
         (d / f"{name}.ext").write_text(ext + "\n")
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                 "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=d)
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            f"{name}.ext",
+            "-out",
+            f"{name}.pem",
+            cwd=d,
+        )
     return d
 
 
@@ -103,16 +157,29 @@ def test_tls_with_x509_client_certificates_as_on_aws_iot(pki, tmp_path):
     from kit.cloud.config import CloudConfig
 
     (tmp_path / "mosq").mkdir()
-    tls_broker = Broker(0, workdir=tmp_path / "mosq",
-                        tls={"cafile": str(pki / "ca.pem"), "certfile": str(pki / "server.pem"),
-                             "keyfile": str(pki / "server.key")}).start()
-    device_tls = {"ca_certs": str(pki / "ca.pem"), "certfile": str(pki / "device.pem"),
-                  "keyfile": str(pki / "device.key")}
+    tls_broker = Broker(
+        0,
+        workdir=tmp_path / "mosq",
+        tls={"cafile": str(pki / "ca.pem"), "certfile": str(pki / "server.pem"), "keyfile": str(pki / "server.key")},
+    ).start()
+    device_tls = {
+        "ca_certs": str(pki / "ca.pem"),
+        "certfile": str(pki / "device.pem"),
+        "keyfile": str(pki / "device.key"),
+    }
     try:
-        cfg = CloudConfig(device_id="kit-tls", mqtt_host="127.0.0.1", mqtt_port=tls_broker.port,
-                          mqtt_ca=device_tls["ca_certs"], mqtt_cert=device_tls["certfile"], mqtt_key=device_tls["keyfile"])
-        with Subscriber("127.0.0.1", tls_broker.port, client_id="tls-sub", tls=device_tls) as sub, \
-                Telemetry.from_config(cfg) as tele:
+        cfg = CloudConfig(
+            device_id="kit-tls",
+            mqtt_host="127.0.0.1",
+            mqtt_port=tls_broker.port,
+            mqtt_ca=device_tls["ca_certs"],
+            mqtt_cert=device_tls["certfile"],
+            mqtt_key=device_tls["keyfile"],
+        )
+        with (
+            Subscriber("127.0.0.1", tls_broker.port, client_id="tls-sub", tls=device_tls) as sub,
+            Telemetry.from_config(cfg) as tele,
+        ):
             tele.publish({"seq": 1})
             assert tele.flush(timeout=10) and sub.wait_for(1, timeout=10)
         assert sub.messages == [{"seq": 1}]

@@ -37,15 +37,18 @@ def test_a_desired_timing_is_validated_applied_and_reported(agent, store):
     assert agent.poll().applied == {}, "nothing left to do once reported"
 
 
-@pytest.mark.parametrize("desired, bad, words", [
-    ({"car_green_s": "fast"}, "car_green_s", "number"),
-    ({"car_amber_s": 60}, "car_amber_s", "between 3 and 6"),
-    ({"car_green_s": 25, "turbo_mode": True}, "turbo_mode", "unknown"),
-    ({"car_green_s": {"value": 25}}, "car_green_s", "single value"),
-    ({"car_green_s": [25]}, "car_green_s", "single value"),
-    ({"device_id": "stolen"}, "device_id", "device only"),
-    ({"min_green_s": 50, "max_green_s": 20}, "min_green_s", "max_green_s"),
-])
+@pytest.mark.parametrize(
+    "desired, bad, words",
+    [
+        ({"car_green_s": "fast"}, "car_green_s", "number"),
+        ({"car_amber_s": 60}, "car_amber_s", "between 3 and 6"),
+        ({"car_green_s": 25, "turbo_mode": True}, "turbo_mode", "unknown"),
+        ({"car_green_s": {"value": 25}}, "car_green_s", "single value"),
+        ({"car_green_s": [25]}, "car_green_s", "single value"),
+        ({"device_id": "stolen"}, "device_id", "device only"),
+        ({"min_green_s": 50, "max_green_s": 20}, "min_green_s", "max_green_s"),
+    ],
+)
 def test_bad_requests_change_nothing_and_say_why(agent, store, desired, bad, words):
     before = store.params.all()
     agent.request(desired)
@@ -64,13 +67,16 @@ def test_an_oversized_request_is_rejected_whole(agent, store):
     assert DOCUMENT in _reported(agent)["rejected"]
 
 
-@pytest.mark.parametrize("document, words", [
-    (b"{not json", "not valid JSON"),
-    (b"[1, 2]", "must be a JSON object"),
-    (json.dumps({"state": "desired"}).encode(), "must be a JSON object"),
-    (json.dumps({"state": {"desired": [1], "reported": {}}}).encode(), "desired must be an object"),
-    (json.dumps({"state": {"desired": {}, "delta": "x"}}).encode(), "delta must be an object"),
-])
+@pytest.mark.parametrize(
+    "document, words",
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (json.dumps({"state": "desired"}).encode(), "must be a JSON object"),
+        (json.dumps({"state": {"desired": [1], "reported": {}}}).encode(), "desired must be an object"),
+        (json.dumps({"state": {"desired": {}, "delta": "x"}}).encode(), "delta must be an object"),
+    ],
+)
 def test_malformed_documents_are_rejected_with_a_reason(agent, store, document, words):
     before = store.params.all()
     result = agent.handle(document)
@@ -103,6 +109,6 @@ def test_a_flood_of_unknown_names_gives_a_bounded_report(agent):
 def test_the_cloud_wins_again_after_a_local_change(agent, store):
     agent.request({"car_green_s": 30})
     assert agent.poll().applied == {"car_green_s": 30.0}
-    store.params.set("car_green_s", 25)          # someone changes it on the device
+    store.params.set("car_green_s", 25)  # someone changes it on the device
     agent.report()
     assert agent.poll().applied == {"car_green_s": 30.0}, "the desired state still asks for 30 s"

@@ -29,19 +29,20 @@ def test_backoff_is_seeded_jittered_and_capped():
     a, b = Backoff(base=1, cap=4, seed=7).delays(8), Backoff(base=1, cap=4, seed=7).delays(8)
     assert a == b, "same seed, same delays"
     assert a != Backoff(base=1, cap=4, seed=8).delays(8)
-    assert all(0 <= d <= min(4, 2 ** i) for i, d in enumerate(a))
+    assert all(0 <= d <= min(4, 2**i) for i, d in enumerate(a))
 
 
 def test_breaker_opens_after_failures_then_lets_one_trial_through():
     clock = Clock()
     cb = CircuitBreaker(failures_to_open=3, open_seconds=10, clock=clock)
-    cb.failure(); cb.failure()
+    cb.failure()
+    cb.failure()
     assert cb.state == CLOSED
     cb.failure()
     assert cb.state == OPEN and not cb.allow() and cb.retry_in() == 10
     clock.t = 10
     assert cb.state == HALF_OPEN and cb.allow()
-    cb.failure()                       # the trial failed: open again at once
+    cb.failure()  # the trial failed: open again at once
     assert cb.state == OPEN and cb.opens == 2
     clock.t = 20
     cb.success()
@@ -60,8 +61,13 @@ def test_drain_sends_everything_in_batches_with_progress(cloud, store):
 def test_outage_opens_the_circuit_keeps_the_data_and_resumes(cloud, store):
     _fill(store, 300)
     clock = Clock()
-    sync = Sync(store, batch_size=100, breaker=CircuitBreaker(failures_to_open=3, open_seconds=5, clock=clock),
-                sleep=clock.sleep, seed=1)
+    sync = Sync(
+        store,
+        batch_size=100,
+        breaker=CircuitBreaker(failures_to_open=3, open_seconds=5, clock=clock),
+        sleep=clock.sleep,
+        seed=1,
+    )
     assert sync.step() == 100
     cloud.stop()
     report = sync.drain()
@@ -109,16 +115,22 @@ def test_a_refused_batch_is_failed_and_dead_lettered_after_max_attempts(cloud, s
         bucket = "kit-telemetry"
 
         def upload(self, items):
-            raise ClientError({"Error": {"Code": "EntityTooLarge", "Message": "too big"},
-                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutObject")
+            raise ClientError(
+                {
+                    "Error": {"Code": "EntityTooLarge", "Message": "too big"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "PutObject",
+            )
 
     store.params.set("outbox_max_attempts", 2)
     _fill(store, 3)
     clock = Clock()
     report = Sync(store, Refusing(), sleep=clock.sleep).drain()
     assert report.refused == 6 and store.outbox.depth() == 0
-    assert [d.last_error for d in store.outbox.dead()] == ["ClientError: An error occurred (EntityTooLarge) when "
-                                                           "calling the PutObject operation: too big"] * 3
+    assert [d.last_error for d in store.outbox.dead()] == [
+        "ClientError: An error occurred (EntityTooLarge) when calling the PutObject operation: too big"
+    ] * 3
 
 
 def test_run_keeps_draining_in_the_background_until_stopped(cloud, store):
@@ -130,7 +142,7 @@ def test_run_keeps_draining_in_the_background_until_stopped(cloud, store):
     results = []
     worker.start()
     try:
-        for k in range(3):                       # readings keep arriving while it runs
+        for k in range(3):  # readings keep arriving while it runs
             _fill(store, 50, start=50 * k)
             deadline = time.monotonic() + 10
             while store.outbox.depth() and time.monotonic() < deadline:

@@ -35,8 +35,8 @@ def test_resending_a_batch_overwrites_the_same_object(cloud, store):
     up = Uploader().ensure_bucket()
     items = store.outbox.lease(limit=20)
     first = up.upload(items)
-    again = up.upload(items)            # e.g. the ack was lost: the same batch goes again
-    bigger = up.upload(items + store.outbox.lease(limit=20))   # or a bigger batch from the same oldest item
+    again = up.upload(items)  # e.g. the ack was lost: the same batch goes again
+    bigger = up.upload(items + store.outbox.lease(limit=20))  # or a bigger batch from the same oldest item
     assert first[0].key == again[0].key == bigger[0].key
     assert len(up.keys()) == 1 and len(up.read_all()) == 30
 

@@ -9,8 +9,14 @@ ARMS = ("w2c", "e2c", "n2c", "s2c")
 
 
 def view(phase="car_green", phase_s=15.0, queues=(0, 0, 0, 0), approaching=(0, 0, 0, 0), vehicles=None, **kw):
-    return View(phase, phase_s, queues=dict(zip(ARMS, queues)), approaching=dict(zip(ARMS, approaching)),
-                vehicles=dict(zip(ARMS, vehicles or queues)), **kw)
+    return View(
+        phase,
+        phase_s,
+        queues=dict(zip(ARMS, queues)),
+        approaching=dict(zip(ARMS, approaching)),
+        vehicles=dict(zip(ARMS, vehicles or queues)),
+        **kw,
+    )
 
 
 def test_fixed_time_ignores_traffic():

@@ -69,7 +69,6 @@ def test_negative_run_is_an_error(mock_factory):
             FixedTimeController(board).run(-1)
 
 
-
 def test_short_runs_add_up_to_the_plan(mock_factory):
     # Many calls shorter than a phase must still walk through the whole plan, as one long call does.
     from kit.board import Board

@@ -9,20 +9,31 @@ from kit.ml.card import ModelCard
 
 
 def test_features_are_the_kits_sensors_only():
-    base = View("car_green", 30.0, queues={"w2c": 2, "e2c": 0, "n2c": 9, "s2c": 4}, peds_waiting=1,
-                ped_wait_s=12.0, hour=8.0)
+    base = View(
+        "car_green", 30.0, queues={"w2c": 2, "e2c": 0, "n2c": 9, "s2c": 4}, peds_waiting=1, ped_wait_s=12.0, hour=8.0
+    )
     x = features(base)
     assert x.shape == (N_FEATURES,) and x.dtype == np.float32
     assert [camera_class(n) for n in (0, 1, 3, 4, 40)] == [0, 1, 1, 2, 2]
     # Ground truth the kit cannot see changes nothing: moving vehicles, exact counts within a camera class.
-    hidden = View("car_green", 30.0, queues={"w2c": 2, "e2c": 0, "n2c": 25, "s2c": 5}, peds_waiting=1,
-                  ped_wait_s=12.0, hour=8.0, approaching={"w2c": 7}, vehicles={"w2c": 30, "n2c": 40})
+    hidden = View(
+        "car_green",
+        30.0,
+        queues={"w2c": 2, "e2c": 0, "n2c": 25, "s2c": 5},
+        peds_waiting=1,
+        ped_wait_s=12.0,
+        hour=8.0,
+        approaching={"w2c": 7},
+        vehicles={"w2c": 30, "n2c": 40},
+    )
     assert np.array_equal(features(hidden), x)
     # The ultrasonic count on the kit's own approach does show, up to its 8-car floor.
-    assert not np.array_equal(features(View("car_green", 30.0, queues={"w2c": 3})),
-                              features(View("car_green", 30.0, queues={"w2c": 2})))
-    assert np.array_equal(features(View("car_green", 30.0, queues={"w2c": 9})),
-                          features(View("car_green", 30.0, queues={"w2c": 30})))
+    assert not np.array_equal(
+        features(View("car_green", 30.0, queues={"w2c": 3})), features(View("car_green", 30.0, queues={"w2c": 2}))
+    )
+    assert np.array_equal(
+        features(View("car_green", 30.0, queues={"w2c": 9})), features(View("car_green", 30.0, queues={"w2c": 30}))
+    )
 
 
 def test_the_shipped_policy_is_small_int8_and_matches_its_card():
@@ -33,8 +44,9 @@ def test_the_shipped_policy_is_small_int8_and_matches_its_card():
     assert "python -m kit.control.rl.dqn --seed" in card.reproduce
     policy = LearnedPolicy(path)
     assert policy.host.quantized
-    busy_side = View("car_green", 40.0, queues={"w2c": 0, "e2c": 0, "n2c": 8, "s2c": 6}, peds_waiting=3,
-                     ped_wait_s=60.0, hour=8.0)
+    busy_side = View(
+        "car_green", 40.0, queues={"w2c": 0, "e2c": 0, "n2c": 8, "s2c": 6}, peds_waiting=3, ped_wait_s=60.0, hour=8.0
+    )
     assert policy(busy_side) is True  # an empty main road and a full side road: end the green
     assert isinstance(policy(View("ped_green", 7.0, hour=3.0)), bool)
 

@@ -1,4 +1,5 @@
 """A student's controller plugged into the app: `kit run intersection --controller module:Class`."""
+
 import subprocess
 import sys
 import textwrap
@@ -41,14 +42,17 @@ def test_a_class_is_made_once_and_found_in_the_current_folder(plugin_dir):
     assert type(policy).__name__ == "EveryMinute" and policy.calls == 0
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("my_plugin_ctl", "module:Name"),
-    ("my_plugin_ctl:Missing", "has no 'Missing'"),
-    ("no_such_module_xyz:A", "no module 'no_such_module_xyz'"),
-    ("my_plugin_ctl:NOT_CALLABLE", "give a policy"),
-    ("my_plugin_ctl:NeedsArgs", "made with no arguments"),
-    ("my plugin:A", "module:Name"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("my_plugin_ctl", "module:Name"),
+        ("my_plugin_ctl:Missing", "has no 'Missing'"),
+        ("no_such_module_xyz:A", "no module 'no_such_module_xyz'"),
+        ("my_plugin_ctl:NOT_CALLABLE", "give a policy"),
+        ("my_plugin_ctl:NeedsArgs", "made with no arguments"),
+        ("my plugin:A", "module:Name"),
+    ],
+)
 def test_a_wrong_name_says_what_to_fix(plugin_dir, spec, words):
     with pytest.raises(UsageError, match=words.replace("(", r"\(")):
         load_policy(spec)
@@ -58,8 +62,10 @@ def test_the_app_runs_the_plugged_controller(plugin_dir):
     from kit.apps.intersection import AppOptions, IntersectionApp
     from kit.store import Store
 
-    app = IntersectionApp(Store(":memory:"), AppOptions(seed=3, hours=0.5, model=None, start="2026-10-15T08:00:00",
-                                                        controller="my_plugin_ctl:EveryMinute"))
+    app = IntersectionApp(
+        Store(":memory:"),
+        AppOptions(seed=3, hours=0.5, model=None, start="2026-10-15T08:00:00", controller="my_plugin_ctl:EveryMinute"),
+    )
     try:
         summary = app.run()
     finally:
@@ -71,12 +77,43 @@ def test_the_app_runs_the_plugged_controller(plugin_dir):
 
 
 def test_cli_plugin_and_a_bad_one(plugin_dir):
-    ok = subprocess.run([sys.executable, "-m", "kit", "run", "intersection", "--controller", "my_plugin_ctl:EveryMinute",
-                         "--hours", "0.2", "--no-model", "--fresh", "--db", str(plugin_dir / "kit.db")],
-                        capture_output=True, text=True, timeout=300)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kit",
+            "run",
+            "intersection",
+            "--controller",
+            "my_plugin_ctl:EveryMinute",
+            "--hours",
+            "0.2",
+            "--no-model",
+            "--fresh",
+            "--db",
+            str(plugin_dir / "kit.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "my_plugin_ctl:EveryMinute control" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "kit", "run", "intersection", "--controller", "my_plugin_ctl:Nope",
-                          "--db", str(plugin_dir / "bad.db")], capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kit",
+            "run",
+            "intersection",
+            "--controller",
+            "my_plugin_ctl:Nope",
+            "--db",
+            str(plugin_dir / "bad.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "has no 'Nope'" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and not (plugin_dir / "bad.db").exists()

@@ -120,4 +120,3 @@ def test_adapter_refuses_a_model_without_features():
 
     with pytest.raises(ValueError, match="export_feature_extractor"):
         Adapter(shipped_model(), _head(d=64))
-

@@ -84,4 +84,3 @@ def test_glare_adds_bright_spots_and_noise_seeded():
     assert np.array_equal(a, b)
     assert a.max() > 150 and a.std() > 1
     assert glare(dark, spots=0, rng=np.random.default_rng(0), noise=0.0).max() == 20
-

@@ -1,4 +1,5 @@
 """The shipped model's card matches its file and its metrics, re-measured here with the host, meet the floors."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,7 @@ import numpy as np
 import pytest
 
 from kit.ml import MODELS_DIR, shipped_model
-from kit.ml.card import (FLOORS, card_path, check_file, evaluate, f1_parts, file_sha256, load_card, scores,
-                         write_card)
+from kit.ml.card import FLOORS, card_path, check_file, evaluate, f1_parts, file_sha256, load_card, scores, write_card
 from kit.ml.data import make_dataset
 from kit.ml.host import ModelHost
 
@@ -94,9 +94,18 @@ def test_every_shipped_card_loads_typed_and_matches_its_files():
 
 
 def test_typed_card_round_trips_and_refuses_newer_schemas(tmp_path):
-    card = ModelCard(name="m", task="t", files=["m.tflite"], sha256={"m.tflite": "0" * 64}, size_bytes=10,
-                     precision="int8", inputs={"frame": {"shape": [1, 64, 64, 1]}}, outputs={},
-                     conditions={"night": {"queue_accuracy": Interval.of([0.9, 0.95, 1.0])}}, folder=tmp_path)
+    card = ModelCard(
+        name="m",
+        task="t",
+        files=["m.tflite"],
+        sha256={"m.tflite": "0" * 64},
+        size_bytes=10,
+        precision="int8",
+        inputs={"frame": {"shape": [1, 64, 64, 1]}},
+        outputs={},
+        conditions={"night": {"queue_accuracy": Interval.of([0.9, 0.95, 1.0])}},
+        folder=tmp_path,
+    )
     path = card.save()
     again = ModelCard.load(path)
     assert again == card and again.schema_version == SCHEMA_VERSION

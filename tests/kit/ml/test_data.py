@@ -1,4 +1,5 @@
 """Datasets: seeded, labelled from the scene, conditions selectable, saved as .npz."""
+
 from __future__ import annotations
 
 import numpy as np

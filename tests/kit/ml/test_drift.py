@@ -132,4 +132,3 @@ def test_empty_log_explains_itself(monitor):
 def test_prediction_log_refuses_other_things():
     with pytest.raises(TypeError, match="kit.store.Store"):
         PredictionLog(42)
-

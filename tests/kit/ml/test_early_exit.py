@@ -1,4 +1,5 @@
 """kit.ml.early_exit: confidence rules, threshold sweep and calibration, and a host that really skips the rest."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -111,10 +112,10 @@ def test_confident_frames_skip_the_rest_part(host):
     rest = host.rest
     host.rest = _Counting(rest)
     try:
-        host.threshold = 0.0          # every frame is confident enough
+        host.threshold = 0.0  # every frame is confident enough
         r = host.predict(frame)
         assert r.exited and host.rest.calls == 0
-        host.threshold = 1.01         # no frame is
+        host.threshold = 1.01  # no frame is
         r = host.predict(frame)
         assert not r.exited and host.rest.calls == 1
         full = host.full(frame.astype(np.float32) / 255)["queue"][0]

@@ -1,4 +1,5 @@
 """The shipped early-exit host: its card matches its files, and it runs with only a TFLite runtime."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """kit.ml.fusion: a small fused model trained once for the session (split, int8 export, host, calibration),
 and the shipped int8 early-exit fusion model re-measured on frames of a seed no training used."""
+
 from __future__ import annotations
 
 import json
@@ -64,6 +65,7 @@ def test_host_refuses_parts_of_different_models(small_fused):
 
 
 # -- the shipped model --------------------------------------------------------------------------
+
 
 @pytest.mark.tflite
 def test_shipped_card_is_typed_and_matches_its_files():

@@ -1,4 +1,5 @@
 """ModelHost on the shipped model (float32) and an int8 fixture: names, (de)quantization, batches, errors, timing."""
+
 from __future__ import annotations
 
 import threading
@@ -78,14 +79,17 @@ def test_preprocess_turns_a_camera_frame_into_model_input(host, frames):
     assert resize(np.arange(16.0).reshape(4, 4), 2, 2).tolist() == [[2.5, 4.5], [10.5, 12.5]]
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.zeros((48, 48), np.uint8), r"\(64, 64\).*preprocess"),
-    (np.zeros((2, 3, 64, 64), np.uint8), r"got \(2, 3, 64, 64\)"),
-    (np.zeros((64, 64), np.int32), "dtype int32"),
-    (np.full((64, 64), 200.0), "0..1"),
-    (np.full((64, 64), np.nan, np.float32), "0..1"),
-    (np.zeros((0, 64, 64), np.uint8), "empty"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((48, 48), np.uint8), r"\(64, 64\).*preprocess"),
+        (np.zeros((2, 3, 64, 64), np.uint8), r"got \(2, 3, 64, 64\)"),
+        (np.zeros((64, 64), np.int32), "dtype int32"),
+        (np.full((64, 64), 200.0), "0..1"),
+        (np.full((64, 64), np.nan, np.float32), "0..1"),
+        (np.zeros((0, 64, 64), np.uint8), "empty"),
+    ],
+)
 def test_wrong_frames_are_explained(host, bad, match):
     with pytest.raises(ModelInputError, match=match):
         host.predict(bad)

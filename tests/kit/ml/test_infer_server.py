@@ -1,4 +1,5 @@
 """kit.ml.infer_server: part B over HTTP on 127.0.0.1, shaping, bad requests, fallback when the cloud is gone."""
+
 from __future__ import annotations
 
 import socket
@@ -156,7 +157,7 @@ def test_stopping_the_service_mid_session_falls_back(partition, frame):
 
     server = InferServer(partition).start()
     runner = SplitRunner(partition, InferClient(server.url, timeout=1.0), slowdown=1)
-    assert not runner.run(frame, 3).fallback      # a kept-alive connection is open now
+    assert not runner.run(frame, 3).fallback  # a kept-alive connection is open now
     server.stop()
     result = runner.run(frame, 3)
     assert result.fallback and "unreachable" in result.reason
@@ -169,8 +170,12 @@ def test_kit_model_infer_serve_runs_and_stops_on_sigterm(partition, tmp_path):
     from kit.ml.infer_server import InferClient
 
     folder = partition.save(tmp_path / "partition")
-    proc = subprocess.Popen([sys.executable, "-m", "kit", "model", "infer-serve", "--partition", str(folder), "--rtt-ms", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kit", "model", "infer-serve", "--partition", str(folder), "--rtt-ms", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert "http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
@@ -198,6 +203,7 @@ def test_oversized_or_bad_content_length_is_refused(server):
 
 # -- hostile and careless clients --------------------------------------------------------------------------------
 
+
 def _post(port, path="/ping", body=b"", headers=None):
     import http.client
 
@@ -210,27 +216,32 @@ def _post(port, path="/ping", body=b"", headers=None):
         conn.close()
 
 
-@pytest.mark.parametrize(("headers", "words"), [
-    ({"X-Rtt-Ms": "nan"}, "X-Rtt-Ms must be a finite number"),
-    ({"X-Rtt-Ms": "inf"}, "X-Rtt-Ms must be a finite number"),
-    ({"X-Rtt-Ms": "1e9"}, "from 0 to 10000"),  # once pinned a thread for 11 days
-    ({"X-Rtt-Ms": "-1"}, "from 0 to 10000"),
-    ({"X-Bandwidth-Mbps": "0"}, "X-Bandwidth-Mbps must be"),
-    ({"X-Bandwidth-Mbps": "-inf"}, "X-Bandwidth-Mbps must be"),
-    ({"X-Bandwidth-Mbps": "ünï"}, "X-Bandwidth-Mbps must be"),
-    ({"X-Bandwidth-Mbps": "0.01"}, "at most 30 s"),  # 100 kB at 10 kbit/s: 80 s of emulated link
-])
+@pytest.mark.parametrize(
+    ("headers", "words"),
+    [
+        ({"X-Rtt-Ms": "nan"}, "X-Rtt-Ms must be a finite number"),
+        ({"X-Rtt-Ms": "inf"}, "X-Rtt-Ms must be a finite number"),
+        ({"X-Rtt-Ms": "1e9"}, "from 0 to 10000"),  # once pinned a thread for 11 days
+        ({"X-Rtt-Ms": "-1"}, "from 0 to 10000"),
+        ({"X-Bandwidth-Mbps": "0"}, "X-Bandwidth-Mbps must be"),
+        ({"X-Bandwidth-Mbps": "-inf"}, "X-Bandwidth-Mbps must be"),
+        ({"X-Bandwidth-Mbps": "ünï"}, "X-Bandwidth-Mbps must be"),
+        ({"X-Bandwidth-Mbps": "0.01"}, "at most 30 s"),  # 100 kB at 10 kbit/s: 80 s of emulated link
+    ],
+)
 def test_emulated_link_headers_are_bounded(server, headers, words):
-    status, body, _ = _post(server.port, body=b"\0" * 100_000,
-                            headers={k: v.encode("utf-8").decode("latin-1") for k, v in headers.items()})
+    status, body, _ = _post(
+        server.port, body=b"\0" * 100_000, headers={k: v.encode("utf-8").decode("latin-1") for k, v in headers.items()}
+    )
     assert status == 400 and words in body.decode()
 
 
 def test_bad_bodies_are_refused_not_dropped(server):
     status, body, _ = _post(server.port, headers={"Transfer-Encoding": "chunked"}, body=iter([b"ab"]))
     assert status == 411
-    status, body, _ = _post(server.port, "/infer/1", body=b"\0" * 12,
-                            headers={"X-Dtype": "int8", "X-Shape": "12", "X-Scale": "nan"})
+    status, body, _ = _post(
+        server.port, "/infer/1", body=b"\0" * 12, headers={"X-Dtype": "int8", "X-Shape": "12", "X-Scale": "nan"}
+    )
     assert status == 400 and b"NaN or infinity" in body or b"expects an activation" in body
     status, body, _ = _post(server.port, "/infer/99999999999999", body=b"")
     assert status == 404
@@ -287,8 +298,14 @@ def test_bad_arguments_of_infer_serve_are_usage_errors(capsys, tmp_path, partiti
     from kit.cli import main
 
     folder = partition.save(tmp_path / "p")
-    for argv in (["--port", "-1"], ["--port", "99999"], ["--rtt-ms", "nan"], ["--bandwidth-mbps", "0"],
-                 ["--workers", "0"], ["--queue", "1e9"]):
+    for argv in (
+        ["--port", "-1"],
+        ["--port", "99999"],
+        ["--rtt-ms", "nan"],
+        ["--bandwidth-mbps", "0"],
+        ["--workers", "0"],
+        ["--queue", "1e9"],
+    ):
         with pytest.raises(SystemExit) as exit_:
             main(["model", "infer-serve", "--partition", str(folder), *argv])
         assert exit_.value.code == 2, argv
@@ -324,8 +341,12 @@ def test_load_200_clients_and_256_idle_connections(partition, tmp_path):
     from kit.ml.partition import encode
 
     folder = partition.save(tmp_path / "partition")
-    proc = subprocess.Popen([sys.executable, "-m", "kit", "model", "infer-serve", "--partition", str(folder),
-                             "--read-timeout-s", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kit", "model", "infer-serve", "--partition", str(folder), "--read-timeout-s", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     idle: list[socket.socket] = []
     try:
         line = proc.stdout.readline()
@@ -370,8 +391,10 @@ def test_load_200_clients_and_256_idle_connections(partition, tmp_path):
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             assert sock.recv(20).startswith(b"HTTP/1.1 200")
         peak = _peak_rss_mb(proc.pid)
-        print(f"load: {LOAD_CLIENTS} clients x {REQUESTS_EACH} requests beside {IDLE_CONNECTIONS} idle connections; "
-              f"/health max {max(health_ms):.0f} ms over {len(health_ms)} probes; service peak RSS {peak:.0f} MB")
+        print(
+            f"load: {LOAD_CLIENTS} clients x {REQUESTS_EACH} requests beside {IDLE_CONNECTIONS} idle connections; "
+            f"/health max {max(health_ms):.0f} ms over {len(health_ms)} probes; service peak RSS {peak:.0f} MB"
+        )
         assert peak < PEAK_RSS_BOUND_MB
     finally:
         for sock in idle:

@@ -1,4 +1,5 @@
 """The Keras model: MobileNet-style blocks, two named heads, seeded weights, MAC count."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,11 +38,11 @@ def test_seed_fixes_initial_weights():
 def test_count_macs_by_hand_on_a_small_model():
     keras = tf.keras
     inp = keras.Input((8, 8, 2))
-    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", use_bias=False)(inp)    # 4*4 * 9*2*4 = 1152
-    x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)           # 4*4 * 9*4 = 576
-    x = keras.layers.Conv2D(8, 1, use_bias=False)(x)                                 # 4*4 * 4*8 = 512
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", use_bias=False)(inp)  # 4*4 * 9*2*4 = 1152
+    x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)  # 4*4 * 9*4 = 576
+    x = keras.layers.Conv2D(8, 1, use_bias=False)(x)  # 4*4 * 4*8 = 512
     x = keras.layers.GlobalAveragePooling2D()(x)
-    out = keras.layers.Dense(3)(x)                                                   # 8*3 = 24
+    out = keras.layers.Dense(3)(x)  # 8*3 = 24
     assert count_macs(keras.Model(inp, out)) == 1152 + 576 + 512 + 24
 
 

@@ -1,4 +1,5 @@
 """`kit model info` and `kit model bench` on the shipped model; sub-command modules are listed in one place."""
+
 from __future__ import annotations
 
 import argparse

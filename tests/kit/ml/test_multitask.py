@@ -1,4 +1,5 @@
 """kit.ml.multitask: shared backbone with two heads vs two single-task models."""
+
 from __future__ import annotations
 
 import pytest

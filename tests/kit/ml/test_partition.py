@@ -1,4 +1,5 @@
 """kit.ml.partition: cost model, wire format, and cutting a model into parts that compose to the whole."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,15 @@ from kit.ml.partition import NETWORKS, Network, Profile, best_split, decode, enc
 
 def _profile(**kw):
     # 3 layers: splits 0 (all-cloud) .. 3 (all-device); device 10x slower than the cloud
-    base = dict(device_ms=[0.0, 0.1, 0.5, 1.0], cloud_ms=[1.0, 0.9, 0.5, 0.0], up_bytes=[4096, 65536, 512, 0],
-                down_bytes=100, overhead_ms=0.2, overhead_ms_per_kib=0.0, slowdown=10.0)
+    base = dict(
+        device_ms=[0.0, 0.1, 0.5, 1.0],
+        cloud_ms=[1.0, 0.9, 0.5, 0.0],
+        up_bytes=[4096, 65536, 512, 0],
+        down_bytes=100,
+        overhead_ms=0.2,
+        overhead_ms_per_kib=0.0,
+        slowdown=10.0,
+    )
     base.update(kw)
     return Profile(**base)
 
@@ -37,10 +45,10 @@ def test_estimate_is_the_sum_of_device_link_and_cloud_terms():
 @pytest.mark.tflite
 def test_best_split_moves_with_the_network():
     p = _profile()
-    assert best_split(p, Network(bandwidth_mbps=1000, rtt_ms=0.1)) == 0       # fast link: all-cloud
-    assert best_split(p, Network(bandwidth_mbps=0.1, rtt_ms=200)) == 3        # slow link: all-device
+    assert best_split(p, Network(bandwidth_mbps=1000, rtt_ms=0.1)) == 0  # fast link: all-cloud
+    assert best_split(p, Network(bandwidth_mbps=0.1, rtt_ms=200)) == 3  # slow link: all-device
     mid = _profile(device_ms=[0.0, 0.1, 0.2, 3.0])
-    assert best_split(mid, Network(bandwidth_mbps=1.0, rtt_ms=5)) == 2        # small activation, heavy tail
+    assert best_split(mid, Network(bandwidth_mbps=1.0, rtt_ms=5)) == 2  # small activation, heavy tail
 
 
 @pytest.mark.tflite
@@ -100,10 +108,10 @@ def test_activation_sizes_and_save_load(partition, tmp_path):
     from kit.ml.partition import Partition
 
     sizes = partition.activation_bytes
-    assert sizes[0] == 32 * 32            # the raw uint8 frame
-    assert sizes[1] == 32 * 32 * 4        # rescaled to float32: 4x the frame
-    assert max(sizes) > 4 * sizes[0]      # a lower layer's activation is bigger than the frame
-    assert sizes[-1] == 0                 # all-device sends nothing
+    assert sizes[0] == 32 * 32  # the raw uint8 frame
+    assert sizes[1] == 32 * 32 * 4  # rescaled to float32: 4x the frame
+    assert max(sizes) > 4 * sizes[0]  # a lower layer's activation is bigger than the frame
+    assert sizes[-1] == 0  # all-device sends nothing
     assert partition.activation_bytes_int8()[2] == sizes[2] // 4 + 4
     again = Partition.load(partition.save(tmp_path / "p"))
     assert again.layer_names == partition.layer_names and again.b[3] == partition.b[3]
@@ -131,7 +139,13 @@ def test_split_model_rejects_out_of_range_split():
 def test_plot_marks_every_split(partition):
     from kit.ml.partition import plot
 
-    p = Profile(device_ms=[0.0] + [0.1] * partition.n_splits, cloud_ms=[0.1] * partition.n_splits + [0.0],
-                up_bytes=partition.activation_bytes, down_bytes=100, overhead_ms=0.2, layer_names=partition.layer_names)
+    p = Profile(
+        device_ms=[0.0] + [0.1] * partition.n_splits,
+        cloud_ms=[0.1] * partition.n_splits + [0.0],
+        up_bytes=partition.activation_bytes,
+        down_bytes=100,
+        overhead_ms=0.2,
+        layer_names=partition.layer_names,
+    )
     fig = plot(p)
     assert len(fig.axes) == 2 and len(fig.axes[0].patches) == partition.n_splits + 1

@@ -1,4 +1,5 @@
 """kit.ml.provider: one capture per tick shared by concurrent tasks vs each task capturing its own frame."""
+
 from __future__ import annotations
 
 import threading
@@ -27,7 +28,9 @@ def _tasks(seen):
         def task(frame):
             seen.setdefault(name, []).append(int(frame[0, 0]))
             return int(frame.sum())
+
         return task
+
     return {name: make(name) for name in ("queue", "pedestrian", "logger")}
 
 
@@ -66,7 +69,9 @@ def test_with_the_simulated_world_and_camera():
 
     world = World(seed=0)
     start = world.elapsed
-    stats = run_tasks(SimCamera(world, seed=0), {"mean": lambda f: float(f.mean())}, ticks=3, world=world, seconds_per_tick=2.0)
+    stats = run_tasks(
+        SimCamera(world, seed=0), {"mean": lambda f: float(f.mean())}, ticks=3, world=world, seconds_per_tick=2.0
+    )
     assert stats.captures == 3 and world.elapsed == pytest.approx(start + 6.0)
 
 

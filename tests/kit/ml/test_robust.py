@@ -24,7 +24,11 @@ def _numeric_gradient(f, z, eps=1e-5):
 def test_logit_gradient_matches_finite_differences(loss):
     rng = np.random.default_rng(0)
     z, y = rng.normal(size=(6, 3)), rng.integers(0, 3, 6)
-    f = (lambda v: cross_entropy(softmax(v), y)) if loss == "ce" else (lambda v: generalized_cross_entropy(softmax(v), y))
+    f = (
+        (lambda v: cross_entropy(softmax(v), y))
+        if loss == "ce"
+        else (lambda v: generalized_cross_entropy(softmax(v), y))
+    )
     assert np.allclose(logit_gradient(z, y, loss=loss), _numeric_gradient(f, z), atol=1e-7)
 
 
@@ -77,5 +81,3 @@ def test_keras_loss_matches_the_numpy_loss():
     assert ce == pytest.approx(cross_entropy(probs, y), rel=1e-5)
     with pytest.raises(ValueError, match="choose one of"):
         keras_loss("hinge")
-
-

@@ -1,4 +1,5 @@
 """The TFLite runtime choice: first installed of LiteRT, tflite-runtime, TensorFlow; KIT_RUNTIME forces one."""
+
 from __future__ import annotations
 
 import os

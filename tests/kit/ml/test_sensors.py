@@ -1,4 +1,5 @@
 """kit.ml.sensors: the sensor vector from readings and from a simulated board, the noise model, stuck sensors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +44,7 @@ def test_noise_errs_at_the_stated_rates_and_exact_does_not():
     waiting = np.r_[np.zeros(n // 2), np.ones(n // 2)]
     kw = dict(distance_m=np.full(n, 1.0), waiting=waiting, light=np.full(n, 0.5), road_temp_c=np.full(n, 12.0))
     noisy = SensorNoise().apply(rng, **kw)
-    assert abs(noisy["pir"][n // 2:].mean() - 0.90) < 0.02 and abs(noisy["pir"][: n // 2].mean() - 0.06) < 0.01
+    assert abs(noisy["pir"][n // 2 :].mean() - 0.90) < 0.02 and abs(noisy["pir"][: n // 2].mean() - 0.06) < 0.01
     assert abs((noisy["distance_m"] == DISTANCE_MAX_M).mean() - 0.03) < 0.01
     exact = SensorNoise.exact().apply(rng, **kw)
     assert (exact["pir"] == (waiting > 0)).all() and (exact["distance_m"] == 1.0).all()

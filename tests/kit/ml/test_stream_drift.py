@@ -1,10 +1,11 @@
 """kit.ml.stream_drift: a normal day stays quiet against normal days of the same light and hour; faults are caught."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from kit.ml.stream_drift import (StreamMonitor, StreamReference, bins_of, frame_stats, record_day, windows)
+from kit.ml.stream_drift import StreamMonitor, StreamReference, bins_of, frame_stats, record_day, windows
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +32,16 @@ def test_statistics_and_bins():
 
 def test_normal_day_of_another_seed_is_quiet_and_faults_are_caught(monitor):
     normal = record_day(seed=50, every_s=300)
-    quiet = [monitor.check(normal["frames"][w], light=normal["light"][w], hour=normal["hour"][w]).drift
-             for w in windows(normal, 8)]
+    quiet = [
+        monitor.check(normal["frames"][w], light=normal["light"][w], hour=normal["hour"][w]).drift
+        for w in windows(normal, 8)
+    ]
     assert np.mean(quiet) <= 0.1, f"{sum(quiet)} of {len(quiet)} normal windows raised an alarm"
     for fault in ({"leaves": 0.45}, {"road_works": True}, {"dirt": 0.7}):
         day = record_day(seed=51, every_s=300, start="2026-10-15T08:00:00", hours=8, **fault)
-        alarms = [monitor.check(day["frames"][w], light=day["light"][w], hour=day["hour"][w]).drift
-                  for w in windows(day, 8)]
+        alarms = [
+            monitor.check(day["frames"][w], light=day["light"][w], hour=day["hour"][w]).drift for w in windows(day, 8)
+        ]
         assert np.mean(alarms) >= 0.5, f"{fault}: only {sum(alarms)} of {len(alarms)} windows raised an alarm"
 
 

@@ -1,4 +1,5 @@
 """kit.ml.tflite: the one converter (float32..int8, one or two inputs) and the one checked loader."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """`kit model train` end to end on a tiny run: progress, .tflite, weights, card with metrics that re-measure."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,26 @@ from kit.ml.model import load_keras  # noqa: E402
 
 @pytest.mark.slow
 def test_tiny_training_run_end_to_end(tmp_path, capsys):
-    code = main(["model", "train", "--name", "tiny", "--out", str(tmp_path), "--seed", "3", "--n-train", "300",
-                 "--n-eval", "100", "--epochs", "2", "--width", "0.5"])
+    code = main(
+        [
+            "model",
+            "train",
+            "--name",
+            "tiny",
+            "--out",
+            str(tmp_path),
+            "--seed",
+            "3",
+            "--n-train",
+            "300",
+            "--n-eval",
+            "100",
+            "--epochs",
+            "2",
+            "--width",
+            "0.5",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "epoch 1/2" in printed and "epoch 2/2" in printed, "training shows progress"
@@ -34,7 +53,9 @@ def test_tiny_training_run_end_to_end(tmp_path, capsys):
 
     # the card's metrics are what the host measures on the described held-out set
     ev = card["data"]["eval"]
-    again = evaluate(ModelHost(tmp_path / "tiny.tflite"), make_dataset(ev["n"], seed=ev["seed"], conditions=ev["conditions"]))
+    again = evaluate(
+        ModelHost(tmp_path / "tiny.tflite"), make_dataset(ev["n"], seed=ev["seed"], conditions=ev["conditions"])
+    )
     assert again["queue_accuracy"] == pytest.approx(card["metrics"]["queue_accuracy"], abs=1e-6)
     assert set(card["stress"]) == {"night", "leaves", "road_works"}
 

@@ -1,4 +1,5 @@
 """The simulated camera: scenes, deterministic rendering, degradations, and SimCamera on a world."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,7 @@ def test_same_scene_and_seed_same_frame_other_seed_differs():
 
 def test_scene_is_frozen_and_validated():
     s = day()
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever a frozen dataclass raises
         s.queue_length = 3  # type: ignore[misc]
     with pytest.raises(ValueError, match="daylight"):
         Scene(1, 0, daylight=1.5, leaves=0.0)

@@ -33,14 +33,17 @@ def test_out_of_range_volts_are_clipped(plain_factory):
     high = MCP3008(channel=0, pin_factory=plain_factory)
     low = MCP3008(channel=1, pin_factory=plain_factory)
     assert high.value == 1.0 and low.value == pytest.approx(0.0, abs=0.001)
-    high.close(); low.close(); slave.close()
+    high.close()
+    low.close()
+    slave.close()
 
 
 def test_differential_reading(plain_factory):
     slave = MCP3008Slave(lambda ch: {0: 2.0, 1: 0.5}.get(ch, 0.0), pin_factory=plain_factory)
     adc = MCP3008(channel=0, differential=True, pin_factory=plain_factory)
     assert adc.voltage == pytest.approx(1.5, abs=0.01)
-    adc.close(); slave.close()
+    adc.close()
+    slave.close()
 
 
 def test_code_is_ten_bits():
@@ -51,4 +54,3 @@ def test_code_is_ten_bits():
     assert Plain(lambda ch: 3.3).code(0) == 1023
     assert Plain(lambda ch: 1.65).code(0) == 512
     assert Plain(lambda ch: 0.0).code(0) == 0
-

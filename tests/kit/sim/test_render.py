@@ -88,4 +88,3 @@ def test_board_svg_shows_pwm_brightness(mock_factory):
 def test_picture_without_a_world():
     root = _parse(render_svg(None, lamps={"car_green": 1.0}))
     assert _lit(root) == {"car-green"}
-

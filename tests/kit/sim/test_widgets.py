@@ -1,4 +1,5 @@
 """The clickable simulator: each control changes the world, lets time run and redraws the picture."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,12 @@ def board():
 def test_pressing_the_button_fires_the_students_callback_and_changes_the_picture(board):
     board.car_light.green.on()
     board.ped_light.red.on()
-    board.button.when_pressed = lambda: (board.car_light.green.off(), board.car_light.red.on(),
-                                         board.ped_light.red.off(), board.ped_light.green.on())
+    board.button.when_pressed = lambda: (
+        board.car_light.green.off(),
+        board.car_light.red.on(),
+        board.ped_light.red.off(),
+        board.ped_light.green.on(),
+    )
     sim = Simulator(board, step_s=1)
     before = sim.picture.value
     sim.buttons["press"].click()

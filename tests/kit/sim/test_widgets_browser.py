@@ -4,6 +4,7 @@ JupyterLab runs on a free loopback port with a fresh workspace folder (restored 
 dialog); Playwright drives Debian's chromium (``apt-get install chromium``; ``playwright install`` cannot
 download browsers here). The notebook is lab 00's reference solution up to its simulator cell.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +56,7 @@ def _lab00_until_the_simulator(folder: Path) -> Path:
     nb = nbformat.read(ROOT / "solutions" / "00_welcome.ipynb", as_version=4)
     end = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "Simulator(board)" in c.source)
     nb.cells = nb.cells[: end + 1]
-    nb.metadata["kernelspec"] = dict(KERNELSPEC)          # as the built labs name it
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)  # as the built labs name it
     path = folder / "welcome.ipynb"
     nbformat.write(nb, path)
     return path
@@ -60,25 +68,51 @@ def jupyterlab(tmp_path):
     pytest.importorskip("playwright.sync_api")
     pytest.importorskip("ipywidgets")
     port, token = _free_port(), "edge-python-browser-test"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), IPYTHONDIR=str(tmp_path / "ipython"),
-               JUPYTER_CONFIG_DIR=str(tmp_path / "config"), MPLBACKEND="Agg")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        MPLBACKEND="Agg",
+    )
     # the `edge-python` kernel as `make lab` installs it, here in a private data folder
     spec = tmp_path / "data" / "kernels" / "edge-python"
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (Edge Python)", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (Edge Python)",
+                "language": "python",
+            }
+        )
+    )
     env["JUPYTER_PATH"] = str(tmp_path / "data")
     (tmp_path / "work").mkdir()
     _lab00_until_the_simulator(tmp_path / "work")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path / 'work'}",
-         "--ServerApp.open_browser=False", "--LabApp.news_url=", "--LabApp.extension_manager=readonly",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-        + (["--allow-root"] if os.geteuid() == 0 else []),   # CI runs as root
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "wb"), start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={tmp_path / 'work'}",
+            "--ServerApp.open_browser=False",
+            "--LabApp.news_url=",
+            "--LabApp.extension_manager=readonly",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]
+        + (["--allow-root"] if os.geteuid() == 0 else []),  # CI runs as root
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "server.log", "wb"),
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -87,7 +121,9 @@ def jupyterlab(tmp_path):
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("JupyterLab did not start: " + (tmp_path / "server.log").read_text()[-2000:])
+                    raise AssertionError(
+                        "JupyterLab did not start: " + (tmp_path / "server.log").read_text()[-2000:]
+                    ) from None
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}/lab/tree/welcome.ipynb?token={token}"
     finally:
@@ -121,7 +157,7 @@ def test_clicking_the_button_widget_changes_the_picture(jupyterlab, tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(jupyterlab)
             page.locator(".jp-Notebook").first.wait_for(timeout=90_000)
-            page.get_by_text("Python 3 (Edge Python) | Idle").wait_for(timeout=90_000)   # the named kernel is up
+            page.get_by_text("Python 3 (Edge Python) | Idle").wait_for(timeout=90_000)  # the named kernel is up
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_text("Run All Cells", exact=True).click()
             press = page.locator("button.widget-button", has_text="Press the button")

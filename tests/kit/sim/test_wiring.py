@@ -1,4 +1,5 @@
 """The world drives the board's sensors through gpiozero's own mock pins."""
+
 from __future__ import annotations
 
 import pytest
@@ -147,7 +148,6 @@ def test_wiring_only_some_devices(mock_factory):
 def test_tmp36():
     assert tmp36_volts(0) == 0.5
     assert tmp36_volts(25) == pytest.approx(0.75)
-
 
 
 def test_sampled_pins_keep_a_bounded_history(mock_factory):

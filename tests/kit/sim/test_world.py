@@ -220,4 +220,3 @@ def test_road_works_slow_the_discharge():
         return world.stats.served_vehicles
 
     assert served(True) < served(False)
-

@@ -1,4 +1,5 @@
 """One fixture for the store tests: a fresh store file in a temporary folder."""
+
 from __future__ import annotations
 
 import pytest

@@ -101,7 +101,9 @@ def test_registering_the_commands_loads_no_database_code():
     import subprocess
     import sys
 
-    code = ("import argparse, sys, kit.store.cli as c; p = argparse.ArgumentParser(); "
-            "c.register(p.add_subparsers()); print(sorted(m for m in sys.modules if m.startswith(('sqlite', 'kit.store'))))")
+    code = (
+        "import argparse, sys, kit.store.cli as c; p = argparse.ArgumentParser(); "
+        "c.register(p.add_subparsers()); print(sorted(m for m in sys.modules if m.startswith(('sqlite', 'kit.store'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['kit.store', 'kit.store.cli']", out

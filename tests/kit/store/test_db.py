@@ -95,8 +95,10 @@ def test_the_file_reads_with_the_sqlite3_command_line_tool(tmp_path):
     with Store(path) as store:
         store.params.set("car_green_s", 25, source="lab")
         store.readings.append("queue_m", 0.75, ts="2026-10-15T06:00:00Z")
-    sql = ("SELECT value FROM parameters WHERE name = 'car_green_s'; SELECT time_utc, sensor, value FROM readings_utc; "
-           "SELECT kind, reading_id FROM outbox; SELECT name, old_value, new_value, source FROM parameter_history;")
+    sql = (
+        "SELECT value FROM parameters WHERE name = 'car_green_s'; SELECT time_utc, sensor, value FROM readings_utc; "
+        "SELECT kind, reading_id FROM outbox; SELECT name, old_value, new_value, source FROM parameter_history;"
+    )
     out = subprocess.run([sqlite3_cli, str(path), sql], capture_output=True, text=True, check=True, timeout=30).stdout
     assert out.split() == ["25.0", "2026-10-15T06:00:00.000Z|queue_m|0.75", "reading|1", "car_green_s|20.0|25.0|lab"]
 
@@ -143,7 +145,7 @@ def test_a_damaged_page_is_found_at_open_not_at_the_next_write(tmp_path):
     data = bytearray(path.read_bytes())
     page = 4096
     middle = (len(data) // page // 2) * page
-    data[middle:middle + page] = b"\xa5" * page  # one page of readings overwritten (a bad SD card sector)
+    data[middle : middle + page] = b"\xa5" * page  # one page of readings overwritten (a bad SD card sector)
     path.write_bytes(bytes(data))
     with pytest.raises(StoreDamagedError, match=r"damaged.*left it untouched.*\.recover"):
         Store(path)
@@ -179,8 +181,9 @@ def _as_nobody(code: str, folder) -> subprocess.CompletedProcess:
     if prefix and shutil.which("setpriv") is None:
         pytest.skip("needs setpriv (util-linux) to drop root")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(folder)}
-    return subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=folder, timeout=60)
+    return subprocess.run(
+        [*prefix, sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=folder, timeout=60
+    )
 
 
 def test_a_store_that_is_read_only_for_us_is_read_and_named_read_only_not_damaged():
@@ -194,11 +197,17 @@ def test_a_store_that_is_read_only_for_us_is_read_and_named_read_only_not_damage
         data = path.read_bytes()
         folder.chmod(0o555)  # nobody may write the file nor create -wal/-shm beside it: a read-only mount
         kit = [sys.executable, "-m", "kit"]
-        read = _as_nobody(f"import sys; from kit.cli import main; sys.exit(main(['params', 'get', 'car_green_s', "
-                          f"'--db', {str(path)!r}]))", folder)
+        read = _as_nobody(
+            f"import sys; from kit.cli import main; sys.exit(main(['params', 'get', 'car_green_s', "
+            f"'--db', {str(path)!r}]))",
+            folder,
+        )
         assert read.returncode == 0 and read.stdout == "25\n", read.stderr
-        write = _as_nobody(f"import sys; from kit.cli import main; sys.exit(main(['params', 'set', 'car_green_s', '30', "
-                           f"'--db', {str(path)!r}]))", folder)
+        write = _as_nobody(
+            f"import sys; from kit.cli import main; sys.exit(main(['params', 'set', 'car_green_s', '30', "
+            f"'--db', {str(path)!r}]))",
+            folder,
+        )
         assert write.returncode == 1 and "read-only" in write.stderr and "damaged" not in write.stderr, write.stderr
         assert "Traceback" not in read.stderr + write.stderr and kit
         assert path.read_bytes() == data
@@ -232,8 +241,12 @@ def test_closing_the_store_never_locks_out_a_sqlite3_shell_with_a_busy_timeout(t
     thread.start()
     failures, reads = [], 0
     while not done.is_set() or reads == 0:
-        out = subprocess.run([sqlite3_cli, "-cmd", ".timeout 2000", str(path), "SELECT count(*) FROM readings;"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            [sqlite3_cli, "-cmd", ".timeout 2000", str(path), "SELECT count(*) FROM readings;"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         reads += 1
         if out.returncode != 0 or out.stderr:
             failures.append(out.stderr.strip())

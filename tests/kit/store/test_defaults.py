@@ -6,9 +6,22 @@ from pathlib import Path
 from kit.store.defaults import PARAMETERS, RULES, defaults, markdown_table
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "storage.md"
-CONTRACT = ["car_green_s", "car_amber_s", "car_red_amber_s", "all_red_s", "ped_green_s", "ped_clear_s", "min_green_s",
-            "max_green_s", "queue_threshold_m", "queue_hysteresis_m", "night_daylight", "sample_period_s",
-            "upload_batch_size", "device_id"]
+CONTRACT = [
+    "car_green_s",
+    "car_amber_s",
+    "car_red_amber_s",
+    "all_red_s",
+    "ped_green_s",
+    "ped_clear_s",
+    "min_green_s",
+    "max_green_s",
+    "queue_threshold_m",
+    "queue_hysteresis_m",
+    "night_daylight",
+    "sample_period_s",
+    "upload_batch_size",
+    "device_id",
+]
 
 
 def test_every_parameter_in_the_contract_is_declared_with_a_description():
@@ -19,7 +32,7 @@ def test_every_parameter_in_the_contract_is_declared_with_a_description():
 
 def test_the_defaults_satisfy_every_rule():
     values = defaults()
-    for names, ok, message in RULES:
+    for _names, ok, message in RULES:
         assert ok(values), message
 
 

@@ -16,8 +16,9 @@ def test_lease_hands_out_items_oldest_first_and_not_twice(store):
     first = store.outbox.lease(limit=4, now=T0)
     second = store.outbox.lease(limit=100, now=T0)
     assert [i.id for i in first] == [1, 2, 3, 4] and [i.id for i in second] == [5, 6, 7, 8, 9, 10]
-    assert first[0] == OutboxItem(1, "reading", {"reading_id": 1, "sensor": "q", "ts": T0, "value": 0.0}, 0,
-                                  first[0].created_ts)
+    assert first[0] == OutboxItem(
+        1, "reading", {"reading_id": 1, "sensor": "q", "ts": T0, "value": 0.0}, 0, first[0].created_ts
+    )
     assert store.outbox.lease(now=T0) == [] and store.outbox.depth() == 10
 
 

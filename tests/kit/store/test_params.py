@@ -125,11 +125,10 @@ def test_bad_imports_raise_clearly_and_change_nothing(store, text, words):
 
 
 def test_a_newer_default_is_followed_unless_the_value_was_set(tmp_path):
-    from kit.store.db import connect
-    from kit.store.db import Transaction
+    from kit.store.db import Transaction, connect
     from kit.store.defaults import PARAMETERS
-    from kit.store.params import Params
     from kit.store.parameter import Parameter
+    from kit.store.params import Params
 
     path = tmp_path / "kit.db"
     with Store(path) as store:

@@ -17,12 +17,14 @@ T0 = 1792044000.0  # 2026-10-15T06:00:00Z
 
 def test_append_and_append_many_take_tuples_dicts_and_time_forms(store):
     assert store.readings.append("queue_m", 1.5, ts=T0) == 1
-    n = store.readings.append_many([
-        ("queue_m", 2, T0 + 1),
-        {"sensor": "queue_m", "value": np.float32(2.5), "ts": datetime(2026, 10, 15, 6, 0, 2)},
-        ["light", 0.25, "2026-10-15T06:00:03Z"],
-        ("light", 0.5),  # no time: now
-    ])
+    n = store.readings.append_many(
+        [
+            ("queue_m", 2, T0 + 1),
+            {"sensor": "queue_m", "value": np.float32(2.5), "ts": datetime(2026, 10, 15, 6, 0, 2)},
+            ["light", 0.25, "2026-10-15T06:00:03Z"],
+            ("light", 0.5),  # no time: now
+        ]
+    )
     assert n == 4
     assert [r["value"] for r in store.readings.range("queue_m")] == [1.5, 2.0, 2.5]
     assert store.readings.range("queue_m")[2]["ts"] == T0 + 2
@@ -76,11 +78,23 @@ def test_range_is_half_open_and_accepts_any_time_form(store):
 
 def test_per_minute_aggregates(store):
     # minute 0: 1, 2, 3; minute 1: 10; minute 3: 5, 7
-    store.readings.append_many([("q", 1.0, T0), ("q", 2.0, T0 + 20), ("q", 3.0, T0 + 59.9), ("q", 10.0, T0 + 60),
-                                ("q", 5.0, T0 + 185), ("q", 7.0, T0 + 239), ("other", 99.0, T0)])
+    store.readings.append_many(
+        [
+            ("q", 1.0, T0),
+            ("q", 2.0, T0 + 20),
+            ("q", 3.0, T0 + 59.9),
+            ("q", 10.0, T0 + 60),
+            ("q", 5.0, T0 + 185),
+            ("q", 7.0, T0 + 239),
+            ("other", 99.0, T0),
+        ]
+    )
     rows = store.readings.per_minute("q", T0, T0 + 3600)
     assert [(r["minute"] - T0, r["count"], r["mean"], r["min"], r["max"]) for r in rows] == [
-        (0, 3, 2.0, 1.0, 3.0), (60, 1, 10.0, 10.0, 10.0), (180, 2, 6.0, 5.0, 7.0)]
+        (0, 3, 2.0, 1.0, 3.0),
+        (60, 1, 10.0, 10.0, 10.0),
+        (180, 2, 6.0, 5.0, 7.0),
+    ]
 
 
 def _ack_all(store):
@@ -165,8 +179,11 @@ CHILD = textwrap.dedent("""
 
 
 def _spawn(path, batch, start, pause_in):
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(batch), str(start), str(pause_in)],
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path), str(batch), str(start), str(pause_in)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _check_intact(path, batch):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import numpy as np
 from gymnasium.utils.env_checker import check_env
 
 from kit.control.learned import N_FEATURES

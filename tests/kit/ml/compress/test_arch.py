@@ -1,4 +1,5 @@
 """The standard-convolution twin of the MobileNet-style model."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,12 +1,19 @@
 """Integer-only reference: the shipped int8 model's convolutions reproduced bit for bit from their inputs."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from kit.ml import shipped_model
-from kit.ml.compress.integer import (multiply_by_quantized_multiplier, patches, quantize_multiplier, requantize,
-                                     run_layer, trace)
+from kit.ml.compress.integer import (
+    multiply_by_quantized_multiplier,
+    patches,
+    quantize_multiplier,
+    requantize,
+    run_layer,
+    trace,
+)
 from kit.ml.data import make_dataset
 
 pytestmark = pytest.mark.tflite
@@ -38,7 +45,7 @@ def test_patches_pad_the_bottom_right_like_tensorflow():
     x = np.arange(16).reshape(4, 4, 1)
     p = patches(x, 3, 3, 2, pad_value=-1)
     assert p.shape == (2, 2, 3, 3, 1)
-    assert p[0, 0, :, :, 0].tolist() == [[0, 1, 2], [4, 5, 6], [8, 9, 10]]        # no padding on top/left
+    assert p[0, 0, :, :, 0].tolist() == [[0, 1, 2], [4, 5, 6], [8, 9, 10]]  # no padding on top/left
     assert p[1, 1, :, :, 0].tolist() == [[10, 11, -1], [14, 15, -1], [-1, -1, -1]]
 
 

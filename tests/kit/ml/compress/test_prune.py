@@ -1,4 +1,5 @@
 """Pruning: magnitude masks stay put, filter pruning really removes filters and keeps the function."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,13 @@ def _net(seed: int = 0):
     x = layers.SeparableConv2D(12, 3, padding="same", name="sep")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dense(10, activation="relu", name="fc")(x)
-    model = keras.Model(frame, {"queue": layers.Dense(3, activation="softmax", name="queue")(x),
-                                "pedestrian": layers.Dense(1, activation="sigmoid", name="pedestrian")(x)})
+    model = keras.Model(
+        frame,
+        {
+            "queue": layers.Dense(3, activation="softmax", name="queue")(x),
+            "pedestrian": layers.Dense(1, activation="sigmoid", name="pedestrian")(x),
+        },
+    )
     # BN statistics that are not the identity, so slicing them wrongly would show
     bn = model.get_layer("bn1")
     rng = np.random.default_rng(seed)
@@ -84,10 +90,10 @@ def test_removing_a_dead_channel_keeps_outputs():
     model = _net()
     pw = model.get_layer("pw")
     k = pw.kernel.numpy()
-    k[:, :, 3, :] = 0   # channel 3 of dw feeds nothing
+    k[:, :, 3, :] = 0  # channel 3 of dw feeds nothing
     pw.kernel.assign(k)
     c1 = model.get_layer("c1")
-    c1.kernel.assign(c1.kernel.numpy() * (np.arange(8) != 3))   # filter 3 is the weakest (all zero)
+    c1.kernel.assign(c1.kernel.numpy() * (np.arange(8) != 3))  # filter 3 is the weakest (all zero)
     small = prune_filters(model, 1 / 8, layers=["c1"])
     x = np.random.default_rng(3).random((2, 12, 12, 1), dtype=np.float32)
     np.testing.assert_allclose(model(x)["queue"], small(x)["queue"], atol=1e-5)
@@ -128,12 +134,14 @@ def test_magnitude_prune_masks_survive_training_and_shrink_gzip():
     model = _net()
     before = gzip_size(np.concatenate([w.ravel() for w in model.get_weights()]).astype(np.float32).tobytes())
     masks = magnitude_prune(model, 0.75)
-    assert sorted(masks) == ["c1", "fc", "pw", "sep"]   # heads (< 64 weights) and depthwise kernels kept whole
+    assert sorted(masks) == ["c1", "fc", "pw", "sep"]  # heads (< 64 weights) and depthwise kernels kept whole
     assert all(abs((m == 0).mean() - 0.75) < 0.01 for m in masks.values())
     # 384 of the 768 conv/dense weights are zero (depthwise and head weights count but stay)
     assert sparsity(model) == pytest.approx(0.5, abs=0.01)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss={"queue": "sparse_categorical_crossentropy",
-                                                               "pedestrian": "binary_crossentropy"})
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss={"queue": "sparse_categorical_crossentropy", "pedestrian": "binary_crossentropy"},
+    )
     rng = np.random.default_rng(0)
     x = rng.random((16, 12, 12, 1), dtype=np.float32)
     y = {"queue": rng.integers(0, 3, 16), "pedestrian": rng.integers(0, 2, (16, 1)).astype("float32")}
@@ -144,7 +152,7 @@ def test_magnitude_prune_masks_survive_training_and_shrink_gzip():
         assert np.all(kernel.numpy()[mask == 0] == 0), f"{name}: a pruned weight came back"
     after = gzip_size(np.concatenate([w.ravel() for w in model.get_weights()]).astype(np.float32).tobytes())
     assert after < before * 0.75
-    assert count_macs(model).macs == count_macs(_net()).macs   # same operations
+    assert count_macs(model).macs == count_macs(_net()).macs  # same operations
 
 
 def test_bad_sparsity_is_explained():

@@ -1,4 +1,5 @@
 """QAT: BatchNorm folding keeps the function, the fake-quant op's straight-through gradient, the quantized twin."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,10 +15,12 @@ from kit.ml.model import build_model  # noqa: E402
 def model():
     m = build_model(32, width=0.5, seed=0)
     rng = np.random.default_rng(0)
-    for layer in m.layers:      # statistics that are not the identity, so a wrong fold would show
+    for layer in m.layers:  # statistics that are not the identity, so a wrong fold would show
         if type(layer).__name__ == "BatchNormalization":
             n = layer.get_weights()[0].shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n), rng.normal(0, 0.1, n), rng.uniform(0.5, 2, n)])
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n), rng.normal(0, 0.1, n), rng.uniform(0.5, 2, n)]
+            )
     return m
 
 

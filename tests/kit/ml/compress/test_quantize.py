@@ -1,4 +1,5 @@
 """TFLite conversion: four variants, named signature, int8 in/out, hosted by ModelHost."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,15 +60,18 @@ def test_unknown_variant_is_explained(model):
         to_tflite(model, "int4")
 
 
-
-
 def _trained_like(model, seed=0):
     # Untrained weights are degenerate (zero biases, unit BatchNorm) and the converter stores identical constant
     # buffers once, so an untrained model's file is smaller than a trained one's: give every weight its own value.
     rng = np.random.default_rng(seed)
-    model.set_weights([np.abs(rng.normal(1, 0.1, w.shape)).astype(w.dtype) if "variance" in v.path
-                       else rng.normal(0, 0.1, w.shape).astype(w.dtype)
-                       for v, w in zip(model.weights, model.get_weights())])
+    model.set_weights(
+        [
+            np.abs(rng.normal(1, 0.1, w.shape)).astype(w.dtype)
+            if "variance" in v.path
+            else rng.normal(0, 0.1, w.shape).astype(w.dtype)
+            for v, w in zip(model.weights, model.get_weights())
+        ]
+    )
     return model
 
 
@@ -126,7 +130,9 @@ def test_capstone_network_int8_file_is_at_least_3_5x_smaller(tmp_path):
         path = tmp_path / f"capstone_{variant}.tflite"
         to_tflite(net, variant, representative=representative_frames(frames.x), path=path)
         parts[variant] = anatomy(path)
-        assert sum(v for k, v in parts[variant].items() if k != "total") == parts[variant]["total"] == path.stat().st_size
+        assert (
+            sum(v for k, v in parts[variant].items() if k != "total") == parts[variant]["total"] == path.stat().st_size
+        )
     f32, i8 = parts["float32"], parts["int8"]
     assert f32["quantization"] == 0 < i8["quantization"] < 0.05 * i8["total"], (f32, i8)
     assert f32["weights"] / i8["weights"] > 3.9, f"each weight should go from 4 bytes to 1: {f32} -> {i8}"

@@ -1,4 +1,5 @@
 """Sensitivity scan, policy pricing and the greedy and evolutionary policies."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,15 +19,22 @@ def model():
     return build_model(32, width=0.5, seed=0)
 
 
-@pytest.mark.parametrize("policy", [{"block5_pw": 0.5}, {"block1_pw": 0.25, "block4_pw": 0.75}, {"block2_pw": 0.9, "block3_pw": 0.3}])
+@pytest.mark.parametrize(
+    "policy", [{"block5_pw": 0.5}, {"block1_pw": 0.25, "block4_pw": 0.75}, {"block2_pw": 0.9, "block3_pw": 0.3}]
+)
 def test_policy_macs_is_what_the_pruned_model_counts(model, policy):
     assert policy_macs(model, policy) == count_macs(prune_filters(model, policy)).macs
 
 
 def test_prune_filters_takes_a_per_layer_policy(model):
     small = prune_filters(model, {"block2_pw": 0.5, "block4_pw": 0.25})
-    assert small.get_layer("block2_pw").get_weights()[0].shape[-1] == model.get_layer("block2_pw").get_weights()[0].shape[-1] // 2
-    assert small.get_layer("block3_pw").get_weights()[0].shape == model.get_layer("block3_pw").get_weights()[0].shape[:2] + (8, 16)
+    assert (
+        small.get_layer("block2_pw").get_weights()[0].shape[-1]
+        == model.get_layer("block2_pw").get_weights()[0].shape[-1] // 2
+    )
+    assert small.get_layer("block3_pw").get_weights()[0].shape == model.get_layer("block3_pw").get_weights()[0].shape[
+        :2
+    ] + (8, 16)
     with pytest.raises(ValueError, match="fraction"):
         prune_filters(model, {"block2_pw": 1.0})
 
@@ -41,8 +49,12 @@ def test_uniform_policy_is_the_smallest_ratio_under_the_budget(model):
 
 def test_greedy_protects_the_sensitive_layer(model):
     layers = inner_prunable(model)
-    scan = Scan(layers, [0.25, 0.5, 0.75], 0.9,
-                np.array([[0.9, 0.9, 0.9] if n != "block2_pw" else [0.5, 0.3, 0.2] for n in layers]))
+    scan = Scan(
+        layers,
+        [0.25, 0.5, 0.75],
+        0.9,
+        np.array([[0.9, 0.9, 0.9] if n != "block2_pw" else [0.5, 0.3, 0.2] for n in layers]),
+    )
     budget = int(count_macs(model).macs * 0.6)
     policy = greedy_policy(scan.drop, lambda p: policy_macs(model, p), budget, layers)
     assert policy["block2_pw"] == 0.0 and policy_macs(model, policy) <= budget

@@ -1,4 +1,5 @@
 """Weight sharing: k-means codebooks, their storage, and a model whose kernels hold k values each."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +39,9 @@ def test_share_weights_leaves_k_values_per_kernel():
     twin, nbytes = share_weights(model, 4)
     for name in shareable_layers(model):
         assert len(np.unique(twin.get_layer(name).get_weights()[0])) <= 4
-    assert np.array_equal(model.get_layer("stem").get_weights()[0], build_model(32, width=0.5, seed=0).get_layer("stem").get_weights()[0])
+    assert np.array_equal(
+        model.get_layer("stem").get_weights()[0], build_model(32, width=0.5, seed=0).get_layer("stem").get_weights()[0]
+    )
     assert nbytes < sum(model.get_layer(n).get_weights()[0].nbytes for n in shareable_layers(model)) / 8
     with pytest.raises(ValueError, match="codebook"):
         share_weights(model, 4, cluster=lambda w, k: (np.zeros(k + 1), np.zeros(w.shape, int)))

@@ -1,4 +1,5 @@
 """The shipped int8 model: its card matches the file, it is int8 in and out, and its metrics hold."""
+
 from __future__ import annotations
 
 import pytest
@@ -38,4 +39,6 @@ def test_metrics_remeasured_within_a_point_of_the_float_model():
     for key in ("queue_accuracy", "pedestrian_f1"):
         # another runtime (tflite-runtime 2.14) may round a borderline frame differently
         assert got[key] == pytest.approx(card["metrics"][key], abs=0.005), key
-        assert got[key] >= base["metrics"][key] - 0.01, f"{key}: int8 {got[key]:.3f} vs float32 {base['metrics'][key]:.3f}"
+        assert got[key] >= base["metrics"][key] - 0.01, (
+            f"{key}: int8 {got[key]:.3f} vs float32 {base['metrics'][key]:.3f}"
+        )

@@ -1,4 +1,5 @@
 """Training recipe shared by every variant: BatchNorm statistics are exact after a short run."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,4 +18,4 @@ def test_recalibrated_batchnorm_holds_the_batch_statistics():
     bn = model.get_layer("bn")
     np.testing.assert_allclose(bn.moving_mean.numpy(), x.mean(axis=(0, 1, 2)), rtol=1e-4)
     np.testing.assert_allclose(bn.moving_variance.numpy(), x.var(axis=(0, 1, 2)), rtol=1e-3)
-    assert bn.momentum == 0.99   # restored
+    assert bn.momentum == 0.99  # restored

@@ -1,4 +1,5 @@
 """The ClientApp called directly with a message, as a SuperNode would call it."""
+
 import numpy as np
 import pytest
 
@@ -11,15 +12,30 @@ from kit.ml.federated.task import Net  # noqa: E402
 
 def _message(kind: str, weights, **config) -> Message:
     metadata = Metadata(
-        run_id=1, message_id="m1", src_node_id=0, dst_node_id=1, reply_to_message_id="", group_id="1",
-        created_at=0.0, ttl=3600.0, message_type=kind,
+        run_id=1,
+        message_id="m1",
+        src_node_id=0,
+        dst_node_id=1,
+        reply_to_message_id="",
+        group_id="1",
+        created_at=0.0,
+        ttl=3600.0,
+        message_type=kind,
     )
-    content = RecordDict({"arrays": ArrayRecord(weights), "config": ConfigRecord({"samples-per-client": 60, "seed": 0, **config})})
+    content = RecordDict(
+        {"arrays": ArrayRecord(weights), "config": ConfigRecord({"samples-per-client": 60, "seed": 0, **config})}
+    )
     return Message(content, metadata=metadata)
 
 
 def _context(partition: int = 0) -> Context:
-    return Context(run_id=1, node_id=1, node_config={"partition-id": partition, "num-partitions": 4}, state=RecordDict(), run_config={})
+    return Context(
+        run_id=1,
+        node_id=1,
+        node_config={"partition-id": partition, "num-partitions": 4},
+        state=RecordDict(),
+        run_config={},
+    )
 
 
 def test_train_reply_holds_weights_and_scalar_metrics_only():

@@ -3,6 +3,7 @@
 Everything listens on 127.0.0.1 only; FLWR_HOME is a temporary folder; every process started here
 is stopped (its whole process group, SIGKILL if SIGTERM is not enough).
 """
+
 from __future__ import annotations
 
 import json
@@ -86,24 +87,61 @@ def test_superlink_and_three_supernodes_run_two_rounds(tmp_path):
         log = tmp_path / f"{name}.log"
         logs.append(log)
         proc = subprocess.Popen(
-            [str(BIN / args[0]), *args[1:]], env=env, cwd=tmp_path, stdout=log.open("w"), stderr=subprocess.STDOUT,
+            [str(BIN / args[0]), *args[1:]],
+            env=env,
+            cwd=tmp_path,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         procs.append(proc)
         return proc
 
     try:
-        link = start("superlink", ["flower-superlink", "--insecure", "--disable-runtime-dependency-installation",
-                                   "--host", "127.0.0.1", "--port", str(port)])
+        link = start(
+            "superlink",
+            [
+                "flower-superlink",
+                "--insecure",
+                "--disable-runtime-dependency-installation",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+        )
         _wait_for_port(port, link, logs[0])
         for i, node_port in enumerate(node_ports):
-            start(f"supernode{i}", ["flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{port}",
-                                    "--host", "127.0.0.1", "--port", str(node_port),
-                                    "--node-config", f"partition-id={i} num-partitions=3"])
+            start(
+                f"supernode{i}",
+                [
+                    "flower-supernode",
+                    "--insecure",
+                    "--superlink",
+                    f"127.0.0.1:{port}",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(node_port),
+                    "--node-config",
+                    f"partition-id={i} num-partitions=3",
+                ],
+            )
         run = subprocess.run(
-            [str(BIN / "flwr"), "run", str(app), "intersections", "--stream", "--run-config",
-             f"num-server-rounds=2 num-clients=3 samples-per-client=200 result-path='{result}'"],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=360,
+            [
+                str(BIN / "flwr"),
+                "run",
+                str(app),
+                "intersections",
+                "--stream",
+                "--run-config",
+                f"num-server-rounds=2 num-clients=3 samples-per-client=200 result-path='{result}'",
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=360,
         )
         output = run.stdout + run.stderr
         assert run.returncode == 0, output

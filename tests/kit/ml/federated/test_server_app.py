@@ -54,5 +54,3 @@ def test_app_config_defaults_match_the_app_folder():
     assert "federations" not in tomllib.loads(app.read_text())["tool"]["flwr"], (
         "SuperLink connections belong in $FLWR_HOME/config.toml; flwr 1.42 would rewrite this file to move them"
     )
-
-

@@ -1,4 +1,5 @@
 """The federation in Flower's Simulation Engine (what the lab runs), against the two baselines."""
+
 import numpy as np
 import pytest
 

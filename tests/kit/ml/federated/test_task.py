@@ -62,5 +62,3 @@ def test_net_training_is_deterministic():
 def test_wrong_weights_are_explained():
     with pytest.raises(ValueError, match="do not fit this network"):
         Net().set_weights([np.zeros((3, 3))])
-
-

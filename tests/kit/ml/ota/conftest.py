@@ -1,4 +1,5 @@
 """Model files for the over-the-air tests: the shipped float32 model and head-patched variants of it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,11 +19,15 @@ def variants(tmp_path_factory):
     base = shipped_model().read_bytes()
     kernel, bias = shipped_head()
     card = load_card("intersection")
-    heads = {"good": (kernel, bias + np.float32(1e-3)),
-             "flat": (kernel * np.float32(0.0), bias * np.float32(0.0)),
-             "rolled": (np.roll(kernel, 1, axis=1), np.roll(bias, 1))}
-    return {name: write_candidate(patch_head(base, kernel, bias, k, b), folder, name, base_card=card)
-            for name, (k, b) in heads.items()}
+    heads = {
+        "good": (kernel, bias + np.float32(1e-3)),
+        "flat": (kernel * np.float32(0.0), bias * np.float32(0.0)),
+        "rolled": (np.roll(kernel, 1, axis=1), np.roll(bias, 1)),
+    }
+    return {
+        name: write_candidate(patch_head(base, kernel, bias, k, b), folder, name, base_card=card)
+        for name, (k, b) in heads.items()
+    }
 
 
 @pytest.fixture(scope="session")

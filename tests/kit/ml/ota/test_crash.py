@@ -1,5 +1,6 @@
 """SIGKILL at every phase of a delivery, in a real process: after a restart the device runs exactly one
 complete model (the one it ran before, or the new one once its commit is on disk), and nothing half-written stays."""
+
 import json
 import os
 import signal
@@ -46,8 +47,13 @@ PHASES = ["downloading", "downloading-part", "verifying", "canary", "swapping", 
 
 
 def run_child(folder, model, version, kill_at):
-    return subprocess.run([sys.executable, "-c", CHILD, str(folder), str(model), str(model.with_suffix(".json")),
-                           version, kill_at], capture_output=True, text=True, timeout=180, env=ENV)
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, str(folder), str(model), str(model.with_suffix(".json")), version, kill_at],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=ENV,
+    )
 
 
 @pytest.mark.parametrize("kill_at", PHASES)
@@ -59,16 +65,31 @@ def test_sigkill_at_any_phase_leaves_exactly_one_complete_model(tmp_path, varian
     up = Updater(tmp_path, factory=factory)
     host = up.start()
     assert not [p for p in tmp_path.rglob("*") if p.suffix in (".part", ".tmp")], leftovers
-    state = json.loads((tmp_path / "state.json").read_text()) if (tmp_path / "state.json").exists() else {"current": None}
+    state = (
+        json.loads((tmp_path / "state.json").read_text()) if (tmp_path / "state.json").exists() else {"current": None}
+    )
     if kill_at == "committed":  # the commit reached the disk: the new model runs, complete
         assert state["current"]["version"] == "good-1"
         assert host is not None and sha256_file(host.path) == sha256_file(variants["good"])
     else:  # killed before the commit: the model it ran before
         assert state["current"] is None and host is None and up.host is factory
     # and the device can carry on: the delivery completes when asked again
-    done = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path), str(variants["good"]),
-                           str(variants["good"].with_suffix(".json")), "good-1", "never"],
-                          capture_output=True, text=True, timeout=180, env=ENV)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(tmp_path),
+            str(variants["good"]),
+            str(variants["good"].with_suffix(".json")),
+            "good-1",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=ENV,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((tmp_path / "state.json").read_text())["current"]["version"] == "good-1"
 

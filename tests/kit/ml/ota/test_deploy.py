@@ -1,5 +1,6 @@
 """Deploy over the local AWS endpoint (a real moto server): S3 content-addressed key, shadow desired.model,
 the device's updater downloading, verifying, canarying, swapping and reporting."""
+
 import json
 import os
 import subprocess
@@ -65,15 +66,18 @@ def test_desired_model_is_checked_and_min_kit_respected(tmp_path):
         DesiredModel.from_dict({"version": "a", "sha256": "0" * 64, "key": "models/other.tflite"})
     with pytest.raises(DeployError, match="64 hex"):
         DesiredModel.from_dict({"version": "a", "sha256": "xyz", "key": "k"})
-    spec = DesiredModel.from_dict({"version": "a", "sha256": "0" * 64, "key": f"models/sha256/{'0' * 64}.tflite",
-                                   "min_kit": "99.0"})
+    spec = DesiredModel.from_dict(
+        {"version": "a", "sha256": "0" * 64, "key": f"models/sha256/{'0' * 64}.tflite", "min_kit": "99.0"}
+    )
     up = Updater(tmp_path, kit_version="0.1.0")
     up.start()
     assert up.offer(spec) == "refused: needs kit >= 99.0, this device runs 0.1.0"
 
 
 def _kit(*args, cloud):
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+    root = os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    )
     env = {**os.environ, "PYTHONPATH": root, "AWS_ENDPOINT_URL": cloud.endpoint_url, "KIT_CLOUD": "local"}
     return subprocess.run([sys.executable, "-m", "kit", *args], capture_output=True, text=True, env=env, timeout=120)
 
@@ -87,8 +91,11 @@ def test_cli_deploys_and_shows_status_and_refuses_bad_input_in_one_line(cloud, v
     assert json.loads(status.stdout)["desired"] == sent
     lonely = tmp_path / "lonely.tflite"
     lonely.write_bytes(variants["good"].read_bytes())  # no card beside it
-    for args, words in [((str(lonely),), "no model card"), (("nosuchmodel",), "no shipped model"),
-                        ((str(tmp_path / "missing.tflite"),), "no model file")]:
+    for args, words in [
+        ((str(lonely),), "no model card"),
+        (("nosuchmodel",), "no shipped model"),
+        ((str(tmp_path / "missing.tflite"),), "no model file"),
+    ]:
         bad = _kit("model", "deploy", *args, "--device", "kit-0044", cloud=cloud)
         assert bad.returncode == 2 and words in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 

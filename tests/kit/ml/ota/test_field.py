@@ -1,4 +1,5 @@
 """FieldModel: what a model loop holds; the swap happens inside predict, between two frames."""
+
 import pytest
 
 from kit.ml import MODELS_DIR, shipped_model
@@ -44,8 +45,9 @@ def test_the_new_model_scores_whole_frames_from_the_one_after_the_commit(tmp_pat
     assert pedestrian is not None  # the delivered one-piece model reports pedestrians too
 
 
-def test_a_deployment_reaches_a_serving_device_through_the_shadow_on_its_own_thread(cloud, tmp_path, variants,
-                                                                                  day_frames):
+def test_a_deployment_reaches_a_serving_device_through_the_shadow_on_its_own_thread(
+    cloud, tmp_path, variants, day_frames
+):
     import time
 
     from kit.ml.ota.deploy import deploy, reported
@@ -53,8 +55,9 @@ def test_a_deployment_reaches_a_serving_device_through_the_shadow_on_its_own_thr
     frames, labels = day_frames
     deploy(variants["good"], "kit-0050", version="good-1")
     factory = ModelHost(shipped_model())
-    field = FieldModel(factory, tmp_path, policy=CanaryPolicy(frames=16, probation_frames=8), thing_name="kit-0050",
-                       poll_s=0.05).start()
+    field = FieldModel(
+        factory, tmp_path, policy=CanaryPolicy(frames=16, probation_frames=8), thing_name="kit-0050", poll_s=0.05
+    ).start()
     try:
         for k in range(5000):  # bounded; the frames keep coming while the updater works
             field.predict(frames[k % len(frames)], sensor_class=int(labels[k % len(labels)]))

@@ -1,4 +1,5 @@
 """The device-side updater with the real TFLite interpreter: canary, swap, refusal, rollback, restart."""
+
 import json
 
 import pytest
@@ -47,7 +48,9 @@ def test_good_candidate_is_canaried_swapped_confirmed_and_survives_restart(tmp_p
 
 
 @pytest.mark.parametrize("name, why", [("flat", "less confident"), ("rolled", "agrees with the sensor less")])
-def test_worse_candidate_is_refused_with_its_reason_and_never_retried(tmp_path, variants, day_frames, factory, name, why):
+def test_worse_candidate_is_refused_with_its_reason_and_never_retried(
+    tmp_path, variants, day_frames, factory, name, why
+):
     frames, labels = day_frames
     up = Updater(tmp_path, factory=factory, policy=POLICY)
     up.start()

@@ -17,8 +17,14 @@ def run_hour(world):
         samples = []
 
         def sample(w):
-            samples.append((w.queue_length, board.distance.distance, w.car_light_state(),
-                            getattr(w, "junction", None) and w.junction._state))
+            samples.append(
+                (
+                    w.queue_length,
+                    board.distance.distance,
+                    w.car_light_state(),
+                    getattr(w, "junction", None) and w.junction._state,
+                )
+            )
 
         world.add_listener(sample, each_step=False)
         for _ in range(60):

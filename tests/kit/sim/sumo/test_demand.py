@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from kit.sim.sumo.demand import HELD_OUT_SEEDS, arrivals, pedestrians, write_routes
+from kit.sim.sumo.demand import arrivals, pedestrians, write_routes
 from kit.sim.world import World
 
 
