@@ -122,8 +122,9 @@ def _summary_lines(s: dict[str, Any]) -> str:
             f"{s['mean_pedestrian_wait_s']} s, p95 {s['p95_pedestrian_wait_s']} s",
         ]
     lines += [
-        f"  signal      {s['car_greens']} car greens, {s['crossings']} crossings",
-        f"  store       {s['readings_stored']} readings, outbox {s['outbox_depth']}, uploaded {s['uploaded']}",
+        f"  signal      {s['car_greens']} car greens, {s['crossings']} crossings; conflict monitor {s['signals']}",
+        f"  store       {s['readings_stored']} readings, outbox {s['outbox_depth']}, uploaded {s['uploaded']} in "
+        f"{s['upload_requests']} requests" + ("" if s["logging"] == "ok" else f"; logging {s['logging']}"),
         f"  model       {s['model'] or 'none (sensors only)'}: {s['frames']} frames"
         + (f", {s['early_exits']} left at the early exit" if s.get("early_exits") else "")
         + (f"; in use for {100 * s['model_in_use']:.1f} % of them" if s.get("frames") else ""),
@@ -214,13 +215,27 @@ def _status(args: argparse.Namespace) -> int:
         raise KitRuntimeError(
             f"{path} is not a status file the app wrote (expected a JSON object); check --status/--db"
         )
+    from kit.apps.status import liveness
+
+    alive = liveness(status)
+    if alive != status.get("state"):
+        import time
+
+        age = time.time() - float(status.get("heartbeat") or 0.0)
+        said = status.get("state")
+        status["state"] = (
+            f"{alive.upper()}: the status says {said} but process {status.get('pid')} is gone "
+            f"(last control tick {age:.0f} s ago); restart it (systemctl restart kit-intersection)"
+            if alive == "dead"
+            else f"{alive.upper()}: process {status.get('pid')} lives but its control loop last ticked {age:.0f} s ago"
+        )
     if args.json:
         print(json.dumps(status, indent=2))
-        return 0
+        return 0 if alive in ("running", "stopped") else 3
     width = max(len(k) for k in status)
     for key, value in status.items():
         print(f"{key:<{width}}  {value}")
-    return 0
+    return 0 if alive in ("running", "stopped") else 3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

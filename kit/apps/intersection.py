@@ -1,11 +1,14 @@
 """The smart-intersection edge app: everything the course teaches, running as one program.
 
-Each tick (one second of intersection time) data flows one way::
+The app composes three parts that never import it back::
 
-    Board sensors ──► kit.store readings (+ outbox) ──► cloud: S3 batches, shadow, MQTT
-         │                                                      │ (desired parameters)
-    camera ──► hosted model (queue, pedestrian) ──► drift monitor
-         └──────────────► adaptive controller ◄── kit.store parameters ◄─┘
+    control loop (this thread): clock ─► controller ─► conflict monitor ─► lamps; sensors ─► logbook (memory)
+    model loop (between ticks):  camera ─► hosted model ─► drift monitor ─► "long queue" for the controller
+    worker thread:               logbook ─► kit.store (readings, outbox, retention);  cloud link ─► S3, shadow, MQTT
+                                 live parameters ◄─ store ◄─ shadow deltas / `kit params set`
+
+The control loop reads parameters from memory and hands readings over in memory: a hung endpoint, a stalled
+broker or a full disk slows the worker only, never the lights.
 
 In simulation (anywhere but a Pi) time runs as fast as the machine allows, or in real time with
 ``realtime=True``; on a Pi the pins are real and time is real. The cloud is optional: without it the
@@ -23,21 +26,22 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kit.apps.control_loop import SENSORS, ControlLoop
+from kit.apps.health import Health, short
+from kit.apps.logbook import Logbook
+from kit.apps.model_loop import ModelLoop
 from kit.apps.status import write_status
-from kit.control.adaptive import AdaptiveController, AdaptiveTimings
+
+__all__ = ["AppOptions", "Health", "IntersectionApp", "SENSORS", "summary_text"]
 
 log = logging.getLogger("kit.intersection")
-
-#: Sensors the app logs, each a function of the board (names are the readings' sensor names).
-SENSORS = ("queue_distance_m", "light", "road_temperature_c", "cpu_temperature_c", "pot")
 
 
 @dataclass
@@ -60,51 +64,24 @@ class AppOptions:
     #: needs the [sumo] extra): the same pins and controllers drive SUMO's signals
     traffic: str = "kit"
     camera_period_s: float = 10.0
-    sync_period_s: float = 60.0
+    sync_period_s: float = 60.0  #: intersection seconds between telemetry messages
     cloud: bool = False  #: upload, shadow and telemetry (endpoint from the environment, kit.cloud)
-    mqtt: bool = True  #: with the cloud: telemetry over MQTT too
+    mqtt: bool = True  #: with the cloud: telemetry and shadow deltas over MQTT too
     resume: bool = True  #: continue simulated time from the newest stored reading
     status_path: str | None = None  #: where `kit status` reads health (default: next to the store)
-    flush_every_s: float = 60.0  #: readings are written in batches (one transaction each)
+    flush_every_s: float = 0.5  #: wall seconds between the worker's rounds (write readings, cloud, status)
     final_sync_s: float = 30.0  #: at the end, keep sending the outbox for at most this long (wall clock)
     sample_period_s: float | None = None  #: overrides the stored sample_period_s for this run (None: the store's)
     lease_s: float = 10.0  #: outbox lease while a batch is in flight (a crashed run's batch returns after it)
-
-
-@dataclass
-class Health:
-    """What `kit status` shows."""
-
-    pid: int = field(default_factory=os.getpid)
-    state: str = "starting"
-    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    uptime_s: float = 0.0
-    intersection_time: str = ""
-    simulated: bool = True
-    outbox_depth: int = 0
-    readings: int = 0
-    last_sync: str | None = None
-    last_sync_error: str | None = None
-    circuit: str = "closed"
-    uploaded: int = 0
-    telemetry_sent: int = 0
-    telemetry_pending: int = 0
-    shadow_applied: dict[str, Any] = field(default_factory=dict)
-    shadow_rejected: dict[str, str] = field(default_factory=dict)
-    model: str | None = None
-    frames: int = 0
-    early_exits: int = 0
-    model_in_use_frames: int = 0  #: frames whose answer the controller could use (model loaded, no drift alarm)
-    model_in_use: str = ""  #: the same as a share of the frames, for `kit status`
-    drift: str = "no data"
-    drift_windows: int = 0
-    drift_alarms: int = 0
-    vehicles_served: int = 0
-    mean_vehicle_wait_s: float = 0.0
+    stall_s: float = 5.0  #: wall seconds without a control tick before the conflict monitor shows all red
+    poll_s: float = 5.0  #: wall seconds between shadow polls (the fallback when no delta arrives by MQTT)
+    retention_every_s: float = 3600.0  #: intersection seconds between retention runs
 
 
 class IntersectionApp:
-    """Runs the intersection: :class:`~kit.board.Board` → store → model → control → cloud → drift.
+    """Runs the intersection: a :class:`~kit.apps.control_loop.ControlLoop`, a
+    :class:`~kit.apps.model_loop.ModelLoop`, a :class:`~kit.apps.logbook.Logbook` and (with the cloud) a
+    :class:`~kit.apps.cloud_link.CloudLink` on a worker thread.
 
     :param store: the device's :class:`kit.store.Store` (parameters, readings, outbox).
     :param options: :class:`AppOptions`.
@@ -112,6 +89,8 @@ class IntersectionApp:
     """
 
     def __init__(self, store: Any, options: AppOptions | None = None, *, board: Any = None) -> None:
+        from kit.clock import clock_for
+
         self.store = store
         self.options = options or AppOptions()
         self.stop_event = threading.Event()
@@ -121,31 +100,26 @@ class IntersectionApp:
         self.board = board if board is not None else self._make_board()
         self.simulated = getattr(self.board, "world", None) is not None
         self.health.simulated = self.simulated
-        params = store.params.all()
-        self.controller = AdaptiveController(
+        self.clock = clock_for(self.board, realtime=self.options.realtime, stop=self.stop_event)
+        self.params = store.params.live()
+        self.model_loop = ModelLoop(self.options.model, self.health, board=self.board, simulated=self.simulated)
+        self.control = ControlLoop(
             self.board,
-            AdaptiveTimings.from_params(params),
+            self.params,
+            self.clock,
+            self.health,
+            camera_queue=lambda: self.model_loop.queue_long,
+            stall_s=self.options.stall_s,
             policy=policy,
-            queue_threshold_m=params["queue_threshold_m"],
-            queue_hysteresis_m=params["queue_hysteresis_m"],
-            night_daylight=params["night_daylight"],
-            queue_source=self._queue_now,
-            wait=self._wait,
         )
-        self.host: Any = None
-        self.drift: Any = None
-        self._frames: list[Any] = []
-        self._confidences: list[float] = []
-        self._model_queue: int | None = None  # last predicted queue class (0 empty, 1 short, 2 long)
-        self._drifting = False
-        self._early_exit = False
-        self._fused = False
-        self._lights: list[float] = []
-        self._hours: list[float] = []
-        self._ultrasonic_queue = False
-        self._rows: list[tuple[str, float, float]] = []
-        self._cloud: dict[str, Any] = {}
+        self.controller = self.control.controller
+        self.logbook = Logbook(store, self.params, self.health)
+        self.cloud: Any = None
+        self._worker: threading.Thread | None = None
+        self._worker_stop = threading.Event()
         self._wall_start = time.monotonic()
+        self._next_retention: float | None = None
+        self._next_refresh = 0.0
 
     # --- set-up ---------------------------------------------------------------------------------
     def _policy(self) -> Any:
@@ -208,294 +182,76 @@ class IntersectionApp:
         # Readings carry simulated UTC epochs; the world runs in naive local time of the same clock.
         return datetime.fromtimestamp(float(last["ts"]) + 1.0, UTC).replace(tzinfo=None).isoformat()
 
-    def _load_model(self) -> None:
-        """The camera model: the two-part early-exit host (a folder) or a one-piece ``.tflite`` model."""
-        if not self.options.model:
-            return
-        try:
-            import json
-
-            from kit.ml import MODELS_DIR, shipped_model
-
-            path = Path(self.options.model)
-            if not path.exists() and (MODELS_DIR / self.options.model).is_dir():
-                path = MODELS_DIR / self.options.model
-            if path.is_dir() and (path / "stem_int8.tflite").exists():
-                from kit.ml.fusion import FusedHost
-                from kit.ml.stream_drift import StreamMonitor, StreamReference
-
-                self.host = FusedHost.load(path, variant="int8", num_threads=1)
-                self._fused = True
-                self.health.model = (
-                    f"{path.name} (camera + sensors, int8 early exit, threshold {self.host.threshold:.2f})"
-                )
-                try:  # normal frames of the same light and hour (bench/drift.py --stream --save-reference)
-                    self.drift = StreamMonitor(StreamReference.load(path / "stream_reference.json"))
-                except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
-                    log.warning("drift monitor off (%s)", exc)
-                return
-            if path.is_dir():
-                from kit.ml.early_exit import EarlyExitHost
-
-                self.host = EarlyExitHost.load(path, num_threads=1)
-                self._early_exit = True
-                card_path = path / "card.json"
-                card = json.loads(card_path.read_text()) if card_path.exists() else {}
-                conditions = card.get("data", {}).get("conditions")
-                self.health.model = f"{path.name} (early exit, threshold {self.host.threshold:.2f})"
-            else:
-                from kit.ml.host import ModelHost
-
-                if path.suffix != ".tflite":
-                    path = shipped_model(self.options.model)
-                self.host = ModelHost(path, num_threads=1)
-                card_path = path.with_suffix(".json")
-                card = json.loads(card_path.read_text()) if card_path.exists() else {}
-                conditions = card.get("data", {}).get("train", {}).get("conditions")
-                self.health.model = path.name
-        except Exception as exc:  # noqa: BLE001 - the intersection must run without its model
-            log.warning("model not loaded (%s); controlling from the sensors only", exc)
-            self.host = None
-            self.health.model = None
-            return
-        try:
-            import numpy as np
-
-            from kit.ml.data import make_dataset
-            from kit.ml.drift import DriftMonitor, Reference
-
-            # Frames of the conditions the model was trained on (its card): the monitor says when the camera
-            # leaves them.
-            reference = make_dataset(256, seed=9_001, conditions=_as_ranges(conditions))
-            probs = np.stack([self._predict(frame)[0] for frame in reference.x])
-            # A window of 64 consecutive frames sees one light level, while the reference spans the whole trained
-            # range of daylight: the intensity tests (PSI, KS) would flag every window of a normal day. On the
-            # stream the app trusts the scene layout and the model's own confidence (night and leaves lower it).
-            self.drift = DriftMonitor(
-                Reference.from_frames(reference.x, probs), psi_threshold=float("inf"), ks_p_threshold=0.0
-            )
-        except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
-            log.warning("drift monitor off (%s)", exc)
-            self.drift = None
-
-    def _predict(self, frame: Any) -> tuple[Any, float | None, bool]:
-        """(queue probabilities, pedestrian probability or None, exited early) for one frame."""
-        if self._fused:
-            from kit.ml.sensors import vector_from_board
-
-            r = self.host.predict(frame, vector_from_board(self.board))
-            return r.queue_probs, r.pedestrian_prob, r.exited
-        if self._early_exit:
-            result = self.host.predict(frame)
-            return result.probs, None, result.exited
-        out = self.host.predict(frame)
-        return out["queue"][0], float(out["pedestrian"][0][0]), False
-
     def _start_cloud(self) -> None:
         if not self.options.cloud:
             return
-        from kit.cloud.shadow import ShadowAgent
-        from kit.cloud.sync import CircuitBreaker, Sync
+        from kit.apps.cloud_link import CloudLink
 
-        device = self.store.params.get("device_id")
-        self._cloud["sync"] = Sync(
+        self.cloud = CloudLink(
             self.store,
-            breaker=CircuitBreaker(failures_to_open=2, open_seconds=5.0),
-            lease_seconds=self.options.lease_s,
+            self.health,
+            now=self.clock.now,
+            effective=self.control.effective,
+            mqtt=self.options.mqtt,
+            poll_s=self.options.poll_s,
+            lease_s=self.options.lease_s,
             seed=self.options.seed,
+            telemetry_every_s=self.options.sync_period_s,
         )
-        shadow = ShadowAgent(self.store, thing_name=device, on_change=self._parameters_changed)
-        self._cloud["shadow"] = shadow
-        try:
-            self._announce(shadow)
-        except Exception as exc:  # noqa: BLE001 - the cloud may be down at start; retried at each sync
-            log.warning("shadow not reachable yet (%s)", _short(exc))
-            self._cloud["needs_announce"] = True
-        self._cloud["shadow"] = shadow
-        if self.options.mqtt:
-            from kit.cloud.config import current
-            from kit.cloud.mqtt import Telemetry
-
-            cfg = current()
-            self._cloud["telemetry"] = Telemetry.from_config(cfg.with_(device_id=device)).start()
-
-    @staticmethod
-    def _announce(shadow: Any) -> None:
-        """Report the parameters. Provisioning the thing is an operator's step on AWS (docs/cloud.md);
-        against the local endpoint the app does it itself the first time."""
-        from kit.cloud.config import current
-
-        try:
-            shadow.report()
-        except Exception as exc:  # noqa: BLE001
-            missing = type(exc).__name__ == "ResourceNotFoundException" or "ResourceNotFound" in str(exc)
-            if not (missing and current().local):
-                raise
-            shadow.provision()
-
-    # --- time and inputs -----------------------------------------------------------------------
-    def _wait(self, seconds: float) -> None:
-        if self.simulated:
-            if self.options.realtime:
-                time.sleep(seconds)
-            self.board.world.advance(seconds)
-        else:
-            self.stop_event.wait(seconds)
+        self.health.cloud = "starting"
 
     def now(self) -> float:
         """Intersection time as a UTC epoch (simulated time in simulation)."""
-        if self.simulated:
-            return self.board.world.now.replace(tzinfo=UTC).timestamp()
-        return time.time()
+        return self.clock.now()
 
-    def _queue_now(self) -> bool:
-        # The ultrasonic sensor sees the stop line; the camera sees the whole approach. Either one is enough.
-        distance = self.board.distance.distance
-        p = self.store.params
-        if self._ultrasonic_queue:
-            self._ultrasonic_queue = distance < p.get("queue_threshold_m") + p.get("queue_hysteresis_m")
-        else:
-            self._ultrasonic_queue = distance < p.get("queue_threshold_m")
-        return self._ultrasonic_queue or (
-            self.model_trusted and self._model_queue is not None and self._model_queue >= 2
-        )
+    # --- the worker: storage, cloud, status ------------------------------------------------------------
+    def _work(self, *, final: bool = False) -> None:
+        self.logbook.flush()
+        now = self.clock.now()
+        if self._next_retention is None:
+            self._next_retention = now + self.options.retention_every_s
+        elif now >= self._next_retention:
+            self._next_retention = now + self.options.retention_every_s
+            self.logbook.retention(now)
+        if time.monotonic() >= self._next_refresh:
+            self._next_refresh = time.monotonic() + 2.0
+            try:
+                self.params.refresh()  # changes other processes wrote (`kit params set` while running)
+            except Exception as exc:  # noqa: BLE001 - the store may be unreadable for a moment
+                log.warning("parameters not refreshed: %s", short(exc))
+        if self.cloud is not None and not final:
+            self.cloud.step()
+        self._write_status()
 
-    @property
-    def model_trusted(self) -> bool:
-        """The camera model is used for control only while the drift monitor sees familiar frames."""
-        return self.host is not None and not self._drifting
-
-    def _parameters_changed(self, applied: dict[str, Any]) -> None:
-        known = {k: float(v) for k, v in applied.items() if k in AdaptiveTimings.__dataclass_fields__}
-        if known:
-            self.controller.retime(**known)
-            log.info("new timings from the cloud: %s", known)
-        self.health.shadow_applied.update(applied)
-
-    # --- the jobs of one tick --------------------------------------------------------------------
-    def _sample(self, ts: float) -> None:
-        b = self.board
-        values = {
-            "queue_distance_m": b.distance.distance,
-            "light": b.light_sensor.value,
-            "road_temperature_c": b.road_temperature_c,
-            "cpu_temperature_c": b.cpu.temperature,
-            "pot": b.pot.value,
-        }
-        self._rows.extend((name, round(float(v), 4), ts) for name, v in values.items())
-
-    def _look(self, ts: float) -> None:
-        try:
-            frame = self.board.camera.capture()
-        except Exception as exc:  # noqa: BLE001 - no camera (unplugged, picamera2 missing): keep the lights going
-            log.warning("camera failed (%s); controlling from the sensors only", _short(exc))
-            self.host = None
-            self.health.model = f"off: camera failed ({_short(exc)})"
-            return
-        probs, pedestrian, exited = self._predict(frame)
-        self._model_queue = int(probs.argmax())
-        self._rows.append(("model_queue_class", float(self._model_queue), ts))
-        if pedestrian is not None:
-            self._rows.append(("model_pedestrian", round(pedestrian, 4), ts))
-        self.health.frames += 1
-        self.health.early_exits += int(exited)
-        self.health.model_in_use_frames += int(self.model_trusted)
-        if self._fused and self.drift is not None:
-            self._stream_drift(frame, ts)
-        elif self.drift is not None:
-            self._frames.append(frame)
-            self._confidences.append(probs)
-            if len(self._frames) >= 64:
-                import numpy as np
-
-                report = self.drift.check(np.stack(self._frames), np.stack(self._confidences))
-                self._drifting = report.drift
-                self.health.drift_windows += 1
-                self.health.drift_alarms += int(report.drift)
-                self.health.drift = ("DRIFT: " + "; ".join(report.reasons)) if report.drift else "ok"
-                if report.drift:
-                    log.info("drift: %s; controlling from the sensors until the frames look familiar", report)
-                self._rows.append(("drift_alarm", 1.0 if report.drift else 0.0, ts))
-                self._frames.clear()
-                self._confidences.clear()
-
-    def _stream_drift(self, frame: Any, ts: float) -> None:
-        """Windows of 16 frames against normal frames of the same light reading and hour (kit.ml.stream_drift)."""
-        import numpy as np
-
-        # simulated time is stored as UTC epochs of the world's local clock; on a Pi, ts is real time
-        now = datetime.fromtimestamp(ts, UTC) if self.simulated else datetime.fromtimestamp(ts)
-        self._frames.append(frame)
-        self._lights.append(float(self.board.light_sensor.value))
-        self._hours.append(now.hour + now.minute / 60)
-        if len(self._frames) < 16:
-            return
-        report = self.drift.check(np.stack(self._frames), light=np.array(self._lights), hour=np.array(self._hours))
-        self._drifting = report.drift
-        self.health.drift_windows += 1
-        self.health.drift_alarms += int(report.drift)
-        self.health.drift = ("DRIFT: " + "; ".join(report.reasons)) if report.drift else "ok"
-        if report.drift:
-            log.info("drift: %s; controlling from the sensors until the frames look normal again", report)
-        self._rows.append(("drift_alarm", 1.0 if report.drift else 0.0, ts))
-        self._frames.clear()
-        self._lights.clear()
-        self._hours.clear()
-
-    def _flush(self) -> None:
-        if self._rows:
-            self.store.readings.append_many(self._rows)
-            self._rows = []
-
-    def _sync(self, ts: float) -> None:
-        if not self._cloud:
-            return
-        sync, shadow = self._cloud["sync"], self._cloud["shadow"]
-        try:
-            if self._cloud.get("needs_announce"):
-                self._announce(shadow)
-                self._cloud["needs_announce"] = False
-            report = sync.drain(timeout=10.0)
-            self.health.uploaded += report.sent
-            if sync.breaker.state == "closed" and report.failures == 0:
-                result = shadow.poll()
-                if result.rejected:
-                    self.health.shadow_rejected = dict(result.rejected)
-                self.health.last_sync = datetime.now(UTC).isoformat(timespec="seconds")
-                self.health.last_sync_error = None
-            else:
-                self.health.last_sync_error = f"endpoint unreachable ({report.failures} failed attempts)"
-            self.health.circuit = sync.breaker.state
-        except Exception as exc:  # noqa: BLE001 - a cloud problem never stops the intersection
-            self.health.last_sync_error = _short(exc)
-            log.warning("cloud sync failed: %s", self.health.last_sync_error)
-        telemetry = self._cloud.get("telemetry")
-        if telemetry is not None:
-            stats = self.board.world.stats.summary() if self.simulated else {}
-            telemetry.publish(
-                {
-                    "ts": ts,
-                    "queue_class": self._model_queue,
-                    "outbox": self.health.outbox_depth,
-                    **{k: stats[k] for k in ("vehicles_served", "mean_vehicle_wait_s") if k in stats},
-                }
-            )
-            self.health.telemetry_sent = telemetry.sent
-            self.health.telemetry_pending = telemetry.pending
+    def _worker_loop(self) -> None:
+        while not self._worker_stop.wait(self.options.flush_every_s):
+            try:
+                self._work()
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one problem
+                log.warning("worker: %s", short(exc))
 
     def _write_status(self) -> None:
         h = self.health
         h.uptime_s = round(time.monotonic() - self._wall_start, 1)
-        h.intersection_time = datetime.fromtimestamp(self.now(), UTC).isoformat(timespec="seconds")
-        h.outbox_depth = self.store.outbox.depth()
-        h.readings = self.store.readings.count()
+        h.intersection_time = datetime.fromtimestamp(self.clock.now(), UTC).isoformat(timespec="seconds")
+        h.effective = self.control.effective()
+        h.phase_late_p99_ms = self.control.lateness_p(99)
         if h.frames:
             h.model_in_use = f"{100 * h.model_in_use_frames / h.frames:.1f} % of {h.frames} frames"
+        try:
+            h.outbox_depth = self.store.outbox.depth()
+            h.dead_letters = len(self.store.outbox.dead())
+            h.readings = self.store.readings.count()
+        except Exception as exc:  # noqa: BLE001 - status must still be written when the store is unreadable
+            h.logging = f"PAUSED: store unreadable ({short(exc)})"
         if self.simulated:
             stats = self.board.world.stats.summary()
             h.vehicles_served = stats["vehicles_served"]
             h.mean_vehicle_wait_s = stats["mean_vehicle_wait_s"]
-        write_status(self.status_path, asdict(h))
+        try:
+            write_status(self.status_path, asdict(h))
+        except OSError as exc:  # a full disk must not stop the app; the next round tries again
+            log.warning("status not written: %s", short(exc))
 
     @property
     def status_path(self) -> Path:
@@ -506,69 +262,52 @@ class IntersectionApp:
     # --- the loop -------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Run until :meth:`stop` (or SIGTERM via the CLI), or for ``options.hours``; returns a summary."""
-        self._load_model()
+        self.model_loop.load()
         self._start_cloud()
+        if self.cloud is not None:
+            self.cloud.prepare()  # boto3 imports and clients now (no network): not in the worker's first round
         self.health.state = "running"
-        params = self.store.params
-        end = None if self.options.hours is None else self.controller.clock + 3600.0 * self.options.hours
-        next_sample = next_look = next_flush = next_sync = next_status = 0.0
+        self.health.heartbeat = time.time()
+        end = None if self.options.hours is None else self.control.elapsed + 3600.0 * self.options.hours
+        self._next = {"sample": 0.0, "look": 0.0}
         self._write_status()
+        self.control.start()
+        self._worker = threading.Thread(target=self._worker_loop, name="kit-worker", daemon=True)
+        self._worker.start()
+        self.controller.anchor()  # the schedule starts now, not when the app object was made
         try:
-            while not self.stop_event.is_set() and (end is None or self.controller.clock < end - 1e-9):
-                t = self.controller.clock
-                ts = self.now()
-                if t >= next_sample:
-                    self._sample(ts)
-                    next_sample = t + (self.options.sample_period_s or params.get("sample_period_s"))
-                if self.host is not None and t >= next_look:
-                    self._look(ts)
-                    next_look = t + self.options.camera_period_s
-                if t >= next_flush:
-                    self._flush()
-                    next_flush = t + self.options.flush_every_s
-                if t >= next_sync:
-                    self._sync(ts)
-                    next_sync = t + self.options.sync_period_s
-                if t >= next_status:
-                    self._write_status()
-                    next_status = t + self.options.sync_period_s
-                self.controller.step()
+            while not self.stop_event.is_set() and (end is None or self.control.elapsed < end - 1e-9):
+                self.control.tick(self._tick_work)
         finally:
-            self._flush()
+            self._worker_stop.set()
+            if self._worker is not None:
+                self._worker.join(timeout=max(30.0, self.options.final_sync_s))
             self.health.state = "stopped"
-            self._final_sync()
+            self._work(final=True)
+            if self.cloud is not None:
+                self.cloud.finish(self.options.final_sync_s)
+            self.control.close()
             self._write_status()
         return self.summary()
 
-    def _final_sync(self) -> None:
-        if not self._cloud:
-            return
-        sync = self._cloud["sync"]
-        deadline = time.monotonic() + self.options.final_sync_s
-        try:
-            # Items a killed predecessor had leased come back when their lease ends: keep trying a little.
-            while True:
-                report = sync.drain(timeout=max(0.1, deadline - time.monotonic()), wait_open=True)
-                self.health.uploaded += report.sent
-                if report.depth == 0 or time.monotonic() >= deadline:
-                    break
-                time.sleep(0.5)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("final sync failed: %s; the outbox keeps the rest", _short(exc))
-        if self.store.outbox.depth():
-            log.warning("%d outbox items wait for the next run", self.store.outbox.depth())
-        telemetry = self._cloud.get("telemetry")
-        if telemetry is not None:
-            telemetry.flush(timeout=5.0)
-            self.health.telemetry_sent = telemetry.sent
-            self.health.telemetry_pending = telemetry.pending
-            telemetry.close()
+    def _tick_work(self) -> None:
+        """Sampling and the camera: after the tick's phase change, before its wait. No I/O but the sensors."""
+        t = self.control.elapsed
+        ts = self.clock.now()
+        if t >= self._next["sample"]:
+            self.logbook.add(self.control.sample(ts))
+            self._next["sample"] = t + (self.options.sample_period_s or self.params["sample_period_s"])
+        if self.model_loop.active and t >= self._next["look"]:
+            self.logbook.add(self.model_loop.look(lambda: self.board.camera.capture(), ts))
+            self._next["look"] = t + self.options.camera_period_s
 
     def stop(self) -> None:
         """Ask the loop to finish its tick, write what it holds and return."""
         self.stop_event.set()
 
     def close(self) -> None:
+        self.control.close()
+        self.params.close()
         if self._own_board:
             self.board.close()
             world = getattr(self.board, "world", None)
@@ -584,6 +323,7 @@ class IntersectionApp:
                 "readings_stored": self.store.readings.count(),
                 "outbox_depth": self.store.outbox.depth(),
                 "uploaded": self.health.uploaded,
+                "upload_requests": self.health.upload_requests,
                 "frames": self.health.frames,
                 "early_exits": self.health.early_exits,
                 "model_in_use": round(self.health.model_in_use_frames / self.health.frames, 3)
@@ -596,21 +336,11 @@ class IntersectionApp:
                 "telemetry_sent": self.health.telemetry_sent,
                 "car_greens": sum(1 for name, _ in self.controller.phase_log if name == "car_green"),
                 "crossings": sum(1 for name, _ in self.controller.phase_log if name == "ped_green"),
+                "signals": self.control.monitor.status(),
+                "logging": self.health.logging,
             }
         )
         return out
-
-
-def _as_ranges(conditions: Any) -> Any:
-    # Cards store ranges as JSON lists; make_dataset takes (low, high) tuples or single values.
-    if not isinstance(conditions, dict):
-        return None
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in conditions.items()}
-
-
-def _short(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) < 200 else text[:197] + "..."
 
 
 def summary_text(summary: dict[str, Any]) -> str:

@@ -41,3 +41,38 @@ def read_status(path: str | os.PathLike) -> dict[str, Any]:
             f"no status at {path}: the intersection app has not run with this store yet "
             "(start it with 'kit run intersection', or pass --db for another store)"
         ) from None
+
+
+def liveness(status: dict[str, Any], *, now: float | None = None, stale_s: float = 15.0) -> str:
+    """Is the app that wrote ``status`` running? From its pid and its control loop's heartbeat.
+
+    ``"running"``, ``"stalled"`` (the process lives but the control loop has not ticked for ``stale_s``),
+    ``"dead"`` (it said running but its process is gone: killed, crashed, power lost) or ``"stopped"``.
+
+        >>> liveness({"state": "running", "pid": 2 ** 22 + 1, "heartbeat": 0.0})
+        'dead'
+    """
+    import time
+
+    state = status.get("state")
+    pid = status.get("pid")
+    if state not in ("running", "starting"):
+        return str(state or "unknown")
+    if not isinstance(pid, int) or not _alive(pid):
+        return "dead"
+    beat = status.get("heartbeat") or 0.0
+    if (now if now is not None else time.time()) - float(beat) > stale_s:
+        return "stalled"
+    return "running"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by another user (the service user)
+    except OSError:
+        return False
+    return True

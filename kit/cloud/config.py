@@ -179,11 +179,17 @@ def client(service: str, cfg: CloudConfig | None = None, **kwargs: Any) -> Any:
         kwargs.setdefault("endpoint_url", cfg.endpoint_url)
     elif service == "iot-data" and "endpoint_url" not in kwargs:
         # On AWS the data plane lives at an account-specific address.
-        iot = sess.client("iot")
+        iot = sess.client("iot", config=boto_config())
         kwargs["endpoint_url"] = "https://" + iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
-    if cfg.local:
-        from botocore.config import Config
-
-        # Fail fast against a stopped emulator; the sync loop does its own retries.
-        kwargs.setdefault("config", Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 1}))
+    # On AWS as locally: short timeouts and ONE attempt per call. The kit's loops (Sync, the app's cloud link)
+    # do the retrying with backoff and a circuit breaker; botocore's own retries (3 attempts in standard mode)
+    # times its 60 s read timeout would stack on top, and one call to a hung endpoint took 184 s.
+    kwargs.setdefault("config", boto_config())
     return sess.client(service, **kwargs)
+
+
+def boto_config() -> Any:
+    """The botocore ``Config`` of every kit client: connect 3 s, read 10 s, ``retries={"max_attempts": 1}``."""
+    from botocore.config import Config
+
+    return Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1})

@@ -283,3 +283,69 @@ def publish_http(device_id: str, reading: dict[str, Any], *, client: Any = None)
 
         client = make_client("iot-data")
     return client.publish(topic=topic(device_id), qos=1, payload=json.dumps(reading).encode())
+
+
+class DeltaListener:
+    """Receives the thing's shadow deltas by MQTT (``$aws/things/<thing>/shadow/update/delta``, AWS IoT Core's
+    topic) into a queue; the app's cloud worker hands each to :meth:`kit.cloud.shadow.ShadowAgent.handle`.
+
+    Connecting happens in paho's own thread: a broker that is down or stalls never blocks the caller.
+
+        >>> listener = DeltaListener("kit-0001", port=1883).start()    # doctest: +SKIP
+        >>> listener.get(timeout=1)                                     # doctest: +SKIP
+        b'{"state": {"car_green_s": 25}, "version": 7}'
+    """
+
+    def __init__(
+        self,
+        thing_name: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        tls: dict[str, Any] | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        from kit.cloud.shadow import delta_topic
+
+        self.topic = delta_topic(thing_name)
+        self.host, self.port = host, port
+        self.messages: queue.Queue = queue.Queue(maxsize=1000)
+        self.subscribed = threading.Event()
+        self._client = _client(client_id or f"{thing_name}-shadow", tls)
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = lambda *a: self.subscribed.set()
+
+    @classmethod
+    def from_config(cls, thing_name: str, cfg: Any = None) -> DeltaListener:
+        from kit.cloud import config
+
+        cfg = cfg or config.current()
+        tls = {"ca_certs": cfg.mqtt_ca, "certfile": cfg.mqtt_cert, "keyfile": cfg.mqtt_key} if cfg.mqtt_cert else None
+        return cls(thing_name, host=cfg.mqtt_host, port=cfg.mqtt_port, tls=tls)
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            client.subscribe(self.topic, qos=1)
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        try:
+            self.messages.put_nowait(bytes(msg.payload))
+        except queue.Full:
+            pass  # polling catches up with whatever was missed
+
+    def start(self) -> DeltaListener:
+        self._client.connect_async(self.host, self.port, keepalive=30)
+        self._client.loop_start()
+        return self
+
+    def get(self, timeout: float = 0.0) -> bytes | None:
+        """The next delta message, or None."""
+        try:
+            return self.messages.get(timeout=timeout) if timeout > 0 else self.messages.get_nowait()
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -70,13 +70,18 @@ class ShadowAgent:
         client: Any = None,
         max_bytes: int = MAX_DOCUMENT_BYTES,
         on_change: Callable[[dict[str, Any]], None] | None = None,
+        effective: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
+        #: the values in effect on the device (a running controller takes a new timing at its next phase):
+        #: what ``reported`` says, so the cloud sees a change as applied only once it is in effect
+        self.effective = effective
         self.thing_name = thing_name or store.params.get("device_id")
         self._client = client
         self.max_bytes = max_bytes
         self.on_change = on_change
         self._last: Any = None  # the last refused delta (not handled again)
+        self._rejected: dict[str, str] = {}  # reasons of the last handled delta, kept in every report
 
     @property
     def client(self) -> Any:
@@ -109,8 +114,14 @@ class ShadowAgent:
 
     # the device side -------------------------------------------------------------------------
     def report(self, rejected: Mapping[str, str] | None = None) -> None:
-        """Publish every parameter as ``reported`` (plus the reasons for a refused request, or null)."""
+        """Publish every parameter as ``reported`` (plus the reasons for a refused request, or null).
+
+        Without ``rejected``, the reasons of the last handled delta are reported again (a later report of the
+        values in effect must not erase why a request was refused)."""
+        rejected = self._rejected if rejected is None else rejected
         params = {k: v for k, v in self.store.params.all().items()}
+        if self.effective is not None:
+            params.update({k: v for k, v in self.effective().items() if k in params})
         state = {**params, "rejected": dict(rejected) if rejected else None}
         self.client.update_thing_shadow(
             thingName=self.thing_name, payload=json.dumps({"state": {"reported": state}}).encode()
@@ -145,7 +156,8 @@ class ShadowAgent:
                 result.rejected = dict(exc.problems)
         # Remember only a refusal: the same delta after a success is new work (e.g. a local change since)
         self._last = seen if result.rejected else None
-        self.report(_short(result.rejected))
+        self._rejected = _short(result.rejected)
+        self.report(self._rejected)
         if result.applied and self.on_change:
             self.on_change(result.applied)
         return result
@@ -204,6 +216,10 @@ class ShadowAgent:
             reasons.update(self.store.params.validate(rest))
         return reasons
 
+    def delta_topic(self) -> str:
+        """The MQTT topic AWS IoT Core publishes this thing's shadow deltas on."""
+        return delta_topic(self.thing_name)
+
     # the cloud side --------------------------------------------------------------------------
     def request(self, changes: Mapping[str, Any]) -> None:
         """What an operator (the cloud) does: ask for new parameter values (``desired``)."""
@@ -214,6 +230,15 @@ class ShadowAgent:
     def document(self) -> dict[str, Any]:
         """The whole shadow document, as the cloud sees it."""
         return json.loads(self.client.get_thing_shadow(thingName=self.thing_name)["payload"].read())
+
+
+def delta_topic(thing_name: str) -> str:
+    """AWS IoT Core's shadow delta topic for a thing (the classic, unnamed shadow).
+
+    >>> delta_topic("kit-0001")
+    '$aws/things/kit-0001/shadow/update/delta'
+    """
+    return f"$aws/things/{thing_name}/shadow/update/delta"
 
 
 def _short(reasons: Mapping[str, str]) -> dict[str, str]:

@@ -26,6 +26,8 @@ from typing import Any
 from kit.errors import KitRuntimeError
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+# What turning an item into an object's row can raise (a time no calendar has, a value JSON cannot hold).
+_ENCODING_ERRORS = (ValueError, TypeError, OverflowError, OSError)
 
 
 class Backoff:
@@ -168,14 +170,22 @@ class Sync:
         seed: int = 0,
         sleep: Callable[[float], None] = time.sleep,
         on_progress: Callable[[SyncReport], None] | None = None,
+        lazy: bool = False,
     ) -> None:
+        # lazy=True: no network here (a device must start with its endpoint down); the bucket is made (locally)
+        # by the first step that reaches the endpoint. The default makes it at once, so a command line fails
+        # early with one clear line when the endpoint is down.
+        self._needs_bucket = False
         if uploader is None:
             from kit.cloud.config import current
             from kit.cloud.uploader import Uploader
 
             uploader = Uploader(device_id=store.params.get("device_id"))
             if current().local:  # on AWS the bucket is provisioned; the device may only PutObject
-                uploader.ensure_bucket()
+                if lazy:
+                    self._needs_bucket = True
+                else:
+                    uploader.ensure_bucket()
         self.store, self.uploader = store, uploader
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
@@ -196,9 +206,15 @@ class Sync:
         items = self._held or self.store.outbox.lease(limit=self._batch_limit(), lease_seconds=self.lease_seconds)
         if not items:
             return 0
+        items = self._without_bad(items, report)
+        if not items:
+            return 0
         ids = [item.id for item in items]
         report.requests += 1
         try:
+            if self._needs_bucket:
+                self.uploader.ensure_bucket()
+                self._needs_bucket = False
             uploads = self.uploader.upload(items)
         except Exception as exc:  # noqa: BLE001 - sorted just below; anything else is re-raised
             report.failures += 1
@@ -231,6 +247,39 @@ class Sync:
         report.keys.extend(u.key for u in uploads)
         return len(ids)
 
+    def _without_bad(self, items: list[Any], report: SyncReport) -> list[Any]:
+        """Dead-letter, one by one and with the reason, items that can never be encoded (e.g. a time that is no
+        date); the good neighbours of a bad item go on as a batch."""
+        group = getattr(self.uploader, "group", None)
+        if group is None:
+            return items
+        try:
+            group(items)
+            return items
+        except _ENCODING_ERRORS:
+            pass  # find which ones below
+        good = []
+        for item in items:
+            try:
+                group([item])
+                good.append(item)
+            except _ENCODING_ERRORS as exc:  # a bad item, not a bad batch
+                self.store.outbox.dead_letter([item.id], f"cannot be uploaded: {type(exc).__name__}: {exc}")
+                report.refused += 1
+        return good
+
+    def due(self, now: float, *, max_age_s: float | None = None) -> bool:
+        """Is an upload due: a full batch waits, or the oldest waiting item is ``max_age_s`` old (default: the
+        ``upload_max_age_s`` parameter)? A batch a failed attempt holds is always due (when the circuit allows)."""
+        if self._held:
+            return True
+        outbox = self.store.outbox
+        if outbox.depth() >= self._batch_limit():
+            return True
+        oldest = outbox.oldest_ts()
+        age = float(max_age_s if max_age_s is not None else self.store.params.get("upload_max_age_s"))
+        return oldest is not None and now - oldest >= age
+
     def drain(self, *, timeout: float | None = None, wait_open: bool = False) -> SyncReport:
         """Send until the outbox is empty, the circuit opens (unless ``wait_open``) or ``timeout`` s pass."""
         report = SyncReport()
@@ -247,7 +296,7 @@ class Sync:
                 self.sleep(pause)
                 report.waited += pause
                 continue
-            failures = report.failures
+            failures, refused = report.failures, report.refused
             sent = self.step(report)
             if sent:
                 if self.on_progress:
@@ -256,6 +305,8 @@ class Sync:
                 continue
             if report.failures == failures:
                 break  # nothing (more) to lease
+            if report.refused > refused:
+                continue  # the endpoint answered "no" (a data problem, counted per item): no backoff sleep
             if self.breaker.allow():
                 pause = self.backoff.next()
                 self.sleep(pause)

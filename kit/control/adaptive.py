@@ -18,12 +18,12 @@ swapped for the student's (lab 09), or fed by the camera model instead of the ul
 
 from __future__ import annotations
 
-import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from kit.control.fixed import PLAN, Phase, show
+from kit.control.fixed import PLAN, Phase
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,13 @@ class AdaptiveTimings:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> AdaptiveTimings:
         """Take the fields this class knows from a parameter mapping (e.g. ``store.params.all()``)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: float(v) for k, v in params.items() if k in known})
+        values = {}
+        for f in fields(cls):
+            try:
+                values[f.name] = float(params[f.name])
+            except (KeyError, TypeError):
+                pass  # not in this mapping: the default
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,31 @@ def _read(get: Callable[[], Any]) -> Any:
     return get()
 
 
+#: The night plan: flashing amber for the cars, pedestrian lamps dark (``night_mode = "flashing_amber"``).
+NIGHT_FLASH = Phase("night_flash", "flashing_amber", "off", "all_red_s")
+#: Least time in the night plan once entered (no flapping in and out at dusk).
+NIGHT_MIN_S = 300.0
+#: Parameters the controller reads (live, when built from parameters).
+READS = (
+    "car_green_s",
+    "car_amber_s",
+    "car_red_amber_s",
+    "all_red_s",
+    "ped_green_s",
+    "ped_clear_s",
+    "min_green_s",
+    "max_green_s",
+    "ped_max_wait_s",
+    "night_min_green_s",
+    "queue_threshold_m",
+    "queue_hysteresis_m",
+    "night_daylight",
+    "night_mode",
+    "buzzer_enabled",
+    "control_mode",
+)
+
+
 class AdaptiveController:
     """Runs the kit's phase plan (:data:`kit.control.fixed.PLAN`), ending car green when ``policy`` says so.
 
@@ -116,7 +146,17 @@ class AdaptiveController:
     :param queue_source: optional callable returning True while a queue stands (e.g. the camera model);
         replaces the ultrasonic sensor.
     :param tick_s: how often the controller looks at its sensors.
-    :param wait: how time passes: ``board.world.advance`` in simulation, ``time.sleep`` on a Pi.
+    :param wait: how time passes (default: the clock's ``wait``).
+    :param params: live parameters (``store.params.live()`` or a mapping): when given, every parameter the
+        controller uses (:data:`READS`) is read from it, timings at the start of each phase; they win over
+        the keyword arguments. Build it with :meth:`from_params`.
+    :param clock: a :class:`kit.clock.Clock` (default: the board's, :func:`kit.clock.clock_for`).
+
+    With parameters the controller also knows the ``control_mode`` (``"fixed"``: car green lasts
+    ``car_green_s`` and the crossing is served every cycle), the ``night_mode`` (``"flashing_amber"``:
+    at night the cars see flashing amber and the pedestrian lamps go dark, as real controllers' night
+    plans do) and ``buzzer_enabled`` (the buzzer ticks every other second while pedestrians may walk).
+    Every lamp change goes through the board's :class:`~kit.control.monitor.ConflictMonitor`.
     """
 
     def __init__(
@@ -131,28 +171,102 @@ class AdaptiveController:
         queue_source: Callable[[], bool] | None = None,
         tick_s: float = 1.0,
         wait: Callable[[float], Any] | None = None,
+        params: Any = None,
+        clock: Any = None,
     ) -> None:
+        from kit.clock import clock_for
+        from kit.control.fixed import Timings, monitor_for, start_sequence
+        from kit.store.defaults import defaults
+
         if not tick_s > 0:
             raise ValueError(f"tick_s={tick_s!r}: the controller needs a positive tick, e.g. 1.0")
         self.board = board
-        self.timings = timings or AdaptiveTimings()
         self.policy = policy
-        self.queue_threshold_m = queue_threshold_m
-        self.queue_hysteresis_m = queue_hysteresis_m
-        self.night_daylight = night_daylight
         self.queue_source = queue_source
         self.tick_s = tick_s
-        if wait is None:
-            wait = board.world.advance if getattr(board, "world", None) is not None else time.sleep
+        self.timebase = clock or clock_for(board)
         self.wait = wait
+        # Without live parameters, the keyword arguments are the (fixed) parameters.
+        base = {
+            **defaults(),
+            **asdict(timings or AdaptiveTimings()),
+            "queue_threshold_m": queue_threshold_m,
+            "queue_hysteresis_m": queue_hysteresis_m,
+            "night_daylight": night_daylight,
+            "night_mode": "normal",
+            "buzzer_enabled": False,
+            "control_mode": "adaptive",
+        }
+        self.params = params if params is not None else base
+        self.timings = AdaptiveTimings.from_params(self.params)
+        self.fixed = Timings.from_params(self.params)
+        self.monitor = monitor_for(board, self.timebase)
         self.clock = 0.0  # seconds this controller has run
-        self.index = 0
+        self._start = self.timebase.elapsed()
         self.phase_s = 0.0
         self.request_since: float | None = None
         self.queue = False
+        self.night = False
         self.phase_log: list[tuple[str, float]] = []
+        self.lateness_s: deque[float] = deque(maxlen=100_000)  # how late each phase change was (real time)
+        self._queue_phases: list[Phase] = start_sequence(self.monitor)
+        self.index = 0
+        self._night_since: float | None = None
+        self._after_night = False
+        self._effective: dict[str, Any] = {}
+        self._read_params()
         board.button.when_pressed = self._requested
-        show(board, self.phase)
+        self._show()
+
+    @classmethod
+    def from_params(cls, board: Any, params: Any, **kwargs: Any) -> AdaptiveController:
+        """A controller that reads every parameter it uses live from ``params`` (``store.params``,
+        ``store.params.live()`` or a mapping): a change takes effect at the next phase.
+
+            >>> from kit import Board, Store
+            >>> store = Store(":memory:")
+            >>> with Board(seed=0) as board:
+            ...     controller = AdaptiveController.from_params(board, store.params)
+            ...     _ = store.params.set("ped_green_s", 12)
+            ...     controller.run(minutes=10)
+            ...     max(s for name, s in controller.phase_log if name == "ped_green")
+            12.0
+        """
+        return cls(board, params=params.live() if hasattr(params, "live") else params, **kwargs)
+
+    # --- parameters ---------------------------------------------------------------------------
+    def _read_params(self) -> None:
+        """Take the timings in effect from this phase on (a bad combination keeps the previous ones)."""
+        from kit.control.fixed import Timings
+
+        try:
+            self.timings = AdaptiveTimings.from_params(self.params)
+            self.fixed = Timings.from_params(self.params)
+        except ValueError:
+            pass  # the store validates every change; a hand-made mapping may not
+        timing_names = {f for f in (*AdaptiveTimings.__dataclass_fields__, *Timings.__dataclass_fields__)}
+        self._effective.update(
+            {
+                n: getattr(self.timings, n, None)
+                if n in AdaptiveTimings.__dataclass_fields__
+                else getattr(self.fixed, n)
+                for n in timing_names
+            }
+        )
+
+    def _param(self, name: str) -> Any:
+        value = self.params[name]
+        self._effective[name] = value
+        return value
+
+    # The detection settings in effect, as attributes (as in earlier versions of the kit).
+    queue_threshold_m = property(lambda self: self.params["queue_threshold_m"])
+    queue_hysteresis_m = property(lambda self: self.params["queue_hysteresis_m"])
+    night_daylight = property(lambda self: self.params["night_daylight"])
+
+    def effective(self) -> dict[str, Any]:
+        """The parameter values in effect now (what the shadow reports as applied)."""
+        return dict(self._effective)
 
     # --- inputs -----------------------------------------------------------------------------
     def _requested(self) -> None:
@@ -163,9 +277,10 @@ class AdaptiveController:
         if self.queue_source is not None:
             return bool(self.queue_source())
         distance = _read(lambda: self.board.distance.distance)
+        threshold = self._param("queue_threshold_m")
         if self.queue:
-            return distance < self.queue_threshold_m + self.queue_hysteresis_m
-        return distance < self.queue_threshold_m
+            return distance < threshold + self._param("queue_hysteresis_m")
+        return distance < threshold
 
     def observe(self) -> Observation:
         """Read the sensors into an :class:`Observation`."""
@@ -174,43 +289,129 @@ class AdaptiveController:
         if self.request_since is None and waiting:
             self._requested()  # someone waits at the kerb without pressing
         waited = 0.0 if self.request_since is None else self.clock - self.request_since
+        self.night = _read(lambda: self.board.light_sensor.value) < self._param("night_daylight")
         return Observation(
             phase_s=self.phase_s,
             queue=self.queue,
             ped_request=self.request_since is not None,
             ped_wait_s=waited,
-            night=_read(lambda: self.board.light_sensor.value) < self.night_daylight,
+            night=self.night,
         )
 
     # --- the plan ---------------------------------------------------------------------------
     @property
     def phase(self) -> Phase:
-        return PLAN[self.index]
+        return self._queue_phases[0] if self._queue_phases else PLAN[self.index]
 
     def _phase_length(self) -> float | None:
-        if self.phase.name == "car_green":
-            return None  # ends when the policy says so
-        return getattr(self.timings, self.phase.timing)
+        name = self.phase.name
+        if name == "car_green" or name == "night_flash":
+            return None  # ends when the policy (or the daylight) says so
+        source = self.timings if hasattr(self.timings, self.phase.timing) else self.fixed
+        return float(getattr(source, self.phase.timing))
 
-    def _next_phase(self) -> None:
+    def _show(self) -> None:
+        phase = self.phase
+        self.monitor.request(phase.car, phase.ped)
+
+    def _next_phase(self, to: Phase | None = None) -> None:
         self.phase_log.append((self.phase.name, self.phase_s))
-        self.index = (self.index + 1) % len(PLAN)
+        if to is not None:
+            self._queue_phases = [to]
+        elif self._queue_phases:
+            self._queue_phases.pop(0)
+            if not self._queue_phases and self._after_night:
+                self.index = len(PLAN) - 1  # out of the night plan: red+amber, then green
+                self._after_night = False
+        else:
+            self.index = (self.index + 1) % len(PLAN)
         self.phase_s = 0.0
         if self.phase.name == "ped_green":
             self.request_since = None  # this crossing serves everyone waiting now
-        show(self.board, self.phase)
+        self._read_params()  # a changed parameter takes effect from the new phase on
+        self._show()
+        late = self.lateness_now()
+        if late:
+            self.lateness_s.append(late)
+
+    def _green_ends(self) -> Phase | None:
+        """At car green: None to stay, else the phase that follows (amber)."""
+        obs = self.observe()
+        night_plan = self.night and self._param("night_mode") == "flashing_amber"
+        if self._param("control_mode") == "fixed":
+            ends = self.phase_s >= self.fixed.car_green_s - 1e-9
+        else:
+            ends = self.policy(obs, self.timings)
+        if night_plan and self.phase_s >= self.timings.night_min_green_s - 1e-9:
+            self._night_since = self.clock
+            return NIGHT_FLASH
+        return PLAN[1] if ends else None
+
+    def anchor(self) -> None:
+        """Schedule the next ticks from now (after a pause the controller does not rush to catch up)."""
+        self.timebase.anchor()
+        self._start = self.timebase.elapsed() - self.clock
+
+    def lateness_now(self) -> float:
+        """Wall-clock seconds this tick is late (0 in fast simulation)."""
+        return self.timebase.lateness(self._start + self.clock)
 
     def step(self) -> None:
         """One tick: look at the sensors, perhaps change phase, let ``tick_s`` pass."""
+        self.decide()
+        self.advance()
+
+    def decide(self) -> None:
+        """The first half of a tick: look at the sensors and perhaps change phase (no waiting)."""
+        if self.monitor.restart:  # back from a stall: the lamps show all red; restart with the clearance
+            from kit.control.fixed import STARTUP
+
+            self.monitor.restart = False
+            self._queue_phases = [STARTUP]
+            self._after_night = True  # then red+amber and green
+            self.phase_s = 0.0
+            self._show()
+        name = self.phase.name
         length = self._phase_length()
-        if length is None:
-            if self.policy(self.observe(), self.timings):
+        if name == "car_green":
+            after = self._green_ends()
+            if after is NIGHT_FLASH:
+                self._queue_phases = [PLAN[1], NIGHT_FLASH]  # amber first, then the night plan
+                self.phase_log.append((name, self.phase_s))
+                self.phase_s = 0.0
+                self._read_params()
+                self._show()
+            elif after is not None:
+                self._next_phase()
+        elif name == "night_flash":
+            self.observe()
+            over = self.clock - (self._night_since or 0.0) >= NIGHT_MIN_S
+            if over and (not self.night or self._param("night_mode") != "flashing_amber"):
+                from kit.control.fixed import STARTUP
+
+                self._after_night = True
+                self._queue_phases = [NIGHT_FLASH, STARTUP]
                 self._next_phase()
         elif self.phase_s >= length - 1e-9:
             self._next_phase()
-        self.wait(self.tick_s)
+        self._buzz()
+        self.monitor.tick()
+
+    def advance(self) -> None:
+        """The second half of a tick: let ``tick_s`` pass (to an absolute schedule: no drift)."""
         self.clock += self.tick_s
         self.phase_s += self.tick_s
+        if self.wait is not None:
+            self.wait(self.tick_s)
+        else:
+            self.timebase.wait_until(self._start + self.clock)
+
+    def _buzz(self) -> None:
+        # An accessible crossing: the buzzer ticks (every other second) while pedestrians may walk.
+        on = self.phase.name == "ped_green" and bool(self._param("buzzer_enabled")) and int(self.phase_s) % 2 == 0
+        buzzer = getattr(self.board, "buzzer", None)
+        if buzzer is not None and bool(buzzer.is_active) != on:
+            buzzer.value = on
 
     def run(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0) -> None:
         """Run for this long (in simulated time when the board is simulated)."""
@@ -222,5 +423,7 @@ class AdaptiveController:
             self.step()
 
     def retime(self, **changes: float) -> None:
-        """Change timings while running (e.g. from the cloud shadow); checked like new timings."""
+        """Change timings while running (without live parameters); checked like new timings."""
         self.timings = replace(self.timings, **changes)
+        if isinstance(self.params, dict):
+            self.params.update(changes)

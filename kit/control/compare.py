@@ -15,9 +15,7 @@ from kit.control.adaptive import AdaptiveController, AdaptiveTimings, Policy, ac
 from kit.control.fixed import FixedTimeController, Timings
 
 #: The stored defaults (kit.store.defaults) as the fixed plan's timings, so both plans start equal.
-FIXED_DEFAULT = Timings(
-    car_green_s=20.0, car_amber_s=3.0, all_red_s=2.0, ped_green_s=7.0, ped_clear_s=5.0, car_red_amber_s=2.0
-)
+FIXED_DEFAULT = Timings()
 
 
 def simulate(make_controller: Callable[[Any], Any], *, seed: int, hours: float, start: str) -> dict[str, float]:

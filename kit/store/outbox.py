@@ -128,6 +128,29 @@ class Outbox:
         with self._transaction() as conn:
             return self._failed(conn, _ids(ids), str(error), to_epoch(now, what="now"), max_attempts)
 
+    def dead_letter(
+        self, ids: Iterable[int | OutboxItem] | int | OutboxItem, reason: str, *, now: TimeLike = None
+    ) -> list[int]:
+        """Dead-letter these items at once with ``reason`` (an item that can never be delivered as it is,
+        e.g. a reading whose time cannot be a date). Their neighbours are untouched. Returns the ids."""
+        with self._transaction() as conn:
+            ids = _ids(ids)
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, lease_until = NULL, dead_ts = ? "
+                "WHERE dead_ts IS NULL AND id IN (SELECT value FROM json_each(?))",
+                [str(reason), to_epoch(now, what="now"), json.dumps(ids)],
+            )
+            return ids
+
+    def oldest_ts(self) -> float | None:
+        """Time (epoch s) of the oldest item waiting: its reading's time, else when it was queued; None if empty."""
+        with self._transaction.lock:
+            row = self._db.execute(
+                "SELECT min(coalesce(r.ts, o.created_ts)) FROM outbox o LEFT JOIN readings r ON r.id = o.reading_id "
+                "WHERE o.dead_ts IS NULL"
+            ).fetchone()
+        return row[0]
+
     def depth(self) -> int:
         """How many items wait to be delivered (leased ones included, dead letters not)."""
         with self._transaction.lock:

@@ -46,6 +46,7 @@ class Params:
         self._db = db
         self._transaction = transaction
         self.schema: Mapping[str, Parameter] = schema
+        self._listeners: list[Any] = []
         if sync_defaults:  # False for a read-only store: reading never writes
             self._sync_defaults()
 
@@ -138,7 +139,8 @@ class Params:
                 if new != current[name] or type(new) is not type(current[name]):
                     self._write(name, current[name], new, source, now)
                     changed[name] = new
-            return changed
+        self._notify(changed)
+        return changed
 
     def reset(self, name: str | None = None, source: str = "local") -> dict[str, Any]:
         """Put one parameter (or all of them) back to the default; returns what changed."""
@@ -155,7 +157,8 @@ class Params:
                     changed[n] = default
                 else:
                     self._db.execute("UPDATE parameters SET source = 'default' WHERE name = ?", [n])
-            return changed
+        self._notify(changed)
+        return changed
 
     def export_json(self) -> str:
         """All current values as a JSON object ``{name: value}`` (declaration order)."""
@@ -183,7 +186,24 @@ class Params:
             )
         return self.update(data, source=source)
 
+    def watch(self, listener: Any) -> None:
+        """Call ``listener(changed)`` after each committed change made through this object (in its thread)."""
+        self._listeners.append(listener)
+
+    def unwatch(self, listener: Any) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def live(self) -> LiveParams:
+        """An in-memory view that follows this store's changes: what a control loop reads (no I/O)."""
+        return LiveParams(self)
+
     # -- internals ----------------------------------------------------------------------------------------
+    def _notify(self, changed: dict[str, Any]) -> None:
+        if changed:
+            for listener in list(self._listeners):
+                listener(dict(changed))
+
     def _spec(self, name: str) -> Parameter:
         spec = self.schema.get(name) if isinstance(name, str) else None
         if spec is None:
@@ -241,3 +261,54 @@ def _from_db(spec: Parameter, value: Any) -> Any:
 def _check_source(source: str) -> None:
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+
+
+class LiveParams:
+    """The parameters as a control loop reads them: from memory, never waiting for the database.
+
+    A change made through the same :class:`Params` (``kit params`` in a notebook, the shadow) arrives at
+    once; a change another process wrote to the file (``kit params set`` while the app runs) arrives at the
+    next :meth:`refresh`, which the app calls from its housekeeping thread, never from the control loop.
+    ``version`` grows with every change, so a reader can tell cheaply whether anything is new.
+
+        >>> from kit.store import Store
+        >>> store = Store(":memory:")
+        >>> live = store.params.live()
+        >>> live["car_green_s"]
+        20.0
+        >>> _ = store.params.set("car_green_s", 25)
+        >>> live["car_green_s"], live.version
+        (25.0, 1)
+    """
+
+    def __init__(self, params: Params) -> None:
+        self._params = params
+        self._values = params.all()
+        self.version = 0
+        params.watch(self._changed)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._values.get(name, default)
+
+    def all(self) -> dict[str, Any]:
+        """A copy of every current value."""
+        return dict(self._values)
+
+    def refresh(self) -> dict[str, Any]:
+        """Re-read the database (changes from other processes); returns what changed. Call it off the control loop."""
+        fresh = self._params.all()
+        changed = {k: v for k, v in fresh.items() if self._values.get(k) != v}
+        if changed:
+            self._changed(changed)
+        return changed
+
+    def close(self) -> None:
+        self._params.unwatch(self._changed)
+
+    def _changed(self, changed: dict[str, Any]) -> None:
+        # Replace the dict as a whole: a reader in another thread sees the old set or the new one.
+        self._values = {**self._values, **changed}
+        self.version += 1

@@ -29,6 +29,9 @@ _ENQUEUE = (
 # Readings still referenced by the outbox (not yet delivered, or dead-lettered) are never pruned.
 _NOT_QUEUED = "id NOT IN (SELECT reading_id FROM outbox WHERE reading_id IS NOT NULL)"
 _MINUTE = "CAST(ts / 60 AS INTEGER) * 60.0"
+#: Plausible reading times: from 1970 (a Pi without a clock before NTP) to 2100. Epoch milliseconds
+#: (13 digits) land far beyond, as do microseconds: refused at append, so one cannot stall the uploads.
+TS_MIN, TS_MAX = 0.0, 4_102_444_800.0
 
 
 class Readings:
@@ -78,6 +81,86 @@ class Readings:
             if upload:
                 conn.execute(_ENQUEUE, [now, before])
         return len(data)
+
+    def check(self, row: Any) -> tuple[str, float, float]:
+        """``(sensor, ts, value)`` for one row as :meth:`append_many` would store it, or the error it would raise.
+
+        >>> from kit.store import Store
+        >>> Store(":memory:").readings.check(("pot", 0.5, 1792044000000))
+        Traceback (most recent call last):
+        ...
+        ValueError: row 0: ts 1792044000000 of 'pot' is not a plausible time (epoch seconds between 1970 and 2100; milliseconds? divide by 1000); nothing was written
+        """
+        return _normalize([row], time.time())[0]
+
+    def enforce(self, *, retention_days: float, max_mb: float, now: TimeLike = None) -> dict[str, Any]:
+        """Retention for a device that runs unattended: what the app runs every so often.
+
+        1. readings older than ``retention_days`` are merged into one row per sensor per minute (sent ones;
+           unsent ones wait for the cloud);
+        2. while the store is larger than ``max_mb``: the oldest already-sent readings are deleted, then,
+           if that is not enough, unsent readings are merged per minute (the outbox then carries the
+           merged rows; their raw rows are counted as ``merged_unsent``).
+
+        Returns counts (``merged_old``, ``dropped_sent``, ``merged_unsent``, ``size_mb``) and a ``summary``.
+        """
+        done: dict[str, Any] = {"merged_old": 0, "dropped_sent": 0, "merged_unsent": 0}
+        old = self.prune(retention_days, downsample=True, now=now)
+        done["merged_old"] = old["deleted"]
+        budget = float(max_mb) * 1024 * 1024
+        size = self._live_bytes()
+        if size > budget:
+            # Oldest sent data first, in slices (one transaction each), until under the budget.
+            while size > budget:
+                with self._transaction() as conn:
+                    n = conn.execute(
+                        f"DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE {_NOT_QUEUED} "
+                        "ORDER BY ts LIMIT 5000)"
+                    ).rowcount
+                done["dropped_sent"] += n
+                size = self._live_bytes()
+                if n == 0:
+                    break
+            if size > budget:
+                done["merged_unsent"] = self._merge_unsent()
+                size = self._live_bytes()
+        done["size_mb"] = round(size / 1024 / 1024, 2)
+        parts = [f"{k.replace('_', ' ')} {v}" for k, v in done.items() if k != "size_mb" and v]
+        done["summary"] = (", ".join(parts) + "; " if parts else "") + f"{done['size_mb']} MB of {max_mb:g} MB"
+        return done
+
+    def _live_bytes(self) -> int:
+        # Pages in use (free pages are reused by new rows before the file grows).
+        with self._transaction.lock:
+            page = self._db.execute("PRAGMA page_size").fetchone()[0]
+            count = self._db.execute("PRAGMA page_count").fetchone()[0]
+            free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return page * (count - free)
+
+    def _merge_unsent(self) -> int:
+        """Merge unsent raw readings per sensor per minute; the outbox then queues the merged rows."""
+        with self._transaction() as conn:
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS kit_merge "
+                "(sensor TEXT, minute REAL, value REAL, n INTEGER, PRIMARY KEY (sensor, minute))"
+            )
+            conn.execute("DELETE FROM kit_merge")
+            unsent = "id IN (SELECT reading_id FROM outbox WHERE reading_id IS NOT NULL AND dead_ts IS NULL)"
+            conn.execute(
+                f"INSERT INTO kit_merge SELECT sensor, {_MINUTE}, sum(value * n) / sum(n), sum(n) "
+                f"FROM readings WHERE {unsent} GROUP BY sensor, 2 HAVING count(*) > 1"
+            )
+            victims = (
+                f"{unsent} AND EXISTS (SELECT 1 FROM kit_merge m WHERE m.sensor = readings.sensor "
+                f"AND m.minute = {_MINUTE})"
+            )
+            conn.execute(f"DELETE FROM outbox WHERE reading_id IN (SELECT id FROM readings WHERE {victims})")
+            merged = conn.execute(f"DELETE FROM readings WHERE {victims}").rowcount
+            before = conn.execute("SELECT coalesce(max(id), 0) FROM readings").fetchone()[0]
+            conn.execute("INSERT INTO readings (sensor, ts, value, n) SELECT sensor, minute, value, n FROM kit_merge")
+            conn.execute(_ENQUEUE, [time.time(), before])
+            conn.execute("DELETE FROM kit_merge")
+        return merged
 
     def prune(
         self, older_than_days: float, downsample: bool = False, *, now: TimeLike = None, include_unsent: bool = False
@@ -257,6 +340,11 @@ def _normalize(rows: Iterable[Any], now: float) -> list[tuple[str, float, float]
                 raise ValueError(f"value of {sensor!r} must be finite, got {value!r} (skip failed readings instead)")
             if type(ts) is not float:
                 ts = now if ts is None else to_epoch(ts, what="ts")
+            if not TS_MIN <= ts < TS_MAX:
+                raise ValueError(
+                    f"ts {ts:.0f} of {sensor!r} is not a plausible time (epoch seconds between 1970 "
+                    "and 2100; milliseconds? divide by 1000)"
+                )
             append((sensor, ts, value))
         except KeyError as exc:
             raise ValueError(

@@ -15,7 +15,7 @@ def test_demo_is_deterministic_and_sensible():
     assert a["simulated_s"] == 1200
     assert a["vehicles_served"] > 100
     assert 0 < a["mean_vehicle_wait_s"] <= a["p95_vehicle_wait_s"] < 60
-    assert a["cycles"] == 25  # 1200 s / 49 s per cycle, rounded up
+    assert a["cycles"] == 31  # (1200 s - 2 s start-up all red) / 39 s per cycle (the parameter defaults), rounded up
 
 
 def test_other_seed_other_traffic():

@@ -1,8 +1,13 @@
 """A simulated day of the whole app, with the faults a deployed kit meets (accelerated).
 
-Two cloud outages, one broker restart, one SIGKILL and restart of the app, and a parameter changed
-from the cloud in between. At the end: every reading is in S3 exactly once, the shadow converged,
-telemetry resumed after the broker restart, and no run crashed.
+An endpoint that accepts and never answers for an hour (blackholed), a refused endpoint (stopped) twice, a broker
+restart and a broker that stalls (accepts, never answers), a bad reading in the outbox (epoch milliseconds, as an
+older kit stored them), a shadow request with a 400-digit integer, a good shadow change, one SIGKILL and restart.
+At the end: no run crashed, the conflict monitor never refused anything, every valid reading is in S3 exactly once
+and the bad one is dead-lettered alone with its reason, the shadow converged (the good change is in effect and
+reported, the 400-digit one refused without a change), telemetry resumed, and the status tells the truth.
+(A full disk is proved in-process, tests/kit/apps/test_logbook.py: the page limit must be set on the app's own
+connection.)
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from kit.apps.latency import HungEndpoint
 from kit.cloud.mqtt import Subscriber
 from kit.cloud.shadow import ShadowAgent
 from kit.cloud.uploader import Uploader
@@ -78,19 +84,26 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
             args += ["--fresh", "--start", START.isoformat()]
         return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-    events = []
+    events, bad_id = [], []
     with Subscriber(port=broker.port) as listener:
         proc = start_app(24, fresh=True)
         logs = []
         plan = [
-            (3, "outage"),
+            (2, "blackhole"),
+            (3, "cloud back"),
+            (4, "outage"),
             (5, "cloud back"),
+            (6, "bad reading"),
+            (7, "broker stall"),
+            (7.5, "broker back"),
             (8, "broker restart"),
+            (9, "huge int"),
             (10, "shadow change"),
             (12, "kill"),
             (15, "outage"),
             (17, "cloud back"),
         ]
+        hung = []
         deadline = time.monotonic() + 900
         try:
             while proc.poll() is None or plan:
@@ -101,14 +114,39 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
                     events.append((round(_hours(status), 2), what))
                     if what == "outage":
                         cloud.stop()
+                    elif what == "blackhole":
+                        cloud.stop()
+                        hung.append(HungEndpoint(cloud.port))  # same address: accepts, never answers
                     elif what == "cloud back":
+                        while hung:
+                            hung.pop().close()
                         cloud.start()
+                    elif what == "broker stall":
+                        broker.stop()
+                        hung.append(HungEndpoint(broker.port))
+                    elif what == "broker back":
+                        hung.pop().close()
+                        broker.start()
+                    elif what == "bad reading":
+                        with Store(db) as other:  # what an older kit wrote: a time in epoch milliseconds
+                            with other.transaction() as conn:
+                                conn.execute(
+                                    "INSERT INTO readings (sensor, ts, value) VALUES ('pot', ?, 0.5)",
+                                    [START.timestamp() * 1000],
+                                )
+                                bad_id.append(conn.execute("SELECT max(id) FROM readings").fetchone()[0])
+                                conn.execute(
+                                    "INSERT INTO outbox (kind, reading_id, created_ts) VALUES ('reading', ?, 0)",
+                                    [bad_id[-1]],
+                                )
+                    elif what == "huge int":
+                        operator.request({"car_green_s": 10**400})
                     elif what == "broker restart":
                         broker.stop()
                         broker.start()
                         telemetry_before_restart = len(listener.messages)
                     elif what == "shadow change":
-                        operator.request({"ped_green_s": 9})
+                        operator.request({"ped_green_s": 9, "car_green_s": 20})
                     elif what == "kill":
                         proc.send_signal(signal.SIGKILL)
                         out, _ = proc.communicate(timeout=30)
@@ -127,9 +165,15 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
                 proc.kill()
         assert proc.returncode == 0, f"the app crashed:\n{logs[-1][-3000:]}"
         assert [e[1] for e in events] == [
+            "blackhole",
+            "cloud back",
             "outage",
             "cloud back",
+            "bad reading",
+            "broker stall",
+            "broker back",
             "broker restart",
+            "huge int",
             "shadow change",
             "kill",
             "outage",
@@ -142,8 +186,12 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
     store = Store(db)
     final = _status(status_file)
     assert _hours(final) == pytest.approx(24, abs=0.05), final["intersection_time"]
-    assert store.outbox.depth() == 0 and store.outbox.dead() == []
-    stored = {r["id"] for s in SENSORS for r in store.readings.range(s)}
+    assert final["state"] == "stopped" and final["signals"] == "ok", final
+    assert final["outbox_depth"] == 0 and final["dead_letters"] == 1 and final["logging"] == "ok"
+    assert store.outbox.depth() == 0
+    dead = store.outbox.dead()
+    assert [d.payload["reading_id"] for d in dead] == bad_id and "cannot be uploaded" in dead[0].last_error
+    stored = {r["id"] for s in SENSORS for r in store.readings.range(s)} - set(bad_id)
     assert len(stored) > 40_000
     uploader = Uploader(device_id=device)
     where: dict[int, list[str]] = {}
@@ -159,3 +207,5 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
     shadow = operator.document()["state"]
     assert store.params.get("ped_green_s") == 9.0
     assert shadow["reported"]["ped_green_s"] == 9.0 and not shadow.get("delta")
+    assert final["effective"]["ped_green_s"] == 9.0, "the change is in effect in the controller"
+    assert all(h["new"] != 10**400 for h in store.params.history("car_green_s")), "the huge value never applied"

@@ -160,3 +160,20 @@ def test_cli_sync_follow_runs_until_its_timeout(cloud, store, capsys):
     _fill(store, 20)
     assert main(["cloud", "sync", "--db", store.path, "--follow", "--interval", "0.05", "--timeout", "0.5"]) == 0
     assert "sent 20 readings" in capsys.readouterr().out
+
+
+def test_one_bad_item_already_in_the_outbox_is_dead_lettered_alone_with_its_reason(cloud, store):
+    # A reading an older kit stored with epoch milliseconds (validation at append refuses it today).
+    _fill(store, 4)
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO readings (sensor, ts, value) VALUES ('pot', 1792044000000.0, 0.5)")
+        bad = conn.execute("SELECT max(id) FROM readings").fetchone()[0]
+        conn.execute("INSERT INTO outbox (kind, reading_id, created_ts) VALUES ('reading', ?, 0)", [bad])
+    _fill(store, 4)
+    report = Sync(store).drain()
+    assert report.sent == 8 and report.refused == 1 and store.outbox.depth() == 0
+    dead = store.outbox.dead()
+    assert [d.payload["reading_id"] for d in dead] == [bad]
+    assert "cannot be uploaded" in dead[0].last_error and "year" in dead[0].last_error
+    ids = {r["reading_id"] for r in Uploader().read_all()}
+    assert bad not in ids and len(ids) == 8

@@ -49,7 +49,8 @@ def test_controller_serves_the_button_and_keeps_the_phase_order(mock_factory):
     with Board(world, pin_factory=mock_factory) as board:
         controller = AdaptiveController(board)
         controller.run(minutes=30)
-        names = [name for name, _ in controller.phase_log]
+        assert controller.phase_log[0] == ("startup", 2.0), "the start-up clearance: all red for all_red_s"
+        names = [name for name, _ in controller.phase_log[1:]]
         assert "ped_green" in names, "pedestrians pressed the button but were never served"
         # the sequence always follows the plan: green, amber, all red, walk, clear, red+amber
         order = ["car_green", "car_amber", "all_red", "ped_green", "ped_clear", "car_red_amber"]
@@ -63,7 +64,7 @@ def test_controller_with_no_pedestrians_never_stops_the_cars(mock_factory):
     with Board(world, pin_factory=mock_factory) as board:
         controller = AdaptiveController(board, policy=lambda o, t: False)
         controller.run(minutes=5)
-        assert controller.phase_log == [] and world.car_light_state() == "green"
+        assert controller.phase_log == [("startup", 2.0)] and world.car_light_state() == "green"
 
 
 def test_negative_run_is_refused(mock_factory):

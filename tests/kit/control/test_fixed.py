@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from kit.board import Board
-from kit.control.fixed import PLAN, FixedTimeController, Timings, show
+from kit.control.fixed import PLAN, FixedTimeController, Timings, monitor_for, show
 from kit.sim.world import World
 
 
@@ -15,7 +15,7 @@ def test_plan_is_the_uk_sequence():
 
 
 def test_timings():
-    assert Timings().cycle_s == 30 + 3 + 2 + 8 + 4 + 2
+    assert Timings().cycle_s == 20 + 3 + 2 + 7 + 5 + 2  # the parameter table's defaults
     with pytest.raises(ValueError, match="car_amber_s=0"):
         Timings(car_amber_s=0)
     with pytest.raises(ValueError, match="positive"):
@@ -24,10 +24,24 @@ def test_timings():
 
 def test_show_lights_the_right_lamps(mock_factory):
     with Board(pin_factory=mock_factory) as board:
+        monitor_for(board)  # the board's conflict monitor starts all red: the clearance shows first
+        board.world.advance(Timings().all_red_s)
         for phase in PLAN:
             show(board, phase)
             assert board.world.car_light_state() == phase.car
             assert board.world.ped_light_state() == phase.ped
+            board.world.advance(getattr(Timings(), phase.timing))
+        assert board.conflict_monitor.fault is None
+
+
+def test_show_refuses_an_unsafe_change(mock_factory):
+    with Board(pin_factory=mock_factory) as board:
+        monitor_for(board)
+        board.world.advance(2)
+        show(board, PLAN[0])  # car green
+        show(board, PLAN[3])  # pedestrians green straight after car green: refused
+        assert board.world.car_light_state() == "red" and board.world.ped_light_state() == "red"
+        assert "amber skipped" in board.conflict_monitor.fault
 
 
 def test_run_cycles_through_the_plan(mock_factory):
@@ -38,7 +52,8 @@ def test_run_cycles_through_the_plan(mock_factory):
         assert world.elapsed == pytest.approx(600)
         names = [name for name, _ in controller.phase_log]
         assert names[:7] == [p.name for p in PLAN] + ["car_green"]
-        assert sum(d for _, d in controller.phase_log) == pytest.approx(600)
+        # the start-up clearance (all red for all_red_s) comes first and is not part of the plan's log
+        assert sum(d for _, d in controller.phase_log) == pytest.approx(600 - Timings().all_red_s)
         assert world.stats.served_vehicles > 50
         assert world.stats.served_pedestrians > 0
         # the plan carries on where it stopped
@@ -60,7 +75,7 @@ def test_custom_wait_without_a_world():
 
     controller = FixedTimeController(Lights(), wait=waited.append)
     controller.run(Timings().cycle_s)
-    assert waited == [30, 3, 2, 8, 4, 2]
+    assert waited == [20, 3, 2, 7, 5, 2]
 
 
 def test_negative_run_is_an_error(mock_factory):

@@ -1,0 +1,206 @@
+"""The app's model loop: camera frames through the hosted model, watched by a drift monitor.
+
+A small object the app composes (it never imports the app). Which model it hosts is its own business:
+``ModelLoop(options.model)`` loads the shipped early-exit host, a one-piece ``.tflite`` file, or nothing;
+the control loop only asks :attr:`ModelLoop.queue_long` (is a long queue in view, and is the model trusted).
+
+    >>> from kit.apps.health import Health
+    >>> from kit.apps.model_loop import ModelLoop
+    >>> loop = ModelLoop(None, Health())
+    >>> loop.load(); loop.active, loop.queue_long
+    (False, False)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kit.apps.health import Health, short
+
+log = logging.getLogger("kit.intersection")
+
+
+class ModelLoop:
+    """Hosts the camera model. :meth:`look` takes one frame; returns the readings to log."""
+
+    def __init__(self, model: str | None, health: Health, *, board: Any = None, simulated: bool = True) -> None:
+        self.model = model
+        self.health = health
+        self.board = board  # the fused model reads the sensor vector from it
+        self.simulated = simulated
+        self._fused = False
+        self._lights: list[float] = []
+        self._hours: list[float] = []
+        self.host: Any = None
+        self.drift: Any = None
+        self._early_exit = False
+        self._frames: list[Any] = []
+        self._confidences: list[Any] = []
+        self.queue_class: int | None = None  # last predicted queue class (0 empty, 1 short, 2 long)
+        self.drifting = False
+
+    @property
+    def active(self) -> bool:
+        return self.host is not None
+
+    @property
+    def trusted(self) -> bool:
+        """The camera model is used for control only while the drift monitor sees familiar frames."""
+        return self.host is not None and not self.drifting
+
+    @property
+    def queue_long(self) -> bool:
+        return self.trusted and self.queue_class is not None and self.queue_class >= 2
+
+    def load(self) -> None:
+        """The camera model: the two-part early-exit host (a folder) or a one-piece ``.tflite`` model."""
+        if not self.model:
+            return
+        try:
+            from kit.ml import MODELS_DIR, shipped_model
+
+            path = Path(self.model)
+            if not path.exists() and (MODELS_DIR / self.model).is_dir():
+                path = MODELS_DIR / self.model
+            if path.is_dir() and (path / "stem_int8.tflite").exists():
+                from kit.ml.fusion import FusedHost
+                from kit.ml.stream_drift import StreamMonitor, StreamReference
+
+                self.host = FusedHost.load(path, variant="int8", num_threads=1)
+                self._fused = True
+                self.health.model = (
+                    f"{path.name} (camera + sensors, int8 early exit, threshold {self.host.threshold:.2f})"
+                )
+                try:  # normal frames of the same light and hour (bench/drift.py --stream --save-reference)
+                    self.drift = StreamMonitor(StreamReference.load(path / "stream_reference.json"))
+                except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
+                    log.warning("drift monitor off (%s)", exc)
+                return
+            if path.is_dir():
+                from kit.ml.early_exit import EarlyExitHost
+
+                self.host = EarlyExitHost.load(path, num_threads=1)
+                self._early_exit = True
+                card_path = path / "card.json"
+                card = json.loads(card_path.read_text()) if card_path.exists() else {}
+                conditions = card.get("data", {}).get("conditions")
+                self.health.model = f"{path.name} (early exit, threshold {self.host.threshold:.2f})"
+            else:
+                from kit.ml.host import ModelHost
+
+                if path.suffix != ".tflite":
+                    path = shipped_model(self.model)
+                self.host = ModelHost(path, num_threads=1)
+                card_path = path.with_suffix(".json")
+                card = json.loads(card_path.read_text()) if card_path.exists() else {}
+                conditions = card.get("data", {}).get("train", {}).get("conditions")
+                self.health.model = path.name
+        except Exception as exc:  # noqa: BLE001 - the intersection must run without its model
+            log.warning("model not loaded (%s); controlling from the sensors only", exc)
+            self.host = None
+            self.health.model = None
+            return
+        try:
+            import numpy as np
+
+            from kit.ml.data import make_dataset
+            from kit.ml.drift import DriftMonitor, Reference
+
+            # Frames of the conditions the model was trained on (its card): the monitor says when the camera
+            # leaves them.
+            reference = make_dataset(256, seed=9_001, conditions=_as_ranges(conditions))
+            probs = np.stack([self._predict(frame)[0] for frame in reference.x])
+            # A window of 64 consecutive frames sees one light level, while the reference spans the whole trained
+            # range of daylight: the intensity tests (PSI, KS) would flag every window of a normal day. On the
+            # stream the app trusts the scene layout and the model's own confidence (night and leaves lower it).
+            self.drift = DriftMonitor(
+                Reference.from_frames(reference.x, probs), psi_threshold=float("inf"), ks_p_threshold=0.0
+            )
+        except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
+            log.warning("drift monitor off (%s)", exc)
+            self.drift = None
+
+    def _predict(self, frame: Any) -> tuple[Any, float | None, bool]:
+        """(queue probabilities, pedestrian probability or None, exited early) for one frame."""
+        if self._fused:
+            from kit.ml.sensors import vector_from_board
+
+            r = self.host.predict(frame, vector_from_board(self.board))
+            return r.queue_probs, r.pedestrian_prob, r.exited
+        if self._early_exit:
+            result = self.host.predict(frame)
+            return result.probs, None, result.exited
+        out = self.host.predict(frame)
+        return out["queue"][0], float(out["pedestrian"][0][0]), False
+
+    def look(self, camera: Any, ts: float) -> list[tuple[str, float, float]]:
+        """One frame from ``camera`` (a callable returning a frame) through the model; readings to log."""
+        rows: list[tuple[str, float, float]] = []
+        try:
+            frame = camera()
+        except Exception as exc:  # noqa: BLE001 - no camera (unplugged, picamera2 missing): keep the lights going
+            log.warning("camera failed (%s); controlling from the sensors only", short(exc))
+            self.host = None
+            self.health.model = f"off: camera failed ({short(exc)})"
+            return rows
+        probs, pedestrian, exited = self._predict(frame)
+        self.queue_class = int(probs.argmax())
+        rows.append(("model_queue_class", float(self.queue_class), ts))
+        if pedestrian is not None:
+            rows.append(("model_pedestrian", round(pedestrian, 4), ts))
+        self.health.frames += 1
+        self.health.early_exits += int(exited)
+        self.health.model_in_use_frames += int(self.trusted)
+        if self._fused and self.drift is not None:
+            rows.extend(self._stream_drift(frame, ts))
+        elif self.drift is not None:
+            self._frames.append(frame)
+            self._confidences.append(probs)
+            if len(self._frames) >= 64:
+                import numpy as np
+
+                report = self.drift.check(np.stack(self._frames), np.stack(self._confidences))
+                self.drifting = report.drift
+                self.health.drift_windows += 1
+                self.health.drift_alarms += int(report.drift)
+                self.health.drift = ("DRIFT: " + "; ".join(report.reasons)) if report.drift else "ok"
+                if report.drift:
+                    log.info("drift: %s; controlling from the sensors until the frames look familiar", report)
+                rows.append(("drift_alarm", 1.0 if report.drift else 0.0, ts))
+                self._frames.clear()
+                self._confidences.clear()
+        return rows
+
+    def _stream_drift(self, frame: Any, ts: float) -> list[tuple[str, float, float]]:
+        """Windows of 16 frames against normal frames of the same light reading and hour (kit.ml.stream_drift)."""
+        import numpy as np
+
+        # simulated time is stored as UTC epochs of the world's local clock; on a Pi, ts is real time
+        now = datetime.fromtimestamp(ts, UTC) if self.simulated else datetime.fromtimestamp(ts)
+        self._frames.append(frame)
+        self._lights.append(float(self.board.light_sensor.value))
+        self._hours.append(now.hour + now.minute / 60)
+        if len(self._frames) < 16:
+            return []
+        report = self.drift.check(np.stack(self._frames), light=np.array(self._lights), hour=np.array(self._hours))
+        self.drifting = report.drift
+        self.health.drift_windows += 1
+        self.health.drift_alarms += int(report.drift)
+        self.health.drift = ("DRIFT: " + "; ".join(report.reasons)) if report.drift else "ok"
+        if report.drift:
+            log.info("drift: %s; controlling from the sensors until the frames look normal again", report)
+        self._frames.clear()
+        self._lights.clear()
+        self._hours.clear()
+        return [("drift_alarm", 1.0 if report.drift else 0.0, ts)]
+
+
+def _as_ranges(conditions: Any) -> Any:
+    # Cards store ranges as JSON lists; make_dataset takes (low, high) tuples or single values.
+    if not isinstance(conditions, dict):
+        return None
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in conditions.items()}

@@ -1,0 +1,148 @@
+"""One clock for the whole kit: simulated (the world's time, as fast as you like) or real (the wall clock).
+
+Controllers and the app ask the clock what time it is and how to let time pass, instead of checking
+``board.world`` in several places. ``now()`` is Unix epoch seconds (UTC; simulated time in simulation),
+``elapsed()`` the seconds since the clock was made (monotonic), ``wait(s)`` lets ``s`` seconds pass and
+``wait_until(t)`` waits until ``elapsed()`` reaches ``t`` (schedules against absolute times do not
+drift, however long each tick's work takes).
+
+    >>> from kit import Board
+    >>> from kit.clock import clock_for
+    >>> with Board(seed=0) as board:
+    ...     clock = clock_for(board)
+    ...     clock.wait(90)
+    ...     clock.elapsed(), clock.simulated
+    (90.0, True)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC
+from typing import Any
+
+
+class Clock:
+    """The interface: ``now()``, ``elapsed()``, ``wait(seconds)``, ``wait_until(elapsed_s)``, ``simulated``."""
+
+    simulated: bool = False
+
+    def now(self) -> float:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def elapsed(self) -> float:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def wait(self, seconds: float) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def lateness(self, elapsed_s: float) -> float:
+        """How late (wall-clock seconds) this moment is for something due at ``elapsed_s``."""
+        return 0.0
+
+    def anchor(self) -> None:
+        """Start the schedule now: the time spent before (loading a model, say) is not counted as lateness."""
+
+    def wait_until(self, elapsed_s: float) -> None:
+        """Wait until :meth:`elapsed` reaches ``elapsed_s`` (no wait when it already has)."""
+        left = elapsed_s - self.elapsed()
+        if left > 0:
+            self.wait(left)
+
+
+class SimClock(Clock):
+    """The simulated world's time: :meth:`wait` advances the world (pins and sensors follow).
+
+    With ``realtime=True`` each wait also sleeps as long on the wall clock (a live demo).
+    """
+
+    simulated = True
+
+    def __init__(self, world: Any, *, realtime: bool = False) -> None:
+        self.world = world
+        self.realtime = realtime
+        self._start = world.elapsed
+        self._wall_start = time.monotonic()
+
+    def now(self) -> float:
+        return self.world.now.replace(tzinfo=UTC).timestamp()
+
+    def elapsed(self) -> float:
+        return self.world.elapsed - self._start
+
+    def wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.wait_until(self.elapsed() + seconds)
+
+    def wait_until(self, elapsed_s: float) -> None:
+        left = elapsed_s - self.elapsed()
+        if left <= 0:
+            return
+        if self.realtime:
+            # Against the wall clock's absolute schedule: slow work in one tick is made up in the next.
+            pause = self._wall_start + elapsed_s - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        self.world.advance(left)
+
+    def anchor(self) -> None:
+        self._wall_start = time.monotonic() - self.elapsed()
+
+    def lateness(self, elapsed_s: float) -> float:
+        """Wall-clock seconds since ``elapsed_s`` was due (real time only; 0 in fast simulation)."""
+        return time.monotonic() - (self._wall_start + elapsed_s) if self.realtime else 0.0
+
+    def __repr__(self) -> str:
+        return f"<SimClock {self.world.now:%Y-%m-%d %H:%M:%S}{' realtime' if self.realtime else ''}>"
+
+
+class RealClock(Clock):
+    """The wall clock. :meth:`wait` returns early when ``stop`` (a ``threading.Event``) is set.
+
+    >>> clock = RealClock()
+    >>> clock.wait(0.01); clock.elapsed() >= 0.01
+    True
+    """
+
+    simulated = False
+
+    def __init__(self, stop: threading.Event | None = None) -> None:
+        self.stop = stop or threading.Event()
+        self._start = time.monotonic()
+
+    def now(self) -> float:
+        return time.time()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start
+
+    def wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.stop.wait(seconds)
+
+    def lateness(self, elapsed_s: float) -> float:
+        """Seconds since ``elapsed_s`` was due."""
+        return self.elapsed() - elapsed_s
+
+    def wait_until(self, elapsed_s: float) -> None:
+        # Event.wait may wake a little early; wait again for the rest so a deadline is never met early.
+        while not self.stop.is_set():
+            left = elapsed_s - self.elapsed()
+            if left <= 0:
+                return
+            self.stop.wait(left)
+
+    def __repr__(self) -> str:
+        return f"<RealClock elapsed={self.elapsed():.3f}s>"
+
+
+def clock_for(board: Any, *, realtime: bool = False, stop: threading.Event | None = None) -> Clock:
+    """The clock a board runs on: the simulated world's, or the wall clock for real pins.
+
+    ``realtime=True`` with a simulated board runs the world at wall-clock speed.
+    """
+    world = getattr(board, "world", None)
+    if world is not None:
+        return SimClock(world, realtime=realtime)
+    return RealClock(stop)
