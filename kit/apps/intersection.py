@@ -76,6 +76,8 @@ class AppOptions:
     stall_s: float = 5.0  #: wall seconds without a control tick before the conflict monitor shows all red
     poll_s: float = 5.0  #: wall seconds between shadow polls (the fallback when no delta arrives by MQTT)
     retention_every_s: float = 3600.0  #: intersection seconds between retention runs
+    #: folder for models delivered over the air (kit model deploy; kit.ml.ota); None: the configured model only
+    models_folder: str | None = None
 
 
 class IntersectionApp:
@@ -102,7 +104,14 @@ class IntersectionApp:
         self.health.simulated = self.simulated
         self.clock = clock_for(self.board, realtime=self.options.realtime, stop=self.stop_event)
         self.params = store.params.live()
-        self.model_loop = ModelLoop(self.options.model, self.health, board=self.board, simulated=self.simulated)
+        self.model_loop = ModelLoop(
+            self.options.model,
+            self.health,
+            board=self.board,
+            simulated=self.simulated,
+            models_folder=self.options.models_folder,
+            thing_name=store.params.get("device_id") if self.options.cloud else None,
+        )
         self.control = ControlLoop(
             self.board,
             self.params,
@@ -287,6 +296,7 @@ class IntersectionApp:
             if self.cloud is not None:
                 self.cloud.finish(self.options.final_sync_s)
             self.control.close()
+            self.model_loop.close()
             self._write_status()
         return self.summary()
 

@@ -27,8 +27,22 @@ log = logging.getLogger("kit.intersection")
 class ModelLoop:
     """Hosts the camera model. :meth:`look` takes one frame; returns the readings to log."""
 
-    def __init__(self, model: str | None, health: Health, *, board: Any = None, simulated: bool = True) -> None:
+    def __init__(
+        self,
+        model: str | None,
+        health: Health,
+        *,
+        board: Any = None,
+        simulated: bool = True,
+        models_folder: str | None = None,
+        thing_name: str | None = None,
+    ) -> None:
         self.model = model
+        #: with a folder, models delivered over the air replace this one while it serves (kit.ml.ota.FieldModel);
+        #: with a thing name too, the updater reads the shadow's desired.model itself
+        self.models_folder = models_folder
+        self.thing_name = thing_name
+        self.field: Any = None
         self.health = health
         self.board = board  # the fused model reads the sensor vector from it
         self.simulated = simulated
@@ -104,6 +118,8 @@ class ModelLoop:
             self.host = None
             self.health.model = None
             return
+        if self.models_folder:
+            self._start_field()
         try:
             import numpy as np
 
@@ -124,8 +140,34 @@ class ModelLoop:
             log.warning("drift monitor off (%s)", exc)
             self.drift = None
 
+    def _start_field(self) -> None:
+        try:
+            from kit.ml.ota.field import FieldModel
+
+            # the model committed by an earlier delivery (if any) runs from now; checks, loading and the canary
+            # happen on the updater's thread, the swap inside _predict, between two frames
+            self.field = FieldModel(self.host, self.models_folder, thing_name=self.thing_name).start()
+            self._took(self.field.host)
+        except Exception as exc:  # noqa: BLE001 - over-the-air updates are optional
+            log.warning("over-the-air models off (%s)", short(exc))
+            self.field = None
+
+    def _took(self, host: Any) -> None:
+        """A delivered model (or the configured one again, after a rollback) scores frames from now on."""
+        if host is not self.host:
+            self.host = host
+            version = self.field.status()["version"]
+            self.health.model = f"{version} (over the air)" if version != "factory" else self.health.model
+
     def _predict(self, frame: Any) -> tuple[Any, float | None, bool]:
         """(queue probabilities, pedestrian probability or None, exited early) for one frame."""
+        if self.field is not None:
+            from kit.ml.sensors import vector_from_board
+
+            sensors = vector_from_board(self.board) if self.field.fused else None
+            probs, pedestrian, exited, _ = self.field.predict(frame, sensors)
+            self._took(self.field.host)
+            return probs, pedestrian, exited
         if self._fused:
             from kit.ml.sensors import vector_from_board
 
@@ -165,6 +207,8 @@ class ModelLoop:
 
                 report = self.drift.check(np.stack(self._frames), np.stack(self._confidences))
                 self.drifting = report.drift
+                if self.field is not None:
+                    self.field.note_drift(report.drift)
                 self.health.drift_windows += 1
                 self.health.drift_alarms += int(report.drift)
                 self.health.drift = ("DRIFT: " + "; ".join(report.reasons)) if report.drift else "ok"
@@ -174,6 +218,11 @@ class ModelLoop:
                 self._frames.clear()
                 self._confidences.clear()
         return rows
+
+    def close(self) -> None:
+        """Stop the over-the-air updater's thread (the committed model stays on disk)."""
+        if self.field is not None:
+            self.field.close()
 
     def _stream_drift(self, frame: Any, ts: float) -> list[tuple[str, float, float]]:
         """Windows of 16 frames against normal frames of the same light reading and hour (kit.ml.stream_drift)."""
@@ -188,6 +237,8 @@ class ModelLoop:
             return []
         report = self.drift.check(np.stack(self._frames), light=np.array(self._lights), hour=np.array(self._hours))
         self.drifting = report.drift
+        if self.field is not None:
+            self.field.note_drift(report.drift)
         self.health.drift_windows += 1
         self.health.drift_alarms += int(report.drift)
         self.health.drift = ("DRIFT: " + "; ".join(report.reasons)) if report.drift else "ok"
