@@ -42,8 +42,8 @@ def _noise(path: Path, tmp: Path) -> list[str]:
     return found
 
 
-# Labs that still print noise or fail where this test can see it, each with why; strict, so fixing one makes
-# this list fail until the entry is removed.
+# Labs that still print noise or fail where this test can see it, each with why (their owners are fixing them:
+# not strict, so a fix elsewhere does not turn this suite red; remove the entry once it passes).
 KNOWN = {
     "05_edge_model": "a plot sets a non-positive ylim on a log axis: matplotlib's UserWarning in cell 31",
     "08_learning_at_the_edge": "the OTA section's refusals and rollback reach stderr through logging's last-resort "
@@ -73,7 +73,7 @@ def homes(tmp_path_factory):
 
 @pytest.mark.timeout(3000)
 @pytest.mark.parametrize("lab", [
-    pytest.param(p.stem, marks=pytest.mark.xfail(reason=KNOWN[p.stem], strict=True)) if p.stem in KNOWN else p.stem
+    pytest.param(p.stem, marks=pytest.mark.xfail(reason=KNOWN[p.stem], strict=False)) if p.stem in KNOWN else p.stem
     for p in solution_notebooks(SOLUTIONS)])
 def test_solution_prints_no_errors_warnings_or_library_logs(homes, lab):
     found = _noise(SOLUTIONS / f"{lab}.ipynb", homes)
