@@ -1,5 +1,6 @@
 """The app's model loop with over-the-air models: a delivery is canaried and swapped in while it serves."""
 
+import json
 import time
 
 import numpy as np
@@ -51,3 +52,42 @@ def test_without_a_folder_the_loop_is_as_before():
     loop.load()
     assert loop.field is None and loop.host is not None
     loop.close()
+
+
+def test_the_running_app_takes_a_deployment_from_its_shadow_and_reports_it(cloud, tmp_path):
+    from kit.apps.intersection import AppOptions, IntersectionApp
+    from kit.ml.ota.deploy import deploy, reported
+    from kit.store import Store
+
+    kernel, bias = shipped_head()
+    good = write_candidate(
+        patch_head(shipped_model().read_bytes(), kernel, bias, kernel, bias + np.float32(1e-3)),
+        tmp_path,
+        "good",
+        base_card=load_card("intersection"),
+    )
+    store = Store(tmp_path / "kit.db")
+    device = store.params.get("device_id")
+    deploy(good, device, version="good-1")
+    options = AppOptions(
+        seed=0,
+        hours=4,
+        model="intersection",
+        cloud=True,
+        mqtt=False,
+        poll_s=0.2,
+        final_sync_s=2,
+        models_folder=str(tmp_path / "models"),
+    )
+    app = IntersectionApp(store, options)
+    try:
+        summary = app.run()
+    finally:
+        app.close()
+    assert summary["model"] == "good-1 (over the air)", app.model_loop.field.status()
+    seen = reported(device)
+    assert seen["reported"]["version"] == "good-1" and seen["reported"]["sha256"] == seen["desired"]["sha256"]
+    # the parameter agent left desired.model to the updater: no "model" among its rejected requests
+    doc = json.loads(cloud.client("iot-data").get_thing_shadow(thingName=device)["payload"].read())
+    assert not (doc["state"]["reported"].get("rejected") or {}).get("model")
+    store.close()
