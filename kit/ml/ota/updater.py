@@ -35,6 +35,9 @@ from kit.ml.ota.slots import ModelSlots
 from kit.ml.ota.verify import CandidateError, Signature, signature_of, verify_candidate
 
 log = logging.getLogger("kit.ota")
+# a library: its warnings go where the program sends its logs (the app configures logging), never to stderr
+# through logging's last-resort handler (a notebook shows the status the lab prints instead)
+log.addHandler(logging.NullHandler())
 
 MAX_PENDING_FRAMES = 256  # frames waiting for the canary; older ones are dropped, never the control tick
 FRAMES_PER_STEP = 4  # canary inferences per step of the thread, which then pauses (see start_thread)
