@@ -60,7 +60,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
 """Request bodies held in memory at once, over all connections; a request that would pass it gets 503."""
 MAX_RTT_MS = 10_000.0
-MIN_BANDWIDTH_MBPS, MAX_BANDWIDTH_MBPS = 0.01, 100_000.0
+MIN_BANDWIDTH_MBPS, MAX_BANDWIDTH_MBPS = 0.01, 10_000_000.0
 MAX_SHAPING_S = 30.0
 """Longest emulated link delay one request may ask for (RTT plus both bodies at the shaped bandwidth)."""
 RETRY_AFTER_S = 1

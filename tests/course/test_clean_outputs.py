@@ -5,6 +5,7 @@ delegate", Flower's deprecation notices, a Ray FutureWarning or tqdm's "IProgres
 hide what matters, so they are silenced where they start (``kit.ml.quiet``, the kit's own modules), not here:
 this test runs the notebooks exactly as a student's JupyterLab does and reads the stderr stream of every cell.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,9 +30,10 @@ def _noise(path: Path, tmp: Path) -> list[str]:
     work = tmp / path.stem
     work.mkdir()
     started = time.monotonic()
-    NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(work)}}).execute()
-    print(f"{path.name}: {time.monotonic() - started:.0f} s")   # shown with pytest -s: each lab's running time
+    NotebookClient(
+        nb, timeout=900, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(work)}}
+    ).execute()
+    print(f"{path.name}: {time.monotonic() - started:.0f} s")  # shown with pytest -s: each lab's running time
     found = []
     for number, cell in enumerate(nb.cells, start=1):
         for out in cell.get("outputs", []):
@@ -47,9 +49,9 @@ def _noise(path: Path, tmp: Path) -> list[str]:
 KNOWN = {
     "05_edge_model": "a plot sets a non-positive ylim on a log axis: matplotlib's UserWarning in cell 31",
     "08_learning_at_the_edge": "the OTA section's refusals and rollback reach stderr through logging's last-resort "
-                               "handler ('WARNING:kit.ota:...', cells 41-42) instead of being printed by the lab",
+    "handler ('WARNING:kit.ota:...', cells 41-42) instead of being printed by the lab",
     "07_edge_techniques": "the inference service now refuses the lab's 1,000,000 Mbit/s link (limit 100,000): "
-                          "cell 16 raises and the cells after it miss its names",
+    "cell 16 raises and the cells after it miss its names",
 }
 
 
@@ -72,9 +74,13 @@ def homes(tmp_path_factory):
 
 
 @pytest.mark.timeout(3000)
-@pytest.mark.parametrize("lab", [
-    pytest.param(p.stem, marks=pytest.mark.xfail(reason=KNOWN[p.stem], strict=False)) if p.stem in KNOWN else p.stem
-    for p in solution_notebooks(SOLUTIONS)])
+@pytest.mark.parametrize(
+    "lab",
+    [
+        pytest.param(p.stem, marks=pytest.mark.xfail(reason=KNOWN[p.stem], strict=False)) if p.stem in KNOWN else p.stem
+        for p in solution_notebooks(SOLUTIONS)
+    ],
+)
 def test_solution_prints_no_errors_warnings_or_library_logs(homes, lab):
     found = _noise(SOLUTIONS / f"{lab}.ipynb", homes)
     assert not found, "noise in the reference solution's outputs:\n" + "\n".join(found)
