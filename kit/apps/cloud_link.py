@@ -76,6 +76,7 @@ class CloudLink:
         self._next_poll = 0.0
         self._next_telemetry = 0.0
         self._reported: dict[str, Any] | None = None
+        self._logged: str | None = None
         self.health.cloud = "starting"
 
     # -- set-up (no network) -------------------------------------------------------------------------
@@ -133,8 +134,11 @@ class CloudLink:
             self._upload_step(final)
             self._telemetry_step()
         except Exception as exc:  # noqa: BLE001 - a cloud problem never stops the intersection
+            if short(exc) != self._logged:
+                # once per new problem: an endpoint down for hours must not fill the log (or a pipe reading it)
+                self._logged = short(exc)
+                log.warning("cloud: %s", self._logged)
             self.health.last_sync_error = short(exc)
-            log.warning("cloud: %s", self.health.last_sync_error)
         if self.sync is not None:
             self.health.circuit = self.sync.breaker.state
 
