@@ -77,14 +77,8 @@ class Sandbox:
             "--die-with-parent",
             "--new-session",
         ]
-        made: set[Path] = set()
-        for path in self.read_only():
-            cmd += _parents(path, made)
-            cmd += (
-                ["--symlink", os.readlink(path), str(path)]
-                if path.is_symlink()
-                else ["--ro-bind", str(path), str(path)]
-            )
+        # The fresh /dev, /proc and /tmp first: a Python environment or a checkout that lives under /tmp (as on
+        # many CI runners) is then bound on top of the empty /tmp instead of being hidden by it.
         # /dev/shm writable by the sandbox's user: Ray's object store (lab 08's federation) maps its memory there.
         cmd += [
             "--dev",
@@ -100,7 +94,14 @@ class Sandbox:
             "--tmpfs",
             "/tmp",
         ]
-        made.add(Path("/tmp"))
+        made: set[Path] = {Path("/tmp")}
+        for path in self.read_only():
+            cmd += _parents(path, made)
+            cmd += (
+                ["--symlink", os.readlink(path), str(path)]
+                if path.is_symlink()
+                else ["--ro-bind", str(path), str(path)]
+            )
         cmd += _parents(private, made) + ["--bind", str(private), str(private), "--chdir", str(private)]
         if os.geteuid() == 0:
             # Namespaces alone leave the kernel root: drop to a user of its own, with no capabilities.
