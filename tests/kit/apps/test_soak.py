@@ -131,7 +131,7 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
                         with Store(db) as other:  # what an older kit wrote: a time in epoch milliseconds
                             with other.transaction() as conn:
                                 conn.execute(
-                                    "INSERT INTO readings (sensor, ts, value) VALUES ('pot', ?, 0.5)",
+                                    "INSERT INTO readings (sensor, ts, value) VALUES ('legacy', ?, 0.5)",
                                     [START.timestamp() * 1000],
                                 )
                                 bad_id.append(conn.execute("SELECT max(id) FROM readings").fetchone()[0])
