@@ -112,3 +112,34 @@ def test_the_cloud_wins_again_after_a_local_change(agent, store):
     store.params.set("car_green_s", 25)  # someone changes it on the device
     agent.report()
     assert agent.poll().applied == {"car_green_s": 30.0}, "the desired state still asks for 30 s"
+
+
+def test_a_delta_published_on_aws_iot_s_topic_reaches_the_agent_through_mosquitto(agent, store, broker):
+    """The device side of AWS IoT Core's shadow push: a delta document on ``$aws/things/<thing>/shadow/update/delta``
+    arrives through a real broker, is applied and reported, without waiting for a poll."""
+    import paho.mqtt.client as mqtt
+
+    from kit.cloud.mqtt import DeltaListener
+
+    listener = DeltaListener("kit-0001", host=broker.host, port=broker.port).start()
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="iot-core")
+    try:
+        assert listener.subscribed.wait(10), "the listener subscribes once connected"
+        assert listener.topic == "$aws/things/kit-0001/shadow/update/delta"
+        publisher.connect(broker.host, broker.port)
+        publisher.loop_start()
+        delta = {"version": 12, "timestamp": 1764633600, "state": {"car_green_s": 27}}
+        publisher.publish(listener.topic, json.dumps(delta), qos=1).wait_for_publish(5)
+        message = listener.get(timeout=10)
+        assert message is not None, "the delta must arrive through the broker"
+        result = agent.handle(message)
+        assert result.applied == {"car_green_s": 27.0} and result.version == 12
+        assert store.params.get("car_green_s") == 27.0
+        assert _reported(agent)["car_green_s"] == 27.0
+        # another thing's delta is not ours: the listener never sees it
+        publisher.publish("$aws/things/kit-0002/shadow/update/delta", json.dumps(delta), qos=1).wait_for_publish(5)
+        assert listener.get(timeout=1) is None
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        listener.close()
