@@ -242,6 +242,8 @@ class CloudLink:
                     break
                 time.sleep(0.5)  # items a killed predecessor had leased come back when their lease ends
             if self.ready or self.shadow is not None:
+                # a run shorter than one worker round still takes what the operator asked for (kept for the next start)
+                self._handle(self.shadow.poll())
                 self.shadow.report()
         except Exception as exc:  # noqa: BLE001
             log.warning("final sync failed: %s; the outbox keeps the rest", short(exc))

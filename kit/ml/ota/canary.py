@@ -10,7 +10,8 @@ implies. After ``policy.frames`` frames it gives a :class:`Verdict`:
   least as often as the current model, less ``max_sensor_drop``;
 * **agreement** with the current model must be at least ``min_agreement`` *unless* the candidate agrees
   with the sensor more often (a retrained model is meant to disagree where the old one is wrong);
-* **latency**: its p50 may be at most ``max_latency_ratio`` times the current model's.
+* **latency**: its p50 may be at most ``max_latency_ratio`` times the current model's (gaps under
+  ``min_latency_gap_ms`` are noise and never refuse a model).
 
     >>> import numpy as np
     >>> canary = Canary(CanaryPolicy(frames=2))
@@ -37,6 +38,9 @@ class CanaryPolicy:
     max_confidence_drop: float = 0.10
     max_sensor_drop: float = 0.05
     max_latency_ratio: float = 2.0
+    #: a slower p50 counts only past this gap too: sub-millisecond differences are scheduling noise on a busy
+    #: machine, not a model that would miss its frame budget
+    min_latency_gap_ms: float = 1.0
     #: after a swap: frames of probation in which a drift alarm or a confidence drop rolls the model back
     probation_frames: int = 32
 
@@ -134,6 +138,7 @@ class Canary:
                 "the sensor does not back it; " + summary,
                 f,
             )
-        if f["p50_ms_current"] > 0 and f["p50_ms_candidate"] > p.max_latency_ratio * f["p50_ms_current"]:
+        slower = f["p50_ms_candidate"] - f["p50_ms_current"] > p.min_latency_gap_ms
+        if f["p50_ms_current"] > 0 and slower and f["p50_ms_candidate"] > p.max_latency_ratio * f["p50_ms_current"]:
             return Verdict(False, f"slower than {p.max_latency_ratio:g}x the current model; " + summary, f)
         return Verdict(True, summary, f)
