@@ -275,7 +275,7 @@ class IntersectionApp:
         self._start_cloud()
         if self.cloud is not None:
             self.cloud.prepare()  # boto3 imports and clients now (no network): not in the worker's first round
-            if self.simulated:
+            if self.simulated and not self.options.realtime:
                 # Simulated time outruns the worker's wall-clock rounds: take what the cloud asks for before the
                 # day starts, so a run is the same whatever the machine's speed (no lamp waits: none is lit yet).
                 self.cloud.step()
