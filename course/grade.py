@@ -1,16 +1,19 @@
 """Grade a class: every student's labs, a gradebook CSV and one feedback file per student.
 
     python -m course.grade submissions/ --out grades.csv
+    python -m course.grade submissions/ --out grades.csv --scheduler tcp://10.0.0.5:8786   # on a Dask cluster
 
-``submissions/`` holds one folder per student with their ``NN_slug.ipynb`` files. Each student x lab is
-graded by ``pytest tests/grading/test_NN_slug.py`` in its own process (the notebook itself runs in a
-kernel that process starts), ``--jobs`` at a time, so nothing a notebook does can stop the batch: a lab
+``submissions/`` holds one folder per student with their ``NN_slug.ipynb`` files. Each student x lab is a
+self-contained unit (:mod:`course.grading.unit`) graded by ``pytest test_NN_slug.py`` in its own process (the
+notebook itself runs in a sandboxed kernel that process starts), ``--jobs`` at a time here or on the workers of
+a Dask cluster (:mod:`course.grading.cluster`), so nothing a notebook does can stop the batch: a lab
 that takes longer than ``--lab-timeout`` is stopped and its remaining tests count as failed. A missing
 lab scores 0 and its points still count in ``max_score``.
 
 Writes ``grades.csv`` (student, assignment, max_score, score: the shape nbgrader exports) and
 ``feedback/STUDENT.md`` next to it: each failed test with its message, and what went wrong while the
-notebook ran.
+notebook ran. Results are cached as they arrive (:mod:`course.grading.cache`, ``.grading-cache/`` next to the
+CSV), so a second run grades only new or changed notebooks.
 """
 
 from __future__ import annotations
@@ -20,25 +23,31 @@ import json
 import os
 import queue
 import re
-import signal
 import stat
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from course import GRADING_TESTS, ROOT
 from course.grading import export
+from course.grading import unit as unit_module
+from course.grading.cache import ResultCache
+from course.grading.cluster import SchedulerUnreachable, check_scheduler, grade_on_cluster
 from course.grading.plugin import DEFAULT_LIMITS
-from course.grading.sandbox import FIRST_UID, MODES, Sandbox, SandboxUnavailable, resolve
+from course.grading.sandbox import FIRST_UID, MODES, SandboxUnavailable, resolve
+from course.grading.unit import LabResult, Limits, Unit, grading_hash
+from course.grading.unit import run as run_unit
 
-_OUTPUT_TAIL = 2000  # characters of a failed pytest run kept for the message
+__all__ = ["LabResult", "LabTests", "Limits", "Unit", "grade_class", "main"]
+
+_OUTPUT_TAIL = 2000  # characters of a failed pytest run kept for a message
 
 
 @dataclass
@@ -54,72 +63,22 @@ class LabTests:
         return sum(t["max"] for t in self.tests)
 
 
-@dataclass
-class LabResult:
-    """How one student did on one lab."""
-
-    student: str
-    lab: str
-    tests: list[dict[str, Any]]  # {"test", "points", "max", "passed", "message"}
-    notebook: dict[str, Any] = field(default_factory=dict)  # what happened while it ran (from the plugin)
-    note: str = ""  # a problem with the submission as a whole ("not submitted", "stopped after ...")
-    seconds: float = 0.0
-
-    @property
-    def score(self) -> float:
-        return sum(t["points"] for t in self.tests)
-
-    @property
-    def max_score(self) -> float:
-        return sum(t["max"] for t in self.tests)
-
-
 # ---- discovering labs and students ----------------------------------------------------------------
-def _pytest_command(args: Iterable[str]) -> list[str]:
-    # pytest-timeout is left out: the grader stops a whole lab itself (--lab-timeout), and a per-test limit
-    # would cut a long notebook short while the lab fixture is still executing it.
-    return [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "course.grading.plugin",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:timeout",
-        "-q",
-        "--no-header",
-        "-o",
-        "addopts=",
-        *args,
-    ]
-
-
-def _environment(extra: dict[str, str], home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    # The kernel must not run the instructor's IPython startup files, nor plot to a window.
-    env.setdefault("IPYTHONDIR", str(home / "ipython"))
-    env.setdefault("MPLCONFIGDIR", str(home / "mpl"))
-    env.setdefault("MPLBACKEND", "Agg")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env["COURSE_GRADER"] = "1"
-    env.update(extra)
-    return env
-
-
 def discover_labs(tests: Path, home: Path, only: list[str] | None = None) -> list[LabTests]:
     """The graded labs in ``tests`` and each test's points, from one ``pytest --collect-only``."""
     files = sorted(tests.glob("test_*.py"))
     if not files:
         raise SystemExit(f"error: no grading files (test_*.py) in {tests}; point --tests at tests/grading")
+    named = [tests / f"test_{name}.py" for name in only or []]
+    if only and all(path in files for path in named):
+        files = named  # collecting only the labs asked for saves a second per grading file left out
     results = home / "collected.json"
     done = subprocess.run(
-        _pytest_command(["--collect-only", *map(str, files)]),
+        unit_module.pytest_command(["--collect-only", *map(str, files)]),
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env=_environment({"COURSE_GRADING_RESULTS": str(results)}, home),
+        env=unit_module.environment({"COURSE_GRADING_RESULTS": str(results)}, home),
         timeout=300,
     )
     if done.returncode not in (0, 5):
@@ -210,133 +169,89 @@ def refusal(path: Path) -> str | None:
     return None
 
 
-def _private_copy(notebook: Path, target: Path) -> str | None:
-    """Copy the submission's bytes once, without following links; None, or why it was refused."""
+def read_submission(notebook: Path) -> tuple[bytes | None, str | None]:
+    """The submission's bytes, read once without following links; or None and why it was refused."""
     why = refusal(notebook)
     if why:
-        return why
+        return None, why
     try:
         fd = os.open(notebook, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        return f"{notebook.name} could not be read ({exc.strerror})"
+        return None, f"{notebook.name} could not be read ({exc.strerror})"
     with os.fdopen(fd, "rb") as source:
         if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):  # swapped between the look and the open
-            return f"{notebook.name} is not a regular file; hand in the .ipynb file itself"
+            return None, f"{notebook.name} is not a regular file; hand in the .ipynb file itself"
         data = source.read(MAX_NOTEBOOK_BYTES + 1)
     if len(data) > MAX_NOTEBOOK_BYTES:
-        return f"{notebook.name} is over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
-    return None
+        return None, f"{notebook.name} is over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit"
+    return data, None
 
 
 # ---- grading one student x lab ----------------------------------------------------------------------
-@dataclass
-class Limits:
-    cell_timeout: float = DEFAULT_LIMITS["cell_timeout"]
-    notebook_timeout: float = DEFAULT_LIMITS["notebook_timeout"]
-    call_timeout: float = DEFAULT_LIMITS["call_timeout"]
-    lab_timeout: float | None = None  # whole pytest process; default: notebook + calls + a margin
-    sandbox: Sandbox | None = None  # None: the kernel runs with the grader's rights (--sandbox off)
-
-    def for_lab(self, lab: LabTests) -> float:
-        return self.lab_timeout or self.notebook_timeout + self.call_timeout * len(lab.tests) + 60
-
-
-def grade_one(student: Path, lab: LabTests, limits: Limits, home: Path, uid: int | None = None) -> LabResult:
-    """Grade one student's lab in a separate pytest process; never raises for what the notebook does.
-
-    The pytest process is the grader's (it holds the tests and writes the results file); only the kernel
-    it starts runs the student's code, inside ``limits.sandbox`` (as user ``uid`` when the grader is root).
-    """
-    started = time.monotonic()
-    result = LabResult(student.name, lab.notebook, [])
+def make_unit(student: Path, lab: LabTests) -> Unit | LabResult:
+    """The self-contained unit that grades ``student``'s ``lab``; or, when there is nothing to grade (not
+    submitted, refused), the result that says so."""
     notebook = find_notebook(student, lab.notebook)
     if notebook is None:
-        result.note = f"not submitted: no {lab.notebook}.ipynb in your folder"
-        result.tests = [dict(t, points=0.0, passed=False, message="not submitted") for t in lab.tests]
-        return result
-    with tempfile.TemporaryDirectory(prefix=f"{_safe(student.name)[:20]}-{lab.notebook[:20]}-", dir=home) as tmp:
-        tmp = Path(tmp)
-        folder = tmp / "notebooks"
-        refused = _private_copy(notebook, folder / f"{lab.notebook}.ipynb")
-        if refused:
-            result.note = f"not graded: {refused}"
-            result.tests = [dict(t, points=0.0, passed=False, message="not graded") for t in lab.tests]
-            return result
-        if notebook.name != f"{lab.notebook}.ipynb":
-            result.note = f"graded {notebook.relative_to(student)} as {lab.notebook}.ipynb"
-        results = tmp / "results.json"
-        extra = {
-            "COURSE_NOTEBOOKS": str(folder),
-            "COURSE_GRADING_RESULTS": str(results),
-            "COURSE_CELL_TIMEOUT": str(limits.cell_timeout),
-            "COURSE_NOTEBOOK_TIMEOUT": str(limits.notebook_timeout),
-            "COURSE_CALL_TIMEOUT": str(limits.call_timeout),
-        }
-        if limits.sandbox is not None:
-            extra.update(
-                COURSE_SANDBOX="1",
-                COURSE_SANDBOX_MEMORY=str(limits.sandbox.memory_bytes),
-                COURSE_SANDBOX_CPU_S=str(limits.sandbox.cpu_s),
-                COURSE_SANDBOX_UID=str(uid if uid is not None else limits.sandbox.uid),
-            )
-        env = _environment(extra, home)
-        log = tmp / "pytest.log"
-        stopped = False
-        with open(log, "wb") as out:
-            # A session of its own, so that a stop takes pytest and everything it started with it.
-            process = subprocess.Popen(
-                _pytest_command(map(str, lab.files)),
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        return LabResult(
+            student.name,
+            lab.notebook,
+            [dict(t, points=0.0, passed=False, message="not submitted") for t in lab.tests],
+            note=f"not submitted: no {lab.notebook}.ipynb in your folder",
+        )
+    data, refused = read_submission(notebook)
+    if data is None:
+        return LabResult(
+            student.name,
+            lab.notebook,
+            [dict(t, points=0.0, passed=False, message="not graded") for t in lab.tests],
+            note=f"not graded: {refused}",
+        )
+    note = ""
+    if notebook.name != f"{lab.notebook}.ipynb":
+        note = f"graded {notebook.relative_to(student)} as {lab.notebook}.ipynb"
+    grading = tuple((path.name, path.read_bytes()) for path in lab.files)
+    return Unit(student.name, lab.notebook, data, grading, tuple(lab.tests), note)
+
+
+def grade_one(student: Path, lab: LabTests, limits: Limits, uid: int | None = None) -> LabResult:
+    """Grade one student's lab here, in a separate pytest process; never raises for what the notebook does."""
+    unit = make_unit(student, lab)
+    return unit if isinstance(unit, LabResult) else run_unit(unit, limits, uid)
+
+
+def _grader_error(unit: Unit, exc: BaseException) -> LabResult:
+    # A grader bug or a lost worker must not cost the rest of the class; the unit is not cached, so a
+    # second run grades it again.
+    return LabResult(
+        unit.student,
+        unit.lab,
+        [dict(t, points=0.0, passed=False, message=f"grader error: {exc!r}") for t in unit.tests],
+        note=f"grader error: {exc!r}",
+    )
+
+
+def _graded_here(units: list[Unit], limits: Limits, jobs: int) -> Iterator[tuple[Unit, LabResult | BaseException]]:
+    """Grade ``units`` on this machine, ``jobs`` at a time; yield each as it finishes."""
+    # One sandbox user per parallel job, so that one kernel's fork bomb meets its own process limit only.
+    uids: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for slot in range(max(1, jobs)):
+        uids.put(FIRST_UID + slot)
+
+    def one(unit: Unit) -> LabResult:
+        uid = uids.get()
+        try:
+            return run_unit(unit, limits, uid)
+        finally:
+            uids.put(uid)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(one, unit): unit for unit in units}
+        for future in as_completed(futures):
             try:
-                process.wait(timeout=limits.for_lab(lab))
-            except subprocess.TimeoutExpired:
-                stopped = True
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        data = _read_json(results)
-        graded = {_key(t["test"]): t for t in data.get("tests", [])}
-        result.notebook = data.get("notebooks", {}).get(lab.notebook, {})
-        if stopped:
-            result.note = f"grading stopped after {limits.for_lab(lab):.0f} s; tests not reached count as failed"
-            missing = "not reached: grading this lab took too long"
-        else:
-            tail = log.read_bytes()[-_OUTPUT_TAIL:].decode("utf-8", "replace").strip()
-            missing = f"not run (pytest exit code {process.returncode}): {tail[-300:]}"
-        for expected in lab.tests:
-            test = graded.get(_key(expected["test"]))
-            if test is None:
-                test = {
-                    "test": expected["test"],
-                    "points": 0.0,
-                    "max": expected["max"],
-                    "passed": False,
-                    "message": missing,
-                }
-            result.tests.append(
-                {k: test.get(k, 0.0) for k in ("test", "points", "max", "passed", "message", "seconds")}
-            )
-    result.seconds = time.monotonic() - started
-    return result
-
-
-def _key(nodeid: str) -> str:
-    """A test's id without the folder part, which depends on where pytest put its rootdir."""
-    file_part, _, rest = nodeid.partition("::")
-    return f"{Path(file_part).name}::{rest}"
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+                yield futures[future], future.result()
+            except Exception as exc:  # noqa: BLE001
+                yield futures[future], exc
 
 
 # ---- the batch ----------------------------------------------------------------------------------------
@@ -348,45 +263,71 @@ def grade_class(
     limits: Limits | None = None,
     only: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    scheduler: str | None = None,
+    cache: Path | None = None,
+    bar: bool = False,
+    connect_timeout_s: float = 20,
 ) -> list[LabResult]:
-    """Grade every student folder in ``submissions`` on every lab graded in ``tests``."""
+    """Grade every student folder in ``submissions`` on every lab graded in ``tests``.
+
+    With ``scheduler`` (a Dask scheduler's address) the units are graded on that cluster's workers, else here,
+    ``jobs`` at a time. With ``cache`` (a folder), results already graded there for the same notebook bytes and
+    the same grading are reused, and each new result is stored as soon as it arrives. ``bar``: a progress bar
+    with the time left on stderr.
+    """
     limits = limits or Limits()
     say = progress or (lambda line: None)
     with tempfile.TemporaryDirectory(prefix="course-grade-") as home_dir:
-        home = Path(home_dir)
-        labs = discover_labs(tests.resolve(), home, only)
-        students = discover_students(submissions.resolve())
-        work = [(student, lab) for student in students for lab in labs]
-        say(f"grading {len(students)} student(s) x {len(labs)} lab(s) with {jobs} worker(s)")
-        results: list[LabResult] = []
-        # One sandbox user per parallel job, so that one kernel's fork bomb meets its own process limit only.
-        uids: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for slot in range(max(1, jobs)):
-            uids.put(FIRST_UID + slot)
+        labs = discover_labs(tests.resolve(), Path(home_dir), only)
+    students = discover_students(submissions.resolve())
+    results: list[LabResult] = []
+    units: list[Unit] = []
+    hashes: dict[str, str] = {}  # lab -> grading hash
+    store = ResultCache(cache) if cache is not None else None
+    for student in students:
+        for lab in labs:
+            unit = make_unit(student, lab)
+            if isinstance(unit, LabResult):
+                results.append(unit)
+                continue
+            if lab.notebook not in hashes:
+                hashes[lab.notebook] = grading_hash(unit.grading, limits)
+            cached = store.get(unit.notebook_hash, hashes[lab.notebook], student=unit.student) if store else None
+            if cached is not None:
+                if not cached.note.startswith("grading stopped"):
+                    cached.note = unit.note
+                cached.cached = True
+                results.append(cached)
+            else:
+                units.append(unit)
+    where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {jobs} worker(s)"
+    reused = sum(1 for r in results if r.cached)
+    say(
+        f"grading {len(students)} student(s) x {len(labs)} lab(s) {where}"
+        + (f"; {reused} already graded in {cache}" if reused else "")
+    )
+    if scheduler:
+        finished = grade_on_cluster(units, limits, scheduler, connect_timeout_s=connect_timeout_s)
+    else:
+        finished = _graded_here(units, limits, jobs)
+    from tqdm.auto import tqdm
 
-        def unit(student: Path, lab: LabTests) -> LabResult:
-            uid = uids.get()
-            try:
-                return grade_one(student, lab, limits, home, uid)
-            finally:
-                uids.put(uid)
-
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {pool.submit(unit, student, lab): (student, lab) for student, lab in work}
-            for done, future in enumerate(as_completed(futures), start=1):
-                student, lab = futures[future]
-                try:
-                    result = future.result()
-                except Exception as exc:  # a grader bug must not cost the rest of the class
-                    result = LabResult(
-                        student.name,
-                        lab.notebook,
-                        [dict(t, points=0.0, passed=False, message=f"grader error: {exc!r}") for t in lab.tests],
-                        note=f"grader error: {exc!r}",
-                    )
-                results.append(result)
-                say(
-                    f"[{done}/{len(work)}] {result.student} {result.lab}: "
+    with tqdm(
+        total=len(units), desc="grading", unit="lab", file=sys.stderr, disable=not bar or not units, smoothing=0.1
+    ) as meter:
+        write = (lambda line: meter.write(line, file=sys.stderr)) if bar else say
+        for done, (unit, outcome) in enumerate(finished, start=1):
+            if isinstance(outcome, BaseException):
+                result = _grader_error(unit, outcome)
+            else:
+                result = outcome
+                if store is not None:
+                    store.put(unit.notebook_hash, hashes[unit.lab], result)
+            results.append(result)
+            meter.update(1)
+            if progress is not None:
+                write(
+                    f"[{done}/{len(units)}] {result.student} {result.lab}: "
                     f"{_fmt(result.score)}/{_fmt(result.max_score)} ({result.seconds:.1f} s)"
                     + (f" - {result.note}" if result.note else "")
                 )
@@ -528,7 +469,28 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument(
         "--cpu-time", type=float, default=1800, help="CPU seconds one student kernel may use (default: %(default)s)"
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDR",
+        help="grade on a Dask distributed cluster: the scheduler's address, e.g. tcp://10.0.0.5:8786 "
+        "(default: on this machine, --jobs at a time)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="folder of results already graded, reused when the notebook and the grading are unchanged "
+        "(default: .grading-cache/ next to the CSV)",
+    )
+    parser.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=20,
+        help="seconds to wait for the Dask scheduler to answer (default: %(default)s)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="grade everything again and keep no results")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or lines")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     started = time.monotonic()
@@ -546,9 +508,35 @@ def main(argv: Iterable[str] | None = None) -> int:
     limits = Limits(args.cell_timeout, args.notebook_timeout, args.call_timeout, args.lab_timeout, sandbox)
     only = [name.strip() for name in args.labs.split(",") if name.strip()] if args.labs else None
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    results = grade_class(
-        args.submissions, tests=args.tests.resolve(), jobs=args.jobs, limits=limits, only=only, progress=progress
-    )
+    if args.scheduler:
+        try:  # a wrong address fails at once, before any work
+            workers = check_scheduler(args.scheduler, connect_timeout_s=args.scheduler_timeout)
+        except SchedulerUnreachable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if workers == 0:
+            print(
+                f"warning: the scheduler at {args.scheduler} has no workers yet; grading starts when one joins "
+                f"(dask worker {args.scheduler} --nthreads 1)",
+                file=sys.stderr,
+            )
+    cache = None if args.no_cache else (args.cache or args.out.resolve().parent / ".grading-cache")
+    try:
+        results = grade_class(
+            args.submissions,
+            tests=args.tests.resolve(),
+            jobs=args.jobs,
+            limits=limits,
+            only=only,
+            progress=progress,
+            scheduler=args.scheduler,
+            cache=cache,
+            bar=not args.quiet,
+            connect_timeout_s=args.scheduler_timeout,
+        )
+    except SchedulerUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     write_csv(results, args.out, args.format)
     feedback = args.feedback or args.out.resolve().parent / "feedback"
     write_feedback(results, feedback)
