@@ -89,17 +89,23 @@ class Quiz:
     ) -> None:
         """A multiple-choice question; ``hints`` maps a wrong option to what it misses."""
         options = tuple(str(o) for o in options)
-        if str(answer) not in options:
-            raise QuizError(f"question {key!r}: the answer {answer!r} is not one of its options {options}")
-        self._add(Question(key, text, "choice", str(answer), options, why=why, hints=dict(hints or {}), points=points))
+        self.add(Question(key, text, "choice", str(answer), options, why=why, hints=dict(hints or {}), points=points))
 
     def number(
         self, key: str, text: str, answer: float, *, tolerance: float = 0.0, why: str = "", points: float = 1.0
     ) -> None:
         """A numeric question, right within ``tolerance`` of ``answer``."""
-        self._add(Question(key, text, "number", answer, tolerance=float(tolerance), why=why, points=points))
+        self.add(Question(key, text, "number", answer, tolerance=float(tolerance), why=why, points=points))
 
-    def _add(self, question: Question) -> None:
+    def add(self, question: Question) -> None:
+        """Add a :class:`Question` made elsewhere (``course.knowledge`` keeps every lab's as data)."""
+        if question.kind == "choice" and str(question.answer) not in question.options:
+            raise QuizError(
+                f"question {question.key!r}: the answer {question.answer!r} is not one of its options {question.options}"
+            )
+        for wrong in question.hints:
+            if wrong not in question.options or wrong == question.answer:
+                raise QuizError(f"question {question.key!r}: a hint for {wrong!r}, which is not a wrong option")
         if question.key in self.questions:
             raise QuizError(f"{self.title}: two questions named {question.key!r}")
         self.questions[question.key] = question

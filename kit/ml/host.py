@@ -93,6 +93,13 @@ class TensorSpec:
     def quantized(self) -> bool:
         return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
 
+    def __repr__(self) -> str:
+        # a lab shows `host.input`: plain values, not numpy's dtype('float32')
+        return (
+            f"TensorSpec(name={self.name!r}, index={self.index}, shape={self.shape}, dtype={self.dtype.name}, "
+            f"scale={self.scale}, zero_point={self.zero_point})"
+        )
+
 
 def _spec(name: str, d: dict[str, Any]) -> TensorSpec:
     scale, zero = d.get("quantization", (0.0, 0))

@@ -52,3 +52,16 @@ def test_every_lab_has_a_check_that_its_solution_answers_fully():
         answers = eval(found.group(1))  # the solution's own literal dict
         got, most = quiz(key).score(answers)
         assert got == most, f"{path.name}: the reference answers score {got} of {most}"
+
+
+def test_a_lab_check_marks_one_right_option_and_hints_only_wrong_ones():
+    from course.knowledge import choice, right, wrong
+
+    with pytest.raises(QuizError, match="exactly one"):
+        choice("c", "pick", ["x", "y"])
+    with pytest.raises(QuizError, match="exactly one"):
+        choice("c", "pick", [right("x"), right("y")])
+    q = Quiz("t")
+    q.add(choice("c", "pick", [right("x"), wrong("y", "y misses it")], why="because"))
+    assert q.check({"c": "b"}).splitlines()[1] == "  c: not 'b'. y misses it because"
+    assert q.score({"c": "x"}) == (1.0, 1.0)
