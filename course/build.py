@@ -18,14 +18,24 @@ and the build writes ``labs/NN_slug.ipynb`` where that region reads::
 metadata are dropped and the JSON is written with sorted keys, so the same solution always gives the same
 bytes and ``--check`` can tell a stale or hand-edited lab from a fresh one.
 
+Every cell also gets nbgrader's cell metadata (schema 3), so nbgrader and its formgrader accept the course:
+a code cell with a solution region is a solution cell, a Markdown answer is a manually graded answer (its
+points from the rubric under ``**Graded by hand (N points):**``, :mod:`course.grading.manual`; 0 without one),
+every other cell is locked, and a last locked grade cell, ``course-graded-tests``, carries the points of the
+lab's tests in ``tests/grading/`` (which stay outside the notebook). ``--nbgrader DIR`` writes an nbgrader
+course folder (``DIR/source/NN_slug/NN_slug.ipynb``: the solutions with the same metadata) for
+``nbgrader generate_assignment``.
+
     python -m course.build                   # refresh labs/
     python -m course.build --check           # exit 1 and list what is stale
     python -m course.build --strip-solutions # also drop outputs saved in solutions/
+    python -m course.build --nbgrader course # an nbgrader course folder from solutions/
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import hashlib
 import re
@@ -36,7 +46,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from course import LABS, SOLUTIONS
+from course import GRADING_TESTS, LABS, SOLUTIONS
+from course.grading.manual import RubricError, parse_rubric
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -66,6 +77,103 @@ KERNELSPEC = {"display_name": "Python 3 (Edge Python)", "language": "python", "n
 
 class MarkerError(ValueError):
     """A solution cell whose ``### BEGIN SOLUTION`` / ``### END SOLUTION`` markers do not pair up."""
+
+
+#: nbgrader's cell metadata schema version written into every cell.
+NBGRADER_SCHEMA = 3
+#: The id (and nbgrader grade_id) of the last cell of a lab, which holds the points of its grading tests.
+GRADED_TESTS_ID = "course-graded-tests"
+_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def graded_points(tests: Path = GRADING_TESTS) -> dict[str, float]:
+    """Lab -> points its grading file awards, read from the files' source (no pytest run).
+
+    A test is worth its ``@pytest.mark.points(n)`` (1 without), times the number of cases of a literal
+    ``@pytest.mark.parametrize``. ``tests/course/test_build.py`` checks this against pytest's own collection.
+    """
+    found: dict[str, float] = {}
+    for path in sorted(tests.glob("test_*.py")) if tests.exists() else []:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        lab = path.stem.removeprefix("test_")
+        total = 0.0
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "pytestmark" for t in node.targets):
+                for call in ast.walk(node.value):
+                    if isinstance(call, ast.Call) and _mark_name(call.func) == "notebook" and call.args:
+                        lab = ast.literal_eval(call.args[0])
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_"):
+                worth, cases = 1.0, 1
+                for decorator in node.decorator_list:
+                    if not isinstance(decorator, ast.Call):
+                        continue
+                    if _mark_name(decorator.func) == "points" and decorator.args:
+                        worth = float(ast.literal_eval(decorator.args[0]))
+                    elif _mark_name(decorator.func) == "parametrize" and len(decorator.args) >= 2:
+                        cases *= len(ast.literal_eval(decorator.args[1]))
+                total += worth * cases
+        found[lab] = found.get(lab, 0.0) + total
+    return found
+
+
+def _mark_name(func: ast.expr) -> str:
+    # pytest.mark.points -> "points"
+    return func.attr if isinstance(func, ast.Attribute) else ""
+
+
+def _grade_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", text)
+
+
+def _nbgrader(cell: NotebookNode, **flags) -> None:
+    meta = {"schema_version": NBGRADER_SCHEMA, "grade": False, "solution": False, "locked": False}
+    meta.update(flags)
+    cell.metadata["nbgrader"] = meta
+
+
+def _fmt_points(points: float) -> str:
+    return f"{points:g} point{'s' if points != 1 else ''}"
+
+
+def add_nbgrader_metadata(
+    nb: NotebookNode, *, name: str, points: float | None, source: bool = False, lab: str = "lab"
+) -> None:
+    """Mark every cell as nbgrader would expect it (see the module's docstring), in place.
+
+    ``points``: the lab's graded tests (None: no grading file, no grade cell). ``source``: nbgrader's source
+    version, whose grade cell holds a hidden test that fails, so nbgrader's own autograder can never award
+    the points that only ``course.grade`` can.
+    """
+    for index, cell in enumerate(nb.cells):
+        if cell.get("id") == GRADED_TESTS_ID:
+            continue
+        marked = has_solution(cell.source)
+        if "nbgrader" in cell.metadata and not marked:
+            continue  # a built lab built again: its stubbed cells keep what the solution gave them
+        gid = _grade_id(cell.id)
+        if cell.cell_type == "markdown" and marked:
+            rubric = parse_rubric(cell.source, where=f"{name}, cell {index}")
+            _nbgrader(cell, grade=True, solution=True, grade_id=gid, points=sum(c.points for c in rubric))
+        elif cell.cell_type == "code" and marked:
+            _nbgrader(cell, solution=True, grade_id=gid)
+        else:
+            _nbgrader(cell, locked=True, grade_id=gid)
+    if points is None:
+        return
+    nb.cells = [c for c in nb.cells if c.get("id") != GRADED_TESTS_ID]
+    text = (
+        f"# Graded after you hand it in, by the course's tests (not in this notebook): {_fmt_points(points)}.\n"
+        "# They call your functions on inputs of their own; the self-checks above are your guide."
+    )
+    if source:
+        text += (
+            f"\n{_HIDDEN[0]}\nraise NotImplementedError('graded by python -m course.grade "
+            f"(tests/grading/test_{lab}.py); import its --format nbgrader gradebook')\n{_HIDDEN[1]}"
+        )
+    cell = nbformat.v4.new_code_cell(text)
+    cell.id = GRADED_TESTS_ID
+    _nbgrader(cell, grade=True, locked=True, grade_id=GRADED_TESTS_ID, points=points)
+    nb.cells.append(cell)
 
 
 def strip_solution(source: str, *, where: str = "cell", markdown: bool = False) -> str:
@@ -146,9 +254,11 @@ def clean_notebook(nb: NotebookNode, *, name: str = "notebook") -> NotebookNode:
     return nb
 
 
-def build_notebook(solution: NotebookNode, *, name: str = "notebook") -> NotebookNode:
-    """The student lab for one solution notebook: regions stubbed, outputs and volatile metadata gone."""
+def build_notebook(solution: NotebookNode, *, name: str = "notebook", points: float | None = None) -> NotebookNode:
+    """The student lab for one solution notebook: regions stubbed, outputs and volatile metadata gone,
+    nbgrader's metadata on every cell (with ``points`` for the lab's grading tests, when it has any)."""
     lab = clean_notebook(solution, name=name)
+    add_nbgrader_metadata(lab, name=name, points=points, lab=Path(name).stem)
     for index, cell in enumerate(lab.cells):
         if cell.cell_type in ("code", "markdown"):
             cell.source = strip_solution(
@@ -167,13 +277,31 @@ def solution_notebooks(solutions: Path) -> list[Path]:
     return sorted(p for p in solutions.glob("*.ipynb") if LAB_NAME.match(p.name))
 
 
-def planned_labs(solutions: Path = SOLUTIONS) -> dict[str, str]:
+def planned_labs(solutions: Path = SOLUTIONS, tests: Path = GRADING_TESTS) -> dict[str, str]:
     """Lab file name -> the exact text the build writes for it."""
     plan: dict[str, str] = {}
+    points = graded_points(tests)
     for path in solution_notebooks(solutions):
         nb = nbformat.read(path, as_version=4)
-        plan[path.name] = dumps(build_notebook(nb, name=f"{solutions.name}/{path.name}"))
+        plan[path.name] = dumps(
+            build_notebook(nb, name=f"{solutions.name}/{path.name}", points=points.get(path.stem))
+        )
     return plan
+
+
+def nbgrader_course(target: Path, solutions: Path = SOLUTIONS, tests: Path = GRADING_TESTS) -> list[Path]:
+    """An nbgrader course folder: ``target/source/NN_slug/NN_slug.ipynb`` for every lab, the solutions with
+    nbgrader's metadata (``nbgrader generate_assignment NN_slug`` run in ``target`` makes the student version)."""
+    points = graded_points(tests)
+    written = []
+    for path in solution_notebooks(solutions):
+        nb = clean_notebook(nbformat.read(path, as_version=4), name=f"{solutions.name}/{path.name}")
+        add_nbgrader_metadata(nb, name=path.name, points=points.get(path.stem), source=True, lab=path.stem)
+        out = target / "source" / path.stem / path.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(dumps(nb), encoding="utf-8")
+        written.append(out)
+    return written
 
 
 def _has_outputs(nb: NotebookNode) -> bool:
@@ -234,8 +362,18 @@ def main(argv: Iterable[str] | None = None) -> int:
         action="store_true",
         help="also remove outputs and volatile metadata from the solution notebooks",
     )
+    parser.add_argument(
+        "--nbgrader",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write an nbgrader course folder (DIR/source/NN_slug/NN_slug.ipynb) from the solutions",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
+        if args.nbgrader:
+            for path in nbgrader_course(args.nbgrader, args.solutions):
+                print(f"wrote {path}")
         if args.check:
             found = problems(args.solutions, args.labs)
             for line in found:
@@ -249,7 +387,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         if not written:
             print(f"{len(solution_notebooks(args.solutions))} lab(s) already up to date")
         return 0
-    except MarkerError as err:
+    except (MarkerError, RubricError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except nbformat.reader.NotJSONError as err:

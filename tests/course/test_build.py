@@ -95,7 +95,16 @@ def test_build_strips_outputs_counts_and_volatile_metadata(tmp_path):
     lab = json.loads((labs / "01_demo.ipynb").read_text())
     code = lab["cells"][0]
     assert code["outputs"] == [] and code["execution_count"] is None
-    assert code["metadata"] == {"tags": ["exercise"]}
+    assert code["metadata"] == {
+        "tags": ["exercise"],
+        "nbgrader": {
+            "schema_version": 3,
+            "grade": False,
+            "solution": True,
+            "locked": False,
+            "grade_id": code["id"],
+        },
+    }
     assert "widgets" not in lab["metadata"] and "version" not in lab["metadata"]["language_info"]
     assert "raise NotImplementedError()" in "".join(code["source"])
     nbformat.validate(nbformat.reads((labs / "01_demo.ipynb").read_text(), as_version=4))
@@ -148,3 +157,105 @@ def test_only_numbered_notebooks_are_labs(tmp_path):
     solutions, labs = _solution(tmp_path)
     nbformat.write(new_notebook(), solutions / "scratch.ipynb")
     assert [p.name for p in build.solution_notebooks(solutions)] == ["01_demo.ipynb"]
+
+
+# ---- nbgrader compatibility --------------------------------------------------------------------------
+ANSWER = """Why did you choose it?
+
+**Graded by hand (3 points):**
+- (2) names the binding budget
+- (1) says what it gave up
+
+### BEGIN SOLUTION
+Memory, and two points of accuracy.
+### END SOLUTION
+"""
+
+
+def test_every_cell_carries_nbgrader_metadata_that_nbgrader_accepts(tmp_path):
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    grading = tmp_path / "grading"
+    grading.mkdir()
+    (grading / "test_01_demo.py").write_text(
+        "import pytest\n\n@pytest.mark.points(2)\ndef test_a(lab):\n    pass\n\n"
+        "@pytest.mark.parametrize('x', [1, 2, 3])\ndef test_b(lab, x):\n    pass\n"
+    )
+    cells = [new_markdown_cell("# Demo lab"), new_code_cell(SOLVED), new_markdown_cell(ANSWER)]
+    solutions, labs = _solution(tmp_path, cells=cells)
+    nb = build.build_notebook(
+        nbformat.read(solutions / "01_demo.ipynb", as_version=4),
+        name="01_demo",
+        points=build.graded_points(grading)["01_demo"],
+    )
+    meta = [c.metadata["nbgrader"] for c in nb.cells]
+    assert [(m["grade"], m["solution"], m["locked"]) for m in meta] == [
+        (False, False, True),  # prose: read-only
+        (False, True, False),  # code with a solution region: the student's
+        (True, True, False),  # written answer: graded by hand, points from its rubric
+        (True, False, True),  # the lab's tests, outside the notebook: their points
+    ]
+    assert meta[2]["points"] == 3 and meta[3]["points"] == 2 + 3  # test_b counts once per case
+    assert nb.cells[-1].id == meta[-1]["grade_id"] == build.GRADED_TESTS_ID
+    assert len({m["grade_id"] for m in meta}) == len(meta)
+    MetadataValidator().validate_nb(nb)  # nbgrader's own checks: schema, grade ids, points, cell types
+    # a built lab built again is the same notebook (the stubbed cells keep their metadata)
+    again = build.build_notebook(nbformat.reads(build.dumps(nb), as_version=4), name="01_demo", points=5.0)
+    assert build.dumps(again) == build.dumps(nb)
+
+
+def test_a_rubric_that_does_not_add_up_stops_the_build(tmp_path, capsys):
+    bad = ANSWER.replace("(3 points)", "(4 points)")
+    solutions, labs = _solution(tmp_path, cells=[new_markdown_cell(bad)])
+    assert build.main(["--solutions", str(solutions), "--labs", str(labs)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: solutions/01_demo.ipynb, cell 0: the rubric's criteria add up to 3 points, its heading says 4; "
+        "make them agree"
+    ]
+    assert not labs.exists()
+
+
+@pytest.mark.slow
+def test_the_points_in_the_labs_are_the_points_pytest_collects(tmp_path):
+    from course import GRADING_TESTS, grade
+
+    collected = {lab.notebook: lab.max_score for lab in grade.discover_labs(GRADING_TESTS, tmp_path)}
+    assert build.graded_points() == collected
+
+
+@pytest.mark.slow
+def test_nbgrader_generate_assignment_makes_our_lab_from_our_nbgrader_source(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from nbgrader.api import Gradebook
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    from course import LABS
+
+    for path in sorted(LABS.glob("*.ipynb")):  # every lab in the repository passes nbgrader's validator
+        MetadataValidator().validate_nb(nbformat.read(path, as_version=4))
+    lab = "06_compression"  # a lab with a written answer graded by hand
+    build.nbgrader_course(tmp_path)
+    bin_dir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", lab, f"--CourseDirectory.root={tmp_path}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"]),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    release = nbformat.read(tmp_path / "release" / lab / f"{lab}.ipynb", as_version=4)
+    ours = nbformat.read(LABS / f"{lab}.ipynb", as_version=4)
+    assert [c.source for c in release.cells] == [c.source for c in ours.cells]
+    assert [c.metadata["nbgrader"]["grade_id"] for c in release.cells] == [
+        c.metadata["nbgrader"]["grade_id"] for c in ours.cells
+    ]
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
+        # 12 points of graded tests (tests/grading) and 3 of the written answer's rubric
+        assert gradebook.find_assignment(lab).max_score == build.graded_points()[lab] + 3
