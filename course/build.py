@@ -283,9 +283,7 @@ def planned_labs(solutions: Path = SOLUTIONS, tests: Path = GRADING_TESTS) -> di
     points = graded_points(tests)
     for path in solution_notebooks(solutions):
         nb = nbformat.read(path, as_version=4)
-        plan[path.name] = dumps(
-            build_notebook(nb, name=f"{solutions.name}/{path.name}", points=points.get(path.stem))
-        )
+        plan[path.name] = dumps(build_notebook(nb, name=f"{solutions.name}/{path.name}", points=points.get(path.stem)))
     return plan
 
 
