@@ -1,9 +1,11 @@
-"""``kit model deploy MODEL --device ID``: deliver a model over the air (and ``--status`` to see what runs)."""
+"""``kit model deploy MODEL --device ID`` delivers a model over the air (``--status``: what runs);
+``kit model retrain --from-s3 DEVICE`` makes a candidate from the frames a device uploaded (``--deploy``: and sends it)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +24,29 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--status", action="store_true", help="print what the device was asked to run and reports")
     p.set_defaults(func=_deploy)
 
+    from kit.argtypes import float_range, int_range
+
+    r = sub.add_parser(
+        "retrain",
+        help="fine-tune a model on the frames a device uploaded while drift alarmed (and deploy it)",
+        description="Download the frames DEVICE uploaded to s3://BUCKET/frames/DEVICE/ (labelled by its "
+        "sensors), fine-tune the base model on them plus a replay of its training data, write OUT/NAME.tflite "
+        "and its card (held-out accuracy on the newest uploaded frames, beside the base model's); with "
+        "--deploy, deploy it to DEVICE. Needs TensorFlow (pip install -e .[train]).",
+    )
+    r.add_argument("--from-s3", required=True, metavar="DEVICE", help="the thing name whose frames to use")
+    r.add_argument("--out", default="models", help="folder for the candidate, its weights and card")
+    r.add_argument("--name", default=None, help="file stem (default: BASE-DEVICE-retrained)")
+    r.add_argument("--base", default="intersection", help="model to start from: a shipped name or a card/.tflite")
+    r.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
+    r.add_argument("--epochs", type=int_range(1, 1000), default=6)
+    r.add_argument("--replay", type=int_range(0, 1_000_000), default=500, help="frames of the base's own data")
+    r.add_argument("--holdout", type=float_range(0.0, 0.9), default=0.2, help="newest share kept to score on")
+    r.add_argument("--learning-rate", type=float_range(1e-6, 1.0), default=1e-3)
+    r.add_argument("--bucket", default=None, help="S3 bucket (default: KIT_BUCKET or kit-telemetry)")
+    r.add_argument("--deploy", action="store_true", help="deploy the candidate to DEVICE (the canary decides)")
+    r.set_defaults(func=_retrain)
+
 
 def _deploy(args: argparse.Namespace) -> int:
     from kit.errors import UsageError
@@ -34,4 +59,32 @@ def _deploy(args: argparse.Namespace) -> int:
         raise UsageError("kit model deploy: give MODEL (a .tflite path or a shipped model name), or --status")
     spec = deploy(args.model, args.device, version=args.version, min_kit=args.min_kit, bucket=args.bucket)
     print(json.dumps({"device": args.device, "desired.model": spec.to_dict()}, indent=2))
+    return 0
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from kit.ml.ota.retrain import frames_prefix, retrain_from_s3
+
+    frames_prefix(args.from_s3)  # a bad device name fails before TensorFlow is imported
+    if Path(args.out).is_file():
+        from kit.errors import UsageError
+
+        raise UsageError(f"--out {args.out!r} is a file; give a folder for the candidate, its weights and card")
+    card = retrain_from_s3(
+        args.from_s3,
+        out=args.out,
+        name=args.name,
+        base=args.base,
+        seed=args.seed,
+        epochs=args.epochs,
+        replay=args.replay,
+        holdout=args.holdout,
+        learning_rate=args.learning_rate,
+        bucket=args.bucket,
+    )
+    if args.deploy:
+        from kit.ml.ota.deploy import deploy
+
+        spec = deploy(card["_path"], args.from_s3, bucket=args.bucket)
+        print(json.dumps({"device": args.from_s3, "desired.model": spec.to_dict()}, indent=2))
     return 0

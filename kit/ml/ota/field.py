@@ -94,7 +94,9 @@ class FieldModel:
             probs, pedestrian, exited = np.asarray(result.probs), None, bool(result.exited)
         else:
             out = self.host.predict(frame)
-            probs, pedestrian, exited = out["queue"][0], float(out["pedestrian"][0][0]), False
+            # a delivered queue-only model (e.g. the federated one) leaves the pedestrian to the PIR sensor
+            pedestrian = float(out["pedestrian"][0][0]) if "pedestrian" in out else None
+            probs, exited = out["queue"][0], False
         ms = (time.perf_counter() - t0) * 1e3
         self.frames += 1
         self.updater.observe(frame, probs, ms, sensor_class)

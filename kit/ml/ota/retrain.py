@@ -1,0 +1,304 @@
+"""The cloud retrain loop: frames the device uploaded while drift alarmed become a candidate model.
+
+    device:    FrameUploader.add(frame, queue_class, pedestrian)   while drift alarms (labels from its sensors)
+               FrameUploader.flush()  ─► s3://BUCKET/frames/<device>/<first-frame>-<sha12>.npz   (cloud worker)
+    operator:  kit model retrain --from-s3 DEVICE --out DIR [--deploy]
+               ─► fine-tune the running model's Keras weights on those frames (plus a replay of its own
+                  training distribution, so that the old scenes are not forgotten), convert, write a card
+               ─► kit model deploy: the device verifies, canaries and swaps it like any other model
+
+    >>> from kit.ml.ota.retrain import FrameUploader, retrain_from_s3          # doctest: +SKIP
+    >>> up = FrameUploader("kit-0001")                                          # doctest: +SKIP
+    >>> up.add(frame, queue_class=2, pedestrian=0)                              # doctest: +SKIP
+    >>> up.flush()                                                               # doctest: +SKIP
+    'frames/kit-0001/000000-3f1c2a9b0d4e.npz'
+    >>> card = retrain_from_s3("kit-0001", out="models", seed=0)                # doctest: +SKIP
+
+The labels are what the device's own sensors say at the moment of the frame: the queue class from the
+ultrasonic sensor's distance to the nearest car, a pedestrian from the PIR sensor. Nobody labels frames
+by hand. The card's metrics are measured on the last uploaded frames, held out of the training (the
+newest scenes, the ones the candidate must handle), beside the base model on the same frames.
+Needs TensorFlow (``pip install -e .[train]``) for the retrain; the uploader needs boto3 only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kit.errors import UsageError
+from kit.ml.ota.desired import DeployError
+
+PREFIX = "frames"
+REPLAY_SEED_OFFSET = 20_000  # replayed training frames: another seed than the base model's own training set
+
+
+def frames_prefix(device: str) -> str:
+    """The S3 prefix of a device's uploaded frames: ``frames/<device>/``."""
+    if not isinstance(device, str) or not device.strip() or "/" in device:
+        raise UsageError(f"a device is a thing name without '/', e.g. kit-0001; got {device!r}")
+    return f"{PREFIX}/{device}/"
+
+
+def pack(frames: np.ndarray, queue: np.ndarray, pedestrian: np.ndarray, meta: dict[str, Any]) -> bytes:
+    """One chunk as bytes (a compressed ``.npz``: ``x`` uint8 frames, ``queue``, ``pedestrian``, ``meta`` JSON)."""
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        x=np.asarray(frames, np.uint8),
+        queue=np.asarray(queue, np.int8),
+        pedestrian=np.asarray(pedestrian, np.int8),
+        meta=np.array(json.dumps(meta, sort_keys=True)),
+    )
+    return buf.getvalue()
+
+
+def unpack(raw: bytes, key: str = "chunk") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames, queue classes and pedestrian flags of a chunk written by :func:`pack`, checked."""
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as f:
+            x, q, p = f["x"], f["queue"].astype(np.int64), f["pedestrian"].astype(np.int64)
+    except Exception as exc:  # noqa: BLE001 - any unreadable object is the same mistake for the operator
+        raise DeployError(f"{key} is not a frames chunk (.npz with x, queue, pedestrian): {exc}") from None
+    if x.ndim != 3 or len(x) != len(q) or len(q) != len(p) or x.dtype != np.uint8:
+        raise DeployError(
+            f"{key}: frames {x.shape} {x.dtype}, {len(q)} queue and {len(p)} pedestrian labels do not match"
+        )
+    if len(q) and (q.min() < 0 or q.max() > 2 or p.min() < 0 or p.max() > 1):
+        raise DeployError(f"{key}: queue classes must be 0..2 and pedestrian flags 0/1")
+    return x, q, p
+
+
+class FrameUploader:
+    """The device's side: frames with their sensor labels, buffered, uploaded in chunks (see the module docstring).
+
+    :meth:`add` is a list append (the model loop may call it); :meth:`flush` does the upload and belongs
+    on a worker that may wait for the network (the cloud link), never on the control thread.
+    ``limit`` bounds the frames one drift episode uploads (the device's data plan, the bucket's size).
+    """
+
+    def __init__(
+        self, device: str, *, chunk: int = 64, limit: int = 4000, bucket: str | None = None, s3: Any = None
+    ) -> None:
+        self.prefix = frames_prefix(device)
+        self.device = device
+        if chunk < 1 or limit < 1:
+            raise UsageError(f"chunk and limit are numbers of frames >= 1, got {chunk}, {limit}")
+        self.chunk, self.limit = int(chunk), int(limit)
+        self.bucket, self.s3 = bucket, s3
+        self.buffer: list[tuple[np.ndarray, int, int]] = []
+        self.sent = 0  # frames uploaded
+        self.keys: list[str] = []
+
+    @property
+    def full(self) -> bool:
+        """True once ``limit`` frames are uploaded or waiting."""
+        return self.sent + len(self.buffer) >= self.limit
+
+    def add(self, frame: np.ndarray, queue_class: int, pedestrian: int = 0) -> bool:
+        """Keep one frame and its sensor labels; True when a chunk is ready to :meth:`flush`."""
+        if not self.full:
+            self.buffer.append((np.asarray(frame, np.uint8), int(queue_class), int(bool(pedestrian))))
+        return len(self.buffer) >= self.chunk
+
+    def flush(self) -> str | None:
+        """Upload the buffered frames as one chunk; its key, or None when there was nothing to send."""
+        if not self.buffer:
+            return None
+        if self.s3 is None:
+            from kit.cloud.config import client, current
+            from kit.ml.ota.deploy import _ensure_bucket
+
+            self.s3, self.bucket = client("s3"), self.bucket or current().bucket
+            _ensure_bucket(self.s3, self.bucket, current().local)  # the local endpoint starts with no bucket
+        batch, self.buffer = self.buffer, []
+        raw = pack(
+            np.stack([b[0] for b in batch]),
+            np.array([b[1] for b in batch]),
+            np.array([b[2] for b in batch]),
+            {"device": self.device, "labels": "queue: ultrasonic sensor; pedestrian: PIR sensor", "t": time.time()},
+        )
+        # the first frame's number orders the chunks in time; the digest makes a re-sent chunk the same object
+        key = f"{self.prefix}{self.sent:06d}-{hashlib.sha256(raw).hexdigest()[:12]}.npz"
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=raw, ContentType="application/octet-stream")
+        except Exception:
+            self.buffer = batch + self.buffer  # kept for the next try: nothing the sensors labelled is lost
+            raise
+        self.sent += len(batch)
+        self.keys.append(key)
+        return key
+
+
+def download_frames(device: str, *, bucket: str | None = None, s3: Any = None) -> tuple[Any, list[str]]:
+    """Every chunk a device uploaded, in the order it sent them, as one ``kit.ml.data.Dataset``; and the keys."""
+    from kit.cloud.config import client, current
+    from kit.ml.data import Dataset
+
+    s3 = s3 or client("s3")
+    bucket = bucket or current().bucket
+    prefix = frames_prefix(device)
+    keys: list[str] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".npz")]
+    except s3.exceptions.NoSuchBucket:
+        raise DeployError(f"no bucket {bucket!r}: give --bucket, or set KIT_BUCKET to the devices' bucket") from None
+    if not keys:
+        raise DeployError(
+            f"no frames under s3://{bucket}/{prefix}: the device uploads them while its drift monitor alarms "
+            "(kit.ml.ota.retrain.FrameUploader); check the device name"
+        )
+    parts = [unpack(s3.get_object(Bucket=bucket, Key=k)["Body"].read(), k) for k in sorted(keys)]
+    shapes = {p[0].shape[1:] for p in parts}
+    if len(shapes) != 1:
+        raise DeployError(f"the chunks under {prefix} hold frames of several sizes {sorted(shapes)}; keep one camera")
+    x, q, p = (np.concatenate([part[i] for part in parts]) for i in range(3))
+    return Dataset(x, q, p, {"device": device, "keys": sorted(keys)}), sorted(keys)
+
+
+def retrain_from_s3(
+    device: str,
+    *,
+    out: str | Path = "models",
+    name: str | None = None,
+    base: str | Path = "intersection",
+    seed: int = 0,
+    epochs: int = 6,
+    replay: int = 500,
+    learning_rate: float = 1e-3,
+    holdout: float = 0.2,
+    bucket: str | None = None,
+    s3: Any = None,
+    progress: Any = print,
+) -> dict[str, Any]:
+    """Fine-tune ``base`` on the frames ``device`` uploaded; write ``OUT/NAME.tflite`` + card; return the card.
+
+    The newest ``holdout`` share of the uploaded frames is kept out of training and scores both the
+    candidate and the base model (``metrics`` and ``metrics_base`` in the card). ``replay`` frames of the
+    base model's own training distribution (another seed) are mixed in so that it keeps what it knew.
+    """
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from kit.ml.card import evaluate, file_sha256, load_card, write_card
+    from kit.ml.data import Dataset, make_dataset
+
+    if epochs < 1 or replay < 0 or not 0.0 <= holdout < 1.0 or learning_rate <= 0:
+        raise UsageError(
+            f"need epochs >= 1, replay >= 0, 0 <= holdout < 1 and a learning rate > 0; got {epochs}, {replay}, "
+            f"{holdout}, {learning_rate}"
+        )
+    say = progress or (lambda _msg: None)
+    try:
+        base_card = load_card(base)
+    except (FileNotFoundError, ValueError) as exc:
+        raise DeployError(f"base model: {exc}") from None
+    if not base_card.get("keras_weights"):
+        raise DeployError(f"the base model {base_card.get('name')!r} lists no Keras weights to fine-tune; give --base")
+    size = int(base_card["architecture"]["size"])
+    data, keys = download_frames(device, bucket=bucket, s3=s3)
+    if data.x.shape[1:] != (size, size):
+        raise DeployError(f"the device uploaded {data.x.shape[1:]} frames; the base model reads ({size}, {size})")
+    n_held = int(round(len(data) * holdout))
+    if len(data) - n_held < 16:
+        raise DeployError(f"only {len(data)} frames uploaded by {device}: retraining needs at least 16 to learn from")
+    fit_on = data.subset(slice(0, len(data) - n_held))
+    held = data.subset(slice(len(data) - n_held, len(data)))
+    say(f"{len(data)} frames from s3 (keys {len(keys)}): {len(fit_on)} to train on, the newest {n_held} held out")
+    train_spec = base_card.get("data", {}).get("train", {})
+    replay_seed = int(train_spec.get("seed", 0)) + REPLAY_SEED_OFFSET + int(seed)
+    if replay:
+        old = make_dataset(replay, seed=replay_seed, conditions=train_spec.get("conditions"), size=size)
+        fit_on = Dataset(
+            np.concatenate([fit_on.x, old.x]),
+            np.concatenate([fit_on.queue, old.queue]),
+            np.concatenate([fit_on.pedestrian, old.pedestrian]),
+        )
+
+    import tensorflow as tf
+
+    from kit.ml.host import ModelHost
+    from kit.ml.model import load_keras
+    from kit.ml.tflite import convert
+    from kit.ml.train import fit
+
+    tf.config.experimental.enable_op_determinism()
+    model = load_keras(base_card)
+    from kit.ml.quiet import native_stderr
+
+    t0 = time.perf_counter()
+    with native_stderr():  # tf.data's native graph notes would reach the operator's terminal
+        fit(model, fit_on, epochs=epochs, learning_rate=learning_rate, seed=seed, progress=progress)
+    train_s = time.perf_counter() - t0
+    name = name or f"{base_card['name']}-{device}-retrained"
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.tflite"
+    path.with_suffix(".json").unlink(missing_ok=True)  # a card of an earlier run no longer describes it
+    path.write_bytes(convert(model))
+    weights = out / f"{name}.weights.npz"
+    np.savez_compressed(weights, *model.get_weights())
+    card = {k: v for k, v in base_card.items() if not k.startswith("_")}
+    card.update(
+        {
+            "name": name,
+            "file": path.name,
+            "size_bytes": path.stat().st_size,
+            "sha256": file_sha256(path),
+            "keras_weights": {
+                "file": weights.name,
+                "sha256": file_sha256(weights),
+                "size_bytes": weights.stat().st_size,
+            },
+            "base": {"name": base_card["name"], "sha256": base_card.get("sha256")},
+            "data": {
+                "uploaded": {
+                    "device": device,
+                    "frames": len(data),
+                    "trained_on": len(data) - n_held,
+                    "held_out": n_held,
+                    "labels": "queue class: the device's ultrasonic sensor; pedestrian: its PIR sensor",
+                    "keys": keys,
+                },
+                "replay": {
+                    "generator": "kit.ml.data.make_dataset",
+                    "n": replay,
+                    "seed": replay_seed,
+                    "conditions": train_spec.get("conditions"),
+                },
+            },
+            "training": {
+                "from": f"the Keras weights of {base_card['name']}",
+                "seed": seed,
+                "epochs": epochs,
+                "learning_rate": learning_rate,
+                "train_seconds": round(train_s, 1),
+                "tensorflow": tf.__version__,
+            },
+            "reproduce": f"kit model retrain --from-s3 {device} --base {base} --seed {seed} --epochs {epochs} "
+            f"--replay {replay} --out {out}",
+            "limitations": f"fine-tuned on {len(data) - n_held} frames of one device's scene, labelled by its sensors",
+        }
+    )
+    card.pop("stress", None)  # measured on the base model's frames, not this one's
+    if n_held:
+        card["metrics"] = {**evaluate(ModelHost(path), held), "measured_on": f"the newest {n_held} uploaded frames"}
+        base_host = ModelHost(Path(base_card["_dir"]) / base_card["file"])
+        card["metrics_base"] = evaluate(base_host, held)
+        say(
+            f"held-out uploaded frames: queue accuracy {card['metrics']['queue_accuracy']:.3f} "
+            f"(base {card['metrics_base']['queue_accuracy']:.3f})"
+        )
+    else:
+        card["metrics"] = {}
+    write_card(card, path.with_suffix(".json"))
+    say(f"wrote {path} ({card['size_bytes']} bytes) and its card")
+    card["_path"] = str(path)
+    return card
