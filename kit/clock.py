@@ -54,14 +54,23 @@ class Clock:
 class SimClock(Clock):
     """The simulated world's time: :meth:`wait` advances the world (pins and sensors follow).
 
-    With ``realtime=True`` each wait also sleeps as long on the wall clock (a live demo).
+    With ``realtime=True`` each wait also sleeps as long on the wall clock (a live demo); ``speed=600`` paces
+    the world at 600 simulated seconds per wall second (a day in 2.4 minutes: accelerated, yet the app's
+    wall-clock workers, faults and ``kit status`` keep a fixed relation to simulated time). Without either the
+    world runs as fast as the machine allows.
     """
 
     simulated = True
 
-    def __init__(self, world: Any, *, realtime: bool = False) -> None:
+    def __init__(self, world: Any, *, realtime: bool = False, speed: float | None = None) -> None:
+        if speed is not None and not (0 < speed < float("inf")):
+            from kit.errors import UsageError
+
+            raise UsageError(f"speed={speed!r}: give simulated seconds per wall second, a positive number")
         self.world = world
-        self.realtime = realtime
+        self.speed = 1.0 if realtime and speed is None else speed
+        #: paced against the wall clock (real time or accelerated), as opposed to as fast as possible
+        self.realtime = self.speed is not None
         self._start = world.elapsed
         self._wall_start = time.monotonic()
 
@@ -79,22 +88,25 @@ class SimClock(Clock):
         left = elapsed_s - self.elapsed()
         if left <= 0:
             return
-        if self.realtime:
+        if self.speed is not None:
             # Against the wall clock's absolute schedule: slow work in one tick is made up in the next.
-            pause = self._wall_start + elapsed_s - time.monotonic()
+            pause = self._wall_start + elapsed_s / self.speed - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
         self.world.advance(left)
 
     def anchor(self) -> None:
-        self._wall_start = time.monotonic() - self.elapsed()
+        self._wall_start = time.monotonic() - self.elapsed() / (self.speed or 1.0)
 
     def lateness(self, elapsed_s: float) -> float:
-        """Wall-clock seconds since ``elapsed_s`` was due (real time only; 0 in fast simulation)."""
-        return time.monotonic() - (self._wall_start + elapsed_s) if self.realtime else 0.0
+        """Wall-clock seconds since ``elapsed_s`` was due (paced runs only; 0 as fast as possible)."""
+        if self.speed is None:
+            return 0.0
+        return time.monotonic() - (self._wall_start + elapsed_s / self.speed)
 
     def __repr__(self) -> str:
-        return f"<SimClock {self.world.now:%Y-%m-%d %H:%M:%S}{' realtime' if self.realtime else ''}>"
+        pace = "" if self.speed is None else " realtime" if self.speed == 1 else f" x{self.speed:g}"
+        return f"<SimClock {self.world.now:%Y-%m-%d %H:%M:%S}{pace}>"
 
 
 class RealClock(Clock):
@@ -137,12 +149,14 @@ class RealClock(Clock):
         return f"<RealClock elapsed={self.elapsed():.3f}s>"
 
 
-def clock_for(board: Any, *, realtime: bool = False, stop: threading.Event | None = None) -> Clock:
+def clock_for(
+    board: Any, *, realtime: bool = False, speed: float | None = None, stop: threading.Event | None = None
+) -> Clock:
     """The clock a board runs on: the simulated world's, or the wall clock for real pins.
 
-    ``realtime=True`` with a simulated board runs the world at wall-clock speed.
+    ``realtime=True`` with a simulated board runs the world at wall-clock speed, ``speed=N`` N times faster.
     """
     world = getattr(board, "world", None)
     if world is not None:
-        return SimClock(world, realtime=realtime)
+        return SimClock(world, realtime=realtime, speed=speed)
     return RealClock(stop)

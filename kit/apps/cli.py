@@ -40,6 +40,7 @@ def _run_intersection(args: argparse.Namespace) -> int:
         start=args.start,
         hours=args.hours,
         realtime=args.realtime,
+        speed=args.speed,
         leaves=args.leaves,
         road_works=args.road_works,
         model=None if args.no_model else args.model,
@@ -254,7 +255,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--start", type=iso_datetime(), default="2026-10-15T00:00:00", help="simulated start (ISO), unless resuming"
         )
         p.add_argument("--fresh", action="store_true", help="do not resume simulated time from the store")
-        p.add_argument("--realtime", action="store_true", help="simulation at wall-clock speed")
+        pace = p.add_mutually_exclusive_group()
+        pace.add_argument("--realtime", action="store_true", help="simulation at wall-clock speed")
+        pace.add_argument(
+            "--speed",
+            type=float_range(0, 1e6, low_open=True),
+            help="simulation paced at N simulated seconds per wall second (600: a day in 2.4 min); "
+            "default: as fast as possible",
+        )
         p.add_argument("--leaves", type=float_range(0, 1), default=0.0, help="leaf cover on sensors and lens, 0..1")
         p.add_argument("--road-works", action="store_true")
         p.add_argument(

@@ -4,14 +4,18 @@ The app composes three parts that never import it back::
 
     control loop (this thread): clock ─► controller ─► conflict monitor ─► lamps; sensors ─► logbook (memory)
     model loop (between ticks):  camera ─► hosted model ─► drift monitor ─► "long queue" for the controller
-    worker thread:               logbook ─► kit.store (readings, outbox, retention);  cloud link ─► S3, shadow, MQTT
-                                 live parameters ◄─ store ◄─ shadow deltas / `kit params set`
+    logbook worker (disk only):  logbook ─► kit.store (readings, outbox, retention); status file + heartbeat
+                                 live parameters ◄─ store ◄─ `kit params set`
+    cloud worker (network only): outbox ─► cloud link ─► S3, telemetry; shadow deltas ─► store
 
 The control loop reads parameters from memory and hands readings over in memory: a hung endpoint, a stalled
-broker or a full disk slows the worker only, never the lights.
+broker or a full disk slows a worker only, never the lights; and since the cloud has its own worker, a hung
+endpoint does not hold the status either (`kit status` keeps saying "running", truthfully).
 
-In simulation (anywhere but a Pi) time runs as fast as the machine allows, or in real time with
-``realtime=True``; on a Pi the pins are real and time is real. The cloud is optional: without it the
+In simulation (anywhere but a Pi) time runs as fast as the machine allows, in real time with
+``realtime=True``, or ``speed=N`` times faster than real time (``kit run intersection --speed 600``: a day in
+2.4 minutes with the workers, the cloud's timeouts and `kit status` on the wall clock as on a device); on a Pi
+the pins are real and time is real. The cloud is optional: without it the
 readings wait in the outbox, which is the point of store-and-forward.
 
     >>> from kit.store import Store
@@ -52,6 +56,9 @@ class AppOptions:
     start: str = "2026-10-15T00:00:00"  #: simulated start (ignored on a Pi and when resuming)
     hours: float | None = None  #: stop after this long (None: until stopped)
     realtime: bool = False  #: simulation at wall-clock speed instead of as fast as possible
+    #: simulation paced at this many simulated seconds per wall second (600: a day in 2.4 min); None: realtime
+    #: decides (wall-clock speed, or as fast as possible)
+    speed: float | None = None
     leaves: float = 0.0
     road_works: bool = False
     #: shipped model name ("fusion": camera + sensors, int8 early exit; "early_exit": camera two-part host;
@@ -69,7 +76,7 @@ class AppOptions:
     mqtt: bool = True  #: with the cloud: telemetry and shadow deltas over MQTT too
     resume: bool = True  #: continue simulated time from the newest stored reading
     status_path: str | None = None  #: where `kit status` reads health (default: next to the store)
-    flush_every_s: float = 0.5  #: wall seconds between the worker's rounds (write readings, cloud, status)
+    flush_every_s: float = 0.5  #: wall seconds between the workers' rounds (readings and status; the cloud)
     final_sync_s: float = 30.0  #: at the end, keep sending the outbox for at most this long (wall clock)
     sample_period_s: float | None = None  #: overrides the stored sample_period_s for this run (None: the store's)
     lease_s: float = 10.0  #: outbox lease while a batch is in flight (a crashed run's batch returns after it)
@@ -83,7 +90,9 @@ class AppOptions:
 class IntersectionApp:
     """Runs the intersection: a :class:`~kit.apps.control_loop.ControlLoop`, a
     :class:`~kit.apps.model_loop.ModelLoop`, a :class:`~kit.apps.logbook.Logbook` and (with the cloud) a
-    :class:`~kit.apps.cloud_link.CloudLink` on a worker thread.
+    :class:`~kit.apps.cloud_link.CloudLink`. Two workers keep I/O off the control loop: the logbook's (readings,
+    retention, parameters, the status file with its heartbeat: local disk only) and the cloud's (network only), so
+    an endpoint that hangs delays neither the lights nor the status that says they are running.
 
     :param store: the device's :class:`kit.store.Store` (parameters, readings, outbox).
     :param options: :class:`AppOptions`.
@@ -102,7 +111,9 @@ class IntersectionApp:
         self.board = board if board is not None else self._make_board()
         self.simulated = getattr(self.board, "world", None) is not None
         self.health.simulated = self.simulated
-        self.clock = clock_for(self.board, realtime=self.options.realtime, stop=self.stop_event)
+        self.clock = clock_for(
+            self.board, realtime=self.options.realtime, speed=self.options.speed, stop=self.stop_event
+        )
         self.params = store.params.live()
         self.model_loop = ModelLoop(
             self.options.model,
@@ -124,7 +135,7 @@ class IntersectionApp:
         self.controller = self.control.controller
         self.logbook = Logbook(store, self.params, self.health)
         self.cloud: Any = None
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
         self._worker_stop = threading.Event()
         self._wall_start = time.monotonic()
         self._next_retention: float | None = None
@@ -213,8 +224,8 @@ class IntersectionApp:
         """Intersection time as a UTC epoch (simulated time in simulation)."""
         return self.clock.now()
 
-    # --- the worker: storage, cloud, status ------------------------------------------------------------
-    def _work(self, *, final: bool = False) -> None:
+    # --- the workers: storage and status; the cloud --------------------------------------------------------
+    def _work(self) -> None:
         self.logbook.flush()
         now = self.clock.now()
         if self._next_retention is None:
@@ -228,16 +239,23 @@ class IntersectionApp:
                 self.params.refresh()  # changes other processes wrote (`kit params set` while running)
             except Exception as exc:  # noqa: BLE001 - the store may be unreadable for a moment
                 log.warning("parameters not refreshed: %s", short(exc))
-        if self.cloud is not None and not final:
-            self.cloud.step()
         self._write_status()
 
-    def _worker_loop(self) -> None:
+    def _worker_loop(self, work: Any, name: str) -> None:
         while not self._worker_stop.wait(self.options.flush_every_s):
             try:
-                self._work()
-            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one problem
-                log.warning("worker: %s", short(exc))
+                work()
+            except Exception as exc:  # noqa: BLE001 - a worker must outlive any one problem
+                log.warning("%s: %s", name, short(exc))
+
+    def _start_workers(self) -> None:
+        jobs = [("kit-logbook", self._work)]
+        if self.cloud is not None:
+            jobs.append(("kit-cloud", self.cloud.step))
+        for name, work in jobs:
+            thread = threading.Thread(target=self._worker_loop, args=(work, name), name=name, daemon=True)
+            thread.start()
+            self._workers.append(thread)
 
     def _write_status(self) -> None:
         h = self.health
@@ -275,7 +293,7 @@ class IntersectionApp:
         self._start_cloud()
         if self.cloud is not None:
             self.cloud.prepare()  # boto3 imports and clients now (no network): not in the worker's first round
-            if self.simulated and not self.options.realtime:
+            if self.simulated and not self.clock.realtime:
                 # Simulated time outruns the worker's wall-clock rounds: take what the cloud asks for before the
                 # day starts, so a run is the same whatever the machine's speed (no lamp waits: none is lit yet).
                 self.cloud.step()
@@ -285,21 +303,20 @@ class IntersectionApp:
         self._next = {"sample": 0.0, "look": 0.0}
         self._write_status()
         self.control.start()
-        self._worker = threading.Thread(target=self._worker_loop, name="kit-worker", daemon=True)
-        self._worker.start()
+        self._start_workers()
         self.controller.anchor()  # the schedule starts now, not when the app object was made
         try:
             while not self.stop_event.is_set() and (end is None or self.control.elapsed < end - 1e-9):
                 self.control.tick(self._tick_work)
         finally:
+            self.control.close()  # the loop has ended by design: its watchdog must not call the final sync a stall
             self._worker_stop.set()
-            if self._worker is not None:
-                self._worker.join(timeout=max(30.0, self.options.final_sync_s))
+            for thread in self._workers:
+                thread.join(timeout=max(30.0, self.options.final_sync_s))
             self.health.state = "stopped"
-            self._work(final=True)
+            self._work()
             if self.cloud is not None:
                 self.cloud.finish(self.options.final_sync_s)
-            self.control.close()
             self.model_loop.close()
             self._write_status()
         return self.summary()

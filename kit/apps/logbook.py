@@ -123,4 +123,6 @@ def _storage_problem(exc: BaseException) -> str:
         return "disk full"
     if "readonly" in text or "read-only" in text or "read only" in text:
         return "store is read-only"
+    if "disk i/o error" in text:
+        return "disk I/O error"  # a write the card refused (a failing card, or a file-size limit): not "full"
     return short(exc)

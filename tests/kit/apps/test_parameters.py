@@ -5,7 +5,7 @@ changed part-way through the run (as `kit params set`, a notebook or the shadow 
 observed on the lamps, the buzzer, the store or the cloud after the change. A parameter added to the table
 without a check here fails ``test_every_parameter_is_walked``; one with no reader fails its own check.
 
-The app's worker round (store, retention, cloud) is run from the control loop's tick once per simulated
+The app's worker rounds (store, retention, status; the cloud) are run from the control loop's tick once per simulated
 minute here, so each run is deterministic.
 """
 
@@ -97,7 +97,9 @@ def run(
             if patch and t == 0 and cloud:
                 app.cloud._build()
                 patch(app)
-            app._work()  # the worker's round, at a deterministic moment
+            app._work()  # the workers' rounds, at a deterministic moment
+            if app.cloud is not None:
+                app.cloud.step()
         result.ticks.append(
             (
                 t,

@@ -1,19 +1,22 @@
 """A simulated day of the whole app, with the faults a deployed kit meets (accelerated).
 
 An endpoint that accepts and never answers for an hour (blackholed), a refused endpoint (stopped) twice, a broker
-restart and a broker that stalls (accepts, never answers), a bad reading in the outbox (epoch milliseconds, as an
+restart and a broker that stalls (accepts, never answers), an hour of full disk (the running app's file-size limit
+lowered below its store's size with prlimit: every write that grows a file fails, which SQLite reports as a disk I/O
+error; ENOSPC itself, "database or disk is full", is proved in tests/kit/apps/test_logbook.py), a bad reading in the outbox (epoch milliseconds, as an
 older kit stored them), a shadow request with a 400-digit integer, a good shadow change, one SIGKILL and restart.
-At the end: no run crashed, the conflict monitor never refused anything, every valid reading is in S3 exactly once
+The day is paced (``--speed``: simulated seconds per wall second), so the faults last as long on the wall
+clock whatever the machine. Throughout, `kit status` must say "running": the status and its heartbeat never wait
+behind the cloud's I/O. At the end: no run crashed, the conflict monitor never refused anything, every valid reading is in S3 exactly once
 and the bad one is dead-lettered alone with its reason, the shadow converged (the good change is in effect and
 reported, the 400-digit one refused without a change), telemetry resumed, and the status tells the truth.
-(A full disk is proved in-process, tests/kit/apps/test_logbook.py: the page limit must be set on the app's own
-connection.)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -24,12 +27,14 @@ from pathlib import Path
 import pytest
 
 from kit.apps.latency import HungEndpoint
+from kit.apps.status import liveness
 from kit.cloud.mqtt import Subscriber
 from kit.cloud.shadow import ShadowAgent
 from kit.cloud.uploader import Uploader
 from kit.store import Store
 
 START = datetime.fromisoformat("2026-10-15T00:00:00")
+SPEED = 1200  # a day in 72 s of wall clock; an hour of outage is 3 s, longer than a connect timeout
 SENSORS = ("queue_distance_m", "light", "road_temperature_c", "cpu_temperature_c", "pot")
 
 
@@ -46,12 +51,6 @@ def _status(path: Path) -> dict | None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="known defect: the status heartbeat is written by the worker that also does the cloud's I/O, so behind a "
-    "blackholed endpoint it goes stale for tens of seconds; on a fast machine the unpaced simulated day then ends "
-    "before the planned faults can be injected",
-    strict=False,
-)
 def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, broker):
     db, status_file = tmp_path / "kit.db", tmp_path / "status.json"
     store = Store(db)
@@ -83,6 +82,8 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
             "--cloud",
             "--camera-period",
             "30",
+            "--speed",
+            str(SPEED),
             "--log-level",
             "info",
         ]
@@ -105,11 +106,15 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
             (8, "broker restart"),
             (9, "huge int"),
             (10, "shadow change"),
+            (11, "disk full"),
+            (11.7, "disk back"),
             (12, "kill"),
             (15, "outage"),
             (17, "cloud back"),
         ]
         hung = []
+        paused: set[str] = set()  # what the status said while logging was paused
+        verdicts: dict[str, int] = {}  # what `kit status` would have said at each poll while the app ran
         deadline = time.monotonic() + 900
         try:
             while proc.poll() is None or plan:
@@ -117,6 +122,11 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
                 if plan and proc.poll() is not None and (_status(status_file) or {}).get("state") != "running":
                     pytest.fail(f"the app ended before {[w for _, w in plan]} could be injected; events {events}")
                 status = _status(status_file)
+                if status and proc.poll() is None and status.get("pid") == proc.pid:
+                    verdict = liveness(status)
+                    verdicts[verdict] = verdicts.get(verdict, 0) + 1
+                    if status.get("logging", "ok") != "ok":
+                        paused.add(status["logging"].split(";")[0])
                 if plan and status and status["state"] == "running" and _hours(status) >= plan[0][0]:
                     at, what = plan.pop(0)
                     events.append((round(_hours(status), 2), what))
@@ -153,6 +163,12 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
                         broker.stop()
                         broker.start()
                         telemetry_before_restart = len(listener.messages)
+                    elif what == "disk full":
+                        # Python ignores SIGXFSZ: a write past the limit fails with EFBIG, SQLite says "full".
+                        limit = 64 * 1024  # far below the store; the status file (a few kB) still fits
+                        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+                    elif what == "disk back":
+                        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
                     elif what == "shadow change":
                         operator.request({"ped_green_s": 9, "car_green_s": 20})
                     elif what == "kill":
@@ -172,6 +188,10 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
             if proc.poll() is None:
                 proc.kill()
         assert proc.returncode == 0, f"the app crashed:\n{logs[-1][-3000:]}"
+        assert paused == {"PAUSED: disk I/O error"}, f"the status during the full disk said {paused}"
+        assert set(verdicts) <= {"running", "stopped"} and verdicts.get("running", 0) > 100, (
+            f"`kit status` verdicts while the app ran: {verdicts}"
+        )
         assert [e[1] for e in events] == [
             "blackhole",
             "cloud back",
@@ -183,6 +203,8 @@ def test_a_day_with_two_outages_a_broker_restart_and_a_crash(tmp_path, cloud, br
             "broker restart",
             "huge int",
             "shadow change",
+            "disk full",
+            "disk back",
             "kill",
             "outage",
             "cloud back",
