@@ -28,8 +28,10 @@ DEFAULT_START = "2026-10-15T00:00:00"
 class Sensors:
     """Turns a junction's detectors into a :class:`View` and keeps the crossing request's timer."""
 
-    def __init__(self, junction: Any) -> None:
+    def __init__(self, junction: Any, *, detectors: bool = True) -> None:
         self.junction = junction
+        # False: skip the baselines' loops and lane-area counts (a learned policy never reads them).
+        self.detectors = detectors
         self.request_since: float | None = None
 
     def view(self, machine: PhaseMachine) -> View:
@@ -44,11 +46,12 @@ class Sensors:
             phase=machine.phase,
             phase_s=machine.phase_s,
             queues=j.queues(),
-            approaching={arm: j.approaching(arm) for arm in ("w2c", "e2c", "n2c", "s2c")},
-            vehicles=j.vehicles(),
+            approaching={arm: j.approaching(arm) for arm in ("w2c", "e2c", "n2c", "s2c")} if self.detectors else {},
+            vehicles=j.vehicles() if self.detectors else {},
             peds_waiting=waiting,
             ped_wait_s=0.0 if self.request_since is None else j.elapsed - self.request_since,
             hour=now.hour + now.minute / 60 + now.second / 3600,
+            echo_m=j.echo_m("w2c") if hasattr(j, "echo_m") else None,
         )
 
 

@@ -72,6 +72,8 @@ class View:
     peds_waiting: int = 0  #: pedestrians at the kerb (PIR, camera)
     ped_wait_s: float = 0.0  #: since the oldest unserved crossing request (the button's timer)
     hour: float = 12.0  #: local time of day
+    #: the ultrasonic sensor's reading on the kit's approach (model metres; None: the tail of ``queues["w2c"]``)
+    echo_m: float | None = None
 
 
 Policy = Callable[[View], bool]

@@ -75,6 +75,7 @@ def train(
     buffer: int = 100_000,
     target_every: int = 500,
     train_every: int = 2,
+    group: int = 8,
     epsilon_end: float = 0.05,
     explore_fraction: float = 0.3,
     hidden: int = 64,
@@ -94,15 +95,19 @@ def train(
 
     @tf.function(reduce_retracing=True)
     def learn(s, a, r, s2, discount):
-        q_next_online = model(s2, training=False)
-        best = tf.argmax(q_next_online, axis=1)
-        q_next = tf.gather(target(s2, training=False), best, axis=1, batch_dims=1)
-        y = r + discount * q_next  # episodes end by a time limit only: always bootstrap
-        with tf.GradientTape() as tape:
-            q = tf.gather(model(s, training=True), a, axis=1, batch_dims=1)
-            loss = huber(tf.stop_gradient(y), q)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        # `group` minibatches, one gradient step each, in one call: TensorFlow's per-call cost, not the
+        # arithmetic of this tiny network, is what a step of training costs on a CPU.
+        loss = tf.constant(0.0)
+        for k in tf.range(group):  # a graph loop: traced once whatever the group
+            q_next_online = model(s2[k], training=False)
+            best = tf.argmax(q_next_online, axis=1)
+            q_next = tf.gather(target(s2[k], training=False), best, axis=1, batch_dims=1)
+            y = r[k] + discount[k] * q_next  # episodes end by a time limit only: always bootstrap
+            with tf.GradientTape() as tape:
+                q = tf.gather(model(s[k], training=True), a[k], axis=1, batch_dims=1)
+                loss = huber(tf.stop_gradient(y), q)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
     env = env or SignalEnv(minutes, reward=reward)
@@ -136,12 +141,13 @@ def train(
                 )
             episode = 0.0
             obs, _ = env.reset()
-        if t >= warmup and t % train_every == 0:
-            idx = rng.integers(0, min(t + 1, size), batch)
+        every = train_every * group  # one minibatch per train_every decisions, `group` of them per call
+        if t >= warmup and t % every == 0:
+            idx = rng.integers(0, min(t + 1, size), (group, batch))
             learn(S[idx], A[idx], R[idx], S2[idx], D[idx])
-            if t % 50 < train_every:
+            if t % 50 < every:
                 weights = model.get_weights()
-            if t % target_every < train_every:
+            if t % target_every < every:
                 target.set_weights(model.get_weights())
     env.close()
     filled = min(steps, size)
@@ -157,6 +163,7 @@ def train(
         buffer=buffer,
         target_every=target_every,
         train_every=train_every,
+        group=group,
         epsilon_end=epsilon_end,
         explore_fraction=explore_fraction,
         hidden=hidden,

@@ -39,6 +39,7 @@ ARMS = tuple(ARM_SHARE)  # w2c, e2c, n2c, s2c
 MAIN = ("w2c", "e2c")
 SIDE = ("n2c", "s2c")
 SIDE_AMBER_S = 3.0
+CAR_LENGTH_M = 7.5  # a SUMO passenger car and its gap: one queued car
 CAR_LETTERS = {"green": "G", "amber": "y", "red": "r", "red_amber": "u", "off": "O", "invalid": "r"}
 
 
@@ -250,6 +251,29 @@ class SumoJunction:
             for v in self._sumo.lane.getLastStepVehicleIDs(lane)
             if length - vehicle.getLanePosition(v) <= within_m and vehicle.getSpeed(v) > 0.1
         )
+
+    def echo_m(self, arm: str = "w2c") -> float:
+        """What the kit's ultrasonic sensor reads on ``arm``, in the kit's model metres.
+
+        The sensor looks from :data:`~kit.sim.world.LANE_M` upstream of the stop line towards it, so it sees
+        the vehicle nearest to it within that range (8 car lengths of SUMO's lane), standing or moving:
+        the tail of a standing queue or a car still driving in. With the range empty it reads the full
+        lane. Its scale is the World's: one car length (7.5 m here) is 0.2 m of model lane.
+        """
+        from kit.sim.world import CAR_SPACING_M, LANE_M, MIN_ECHO_M
+
+        lane = self._lanes[arm]
+        length = self._sumo.lane.getLength(lane)
+        reach = LANE_M / CAR_SPACING_M * CAR_LENGTH_M  # the sensor's range in SUMO metres
+        vehicle = self._sumo.vehicle
+        farthest = -1.0
+        for v in self._sumo.lane.getLastStepVehicleIDs(lane):
+            back = length - vehicle.getLanePosition(v) + vehicle.getLength(v)  # the side facing the sensor
+            if back - vehicle.getLength(v) <= reach:
+                farthest = max(farthest, min(back, reach))
+        if farthest < 0:
+            return LANE_M
+        return max(MIN_ECHO_M, LANE_M - farthest / CAR_LENGTH_M * CAR_SPACING_M)
 
     # --- results ----------------------------------------------------------------------------
     def close(self) -> Results:

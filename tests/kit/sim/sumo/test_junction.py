@@ -4,6 +4,7 @@ import pytest
 
 from kit.errors import KitError
 from kit.sim.sumo.junction import SumoBusyError, SumoJunction
+from kit.sim.world import CAR_SPACING_M, LANE_M, MIN_ECHO_M
 
 
 def test_the_kits_lamps_drive_the_main_road_the_walk_and_the_side_road():
@@ -14,9 +15,17 @@ def test_the_kits_lamps_drive_the_main_road_the_walk_and_the_side_road():
         j.run(seconds=120)
         queued = j.queues()["w2c"]
         assert queued > 5
+        assert j.echo_m("w2c") <= LANE_M - CAR_SPACING_M * 5  # the ultrasonic sees the standing queue's tail
         j.set_lights(car="green", ped="red")
-        j.run(seconds=40)
+        echoes, moving = [], []
+        for _ in range(40):
+            j.step()
+            echoes.append(j.echo_m("w2c"))
+            moving.append(j.queues()["w2c"] == 0 and j.approaching("w2c", within_m=60.0) > 0)
         assert j.queues()["w2c"] < queued
+        # With the queue gone, cars still driving in show as echoes nearer than the empty lane's.
+        assert any(m and e < LANE_M for m, e in zip(moving, echoes))
+        assert all(MIN_ECHO_M <= e <= LANE_M for e in echoes)
         j.set_lights(car="red", ped="green")
         assert j.side_light == "green"
         j.run(seconds=10)
