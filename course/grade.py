@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from course import GRADING_TESTS, ROOT
-from course.grading import export
+from course import GRADING_TESTS, ROOT, SOLUTIONS
+from course.grading import export, manual
 from course.grading import unit as unit_module
 from course.grading.cache import ResultCache
 from course.grading.cluster import SchedulerUnreachable, check_scheduler, grade_on_cluster
@@ -359,7 +359,7 @@ def feedback_markdown(student: str, results: list[LabResult]) -> str:
         lines += ["", f"## {r.lab}: {_fmt(r.score)} / {_fmt(r.max_score)}", ""]
         if r.note:
             lines += [f"_{r.note}_", ""]
-        failed = [t for t in r.tests if not t["passed"]]
+        failed = [t for t in r.tests if not t["passed"] and not t.get("manual")]
         if not failed:
             lines.append("All tests passed.")
         elif r.note.startswith(("not submitted", "not graded")):
@@ -370,6 +370,18 @@ def feedback_markdown(student: str, results: list[LabResult]) -> str:
                 name = t["test"].split("::")[-1]
                 message = " ".join(t["message"].split()) or "failed"
                 lines.append(f"- `{name}` ({_fmt(t['max'])} point{'s' if t['max'] != 1 else ''}): {message}")
+        written = [t for t in r.tests if t.get("manual")]
+        if written:
+            lines += ["", "Written answers, graded by hand:"]
+            for t in written:
+                criterion = t["test"].split("::", 2)[-1]
+                if t["message"] in (manual.PENDING, "not submitted"):
+                    lines.append(f"- {criterion} ({_fmt(t['max'])}): {t['message']}")
+                else:
+                    comment = " ".join(t["message"].split())
+                    lines.append(
+                        f"- {criterion}: {_fmt(t['points'])} / {_fmt(t['max'])}" + (f" ({comment})" if comment else "")
+                    )
         problem = r.notebook.get("problem")
         if problem and all(t["message"] == problem for t in failed):
             problem = None  # already said once per test
@@ -490,6 +502,19 @@ def main(argv: Iterable[str] | None = None) -> int:
         help="seconds to wait for the Dask scheduler to answer (default: %(default)s)",
     )
     parser.add_argument("--no-cache", action="store_true", help="grade everything again and keep no results")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        default=None,
+        metavar="MANUAL_CSV",
+        help="add the marks of written answers graded by hand (the manual.csv this command writes, filled in)",
+    )
+    parser.add_argument(
+        "--solutions",
+        type=Path,
+        default=SOLUTIONS,
+        help="reference notebooks holding the written answers' rubrics (default: solutions/)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or lines")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
@@ -508,6 +533,17 @@ def main(argv: Iterable[str] | None = None) -> int:
     limits = Limits(args.cell_timeout, args.notebook_timeout, args.call_timeout, args.lab_timeout, sandbox)
     only = [name.strip() for name in args.labs.split(",") if name.strip()] if args.labs else None
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    # Written answers graded by hand: their rubrics, and the instructor's marks checked before any grading, so
+    # that a bad manual.csv stops the run with nothing written.
+    try:
+        items = manual.answers(args.solutions, only)
+        marks = None
+        if args.merge:
+            students = [p.name for p in discover_students(args.submissions.resolve())]
+            marks = manual.read_marks(args.merge, students, items)
+    except (manual.ManualMarksError, manual.RubricError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.scheduler:
         try:  # a wrong address fails at once, before any work
             workers = check_scheduler(args.scheduler, connect_timeout_s=args.scheduler_timeout)
@@ -537,17 +573,45 @@ def main(argv: Iterable[str] | None = None) -> int:
     except SchedulerUnreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    graded_labs = {r.lab for r in results}
+    items = [i for i in items if i.lab in graded_labs]
+    pending = manual.apply(results, items, marks)
     write_csv(results, args.out, args.format)
     feedback = args.feedback or args.out.resolve().parent / "feedback"
     write_feedback(results, feedback)
     students = sorted({r.student for r in results})
+    said = []
+    if items:
+        said.append(write_manual_sheet(args.submissions.resolve(), students, items, args.out.resolve().parent))
+        if pending:
+            said.append(f"{pending} written-answer mark(s) pending")
     if not args.quiet:
         print(
             f"graded {len(students)} student(s) in {time.monotonic() - started:.1f} s; "
-            f"gradebook {args.out}, feedback in {feedback}/",
+            f"gradebook {args.out}, feedback in {feedback}/" + "".join(f"; {line}" for line in said),
             file=sys.stderr,
         )
     return 0
+
+
+def write_manual_sheet(submissions: Path, students: list[str], items: list[manual.Answer], folder: Path) -> str:
+    """``manual.csv`` for the instructor to fill (never over an existing one) and the students' written answers
+    to read (``manual-answers/LAB-ANSWER.md``); returns what it did, in a few words."""
+    answers = folder / "manual-answers"
+    answers.mkdir(parents=True, exist_ok=True)
+    for item in items:
+        lines = [f"# {item.lab}: written answer {item.answer} ({_fmt(item.points)} points)", "", "Rubric:"]
+        lines += [f"- ({_fmt(c.points)}) {c.text}" for c in item.rubric]
+        for student in students:
+            path = find_notebook(submissions / student, item.lab)
+            data = read_submission(path)[0] if path is not None else None
+            lines += ["", f"## {student}", "", manual.student_answer(data, item).strip() or "(empty)"]
+        (answers / f"{_safe(item.lab)}-{_safe(item.answer)}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    sheet = folder / "manual.csv"
+    if sheet.exists():
+        return f"{sheet} kept as it is (answers to read in {answers}/)"
+    sheet.write_text(manual.template(students, items), encoding="utf-8")
+    return f"fill {sheet} (answers in {answers}/), then run again with --merge {sheet}"
 
 
 if __name__ == "__main__":

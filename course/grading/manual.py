@@ -59,6 +59,7 @@ class Answer:
     lab: str
     answer: str  # the cell's id: it survives the build and the student's edits
     rubric: tuple[Criterion, ...]
+    prompt: str = ""  # the cell's text before the student's part (the question and the rubric)
 
     @property
     def points(self) -> float:
@@ -105,7 +106,8 @@ def answers(solutions: Path, labs: list[str] | None = None) -> list[Answer]:
             if cell.cell_type == "markdown":
                 rubric = parse_rubric(cell.source, where=f"{path.name}, cell {index}")
                 if rubric:
-                    found.append(Answer(path.stem, cell.get("id") or f"cell-{index}", rubric))
+                    prompt = cell.source.split("### BEGIN SOLUTION", 1)[0]
+                    found.append(Answer(path.stem, cell.get("id") or f"cell-{index}", rubric, prompt))
     return found
 
 
@@ -119,7 +121,8 @@ def student_answer(notebook: bytes | None, answer: Answer) -> str:
         return "(the notebook could not be read)"
     for cell in nb.cells:
         if cell.get("id") == answer.answer:
-            return cell.source
+            # the student's words, without the question and the rubric they wrote under
+            return cell.source.removeprefix(answer.prompt) if answer.prompt.strip() else cell.source
     return "(the answer cell is missing from this notebook)"
 
 
@@ -192,3 +195,37 @@ def read_marks(path: Path, students: list[str], items: list[Answer]) -> list[Mar
                 raise ManualMarksError(f"{where}: points {raw} is outside 0 to {criterion.points:g} for {text!r}")
         marks.append(Mark(student, lab, answer, text, criterion.points, points, (row.get("comment") or "").strip()))
     return marks
+
+
+PENDING = "pending: graded by hand"
+
+
+def apply(results: list, items: list[Answer], marks: list[Mark] | None = None) -> int:
+    """Add each written answer's criteria to its lab's result (``results``: LabResults), marked or pending.
+
+    Returns how many criteria are still pending. The criteria count in the lab's ``max_score`` from the start,
+    so the gradebook's maximum does not move when the marks arrive.
+    """
+    given = {(m.student, m.lab, m.answer, m.criterion): m for m in marks or []}
+    pending = 0
+    for result in results:
+        for item in (i for i in items if i.lab == result.lab):
+            for criterion in item.rubric:
+                mark = given.get((result.student, item.lab, item.answer, criterion.text))
+                entry = {
+                    "test": f"manual::{item.answer}::{criterion.text}",
+                    "points": 0.0,
+                    "max": criterion.points,
+                    "passed": False,
+                    "message": PENDING,
+                    "seconds": 0.0,
+                    "manual": True,
+                }
+                if result.note.startswith(("not submitted", "not graded")):
+                    entry["message"] = "not submitted"
+                elif mark is not None and mark.points is not None:
+                    entry.update(points=mark.points, passed=mark.points == criterion.points, message=mark.comment)
+                else:
+                    pending += 1
+                result.tests.append(entry)
+    return pending
