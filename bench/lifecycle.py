@@ -195,7 +195,62 @@ def part1(args, folder: Path, models: Path, cloud=None) -> dict:
         for what, data in (("works", held), ("day", day)):
             q = host.predict_batches(data.x)["queue"].argmax(1)
             out[f"held_out_{what}_accuracy_{name}"] = round(float((q == data.queue).mean()), 3)
+    out["why"] = why(
+        held,
+        {
+            "old": factory,
+            **(
+                {"retrained": ModelHost(models / "retrained.tflite", verify=False)}
+                if (models / "retrained.tflite").exists()
+                else {}
+            ),
+        },
+    )
     out["_used"] = used
+    return out
+
+
+VISIBLE_BINS = ((0.0, 0.5), (0.5, 0.9), (0.9, 9.0))
+
+
+def why(held, hosts: dict) -> dict:
+    """Where the accuracy goes: the held-out works frames re-rendered without leaves (same scenes, same seeds),
+    and the frames grouped by how much of the queue's picture the leaves leave visible.
+
+    The visible share is |frame - the same frame without its cars| with the leaves over the same without them:
+    1 = every car drawn shows, 0 = the leaves hide all of them. Empty queues (nothing to hide) are a group of
+    their own."""
+    from dataclasses import replace
+
+    from kit.ml.data import sample_scenes
+    from kit.sim.camera import render
+
+    meta = held.meta
+    scenes = sample_scenes(len(held), seed=meta["seed"], conditions=meta["conditions"])
+    seeds = np.random.SeedSequence([int(meta["seed"]), 1]).generate_state(len(held))
+    clear, visible = [], []
+    for scene, s in zip(scenes, seeds):
+        s = int(s)
+        bare = replace(scene, leaves=0.0)
+        clear.append(render(bare, seed=s))
+        if scene.queue_length == 0:
+            visible.append(np.nan)
+            continue
+        with_leaves = np.abs(held.x[len(clear) - 1].astype(float) - render(replace(scene, queue_length=0), seed=s))
+        without = np.abs(clear[-1].astype(float) - render(replace(bare, queue_length=0), seed=s))
+        visible.append(float(with_leaves.sum() / max(without.sum(), 1e-9)))
+    clear, visible = np.stack(clear), np.array(visible)
+    groups = {"empty queue": np.isnan(visible)}
+    for lo, hi in VISIBLE_BINS:
+        groups[f"cars {lo:.0%}-{min(hi, 1.0):.0%} visible"] = (visible >= lo) & (visible < hi)
+    out = {"groups": {k: int(v.sum()) for k, v in groups.items()}}
+    for name, host in hosts.items():
+        ok = host.predict_batches(held.x)["queue"].argmax(1) == held.queue
+        ok_clear = host.predict_batches(clear)["queue"].argmax(1) == held.queue
+        out[name] = {
+            "same scenes without leaves": round(float(ok_clear.mean()), 3),
+            **{k: round(float(ok[m].mean()), 3) if m.any() else None for k, m in groups.items()},
+        }
     return out
 
 
@@ -359,6 +414,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{r1.get(f'held_out_{what}_accuracy_adapted', nan):.3f}, retrained "
             f"{r1.get(f'held_out_{what}_accuracy_retrained', nan):.3f}"
         )
+    w = r1["why"]
+    print(
+        "why: held-out works frames by how much of the queue the leaves leave visible (n: "
+        + ", ".join(f"{k} {n}" for k, n in w["groups"].items())
+        + ")"
+    )
+    for name in [k for k in w if k != "groups"]:
+        print(f"  {name:<10}" + "; ".join(f"{k} {v:.3f}" for k, v in w[name].items() if v is not None))
     print(
         f"bad model over the air: {r1b['bad_phase']} ({r1b['bad_reason'][:150]}); device runs {r1b['device_runs']}; "
         f"control inputs identical to a run without it: {r1b['control_inputs_identical']} ({r1b['frames']} frames)"

@@ -29,6 +29,10 @@ def _run_intersection(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _check_model(args)  # a mistyped --model is a usage error before anything is opened or written
+    if args.models is not None:
+        from kit.ml.ota.slots import check_folder
+
+        check_folder(args.models)
     store = Store(args.db) if args.db else Store()
     cloud = None
     if args.cloud and args.local_cloud:
@@ -53,6 +57,7 @@ def _run_intersection(args: argparse.Namespace) -> int:
         sample_period_s=args.sample_period,
         controller=args.controller,
         traffic=args.traffic,
+        models_folder=args.models,
     )
     app = IntersectionApp(store, options)
     # SIGTERM (systemd stop, kill) ends the loop after the current tick: readings are written, not lost.
@@ -272,6 +277,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "early_exit, intersection: camera only), a .tflite file or a model folder",
         )
         p.add_argument("--no-model", action="store_true", help="control from the sensors only")
+        p.add_argument(
+            "--models",
+            metavar="DIR",
+            help="folder for models delivered over the air (kit model deploy); with --cloud the device "
+            "reads its shadow's desired.model",
+        )
         p.add_argument(
             "--controller",
             type=_controller_choice,

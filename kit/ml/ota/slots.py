@@ -28,9 +28,46 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kit.errors import KitFileError
+from kit.errors import KitFileError, UsageError
 
 MAX_EVENTS = 50
+OWN_ENTRIES = {"blobs", "state.json", "state.json.tmp"}
+
+
+def check_folder(folder: str | Path) -> Path:
+    """``folder`` as a models folder the app may use (``kit run intersection --models DIR``), or a one-line error.
+
+    A new or empty folder, or one this class made (``blobs/``, ``state.json``), is fine; a file, a folder the
+    app can't write, or a folder of other things (the shipped models, a home folder) is refused before the
+    app starts, so the updater never prunes files it did not write.
+
+        >>> import tempfile
+        >>> check_folder(tempfile.mkdtemp()).is_dir()
+        True
+    """
+    path = Path(folder).expanduser()
+    if not str(folder).strip():
+        raise UsageError("--models needs a folder, e.g. --models ~/.kit/models")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--models {str(folder)!r} is a file; give a folder for the models the device receives")
+    if path.is_dir():
+        other = sorted(p.name for p in path.iterdir() if p.name not in OWN_ENTRIES)
+        if other:
+            raise UsageError(
+                f"--models {str(folder)!r} already holds other files ({', '.join(other[:3])}"
+                f"{', ...' if len(other) > 3 else ''}); give a new or empty folder (the device keeps "
+                "blobs/ and state.json there)"
+            )
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"--models {str(folder)!r} is not writable by this user; give a folder it can write")
+    else:
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            raise UsageError(
+                f"can't make the models folder {str(folder)!r} ({exc.strerror}); give a writable path"
+            ) from None
+    return path
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -91,3 +91,13 @@ def test_the_running_app_takes_a_deployment_from_its_shadow_and_reports_it(cloud
     doc = json.loads(cloud.client("iot-data").get_thing_shadow(thingName=device)["payload"].read())
     assert not (doc["state"]["reported"].get("rejected") or {}).get("model")
     store.close()
+
+
+def test_kit_run_intersection_models_flag_gives_the_app_its_models_folder(tmp_path, capsys):
+    from kit.cli import main
+
+    folder = tmp_path / "ota"
+    argv = ["run", "intersection", "--hours", "0.02", "--fresh", "--model", "intersection", "--db"]
+    assert main([*argv, str(tmp_path / "kit.db"), "--models", str(folder)]) == 0
+    assert "Smart intersection" in capsys.readouterr().out
+    assert (folder / "blobs").is_dir()  # the app's updater made its models folder there
