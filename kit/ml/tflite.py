@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -76,8 +77,8 @@ def convert(
         )
     # from_keras_model freezes the weights into constants (so they can be quantized) and names the
     # signature's inputs and outputs after the Keras ones.
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     with _quiet(tf):
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
         if not per_channel:
             converter._experimental_disable_per_channel = True  # the converter's own switch, not public API yet
         data = _convert(tf, converter, variant, _named_inputs(model, representative))
@@ -132,6 +133,13 @@ def _quiet(tf: Any):
     logger.setLevel("ERROR")
     sink = tempfile.TemporaryFile(mode="w+b")
     saved = []
+    # The converter logs through absl, which calls logging.basicConfig() when the root logger has no handler:
+    # every later warning of the program (kit.ota's in lab 08, say) would then go to stderr. A placeholder
+    # handler for the duration leaves the program's logging as it was.
+    root = logging.getLogger()
+    placeholder = logging.NullHandler() if not root.handlers else None
+    if placeholder is not None:
+        root.addHandler(placeholder)
     try:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
@@ -154,6 +162,8 @@ def _quiet(tf: Any):
         _restore(saved)
         sink.close()
         logger.setLevel(level)
+        if placeholder is not None:
+            root.removeHandler(placeholder)
 
 
 def _restore(saved: list) -> None:
@@ -270,7 +280,7 @@ def read(path: str | os.PathLike) -> bytes:
 
 def load(model: bytes | str | os.PathLike, *, num_threads: int = 1, where: str | None = None) -> Any:
     """A checked, allocated interpreter of the installed runtime for a ``.tflite`` path or its bytes."""
-    from kit.ml import runtime
+    from kit.ml import quiet, runtime
 
     if isinstance(model, (bytes, bytearray)):
         content = bytes(model)
@@ -281,8 +291,9 @@ def load(model: bytes | str | os.PathLike, *, num_threads: int = 1, where: str |
     if int(num_threads) != num_threads or num_threads < 1:
         raise ValueError(f"num_threads must be a whole number >= 1, got {num_threads!r}")
     try:
-        interpreter = runtime.Interpreter(model_content=content, num_threads=int(num_threads))
-        interpreter.allocate_tensors()
+        with quiet.native_stderr():  # LiteRT announces its XNNPACK delegate on stderr when it first allocates
+            interpreter = runtime.Interpreter(model_content=content, num_threads=int(num_threads))
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{runtime.RUNTIME} could not load {where or 'the model'}: {exc}") from exc
     return interpreter

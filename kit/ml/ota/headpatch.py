@@ -68,15 +68,15 @@ def patch_head(
 
 def features(path: str | Path, frames: np.ndarray) -> np.ndarray:
     """The pooled features (n, 64) the head of the model at ``path`` reads, for uint8 frames (n, h, w)."""
-    from kit.ml import runtime, tflite
+    from kit.ml import quiet, runtime, tflite
 
     content = tflite.read(path)
     import warnings
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet.native_stderr():  # XNNPACK announces itself on stderr when it allocates
         warnings.simplefilter("ignore")  # the runtime warns that keeping tensors is for debugging
         it = runtime.Interpreter(model_content=content, num_threads=1, experimental_preserve_all_tensors=True)
-    it.allocate_tensors()
+        it.allocate_tensors()
     pool = [d["index"] for d in it.get_tensor_details() if f"/{POOL_TENSOR}" in d["name"] and len(d["shape"]) == 2]
     if not pool:
         raise UsageError(f"{path} has no '{POOL_TENSOR}' tensor; head adaptation needs the kit's camera model")

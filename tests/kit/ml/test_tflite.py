@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -42,13 +44,17 @@ def test_load_refuses_what_is_not_a_whole_model(tmp_path):
 
 
 @pytest.mark.parametrize("variant", ["float32", "int8"])
-def test_two_input_model_converts_and_is_hosted_by_name(tmp_path, two_inputs, variant):
+def test_two_input_model_converts_and_is_hosted_by_name(tmp_path, two_inputs, variant, monkeypatch):
+    # a program that has not configured logging (a notebook): the converter logs through absl, which would call
+    # logging.basicConfig() and send every later warning of the program to stderr; the root must stay as it was
+    monkeypatch.setattr(logging.root, "handlers", [])
     rng = np.random.default_rng(0)
     frames = rng.random((32, 16, 16), dtype=np.float32)
     sensors = rng.random((32, 4), dtype=np.float32)
     rep = {"frame": frames, "sensors": sensors} if variant == "int8" else None
     path = tmp_path / f"fused_{variant}.tflite"
     tflite.convert(two_inputs, variant, representative=rep, path=path)
+    assert logging.root.handlers == [], f"converting configured the program's logging: {logging.root.handlers}"
     host = ModelHost(path)
     assert host.input_name == "frame" and list(host.extra_inputs) == ["sensors"]
     assert host.quantized == (variant == "int8")
