@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kit import progress
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -225,4 +227,5 @@ def capstone_pair(out: Path, *, quick: bool, seed: int, runs: int):
 
 
 if __name__ == "__main__":
+    progress.show_bars()  # training, rounds and sweeps show a bar in a terminal
     sys.exit(main())

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from kit import progress
+
 
 def decision_timing(path: Path, runs: int = 2000) -> None:
     """One learned decision (features + int8 inference through ModelHost) beside one max-pressure decision."""
@@ -154,4 +156,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    progress.show_bars()  # training, rounds and sweeps show a bar in a terminal
     raise SystemExit(main())

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kit import progress
 from kit.ml import shipped_model
 from kit.ml.data import make_dataset
 from kit.ml.drift import DriftMonitor, Reference
@@ -47,7 +48,7 @@ def drift_table(windows: int) -> None:
     print(
         f"   {'scenario':<14} {'alarm rate':>10} {'PSI median':>10} {'layout z':>9} {'conf drop':>9}  rules that fired"
     )
-    for name, preset in SCENARIOS.items():
+    for name, preset in progress.bar(SCENARIOS.items(), total=len(SCENARIOS), desc="drift scenarios"):
         fired, psis, zs, drops, rules = 0, [], [], [], {}
         for w in range(windows):
             frames = make_dataset(64, seed=100_000 + 1000 * w + len(name), conditions=preset).x
@@ -210,4 +211,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    progress.show_bars()  # training, rounds and sweeps show a bar in a terminal
     main()

@@ -27,6 +27,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+from kit import progress
 from kit.ml.data import make_dataset  # noqa: E402
 from kit.ml.early_exit import (  # noqa: E402
     EarlyExitHost,
@@ -140,4 +141,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    progress.show_bars()  # training, rounds and sweeps show a bar in a terminal
     raise SystemExit(main())

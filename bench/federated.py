@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from kit import progress
 from kit.ml.federated.server_app import benchmark_sets
 from kit.ml.federated.simulation import centralized, local_only, simulate
 from kit.ml.federated.task import FRAME_SIZE, PROFILES, Net
@@ -88,4 +89,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    progress.show_bars()  # training, rounds and sweeps show a bar in a terminal
     main()

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+from kit import progress
 from kit.ml import MODELS_DIR  # noqa: E402
 from kit.ml.card import ModelCard, file_sha256  # noqa: E402
 from kit.ml.data import make_fused_dataset  # noqa: E402
@@ -199,4 +200,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    progress.show_bars()  # training, rounds and sweeps show a bar in a terminal
     raise SystemExit(main())

@@ -25,6 +25,7 @@ from pathlib import Path
 from course import GRADING_TESTS, SOLUTIONS, grade
 from course.grading.plugin import DEFAULT_LIMITS
 from course.grading.sandbox import resolve
+from kit import progress
 
 
 def execute(path: str) -> float:
@@ -78,7 +79,10 @@ def main() -> int:
         one = home / "one"
         shutil.copytree(submissions / "student00", one / "student00")
 
-        per_lab = {name: execute(path) for name, path in zip(names, notebooks)}
+        per_lab = {
+            name: execute(path)
+            for name, path in progress.bar(zip(names, notebooks), total=len(names), desc="one notebook per lab")
+        }
         exec_one = sum(per_lab.values())
 
         started = time.perf_counter()
@@ -87,7 +91,8 @@ def main() -> int:
 
         started = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            list(pool.map(execute, notebooks * args.class_size))
+            runs = pool.map(execute, notebooks * args.class_size)
+            list(progress.bar(runs, total=len(notebooks) * args.class_size, desc="the class's notebooks"))
         exec_class = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -141,4 +146,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    progress.show_bars()  # training, rounds and sweeps show a bar in a terminal
     sys.exit(main())

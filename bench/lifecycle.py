@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kit import progress
 from kit.ml import shipped_model  # noqa: E402
 from kit.ml.card import load_card  # noqa: E402
 from kit.ml.data import make_dataset  # noqa: E402
@@ -442,4 +443,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    progress.show_bars()  # training, rounds and sweeps show a bar in a terminal
     raise SystemExit(main())

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+from kit import progress
 from kit.ml import runtime, shipped_model  # noqa: E402
 from kit.ml.card import load_card  # noqa: E402
 from kit.ml.data import make_dataset  # noqa: E402
@@ -125,4 +126,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    progress.show_bars()  # training, rounds and sweeps show a bar in a terminal
     main()

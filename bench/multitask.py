@@ -21,6 +21,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from kit import progress
 from kit.ml.data import make_dataset  # noqa: E402
 from kit.ml.host import ModelHost  # noqa: E402
 from kit.ml.multitask import compare, train_models  # noqa: E402
@@ -90,4 +91,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    progress.show_bars()  # training, rounds and sweeps show a bar in a terminal
     raise SystemExit(main())

@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from kit import progress
 from kit.ml.data import make_dataset  # noqa: E402
 from kit.ml.infer_server import InferClient, InferServer  # noqa: E402
 from kit.ml.partition import (  # noqa: E402
@@ -102,4 +103,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    progress.show_bars()  # training, rounds and sweeps show a bar in a terminal
     raise SystemExit(main())

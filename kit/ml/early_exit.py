@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from kit import progress
 from kit.ml.partition import Part
 from kit.ml.tflite import convert
 
@@ -91,7 +92,17 @@ def train_early_exit(
         loss={"exit": "sparse_categorical_crossentropy", "queue": "sparse_categorical_crossentropy"},
     )
     y = {"exit": dataset.queue, "queue": dataset.queue}
-    return model.fit(dataset.inputs(), y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
+    steps = -(-len(dataset.queue) // batch_size)
+    bar = progress.keras_callback(epochs=epochs, steps_per_epoch=steps, desc="training the early-exit model")
+    return model.fit(
+        dataset.inputs(),
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=[bar] if bar else [],
+    )
 
 
 def _features(p: np.ndarray) -> np.ndarray:

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from kit import progress
+
 HEADS = ("queue", "pedestrian")
 _LOSSES = {"queue": "sparse_categorical_crossentropy", "pedestrian": "binary_crossentropy"}
 
@@ -85,8 +87,16 @@ def fit(
         raise ValueError(f"model has outputs {getattr(model, 'output_names', '?')}, none of {HEADS}")
     labels = {"queue": dataset.queue, "pedestrian": dataset.pedestrian.astype(np.float32)}
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss={h: _LOSSES[h] for h in heads})
+    steps = -(-len(dataset.queue) // batch_size)
+    bar = progress.keras_callback(epochs=epochs, steps_per_epoch=steps, desc=f"training {'+'.join(heads)}")
     model.fit(
-        dataset.inputs(), {h: labels[h] for h in heads}, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0
+        dataset.inputs(),
+        {h: labels[h] for h in heads},
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[bar] if bar else [],
     )
     return model
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from kit import progress as progress_bars
 from kit.ml.card import FLOORS, evaluate, file_sha256, write_card
 from kit.ml.data import QUEUE_CLASSES, make_dataset, resolve_conditions
 from kit.ml.tflite import convert
@@ -64,6 +65,7 @@ def fit(
                     f"pedestrian acc {logs.get('pedestrian_accuracy', float('nan')):.3f}"
                 )
 
+    bar = progress_bars.keras_callback(epochs=epochs, steps_per_epoch=steps // max(epochs, 1), desc="training")
     model.fit(
         data.inputs(),
         {"queue": data.queue, "pedestrian": data.pedestrian.astype(np.float32)},
@@ -71,7 +73,7 @@ def fit(
         batch_size=batch_size,
         shuffle=True,
         verbose=0,
-        callbacks=[Progress()],
+        callbacks=[Progress()] + ([bar] if bar else []),
     )
     return model
 

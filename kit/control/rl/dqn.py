@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from kit import progress
 from kit.control.learned import ACTIONS, N_FEATURES, POLICY_NAME
 from kit.control.rl.env import Reward, SignalEnv, delay_reward
 
@@ -121,7 +122,7 @@ def train(
     obs, _ = env.reset(seed=seed)
     episode, returns = 0.0, []
     started = time.perf_counter()
-    for t in range(steps):
+    for t in progress.bar(range(steps), desc="DQN training", unit="decision"):
         eps = max(epsilon_end, 1.0 - (1.0 - epsilon_end) * t / max(1.0, explore_fraction * steps))
         if rng.random() < eps:
             action = int(rng.random() < 0.5)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from kit import progress
 from kit.ml.compress.count import count_macs
 from kit.ml.compress.prune import _inbound, inner_prunable, prune_filters
 from kit.ml.compress.tune import keras_accuracy, recalibrate_batchnorm
@@ -79,7 +80,13 @@ def scan(
     """
     names = list(layers) if layers is not None else inner_prunable(model)
     base = keras_accuracy(model, data)
-    acc = np.array([[proxy_accuracy(model, {name: r}, data, calibration) for r in ratios] for name in names])
+    cells = progress.bar(total=len(names) * len(ratios), desc="sensitivity scan", unit="pruned model")
+    acc = np.zeros((len(names), len(ratios)))
+    for i, name in enumerate(names):
+        for j, r in enumerate(ratios):
+            acc[i, j] = proxy_accuracy(model, {name: r}, data, calibration)
+            cells.update(1)
+    cells.close()
     return Scan(names, [float(r) for r in ratios], base, acc)
 
 

@@ -45,6 +45,8 @@ def fit(
     """
     import keras
 
+    from kit import progress
+
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs!r}")
     keras.utils.set_random_seed(int(seed))
@@ -55,13 +57,14 @@ def fit(
         loss={"queue": "sparse_categorical_crossentropy", "pedestrian": "binary_crossentropy"},
     )
     x = data.inputs()
+    bar = progress.keras_callback(epochs=int(epochs), steps_per_epoch=steps // int(epochs), desc="fine-tuning")
     model.fit(
         x,
         targets(data),
         epochs=int(epochs),
         batch_size=batch_size,
         shuffle=True,
-        callbacks=list(callbacks or []),
+        callbacks=list(callbacks or []) + ([bar] if bar else []),
         verbose=verbose,
     )
     recalibrate_batchnorm(model, x, seed=seed)

@@ -17,7 +17,7 @@ and ``result-path`` (write the history as JSON there when not empty).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -91,8 +91,13 @@ def benchmark_sets(num_clients: int, *, n: int, seed: int) -> list[tuple[np.ndar
     return sets
 
 
-def run_federation(grid: Grid, run_config: dict[str, Any]) -> dict[str, Any]:
-    """FedAvg for ``num-server-rounds`` rounds; returns the history (and final weights as lists of arrays)."""
+def run_federation(
+    grid: Grid, run_config: dict[str, Any], on_round: Callable[[int, float], None] | None = None
+) -> dict[str, Any]:
+    """FedAvg for ``num-server-rounds`` rounds; returns the history (and final weights as lists of arrays).
+
+    ``on_round(round, accuracy)`` is called after each round's evaluation (a progress bar, a log line).
+    """
     cfg = {**DEFAULTS, **dict(run_config)}
     num_clients = int(cfg["num-clients"])
     seed = int(cfg["seed"])
@@ -108,6 +113,8 @@ def run_federation(grid: Grid, run_config: dict[str, Any]) -> dict[str, Any]:
         history["rounds"].append(server_round)
         history["accuracy"].append(overall)
         history["per_client"].append(per_client)
+        if on_round is not None and server_round > 0:
+            on_round(server_round, overall)
         return MetricRecord({"accuracy": overall})
 
     strategy = AuditedFedAvg(
@@ -133,14 +140,19 @@ def run_federation(grid: Grid, run_config: dict[str, Any]) -> dict[str, Any]:
     return history
 
 
-def make_server_app(results: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> ServerApp:
-    """A ServerApp. ``config`` overrides the run config; ``results`` (when given) receives the history,
-    which works with the Simulation Engine, where the ServerApp runs in the caller's process."""
+def make_server_app(
+    results: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    on_round: Callable[[int, float], None] | None = None,
+) -> ServerApp:
+    """A ServerApp. ``config`` overrides the run config; ``results`` (when given) receives the history and
+    ``on_round`` each round's accuracy, which works with the Simulation Engine, where the ServerApp runs in the
+    caller's process."""
     server = ServerApp()
 
     @server.main()
     def main(grid: Grid, context: Context) -> None:
-        history = run_federation(grid, {**dict(context.run_config), **(config or {})})
+        history = run_federation(grid, {**dict(context.run_config), **(config or {})}, on_round)
         if results is not None:
             results.update(history)
         path = str(context.run_config.get("result-path", ""))

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from kit import progress
 from kit.ml.federated.task import Net, client_data
 
 __all__ = ["simulate", "local_only", "centralized"]
@@ -66,8 +67,14 @@ def simulate(
     # Ray's FutureWarning "Tip: ... will no longer override accelerator visible devices": no GPUs here
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     _start_ray(verbose=verbose)
+    rounds_bar = progress.bar(total=rounds, desc="FedAvg rounds", unit="round")
+
+    def on_round(server_round: int, accuracy: float) -> None:
+        rounds_bar.update(1)
+        rounds_bar.set_postfix_str(f"global accuracy {accuracy:.3f}")
+
     run_simulation(
-        server_app=make_server_app(results, config),
+        server_app=make_server_app(results, config, on_round),
         client_app=client_app,
         num_supernodes=num_clients,
         backend_config={
@@ -77,6 +84,7 @@ def simulate(
         },
         verbose_logging=verbose,
     )
+    rounds_bar.close()
     if not results:
         raise RuntimeError("the federated simulation ended without a result; run simulate(verbose=True) to see why")
     return results
