@@ -291,14 +291,14 @@ CHECKS: dict[str, tuple[Question, ...]] = {
             ],
         ),
         choice(
-            "slow_link",
-            "On a slow rural link, where does the best split usually fall?",
+            "cut",
+            "Splitting the model between the Pi and the cloud: where can a cut pay off?",
             [
-                "at 0: send the frame, the cloud does everything",
-                wrong("right after conv1", "conv1's activation is far bigger than the frame"),
-                right("at n: all on the device, nothing crosses the network"),
+                right("after a layer that shrinks the data, such as the strided stem (half the frame)"),
+                wrong("right after conv1, so the device does little", "conv1's activation is 64x the frame"),
+                "anywhere: only the cloud's speed matters",
             ],
-            why="the best cut moves with the network: all-cloud on fibre, a shrinking layer on 4G, all-device when slow",
+            why="what crosses the network is the activation at the cut: early layers often make the data bigger",
         ),
         number("conv1", "After conv1, the activation is how many times the size of the frame?", 64),
         number(
