@@ -1,14 +1,15 @@
-"""How long grading takes, next to how long the notebooks take just to execute.
+"""How long grading takes: against the notebooks' own time, and on 1, 2 and 4 Dask workers.
 
-Every lab that has a grading file, reference solutions as the submissions:
-  1. execute   each notebook once with plain nbclient (fresh kernel each, one process, in a row)
-  2. grade     one full submission with course.grade, one lab at a time (--jobs 1): same work, serial
-  3. execute   a class of N copies with 2 notebooks at a time (2 processes)
-  4. grade     the class of N with course.grade --jobs 2, kernels not sandboxed (--sandbox off)
-  5. grade     the same class with every kernel in its bubblewrap sandbox (--sandbox required)
-Ratios against executing the same notebooks: 2/1, 4/3 and 5/3 (goal for 5/3: <= 1.25).
+Reference solutions as the submissions, every kernel sandboxed when bubblewrap is there (as instructors grade):
+  1. execute   each lab's notebook once with plain nbclient (a fresh kernel each, in a row)
+  2. grade     one submission with course.grade, one lab at a time: ratio to 1 (goal <= 1.25), and where the
+               rest goes (pytest process, kernel start, the graded checks)
+  3. cluster   a class of N students on a Dask LocalCluster of 1, 2 and 4 workers (one thread each, no cache):
+               wall time, speed-up against 1 worker, efficiency against the cores there are (goal >= 0.8), and
+               the per-unit scheduling overhead: workers x wall - the units' own grading time, per unit, as a
+               share of a unit's time (goal <= 2 %)
 
-    .venv/bin/python bench/grade.py [--class-size 10] [--labs 01_gpio_outputs,03_storage]
+    .venv/bin/python bench/grade.py --class 20 [--labs 00_welcome] [--workers 1,2,4] [--sandbox off]
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from course import GRADING_TESTS, SOLUTIONS, grade
@@ -47,100 +47,103 @@ def execute(path: str) -> float:
     return time.perf_counter() - started
 
 
+def _class(root: Path, size: int, names: list[str]) -> Path:
+    for i in range(size):
+        folder = root / f"student{i:02d}"
+        folder.mkdir(parents=True)
+        for name in names:
+            shutil.copy(SOLUTIONS / f"{name}.ipynb", folder)
+    return root
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--class-size", type=int, default=10)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--labs", default=None, help="comma-separated subset of labs (default: every graded lab)")
+    parser.add_argument("--class", dest="size", type=int, default=20, help="students in the class (default: 20)")
+    parser.add_argument("--labs", default="00_welcome", help="comma-separated labs (default: 00_welcome)")
+    parser.add_argument("--workers", default="1,2,4", help="Dask worker counts to compare (default: 1,2,4)")
+    parser.add_argument(
+        "--sandbox", choices=("auto", "off"), default="auto", help="off: kernels not sandboxed, to see its cost"
+    )
     args = parser.parse_args()
+    workers = [int(w) for w in args.workers.split(",")]
 
+    from distributed import LocalCluster
+
+    sandbox = resolve(args.sandbox)
+    limits = grade.Limits(sandbox=sandbox)
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         home = Path(tmp)
         os.environ.setdefault("IPYTHONDIR", str(home / "ipython"))
         os.environ.setdefault("MPLBACKEND", "Agg")
-        only = args.labs.split(",") if args.labs else None
-        labs = [
-            lab
-            for lab in grade.discover_labs(GRADING_TESTS, home, only)
-            if (SOLUTIONS / f"{lab.notebook}.ipynb").exists()
-        ]
-        if not labs:
-            print("no graded lab with a solution yet: nothing to measure")
-            return 0
+        labs = grade.discover_labs(GRADING_TESTS, home, args.labs.split(","))
         names = [lab.notebook for lab in labs]
-        notebooks = [str(SOLUTIONS / f"{name}.ipynb") for name in names]
-        print(f"labs: {', '.join(names)}  (cpu: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f})")
-
-        submissions = home / "class"
-        for i in range(args.class_size):
-            (submissions / f"student{i:02d}").mkdir(parents=True)
-            for path in notebooks:
-                shutil.copy(path, submissions / f"student{i:02d}")
-        one = home / "one"
-        shutil.copytree(submissions / "student00", one / "student00")
+        cores = os.cpu_count() or 1
+        print(
+            f"labs: {', '.join(names)}  class of {args.size}  sandbox: {'bubblewrap' if sandbox else 'off'}  "
+            f"cores: {cores}  load: {os.getloadavg()[0]:.1f}"
+        )
 
         per_lab = {
-            name: execute(path)
-            for name, path in progress.bar(zip(names, notebooks), total=len(names), desc="one notebook per lab")
+            name: execute(str(SOLUTIONS / f"{name}.ipynb"))
+            for name in progress.bar(names, total=len(names), desc="one notebook per lab")
         }
         exec_one = sum(per_lab.values())
-
+        one = _class(home / "one", 1, names)
         started = time.perf_counter()
-        graded_one = grade.grade_class(one, tests=GRADING_TESTS, jobs=1, only=names)
+        graded_one = grade.grade_class(one, tests=GRADING_TESTS, jobs=1, only=names, limits=limits)
         grade_one = time.perf_counter() - started
-
-        started = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            runs = pool.map(execute, notebooks * args.class_size)
-            list(progress.bar(runs, total=len(notebooks) * args.class_size, desc="the class's notebooks"))
-        exec_class = time.perf_counter() - started
-
-        started = time.perf_counter()
-        graded_class = grade.grade_class(submissions, tests=GRADING_TESTS, jobs=args.jobs, only=names)
-        grade_class = time.perf_counter() - started
-
-        sandbox = resolve("auto")
-        sandboxed, graded_boxed = None, []
-        if sandbox is not None:
-            started = time.perf_counter()
-            graded_boxed = grade.grade_class(
-                submissions, tests=GRADING_TESTS, jobs=args.jobs, only=names, limits=grade.Limits(sandbox=sandbox)
-            )
-            sandboxed = time.perf_counter() - started
-
-    full = all(r.score == r.max_score for r in graded_one + graded_class + graded_boxed)
-    # Where a student-lab's grading time goes: the notebook itself, the graded checks, and the rest
-    # (pytest process, kernel start and shutdown, collecting the grading file).
-    notebook = sum(r.notebook.get("seconds", 0.0) for r in graded_one)
-    checks = sum(t["seconds"] for r in graded_one for t in r.tests)
-    print("\nexecute one notebook (nbclient, s):  " + "  ".join(f"{n} {t:.1f}" for n, t in per_lab.items()))
-    print(f"{'':34}{'execute (s)':>12}{'grade (s)':>12}{'ratio':>8}")
-    print(f"{'one submission, serial':34}{exec_one:12.1f}{grade_one:12.1f}{grade_one / exec_one:8.2f}")
-    print(
-        f"{f'class of {args.class_size}, {args.jobs} at a time':34}{exec_class:12.1f}{grade_class:12.1f}"
-        f"{grade_class / exec_class:8.2f}"
-    )
-    if sandboxed is not None:
+        notebook = sum(r.notebook.get("seconds", 0.0) for r in graded_one)
+        checks = sum(t["seconds"] for r in graded_one for t in r.tests)
+        unit_s = sum(r.seconds for r in graded_one)
+        print("\nexecute one notebook (nbclient, s): " + "  ".join(f"{n} {t:.1f}" for n, t in per_lab.items()))
         print(
-            f"{f'class of {args.class_size}, sandboxed':34}{exec_class:12.1f}{sandboxed:12.1f}"
-            f"{sandboxed / exec_class:8.2f}"
+            f"grade one submission, serially: {grade_one:.1f} s against {exec_one:.1f} s to execute: "
+            f"{grade_one / exec_one:.2f}x (goal <= 1.25x)"
         )
-        print(f"sandbox cost over unsandboxed grading: {sandboxed / grade_class:.2f}x")
+        print(
+            f"  inside the units: notebook {notebook:.1f} s, graded checks {checks:.1f} s, "
+            f"pytest process and kernel start/stop {unit_s - notebook - checks:.1f} s; "
+            f"finding the labs (pytest --collect-only) and the rest {grade_one - unit_s:.1f} s"
+        )
+
+        started = time.perf_counter()
+        grade.discover_labs(GRADING_TESTS, home, names)
+        discover_s = time.perf_counter() - started  # paid once per run, before any unit is sent
+        submissions = _class(home / "class", args.size, names)
+        units = args.size * len(names)
+        rows = []
+        for count in workers:
+            with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+                started = time.perf_counter()
+                results = grade.grade_class(
+                    submissions,
+                    tests=GRADING_TESTS,
+                    only=names,
+                    limits=limits,
+                    scheduler=cluster.scheduler_address,
+                )
+                wall = time.perf_counter() - started
+            own = sum(r.seconds for r in results)
+            full = all(r.score == r.max_score for r in results)
+            rows.append((count, wall, own, full))
+
+    base = rows[0][1] * rows[0][0]
+    print(f"\nclass of {args.size} x {len(names)} lab(s) = {units} units on a Dask LocalCluster (1 thread per worker)")
     print(
-        f"one submission graded: notebooks {notebook:.1f} s, graded checks {checks:.1f} s, "
-        f"rest {grade_one - notebook - checks:.1f} s over {len(names)} labs"
+        f"{'workers':>8}{'wall s':>9}{'speed-up':>10}{'efficiency':>12}{'overhead/unit s':>17}{'% of unit':>11}  all 100 %"
     )
-    for r in graded_one + graded_class + graded_boxed:
-        if r.score != r.max_score:
-            failed = next(t for t in r.tests if not t["passed"])
-            cells = "; ".join(c["text"] for c in r.notebook.get("cells", []))[:300]
-            print(
-                f"  not full marks: {r.student} {r.lab} {r.score:g}/{r.max_score:g}: {failed['message'][:200]}"
-                + (f" | notebook: {cells}" if cells else "")
-            )
+    for count, wall, own, full in rows:
+        speedup = base / wall
+        # Efficiency against what the machine can give: past its cores, more workers only share them.
+        efficiency = speedup / min(count, cores)
+        overhead = (count * (wall - discover_s) - own) / units
+        print(
+            f"{count:>8}{wall:9.1f}{speedup:10.2f}{efficiency:12.2f}{overhead:17.2f}"
+            f"{100 * overhead / (own / units):10.1f}%  {full}"
+        )
     print(
-        f"per student-lab overhead: {(grade_class - exec_class) / (args.class_size * len(names)) * args.jobs:.2f} s"
-        f" of worker time; every reference graded 100 %: {full}"
+        f"overhead/unit: workers x (wall - {discover_s:.1f} s finding the labs) minus the units' own grading time, "
+        "per unit (includes connecting, sending, gathering and workers idle at the end)"
     )
     return 0
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from course import ROOT
 from course.grading.plugin import DEFAULT_LIMITS
-from course.grading.sandbox import FIRST_UID, Sandbox
+from course.grading.sandbox import FIRST_UID, Sandbox, SandboxUnavailable, available
 
 _OUTPUT_TAIL = 2000  # characters of a failed pytest run kept for the message
 
@@ -141,6 +141,9 @@ def environment(extra: dict[str, str], home: Path) -> dict[str, str]:
     env.setdefault("MPLBACKEND", "Agg")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env["COURSE_GRADER"] = "1"
+    # Only the grading plugin: the installed pytest plugins (hypothesis, anyio) cost about a second of CPU per
+    # graded lab to import, and no grading test uses them.
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env.update(extra)
     return env
 
@@ -247,8 +250,22 @@ def _uid_pool() -> queue.SimpleQueue[int]:
         return _uids
 
 
+_sandbox_checked: str | None = None
+
+
 def run_on_worker(unit: Unit, limits: Limits) -> LabResult:
-    """:func:`run` as a Dask task: takes a sandbox user id of this process's own for the time it runs."""
+    """:func:`run` as a Dask task: takes a sandbox user id of this process's own for the time it runs.
+
+    The sandbox was asked for on the instructor's machine; a worker that cannot make one raises
+    :class:`~course.grading.sandbox.SandboxUnavailable` (the unit is then retried elsewhere, or reported as a
+    grader error and not cached) rather than grade a student's code unsandboxed or score it 0.
+    """
+    global _sandbox_checked
+    if limits.sandbox is not None and _sandbox_checked != limits.sandbox.bwrap:
+        why = available(limits.sandbox.bwrap)
+        if why:
+            raise SandboxUnavailable(f"worker {os.uname().nodename}: {why}")
+        _sandbox_checked = limits.sandbox.bwrap
     pool = _uid_pool()
     uid = pool.get()
     try:

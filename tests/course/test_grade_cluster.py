@@ -159,3 +159,12 @@ def test_distributed_is_imported_only_for_a_cluster():
         [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT))
     )
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_a_worker_without_bubblewrap_refuses_a_sandboxed_unit_instead_of_grading_it_bare():
+    from course.grading.sandbox import Sandbox, SandboxUnavailable
+    from course.grading.unit import Unit, run_on_worker
+
+    unit = Unit("ada", LAB, b"{}", (("test_00_welcome.py", b""),), ({"test": "t::x", "max": 1.0},))
+    with pytest.raises(SandboxUnavailable, match="bubblewrap"):
+        run_on_worker(unit, grade.Limits(sandbox=Sandbox(bwrap="no-such-bwrap")))
