@@ -37,18 +37,21 @@ def wrong(text: str, hint: str) -> str:
     return option
 
 
-def choice(key: str, text: str, options: Sequence[str], *, why: str = "") -> Question:
+def choice(key: str, text: str, options: Sequence[str], *, why: str = "", points: float = 1.0) -> Question:
     """A multiple-choice question: exactly one option is marked with :func:`right`."""
     marked = [o for o in options if getattr(o, "is_right", False)]
     if len(marked) != 1:
         raise QuizError(f"question {key!r}: mark exactly one option with right(...), found {len(marked)}")
     hints = {str(o): o.hint for o in options if getattr(o, "hint", "")}
-    return Question(key, text, "choice", str(marked[0]), tuple(str(o) for o in options), why=why, hints=hints)
+    options = tuple(str(o) for o in options)
+    return Question(key, text, "choice", str(marked[0]), options, why=why, hints=hints, points=points)
 
 
-def number(key: str, text: str, answer: float, *, tolerance: float = 0.0, why: str = "") -> Question:
+def number(
+    key: str, text: str, answer: float, *, tolerance: float = 0.0, why: str = "", points: float = 1.0
+) -> Question:
     """A numeric question, right within ``tolerance`` of ``answer``."""
-    return Question(key, text, "number", answer, tolerance=float(tolerance), why=why)
+    return Question(key, text, "number", answer, tolerance=float(tolerance), why=why, points=points)
 
 
 CHECKS: dict[str, tuple[Question, ...]] = {
