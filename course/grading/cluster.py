@@ -22,7 +22,21 @@ class SchedulerUnreachable(RuntimeError):
 
 def _connect(scheduler: str, connect_timeout_s: float):
     from distributed import Client
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
 
+    try:
+        # The address's shape first: a Client that fails on a malformed address complains again when it is
+        # garbage-collected, with a traceback.
+        scheme, location = parse_address(scheduler)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls"):
+            parse_host_port(location)
+    except (ValueError, TypeError) as exc:
+        raise SchedulerUnreachable(
+            f"--scheduler {scheduler}: not a scheduler address ({exc}); give what `dask scheduler` prints, "
+            "e.g. tcp://10.0.0.5:8786"
+        ) from exc
     try:
         return Client(scheduler, timeout=f"{connect_timeout_s}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:

@@ -129,7 +129,14 @@ def _limits() -> grade.Limits:
     return grade.Limits(sandbox=sandbox)
 
 
-def test_an_unreachable_scheduler_is_one_clear_line(tmp_path, demo_course, capsys):
+@pytest.mark.parametrize(
+    "address, complaint",
+    [
+        ("tcp://127.0.0.1:9", "no Dask scheduler answered"),
+        ("localhost", "not a scheduler address (missing port number"),
+    ],
+)
+def test_an_unreachable_scheduler_is_one_clear_line(tmp_path, demo_course, capsys, address, complaint):
     demo_course.student("ada", demo_course.notebook())
     code = grade.main(
         [
@@ -139,7 +146,7 @@ def test_an_unreachable_scheduler_is_one_clear_line(tmp_path, demo_course, capsy
             "--tests",
             str(demo_course.tests),
             "--scheduler",
-            "tcp://127.0.0.1:9",
+            address,
             "--scheduler-timeout",
             "2",
             "--quiet",
@@ -147,7 +154,7 @@ def test_an_unreachable_scheduler_is_one_clear_line(tmp_path, demo_course, capsy
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert len(err) == 1 and err[0].startswith("error: --scheduler tcp://127.0.0.1:9: no Dask scheduler answered")
+    assert len(err) == 1 and err[0].startswith(f"error: --scheduler {address}: {complaint}"), err
     assert not (tmp_path / "grades.csv").exists()
 
 
