@@ -15,10 +15,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell
+from nbformat.v4 import new_code_cell, new_notebook
 
-from course import grade
-from course.grading.sandbox import available
+from course import GRADING_TESTS, grade
+from course.grading.sandbox import available, resolve
 
 pytestmark = [
     pytest.mark.slow,
@@ -280,3 +280,72 @@ def test_feedback_quotes_only_what_the_student_could_see_and_stays_short(attacke
         assert len(text) < 6000, f"{attack}: feedback of {len(text)} characters"
     assert "nothing found" in (feedback / "exfiltrates_files_in_errors.md").read_text()
     assert "MemoryError" not in (feedback / "solved.md").read_text()
+
+
+# ---- forged verdicts against the real grading files of labs 07, 08 and 10 (judged in the grader's process) ------
+# A forger hands in, for each lab, a notebook that does none of the work: the display patch above (every grading
+# message says ok), and the names the tests ask for, with answers written down from the lab (its self-checks' and
+# the earlier in-kernel checks' fixed cases: right there, wrong anywhere else); all but lab 07's single_task, whose
+# check would import TensorFlow into the kernel to find the same. Against the earlier checks judged in the kernel
+# this scored 13/15, 13/13 and 7/9; graded by the real grader on the real grading files, every lab must score 0. The
+# notebooks are a few cells each: the batch costs a kernel start per lab, not the labs' training.
+WRITTEN_DOWN = {
+    "07_edge_techniques": """
+import numpy as np
+exit_mask = lambda probs, threshold: np.array([True, False, True, True])
+choose_threshold = lambda *a, **k: 0.55
+threshold = 0.55
+end_to_end_ms = lambda prof, net: [26.496, 89.736, 27.912, 10.0]
+best_split = lambda prof, net: 3
+choices = {"fibre": 0, "4g": 2, "rural": 3}
+class OnePerTick:
+    captures = 2
+    def __init__(self, camera): self.camera = camera
+    def tick(self): pass
+    def frame(self): return np.zeros((4, 4), np.uint8)
+TICKS, shared_stats, separate_stats = 100, {"captures": 100}, {"captures": 300}
+run = lambda shared: {"captures": TICKS if shared else 3 * TICKS}
+""",
+    "08_learning_at_the_edge": """
+import numpy as np
+psi = lambda expected, actual, eps=1e-4: 0.8757
+first_alarm = lambda values, threshold=0.25, patience=2: 2
+psis, days, alarm = [0.3, 0.1, 0.3, 0.3], [0, 3, 24, 27], 2
+augmented_training_set = lambda frames, labels, seed: (np.concatenate([frames, frames]), np.concatenate([labels, labels]))
+aug_table = {"augmented": {}, "no augmentation": {}}
+gce = lambda probs, labels, q=0.7: 0.7891
+head_step = lambda W, b, x, y, lr: (W, b)
+before, after = 0.5, 0.9
+fedavg = lambda client_weights, num_examples: client_weights[0]
+history = {"weights": [np.zeros(2)], "accuracy": [0.4, 0.9], "manifest": [{"content": {"arrays": 1, "metrics": 1}}] * 16}
+settings, alone, pooled = {"rounds": 4}, {"own": [0.5] * 4}, {"overall": 0.9}
+""",
+    "10_learning_to_control": """
+my_max_pressure = lambda view: True
+my_reward = lambda halting, peds_waiting, ped_wait_s: -(halting + peds_waiting) / 10
+def train_and_export(seed, path):
+    class R: settings = {"reward": "my_reward", "seed": 11}
+    open(path, "wb").write(b"not a model")
+    return R(), path
+compare = lambda seeds, start, hours: {"max_pressure": {}, "actuated": {}, "learned": {}}
+""",
+}
+
+
+@pytest.mark.timeout(600)
+def test_forged_verdicts_score_zero_on_the_labs_judged_by_the_grader(tmp_path):
+    student = tmp_path / "submissions" / "forger"
+    student.mkdir(parents=True)
+    for lab, answers in WRITTEN_DOWN.items():
+        cells = [ATTACKS["display_patch"], answers]
+        nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), student / f"{lab}.ipynb")
+    sandbox = resolve("required" if os.environ.get("CI") else "auto")
+    limits = grade.Limits(cell_timeout=60, notebook_timeout=120, call_timeout=60, sandbox=sandbox)
+    results = grade.grade_class(
+        tmp_path / "submissions", tests=GRADING_TESTS, jobs=2, limits=limits, only=list(WRITTEN_DOWN)
+    )
+    assert sorted(r.lab for r in results) == sorted(WRITTEN_DOWN)
+    for r in results:
+        assert r.max_score > 0
+        passed = [t["test"] for t in r.tests if t["passed"]]
+        assert r.score == 0 and not passed, f"{r.lab}: the forger scored {r.score}/{r.max_score} with {passed}"

@@ -174,6 +174,7 @@ def test_best_split_for_three_networks(lab):
 
 
 def _observe_single_task(width, seed, frame):
+    cut = single_task  # a notebook without it fails here, before TensorFlow is imported
     import numpy as np
 
     from kit.ml.model import build_model
@@ -183,7 +184,7 @@ def _observe_single_task(width, seed, frame):
     full = model(x, training=False)
     out = {"full_params": int(model.count_params()), "heads": {}}
     for head in ("queue", "pedestrian"):
-        m = single_task(model, head)
+        m = cut(model, head)
         y = m(x, training=False)
         y = y[head] if isinstance(y, dict) else y[0] if isinstance(y, (list, tuple)) else y
         out["heads"][head] = {
