@@ -22,8 +22,10 @@ during the update and during as many ticks with nothing to do, side by side.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -307,6 +309,7 @@ def part2(args, folder: Path, models: Path, cloud) -> dict:
     def run(ticks: int, field: FieldModel | None) -> dict:
         late = 0
         worst = 0.0
+        phases: dict[str, int] = {}  # the updater's phase at each late tick
         swap_tick = None
         work_ms = []
         next_t = time.perf_counter()
@@ -315,6 +318,8 @@ def part2(args, folder: Path, models: Path, cloud) -> dict:
             lateness = now - next_t
             worst = max(worst, lateness)
             late += int(lateness > period)
+            if lateness > period and field is not None:
+                phases[field.status()["phase"]] = phases.get(field.status()["phase"], 0) + 1
             frame = frames.x[k % len(frames)]
             t0 = time.perf_counter()
             if field is not None:
@@ -329,35 +334,82 @@ def part2(args, folder: Path, models: Path, cloud) -> dict:
         return {
             "ticks": ticks,
             "late_ticks": late,
+            "late_by_phase": phases,
+            # from the download to the end of probation: the ticks the update itself could have delayed
+            "late_during_update": sum(n for ph, n in phases.items() if ph not in ("idle", "running")),
             "worst_late_ms": round(worst * 1e3, 2),
             "swap_tick": swap_tick,
             "work_p50_ms": round(float(np.median(work_ms)), 3),
             "swap_tick_work_ms": round(work_ms[swap_tick], 3) if swap_tick is not None else None,
         }
 
-    idle = run(args.ticks, None)
     from kit.ml.ota.deploy import deploy
 
-    deploy(good, "kit-bench-rt", version=f"good-{args.seed}")  # the operator's act, done before the device looks
-    field = FieldModel(
-        factory,
-        folder / "device-rt",
-        policy=CanaryPolicy(frames=48, probation_frames=16),
-        thing_name="kit-bench-rt",
-        poll_s=0.05,
-    ).start()
-    try:
-        busy = run(args.ticks, field)
-    finally:
-        field.close()
-    busy["final_model"] = field.status()["version"]
+    def update(isolate: bool) -> dict:
+        thing = f"kit-bench-rt-{'child' if isolate else 'thread'}"
+        deploy(good, thing, version=f"good-{args.seed}")  # the operator's act, done before the device looks
+        field = FieldModel(
+            factory,
+            folder / thing,
+            policy=CanaryPolicy(frames=48, probation_frames=16),
+            thing_name=thing,
+            poll_s=args.poll_s,
+            isolate=isolate,
+        ).start()
+        try:
+            busy = run(args.ticks, field)
+        finally:
+            field.close()
+        busy["final_model"] = field.status()["version"]
+        return busy
+
+    # idle, update on a thread, update in its own process, idle again: a machine whose load changes during
+    # the run shows it in the two idle figures
+    idle = run(args.ticks, None)
+    in_thread = update(False)
+    isolated = update(True)
+    idle2 = run(args.ticks, None)
     return {
         "tick_ms": args.tick_ms,
         "without_update": idle,
-        "with_update": busy,
+        "with_update_thread": in_thread,
+        "with_update": isolated,
+        "without_update_after": idle2,
         "load_average_1min": round(os.getloadavg()[0], 1),
         "cpus": os.cpu_count(),
     }
+
+
+@contextlib.contextmanager
+def cloud_process():
+    """The local AWS endpoint (``kit cloud serve``) in a process of its own, as the real endpoint is another
+    machine: its request handling must not share this process's interpreter lock with the control loop."""
+    from kit.cloud import config
+    from kit.cloud.broker import free_port
+    from kit.cloud.emulator import reachable
+
+    port = free_port()
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kit", "cloud", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not reachable(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"lifecycle: the local AWS endpoint did not start on port {port}")
+            time.sleep(0.1)
+        config.use(config.CloudConfig(endpoint_url=url))
+        yield url
+    finally:
+        config.use(None)
+        proc.terminate()
+        proc.wait(10)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,18 +425,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labelled", type=int, default=128, help="sensor-labelled frames for the head adaptation")
     p.add_argument("--tick-ms", type=float, default=20.0)
     p.add_argument("--ticks", type=int, default=400)
+    p.add_argument("--poll-s", type=float, default=0.5, help="seconds between the device's shadow polls (app: 5)")
+    p.add_argument("--realtime-only", action="store_true", help="only part 2: control ticks during an update")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     import logging
 
     logging.getLogger("kit.ota").setLevel(logging.ERROR)
-    from kit.cloud.emulator import LocalCloud
-
-    with tempfile.TemporaryDirectory() as tmp, LocalCloud(0) as cloud:
+    with tempfile.TemporaryDirectory() as tmp, cloud_process() as cloud:
         folder, models = Path(tmp), Path(tmp) / "models"
-        r1 = part1(args, folder, models, cloud)
-        r1.pop("_used")
-        r1b = part1_bad_model(args, folder, models, cloud)
+        r1 = r1b = None
+        if not args.realtime_only:
+            r1 = part1(args, folder, models, cloud)
+            r1.pop("_used")
+            r1b = part1_bad_model(args, folder, models, cloud)
         r2 = part2(args, folder, models, cloud)
     result = {
         "scenario": {"works_hour": args.works_hour, "leaves": args.leaves, "seed": args.seed},
@@ -395,44 +449,47 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(
-        f"road works (leaves {args.leaves}) from {args.works_hour:05.2f} h, seed {args.seed}, a frame every {args.frame_min:g} min"
-    )
-    for line in r1["log"]:
-        print("  " + line)
-    print(f"accuracy before the works            {r1['accuracy_before_works']:.3f}")
-    print(f"accuracy at the works, old model     {r1['accuracy_works_old_model']:.3f}")
-    if "accuracy_works_after_swap" in r1:
+    if r1 is not None:
         print(
-            f"accuracy at the works, after swap    {r1['accuracy_works_after_swap']:.3f}  "
-            f"(swap {r1['time_to_swap_h']:.2f} simulated h after the works began; now runs {r1['final_model']})"
+            f"road works (leaves {args.leaves}) from {args.works_hour:05.2f} h, seed {args.seed}, a frame every {args.frame_min:g} min"
         )
-    print(f"device at the end: {r1['final_model']}, {r1['final_phase']}: {r1['final_reason']}")
-    nan = float("nan")
-    for what, label in (("works", "held-out works frames"), ("day", "held-out day frames (no works)")):
+        for line in r1["log"]:
+            print("  " + line)
+        print(f"accuracy before the works            {r1['accuracy_before_works']:.3f}")
+        print(f"accuracy at the works, old model     {r1['accuracy_works_old_model']:.3f}")
+        if "accuracy_works_after_swap" in r1:
+            print(
+                f"accuracy at the works, after swap    {r1['accuracy_works_after_swap']:.3f}  "
+                f"(swap {r1['time_to_swap_h']:.2f} simulated h after the works began; now runs {r1['final_model']})"
+            )
+        print(f"device at the end: {r1['final_model']}, {r1['final_phase']}: {r1['final_reason']}")
+        nan = float("nan")
+        for what, label in (("works", "held-out works frames"), ("day", "held-out day frames (no works)")):
+            print(
+                f"{label:<31}: old {r1[f'held_out_{what}_accuracy_old']:.3f}, adapted head "
+                f"{r1.get(f'held_out_{what}_accuracy_adapted', nan):.3f}, retrained "
+                f"{r1.get(f'held_out_{what}_accuracy_retrained', nan):.3f}"
+            )
+        w = r1["why"]
         print(
-            f"{label:<31}: old {r1[f'held_out_{what}_accuracy_old']:.3f}, adapted head "
-            f"{r1.get(f'held_out_{what}_accuracy_adapted', nan):.3f}, retrained "
-            f"{r1.get(f'held_out_{what}_accuracy_retrained', nan):.3f}"
+            "why: held-out works frames by how much of the queue the leaves leave visible (n: "
+            + ", ".join(f"{k} {n}" for k, n in w["groups"].items())
+            + ")"
         )
-    w = r1["why"]
+        for name in [k for k in w if k != "groups"]:
+            print(f"  {name:<10}" + "; ".join(f"{k} {v:.3f}" for k, v in w[name].items() if v is not None))
+        print(
+            f"bad model over the air: {r1b['bad_phase']} ({r1b['bad_reason'][:150]}); device runs {r1b['device_runs']}; "
+            f"control inputs identical to a run without it: {r1b['control_inputs_identical']} ({r1b['frames']} frames)"
+        )
+    w, t, b, w2 = (r2[k] for k in ("without_update", "with_update_thread", "with_update", "without_update_after"))
     print(
-        "why: held-out works frames by how much of the queue the leaves leave visible (n: "
-        + ", ".join(f"{k} {n}" for k, n in w["groups"].items())
-        + ")"
-    )
-    for name in [k for k in w if k != "groups"]:
-        print(f"  {name:<10}" + "; ".join(f"{k} {v:.3f}" for k, v in w[name].items() if v is not None))
-    print(
-        f"bad model over the air: {r1b['bad_phase']} ({r1b['bad_reason'][:150]}); device runs {r1b['device_runs']}; "
-        f"control inputs identical to a run without it: {r1b['control_inputs_identical']} ({r1b['frames']} frames)"
-    )
-    w, b = r2["without_update"], r2["with_update"]
-    print(
-        f"ticks every {r2['tick_ms']:g} ms, late by more than a period: {w['late_ticks']}/{w['ticks']} with nothing to do, "
-        f"{b['late_ticks']}/{b['ticks']} during download+verify+load+canary+swap (swap at tick {b['swap_tick']}, "
-        f"now runs {b['final_model']}); worst lateness {w['worst_late_ms']:.1f} ms vs {b['worst_late_ms']:.1f} ms; "
-        f"load average {r2['load_average_1min']} on {r2['cpus']} cores"
+        f"ticks every {r2['tick_ms']:g} ms, late by more than a period (worst lateness): "
+        f"nothing to do {w['late_ticks']}/{w['ticks']} ({w['worst_late_ms']:.1f} ms); "
+        f"update on the updater's thread {t['late_ticks']}/{t['ticks']} ({t['worst_late_ms']:.1f} ms, now runs "
+        f"{t['final_model']}, late in {t['late_by_phase']}: {t['late_during_update']} from download to probation); update with the candidate in its own low-priority process {b['late_ticks']}/{b['ticks']} "
+        f"({b['worst_late_ms']:.1f} ms, now runs {b['final_model']}, late in {b['late_by_phase']}: {b['late_during_update']} from download to probation); nothing to do again {w2['late_ticks']}/"
+        f"{w2['ticks']} ({w2['worst_late_ms']:.1f} ms); load average {r2['load_average_1min']} on {r2['cpus']} cores"
     )
     if b["swap_tick"] is not None:
         print(

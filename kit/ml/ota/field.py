@@ -37,8 +37,9 @@ class FieldModel:
         thing_name: str | None = None,
         poll_s: float = 5.0,
         source: Any = None,
+        isolate: bool | None = None,
     ) -> None:
-        self.updater = Updater(folder, factory=factory, policy=policy, source=source)
+        self.updater = Updater(folder, factory=factory, policy=policy, source=source, isolate=isolate)
         self.thing_name = thing_name
         self.poll_s = poll_s
         self.host: Any = factory

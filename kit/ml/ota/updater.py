@@ -41,6 +41,7 @@ log.addHandler(logging.NullHandler())
 
 MAX_PENDING_FRAMES = 256  # frames waiting for the canary; older ones are dropped, never the control tick
 FRAMES_PER_STEP = 4  # canary inferences per step of the thread, which then pauses (see start_thread)
+FRAMES_PER_CHILD_STEP = 16  # frames sent at once to a candidate's own process (kit.ml.ota.worker)
 
 
 class S3Source:
@@ -82,6 +83,7 @@ class Updater:
         signature: Signature | None = None,
         on_phase: Callable[[str], None] | None = None,
         kit_version: str | None = None,
+        isolate: bool | None = None,
     ) -> None:
         import kit
 
@@ -92,6 +94,9 @@ class Updater:
         self.signature = signature or (signature_of(factory) if factory is not None else Signature())
         self.on_phase = on_phase or (lambda phase: None)
         self.kit_version = kit_version or kit.__version__
+        #: check and canary a candidate in a low-priority process of its own (kit.ml.ota.worker); None = when
+        #: the updater runs on its thread beside a control loop, not when a caller steps it
+        self.isolate = isolate
         self.phase = "idle"
         self.reason = ""
         self.running: dict[str, Any] | None = None  # committed entry {version, sha256}; None = factory
@@ -111,6 +116,7 @@ class Updater:
         self._probation: dict[str, Any] | None = None
         self._drift = False
         self._thread: threading.Thread | None = None
+        self._worker: Any = None  # kit.ml.ota.worker.CandidateProcess when isolated
         self._stop = threading.Event()
         self._wake = threading.Event()
 
@@ -289,10 +295,20 @@ class Updater:
             card = card_path.read_bytes() if card_path.exists() else None
             if local is None and card is None:
                 raise CandidateError("no model card came with it; deploy with `kit model deploy`, which uploads both")
-            host = verify_candidate(self.slots.blob(sha), self.signature, sha256=sha, card=card)
+            if self.isolate:
+                from kit.ml.ota.worker import CandidateProcess
+
+                if self._worker is None or self._worker.broken:
+                    self._close_worker()
+                    self._worker = CandidateProcess()
+                host = self._worker
+                host.verify(self.slots.blob(sha), self.signature, sha256=sha, card=card)
+            else:
+                host = verify_candidate(self.slots.blob(sha), self.signature, sha256=sha, card=card)
         except Exception as exc:  # noqa: BLE001 - whatever is wrong with the file, it is refused with the reason
             self._refuse(entry, str(exc) if isinstance(exc, CandidateError) else f"{type(exc).__name__}: {exc}")
             return
+        self._drop_candidate()  # a newer delivery replaces a candidate still in its canary
         self._candidate, self._candidate_entry = host, entry
         self._canary = Canary(self.policy)
         self._frames.clear()
@@ -305,7 +321,18 @@ class Updater:
             if i == 0:
                 self.on_phase("downloading-part")
 
+    def _drop_candidate(self) -> None:
+        # the candidate's process stays for the next delivery (started before control began), unless it broke
+        if self._worker is not None and self._worker.broken:
+            self._close_worker()
+
+    def _close_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
     def _refuse(self, entry: dict[str, Any], reason: str) -> None:
+        self._drop_candidate()
         self.refused[entry["sha256"]] = reason
         self.slots.note("rejected", reason, sha256=entry["sha256"], version=entry["version"])
         self._candidate = self._candidate_entry = self._canary = None
@@ -322,8 +349,24 @@ class Updater:
         return items
 
     def _canary_step(self) -> bool:
-        items = self._drain(None if self._thread is None else FRAMES_PER_STEP)
+        from kit.ml.ota.worker import CandidateProcess
+
         canary = self._canary
+        if isinstance(self._candidate, CandidateProcess):
+            # the child does the inferences; this thread waits on a pipe (no interpreter lock held)
+            items = self._drain(min(FRAMES_PER_CHILD_STEP, self.policy.frames - len(canary)))
+            if items:
+                try:
+                    out, cand_ms = self._candidate.predict([item[0] for item in items])
+                except CandidateError as exc:
+                    self._refuse(self._candidate_entry, f"canary: {exc}")
+                    return True
+                for (_, probs, ms, sensor), q, c_ms in zip(items, out, cand_ms):
+                    canary.add(probs, ms, q, c_ms, sensor)
+            if canary.done:
+                self._decide(canary.verdict())
+            return bool(items)
+        items = self._drain(None if self._thread is None else FRAMES_PER_STEP)
         for frame, probs, ms, sensor in items:
             if canary.done:
                 break
@@ -344,6 +387,19 @@ class Updater:
         if not verdict.promote:
             self._refuse(entry, "canary: " + verdict.reason)
             return
+        from kit.ml.ota.worker import CandidateProcess
+
+        if isinstance(self._candidate, CandidateProcess):
+            # the child checked it; this process loads it once (the model loop needs its own interpreter)
+            from kit.ml.host import ModelHost
+
+            try:
+                local = ModelHost(self.slots.blob(entry["sha256"]), num_threads=1, verify=False)
+            except Exception as exc:  # noqa: BLE001 - e.g. the file went missing: refused, said why
+                self._refuse(entry, f"loading it for the swap failed ({type(exc).__name__}: {exc})")
+                return
+            self._drop_candidate()
+            self._candidate = local
         self._set_phase("swapping")
         old_entry, old_host = self.running, self.host
         self.slots.commit(entry, old_entry, "swapped", "canary: " + verdict.reason)  # on disk first
@@ -401,6 +457,16 @@ class Updater:
         that never pauses holds Python's interpreter lock often enough to delay the control thread by whole
         ticks on a busy CPU (measured by ``bench/lifecycle.py``)."""
 
+        if self.isolate is None:
+            self.isolate = True  # beside a control loop: the candidate's work goes to a process of its own
+        if self.isolate and self._worker is None:
+            from kit.ml.ota.worker import CandidateProcess
+
+            # started now, before the control loop, and waited for: its start (a new interpreter importing the
+            # runtime) would otherwise compete with the first control ticks
+            self._worker = CandidateProcess()
+            self._worker.wait_ready()
+
         def loop() -> None:
             next_poll = 0.0
             while not self._stop.is_set():
@@ -429,6 +495,7 @@ class Updater:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self._close_worker()
 
 
 _FACTORY = object()  # marks "back to the factory model" in the swap slot
