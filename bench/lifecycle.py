@@ -1,22 +1,29 @@
 """Models in the field, end to end: road works start at a known hour; drift, a candidate, canary, swap, rollback.
 
-    python bench/lifecycle.py                 # ~1-2 min on 2 cores; every figure below is printed by this script
+    python bench/lifecycle.py                 # ~5-10 min on 2 shared cores (the retrain); every figure is printed here
+    python bench/lifecycle.py --realtime-only # part 2 only (under a minute)
     python bench/lifecycle.py --seed 1 --works-hour 11
 
 Part 1 runs on simulated time (deterministic for a seed; the updater is stepped after each frame):
 a camera frame every ``--frame-min`` simulated minutes from 06:00, the app's drift monitor (scene
 layout and confidence, windows of 64 frames), road works from ``--works-hour`` (the renderer's cones
 and barriers) and, as it is autumn, leaves on the lens from the same hour (``--leaves``; 0 for works only).
-When drift alarms, the device labels the next frames with the queue count of its ultrasonic sensor
-(the true count in simulation), adapts the head on them (kit.ml.ota.headpatch, loop (a)) and offers
-the result: canary, then swap or refusal. Then the operator deploys over the air (a real moto endpoint,
+When drift alarms, the device labels the next frames with a sensor queue class (the simulation's true
+class stands in: the ultrasonic sensor alone tells a queue from none, not its length), adapts the head on
+them (kit.ml.ota.headpatch, loop (a)) and offers the result: canary, then swap or refusal. It also uploads
+those frames to S3 (``--upload`` of them, loop (b)); the operator retrains on them (``retrain_from_s3``, the
+code behind ``kit model retrain --from-s3``) and deploys the result, which the device canaries and swaps.
+Held-out works frames score the old, adapted and retrained models, and ``why`` says where the accuracy
+goes (the same scenes without leaves; frames grouped by how much of the queue the leaves hide). Then the operator deploys over the air (a real moto endpoint,
 S3 + shadow) a deliberately bad model (every class shifted by one): it must be refused, and the queue
 classes used for control must be the very ones of a run without it.
 
 Part 2 runs on the wall clock: a control loop ticking every ``--tick-ms`` does the model's frame on
-each tick, as the app's control thread does, while the updater's own thread downloads, verifies, loads
-and canaries a delivered model and commits the swap. It counts ticks started more than one period late
-during the update and during as many ticks with nothing to do, side by side.
+each tick, as the app's control thread does, while the updater downloads, verifies, loads and canaries
+a delivered model and commits the swap, once with the candidate on the updater's thread and once in its
+own low-priority process (kit.ml.ota.worker). It counts ticks started more than one period late during
+each update and during as many ticks with nothing to do before and after, per updater phase. The local
+AWS endpoint runs as a process of its own (``kit cloud serve``), as the real one is another machine.
 """
 
 from __future__ import annotations

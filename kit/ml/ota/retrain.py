@@ -14,9 +14,9 @@
     'frames/kit-0001/000000-3f1c2a9b0d4e.npz'
     >>> card = retrain_from_s3("kit-0001", out="models", seed=0)                # doctest: +SKIP
 
-The labels are what the device's own sensors say at the moment of the frame: the queue class from the
-ultrasonic sensor's distance to the nearest car, a pedestrian from the PIR sensor. Nobody labels frames
-by hand. The card's metrics are measured on the last uploaded frames, held out of the training (the
+The labels are what the device's own sensors say at the moment of the frame (a queue class, a pedestrian
+from the PIR sensor); nobody labels frames by hand. The ultrasonic sensor's distance to the nearest car tells
+an empty queue from a queue, not its length: ``bench/lifecycle.py`` uses the simulation's true class instead. The card's metrics are measured on the last uploaded frames, held out of the training (the
 newest scenes, the ones the candidate must handle), beside the base model on the same frames.
 Needs TensorFlow (``pip install -e .[train]``) for the retrain; the uploader needs boto3 only.
 """
@@ -122,7 +122,7 @@ class FrameUploader:
             np.stack([b[0] for b in batch]),
             np.array([b[1] for b in batch]),
             np.array([b[2] for b in batch]),
-            {"device": self.device, "labels": "queue: ultrasonic sensor; pedestrian: PIR sensor", "t": time.time()},
+            {"device": self.device, "labels": "the device's sensors at the frame's moment", "t": time.time()},
         )
         # the first frame's number orders the chunks in time; the digest makes a re-sent chunk the same object
         key = f"{self.prefix}{self.sent:06d}-{hashlib.sha256(raw).hexdigest()[:12]}.npz"
@@ -264,7 +264,7 @@ def retrain_from_s3(
                     "frames": len(data),
                     "trained_on": len(data) - n_held,
                     "held_out": n_held,
-                    "labels": "queue class: the device's ultrasonic sensor; pedestrian: its PIR sensor",
+                    "labels": "the device's sensors at each frame's moment (queue class, PIR pedestrian)",
                     "keys": keys,
                 },
                 "replay": {
