@@ -62,10 +62,11 @@ def drive(
     seconds: float,
     minimums: Minimums | None = None,
     on_tick: Callable[[View, bool], None] | None = None,
+    detectors: bool = True,
 ) -> PhaseMachine:
     """Control ``junction`` with ``policy`` for ``seconds`` (one decision per SUMO step)."""
     machine = PhaseMachine(minimums)
-    sensors = Sensors(junction)
+    sensors = Sensors(junction, detectors=detectors)
     dt = junction.step_s
     for _ in range(int(round(seconds / dt))):
         advance = False
@@ -90,10 +91,12 @@ def evaluate(
     start: str | datetime = DEFAULT_START,
     hours: float = 24.0,
     minimums: Minimums | None = None,
+    detectors: bool = True,
 ) -> Any:
     """Pooled :class:`~kit.sim.sumo.junction.Results` of ``policy`` over ``seeds`` (each a fresh run).
 
-    ``policy`` may be a factory (called once per seed) for policies that keep state.
+    ``policy`` may be a factory (called once per seed) for policies that keep state. ``detectors=False``
+    leaves the baselines' loop and lane-area counts out of the views (faster, for policies that never read them).
     """
     from kit.sim.sumo.junction import SumoJunction
 
@@ -103,7 +106,7 @@ def evaluate(
     for seed in seeds:
         p = policy() if getattr(policy, "is_factory", False) else policy
         with SumoJunction(seed, start=start, hours=hours) as junction:
-            drive(junction, p, seconds=hours * 3600, minimums=minimums)
+            drive(junction, p, seconds=hours * 3600, minimums=minimums, detectors=detectors)
         runs.append(junction.results())
     return pool(runs) if len(runs) > 1 else runs[0]
 

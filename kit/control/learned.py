@@ -11,7 +11,7 @@ conflict monitor's rules hold whatever the network says.
     >>> from kit.control.phases import View
     >>> x = features(View("car_green", 15.0, queues={"w2c": 5, "e2c": 0, "n2c": 2, "s2c": 0}, hour=8.0))
     >>> x.shape, x.dtype.name
-    ((19,), 'float32')
+    ((21,), 'float32')
     >>> policy = LearnedPolicy(shipped_policy())     # kit/models/signal_policy.tflite, int8
     >>> policy(View("car_green", 15.0, queues={"w2c": 0, "e2c": 0, "n2c": 6, "s2c": 4}, peds_waiting=2,
     ...             ped_wait_s=50.0, hour=8.0))
@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from kit.control.phases import View
+from kit.sim.world import CAR_SPACING_M, LANE_M, MIN_ECHO_M
 
 ARMS = ("w2c", "e2c", "n2c", "s2c")
 LONG_QUEUE = 4  # as kit.ml.data.LONG_QUEUE: the camera model calls 4+ cars a long queue
 ULTRASONIC_CARS = 8  # 1.6 m lane / 0.2 m per model car: beyond 8 the echo is at its floor
-N_FEATURES = 1 + 1 + 3 * len(ARMS) + 1 + 1 + 1 + 2
+N_FEATURES = 1 + 1 + 3 * len(ARMS) + 1 + 1 + 1 + 2 + 2
 POLICY_NAME = "signal_policy"
 ACTIONS = ("keep", "advance")
 
@@ -53,7 +54,18 @@ def features(view: View) -> np.ndarray:
     x[k + 2] = min(view.ped_wait_s / 60.0, 2.0)
     x[k + 3] = math.sin(2 * math.pi * view.hour / 24)
     x[k + 4] = math.cos(2 * math.pi * view.hour / 24)
+    # The ultrasonic echo: the nearest vehicle to the sensor, standing or still driving in. Nearer than the
+    # standing queue's tail means a car is coming (what a loop detector would tell actuated control).
+    tail = queue_echo(view.queues.get("w2c", 0))
+    echo = tail if view.echo_m is None else view.echo_m
+    x[k + 5] = echo / LANE_M
+    x[k + 6] = 1.0 if echo < tail - CAR_SPACING_M / 2 else 0.0
     return x
+
+
+def queue_echo(cars: int) -> float:
+    """The ultrasonic reading with ``cars`` standing on the kit's approach and nothing else in range."""
+    return max(MIN_ECHO_M, LANE_M - CAR_SPACING_M * cars)
 
 
 def shipped_policy() -> Path:

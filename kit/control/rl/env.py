@@ -10,7 +10,7 @@ signal, never an input of the policy on the device.
     >>> env = SignalEnv(minutes=5)
     >>> obs, info = env.reset(seed=0)
     >>> obs.shape
-    (19,)
+    (21,)
     >>> obs, reward, done, truncated, info = env.step(1)
     >>> reward <= 0 and not done
     True
@@ -31,20 +31,25 @@ from kit.control.learned import N_FEATURES, features
 from kit.control.phases import Minimums, PhaseMachine
 from kit.sim.sumo.demand import HELD_OUT_SEEDS
 
-#: Demand seeds for training and tuning (the held-out seeds are never among them).
-TRAIN_SEEDS = range(0, 1000)
+#: Demand seeds for training episodes (the held-out seeds are never among them).
+TRAIN_SEEDS = range(0, 990)
+#: Demand seeds to choose among a training run's snapshots (neither trained on nor held out).
+VALIDATION_SEEDS = (990,)
 #: Start hours of training episodes with their weights (the peaks matter most; night is easy).
 START_HOURS = {h: (3 if 6 <= h <= 19 else 1) for h in range(24)}
-assert not set(TRAIN_SEEDS) & set(HELD_OUT_SEEDS)
+assert not set(TRAIN_SEEDS) & set(HELD_OUT_SEEDS) and not set(VALIDATION_SEEDS) & set(HELD_OUT_SEEDS)
+assert not set(TRAIN_SEEDS) & set(VALIDATION_SEEDS)
 
 Reward = Callable[[int, int, float], float]
 
 
 def delay_reward(halting: int, peds_waiting: int, ped_wait_s: float) -> float:
-    """Per second: minus the vehicles standing still and the people waiting (twice as heavy, and
-    heavier again once the oldest request has waited past 25 s, the crossing's fairness term)."""
+    """Per second: minus the vehicles standing still and the people waiting (one person as one car),
+    and a fairness term once the oldest request has waited past 25 s (0.2 per second late: a request
+    a minute old weighs as much as seven standing cars, so nobody is starved, yet pedestrians do not
+    outweigh the traffic at every moment)."""
     late = max(0.0, ped_wait_s - 25.0) if peds_waiting else 0.0
-    return -(halting + 2.0 * peds_waiting + 0.5 * late) / 10.0
+    return -(halting + 1.0 * peds_waiting + 0.2 * late) / 10.0
 
 
 class SignalEnv(gym.Env):

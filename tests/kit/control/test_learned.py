@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from kit.control.learned import N_FEATURES, LearnedPolicy, camera_class, features, shipped_policy
+from kit.control.learned import N_FEATURES, LearnedPolicy, camera_class, features, queue_echo, shipped_policy
 from kit.control.phases import View
 from kit.ml.card import ModelCard
 
@@ -34,6 +36,10 @@ def test_features_are_the_kits_sensors_only():
     assert np.array_equal(
         features(View("car_green", 30.0, queues={"w2c": 9})), features(View("car_green", 30.0, queues={"w2c": 30}))
     )
+    # So does its echo: without a reading it is the standing queue's tail; a nearer echo is a car still driving in.
+    assert np.array_equal(features(dataclasses.replace(base, echo_m=queue_echo(2))), x)
+    coming = features(View("car_green", 30.0, queues={"w2c": 0}, echo_m=0.9))
+    assert not np.array_equal(coming, features(View("car_green", 30.0, queues={"w2c": 0})))
 
 
 def test_the_shipped_policy_is_small_int8_and_matches_its_card():
@@ -57,9 +63,12 @@ def test_a_short_training_run_exports_a_hostable_policy(tmp_path):
     pytest.importorskip("tensorflow", reason="training needs the [train] extra")
     from kit.control.rl.dqn import export, train
 
-    result = train(seed=3, steps=400, warmup=100, minutes=5, log=None)
-    again = train(seed=3, steps=400, warmup=100, minutes=5, log=None)
+    # Snapshots scored on a few minutes of validation demand (the shipped run scores whole days).
+    short = dict(seed=3, steps=300, warmup=60, minutes=4, validate_every=60, validate_hours=0.05, log=None)
+    result, again = train(**short), train(**short)
     assert result.episodes == again.episodes  # one seed, one run
+    steps = [s["step"] for s in result.settings["snapshots"]]
+    assert result.settings["chosen_step"] in steps and steps[-1] == 300 and len(steps) >= 2
     for a, b in zip(result.model.get_weights(), again.model.get_weights()):
         np.testing.assert_array_equal(a, b)
     path = export(result, tmp_path / "p.tflite")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from gymnasium.utils.env_checker import check_env
 
 from kit.control.learned import N_FEATURES
-from kit.control.rl.env import TRAIN_SEEDS, SignalEnv, delay_reward
+from kit.control.rl.env import TRAIN_SEEDS, VALIDATION_SEEDS, SignalEnv, delay_reward
 from kit.sim.sumo.demand import HELD_OUT_SEEDS
 
 
@@ -27,6 +27,7 @@ def test_episodes_are_seeded_and_never_use_held_out_demand():
     a, b = episode(3, 1), episode(3, 1)
     assert a == b
     assert a[0]["demand_seed"] in TRAIN_SEEDS and a[0]["demand_seed"] not in HELD_OUT_SEEDS
+    assert not set(TRAIN_SEEDS) & {*VALIDATION_SEEDS, *HELD_OUT_SEEDS}
     keep = episode(3, 0)
     assert keep[2] > a[2]  # keeping green asks again every second; advancing jumps to the next minimum
     assert keep[1] != a[1]
