@@ -80,7 +80,7 @@ def main() -> int:
     )
     calibration_sets = calibration_data(args.seed + 1)
     print(
-        f"made {args.n_train} training, 1000 validation and {200 * len(calibration_sets)} calibration frames "
+        f"made {args.n_train} training, 1000 validation and {sum(map(len, calibration_sets.values()))} calibration frames "
         f"in {time.perf_counter() - t0:.0f} s"
     )
     made = {}
