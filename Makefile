@@ -27,7 +27,9 @@ demo: $(STAMP)
 test: $(STAMP) $(TFLITE_STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
-	$(PY) -m pytest tests kit --durations=15
+	# tests/grading runs once, through the real grader on the solutions and the blank labs
+	# (tests/course/test_grade_course.py), not a second time in-process here; `pytest tests/grading` still works.
+	$(PY) -m pytest tests kit --ignore=tests/grading --durations=15
 	$(MAKE) --no-print-directory test-tflite
 
 # ruff (settings in pyproject.toml): fix what can be fixed, format, then show what is left to fix by hand
@@ -37,7 +39,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests kit -m "not slow" -x -q
+	$(PY) -m pytest tests kit --ignore=tests/grading -m "not slow" -x -q
 
 $(TFLITE_STAMP): pyproject.toml
 	test -x $(TFLITE_VENV)/bin/python || $(PYTHON) -m venv $(TFLITE_VENV)

@@ -170,7 +170,8 @@ def test_best_split_for_three_networks(lab):
         est = estimate_ms(prof, NETWORKS[name])
         assert isinstance(k, int) and 0 <= k < len(est), f"{name}: {k!r} is not a split 0..{len(est) - 1}"
         assert est[k] == min(est), f"{name}: split {k} is not the predicted best ({est.index(min(est))})"
-    assert len(set(choices.values())) >= 2, "the three networks should not all give the same split"
+    # Whether the three best splits differ depends on the machine's measured profile (a loaded machine makes the
+    # device look slow), not on the student's code: not judged here.
 
 
 def _observe_single_task(width, seed, frame):

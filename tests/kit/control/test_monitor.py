@@ -16,7 +16,10 @@ from kit.control.monitor import CAR_STATES, MIN_ALL_RED_S, MIN_AMBER_S, PED_STAT
 from kit.sim.world import World
 from kit.store import Store
 
-PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: the same examples every run (a property test must not pass or fail by the draw of the day)
+PROPERTY = settings(
+    max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 class Lamps:
@@ -25,6 +28,9 @@ class Lamps:
     def __init__(self, world: World) -> None:
         self.world = world
         self.shown: list[tuple[float, str, str]] = []
+        #: where in ``shown`` a refusal lands: the monitor drops to all red at once (a CMU's fail-safe), amber or
+        #: not, and the world reports it at its next step as the next entry
+        self.faults: set[int] = set()
         world.add_listener(self._see)
         self._see(world)
 
@@ -37,15 +43,16 @@ class Lamps:
         prev = None
         all_red_since = None
         amber_since = None
-        for t, car, ped in self.shown:
+        for index, (t, car, ped) in enumerate(self.shown):
             assert car != "invalid" and ped != "invalid", f"invalid lamp combination at {t}: {car}/{ped}"
             if ped == "green":
                 assert car == "red", f"conflicting greens at t={t}: cars {car} while pedestrians walk"
             if prev is not None:
                 _, car0, ped0 = prev
-                if car0 == "green":
+                failsafe = (car, ped) == ("red", "red") and index in self.faults
+                if car0 == "green" and not failsafe:
                     assert car in ("green", "amber", "off"), f"green went straight to {car} at t={t}"
-                if car0 == "amber" and car == "red" and amber_since is not None:
+                if car0 == "amber" and car == "red" and amber_since is not None and not failsafe:
                     assert t - amber_since >= MIN_AMBER_S - 1e-6, f"amber of {t - amber_since} s at t={t}"
                 entering = (car in ("green", "red_amber") and car0 == "red") or (ped == "green" and ped0 != "green")
                 if entering:
@@ -80,6 +87,8 @@ def test_random_requests_never_show_a_conflict(mock_factory, asks):
         for car, ped, wait in asks:
             ok = monitor.request(car, ped)
             assert ok or monitor.safe_state
+            if not ok:
+                lamps.faults.add(len(lamps.shown))
             assert (world.car_light_state(), world.ped_light_state()) != ("green", "green")
             world.advance(wait)
             monitor.tick()
