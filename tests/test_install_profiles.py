@@ -73,7 +73,10 @@ _LEAN_RUN = textwrap.dedent("""
                     todo.append(req.name.lower())
         return {n.replace("_", "-") for n in seen}
 
-    allowed = closure(sys.argv[1].split(",")) | {"edge-python", "pip", "setuptools", "packaging"}
+    # Backports a library probes for before falling back to the standard library (gpiozero tries importlib_metadata
+    # first) count as present: the extras install them here, a lean Pi may not have them, and either way works.
+    backports = ["importlib_metadata", "importlib_resources"]
+    allowed = closure(sys.argv[1].split(",") + backports) | {"edge-python", "pip", "setuptools", "packaging"}
     hidden = {module for module, dists in md.packages_distributions().items()
               if not {d.lower().replace("_", "-") for d in dists} & allowed}
     tried = set()
