@@ -188,25 +188,21 @@ def read_submission(notebook: Path) -> tuple[bytes | None, str | None]:
 
 
 # ---- grading one student x lab ----------------------------------------------------------------------
+def _zero(student: Path, lab: LabTests, verdict: str, why: str) -> LabResult:
+    """Every test of ``lab`` at zero points, with the one reason the student reads."""
+    tests = [dict(t, points=0.0, passed=False, message=verdict) for t in lab.tests]
+    return LabResult(student.name, lab.notebook, tests, note=f"{verdict}: {why}")
+
+
 def make_unit(student: Path, lab: LabTests) -> Unit | LabResult:
     """The self-contained unit that grades ``student``'s ``lab``; or, when there is nothing to grade (not
     submitted, refused), the result that says so."""
     notebook = find_notebook(student, lab.notebook)
     if notebook is None:
-        return LabResult(
-            student.name,
-            lab.notebook,
-            [dict(t, points=0.0, passed=False, message="not submitted") for t in lab.tests],
-            note=f"not submitted: no {lab.notebook}.ipynb in your folder",
-        )
+        return _zero(student, lab, "not submitted", f"no {lab.notebook}.ipynb in your folder")
     data, refused = read_submission(notebook)
     if data is None:
-        return LabResult(
-            student.name,
-            lab.notebook,
-            [dict(t, points=0.0, passed=False, message="not graded") for t in lab.tests],
-            note=f"not graded: {refused}",
-        )
+        return _zero(student, lab, "not graded", refused)
     note = ""
     if notebook.name != f"{lab.notebook}.ipynb":
         note = f"graded {notebook.relative_to(student)} as {lab.notebook}.ipynb"

@@ -67,28 +67,24 @@ def test_a_scheduler_and_two_workers_started_as_commands_grade_the_same_gradeboo
     dask = [sys.executable, "-m", "dask"]
     started = []
     try:
-        started.append(
-            subprocess.Popen(
-                [*dask, "scheduler", "--scheduler-file", str(scheduler_file), "--port", "0", "--no-dashboard"],
-                cwd=tmp_path,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        for _ in range(2):
+
+        def start(*command: str) -> None:
             started.append(
                 subprocess.Popen(
-                    [*dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1", "--no-dashboard"],
+                    [*dask, *command, "--scheduler-file", str(scheduler_file), "--no-dashboard"],
                     cwd=tmp_path,
                     env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
             )
+
+        start("scheduler", "--port", "0")
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for _ in range(2):
+            start("worker", "--nthreads", "1")
         address = json.loads(scheduler_file.read_text())["address"]
         out = tmp_path / "grades.csv"
         assert grade.main(_args(submissions, out, "--scheduler", address, "--quiet")) == 0

@@ -5,29 +5,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 from course import ROOT
+from course.grading.unit import pytest_command
 
 
 def _pytest(course, tmp_path, notebooks, *args):
     results = tmp_path / "results.json"
     env = dict(os.environ, COURSE_NOTEBOOKS=str(notebooks), COURSE_GRADING_RESULTS=str(results))
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "course.grading.plugin",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            str(course.tests),
-            *args,
-        ],
+        pytest_command([str(course.tests), *args]),
         cwd=ROOT,
         env=env,
         capture_output=True,
