@@ -390,7 +390,7 @@ class AdaptiveController:
                 from kit.control.fixed import STARTUP
 
                 self._after_night = True
-                self._queue_phases = [NIGHT_FLASH, STARTUP]
+                self._queue_phases = [NIGHT_FLASH, PLAN[1], STARTUP]  # steady amber, all red, red+amber
                 self._next_phase()
         elif self.phase_s >= length - 1e-9:
             self._next_phase()

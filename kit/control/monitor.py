@@ -7,6 +7,8 @@ kit's does the same for every controller (fixed, adaptive, a student's policy): 
 
 * no conflicting greens: pedestrians walk only while the car light is red;
 * amber is long enough: green never goes straight to red, and amber lasts at least ``min_amber_s``;
+  a flashing amber ends in a steady amber too (as a controller's switch from flash to the stop-and-go
+  plan does), so a driver never meets red straight out of a flash;
 * all-red clearance: cars get red+amber/green and pedestrians get green only after car red and
   pedestrian red (or dark) have both shown for at least ``min_all_red_s``.
 
@@ -55,7 +57,7 @@ NEXT_CAR = {
     "red_amber": ("red_amber", "green", "red"),
     "green": ("green", "amber", "flashing_amber"),
     "amber": ("amber", "red", "flashing_amber"),
-    "flashing_amber": ("flashing_amber", "red"),
+    "flashing_amber": ("flashing_amber", "amber"),
 }
 
 
@@ -146,7 +148,7 @@ class ConflictMonitor:
         car0, ped0 = self.shown
         now = self.clock.elapsed()
         if car not in NEXT_CAR[car0]:
-            why = " (amber skipped)" if car0 == "green" else ""
+            why = " (amber skipped)" if car0 in ("green", "flashing_amber") else ""
             return f"car {car0}->{car}{why}"
         if car0 == "amber" and car != "amber" and now - self._car_since < self.min_amber_s - 1e-9:
             return f"amber of {now - self._car_since:.1f} s (at least {self.min_amber_s:g} s)"

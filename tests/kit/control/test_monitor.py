@@ -187,3 +187,39 @@ def test_the_monitor_enforces_the_table_minimum_amber(mock_factory, amber, allow
         board.world.advance(amber)
         assert monitor.request("red", "red") is allowed
         assert (monitor.fault is None) is allowed
+
+
+def test_a_flashing_amber_ends_in_a_steady_amber_not_straight_in_red(mock_factory):
+    with Board(pin_factory=mock_factory) as board:
+        monitor = ConflictMonitor(board, clock_for(board))
+        board.world.advance(2)
+        assert monitor.request("flashing_amber", "off")
+        board.world.advance(10)
+        assert not monitor.request("red", "red")
+        assert "flashing_amber->red (amber skipped)" in monitor.fault
+        monitor.reset()
+        board.world.advance(2)
+        assert monitor.request("flashing_amber", "off")
+        board.world.advance(10)
+        assert monitor.request("amber", "red")
+        board.world.advance(MIN_AMBER_S)
+        assert monitor.request("red", "red") and monitor.fault is None
+
+
+def test_the_night_plan_ends_through_amber_and_all_red(mock_factory):
+    world = World(seed=1, start="2026-10-15T02:00:00")
+    with Board(world, pin_factory=mock_factory) as board:
+        store = Store(":memory:")
+        store.params.set("night_mode", "flashing_amber")
+        controller = AdaptiveController.from_params(board, store.params)
+        lamps = Lamps(world)
+        while controller.phase.name != "night_flash":
+            controller.step()
+        store.params.set("night_mode", "normal")
+        while controller.phase.name != "car_green":
+            controller.step()
+        assert controller.monitor.fault is None
+        lamps.check()
+        names = [name for name, _ in controller.phase_log]
+        after = names[names.index("night_flash") :]
+        assert after[:4] == ["night_flash", "car_amber", "startup", "car_red_amber"], after
