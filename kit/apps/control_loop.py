@@ -98,6 +98,14 @@ class ControlLoop:
         self.health.phase = self.controller.phase.name
         self.controller.advance()
 
+    def wind_down(self, limit_s: float = 120.0) -> None:
+        """Tick on until the controller has brought the lamps to the all-red clearance (an app that stops
+        must not leave a green lit with nobody behind it); ``limit_s`` bounds it whatever the parameters."""
+        self.controller.finish()
+        end = self.elapsed + limit_s
+        while not self.controller.finished and self.elapsed < end - 1e-9:
+            self.tick()
+
     def sample(self, ts: float) -> list[tuple[str, float, float]]:
         """One reading of every logged sensor at intersection time ``ts``."""
         b = self.board

@@ -308,6 +308,7 @@ class IntersectionApp:
         try:
             while not self.stop_event.is_set() and (end is None or self.control.elapsed < end - 1e-9):
                 self.control.tick(self._tick_work)
+            self.control.wind_down()  # amber and all red before the final sync; the lamps stay all red
         finally:
             self.control.close()  # the loop has ended by design: its watchdog must not call the final sync a stall
             self._worker_stop.set()

@@ -213,6 +213,7 @@ class AdaptiveController:
         self.index = 0
         self._night_since: float | None = None
         self._after_night = False
+        self._finishing = False
         self._effective: dict[str, Any] = {}
         self._read_params()
         board.button.when_pressed = self._requested
@@ -361,8 +362,55 @@ class AdaptiveController:
         self.decide()
         self.advance()
 
+    def finish(self) -> None:
+        """Switch the signals off as an engineer would, over the next ticks: the phase shown runs to its end (a
+        car green to its minimum), then amber and the all-red clearance, and the lamps stay all red (the
+        conflict monitor's safe state). Keep calling :meth:`step` until :attr:`finished`.
+
+            >>> from kit import Board
+            >>> with Board(seed=0) as board:
+            ...     controller = AdaptiveController(board)
+            ...     controller.run(minutes=1)
+            ...     controller.finish()
+            ...     while not controller.finished:
+            ...         controller.step()
+            ...     board.world.car_light_state(), board.world.ped_light_state()
+            ('red', 'red')
+        """
+        self._finishing = True
+
+    @property
+    def finished(self) -> bool:
+        """True once :meth:`finish` has brought the lamps to all red for a whole clearance."""
+        phase = self.phase
+        if not self._finishing or phase.car != "red" or phase.ped == "green":
+            return False
+        return self.phase_s >= (self._phase_length() or 0.0) - 1e-9
+
+    def _wind_down(self) -> None:
+        phase = self.phase
+        if phase.car == "red" and phase.ped != "green":
+            return  # the clearance: hold it
+        if phase.name == "car_green":
+            least = self.timings.night_min_green_s if self.night else self.timings.min_green_s
+            ends = self.phase_s >= least - 1e-9
+        elif phase.name == "night_flash":
+            ends = True
+        else:
+            ends = self.phase_s >= (self._phase_length() or 0.0) - 1e-9
+        if ends:
+            amber, all_red, ped_clear = PLAN[1], PLAN[2], PLAN[4]
+            way_out = {"car_amber": [all_red], "ped_green": [ped_clear], "car_red_amber": [all_red]}
+            self._queue_phases = [phase, *way_out.get(phase.name, [amber, all_red])]
+            self._next_phase()
+
     def decide(self) -> None:
         """The first half of a tick: look at the sensors and perhaps change phase (no waiting)."""
+        if self._finishing:
+            self._wind_down()
+            self._buzz()
+            self.monitor.tick()
+            return
         if self.monitor.restart:  # back from a stall: the lamps show all red; restart with the clearance
             from kit.control.fixed import STARTUP
 

@@ -167,10 +167,12 @@ def test_a_failing_camera_leaves_the_lights_to_the_sensors(tmp_path, mock_factor
     try:
         app = IntersectionApp(Store(tmp_path / "kit.db"), AppOptions(seed=0, hours=0.1), board=board)
         summary = app.run()
+        lamps = board.world.car_light_state(), board.world.ped_light_state()
     finally:
         board.close()
     assert summary["vehicles_served"] > 0 and summary["frames"] == 0
     assert "camera failed" in summary["model"]
+    assert lamps == ("red", "red"), "an app that stops leaves the lamps in the all-red clearance"
 
 
 def test_adaptive_limits_are_stored_parameters(tmp_path):

@@ -223,3 +223,48 @@ def test_the_night_plan_ends_through_amber_and_all_red(mock_factory):
         names = [name for name, _ in controller.phase_log]
         after = names[names.index("night_flash") :]
         assert after[:4] == ["night_flash", "car_amber", "startup", "car_red_amber"], after
+
+
+@pytest.mark.parametrize(
+    "start, ask, ticks, shown",
+    [
+        ("2026-10-15T08:00:00", {}, 7, "car_green"),  # before the green's minimum
+        ("2026-10-15T08:00:00", {}, 12, "car_green"),  # past it
+        ("2026-10-15T08:00:00", {"press": 1}, 0, "ped_green"),
+        ("2026-10-15T02:00:00", {"night_mode": "flashing_amber"}, 0, "night_flash"),
+    ],
+)
+def test_finish_ends_through_amber_in_a_held_all_red_whatever_is_shown(mock_factory, start, ask, ticks, shown):
+    world = World(seed=2, start=start)
+    with Board(world, pin_factory=mock_factory) as board:
+        store = Store(":memory:")
+        if "night_mode" in ask:
+            store.params.set("night_mode", ask["night_mode"])
+        controller = AdaptiveController.from_params(board, store.params)
+        lamps = Lamps(world)
+        if "press" in ask:
+            board.button.pin.drive_low()
+            board.button.pin.drive_high()
+            while controller.phase.name != "ped_green":
+                controller.step()
+            controller.step()
+        elif "night_mode" in ask:
+            while controller.phase.name != "night_flash":
+                controller.step()
+        else:
+            while controller.phase.name != "car_green":
+                controller.step()
+        for _ in range(ticks):
+            controller.step()
+        assert controller.phase.name == shown
+        controller.finish()
+        for _ in range(200):
+            if controller.finished:
+                break
+            controller.step()
+        assert controller.finished, f"still {controller.phase.name} after 200 s from {shown}"
+        for _ in range(30):  # and it holds
+            controller.step()
+        assert (world.car_light_state(), world.ped_light_state()) == ("red", "red")
+        assert controller.monitor.fault is None
+        lamps.check()
