@@ -63,15 +63,22 @@ def drift_monitor(host: ModelHost):
     return DriftMonitor(Reference.from_frames(reference.x, probs), psi_threshold=float("inf"), ks_p_threshold=0.0)
 
 
-def stream(seed: int, start_h: float, end_h: float, frame_min: float, works_h: float, leaves: float):
+def works_conditions(layout: str, leaves: float) -> dict:
+    """The camera's conditions once the works have begun (kit.ml.data conditions)."""
+    cond = {"daylight": (0.6, 1.0), "road_works": 1.0}
+    if layout == "diverted":
+        cond = {"daylight": (0.6, 1.0), "diverted": 1.0}
+    if leaves > 0:
+        cond["leaves"] = (leaves * 0.5, leaves)
+    return cond
+
+
+def stream(seed: int, start_h: float, end_h: float, frame_min: float, works_h: float, leaves: float, layout: str):
     """(hour, frames (n, 64, 64), queue classes) in slots of one frame each, the scene changing at works_h."""
     hours = np.arange(start_h, end_h, frame_min / 60.0)
     before = hours < works_h
     normal = make_dataset(int(before.sum()), seed=seed, conditions="day")
-    cond = {"daylight": (0.6, 1.0), "road_works": 1.0}
-    if leaves > 0:
-        cond["leaves"] = (leaves * 0.5, leaves)
-    works = make_dataset(int((~before).sum()), seed=seed + 1, conditions=cond)
+    works = make_dataset(int((~before).sum()), seed=seed + 1, conditions=works_conditions(layout, leaves))
     return hours, np.concatenate([normal.x, works.x]), np.concatenate([normal.queue, works.queue])
 
 
@@ -91,10 +98,12 @@ def part1(args, folder: Path, models: Path, cloud=None) -> dict:
     retrained_at = None
     retrain_card = None
     polled_phase = None
-    hours, frames, labels = stream(args.seed, 6.0, args.end_hour, args.frame_min, args.works_hour, args.leaves)
+    hours, frames, labels = stream(
+        args.seed, 6.0, args.end_hour, args.frame_min, args.works_hour, args.leaves, args.layout
+    )
     used, correct, versions = [], [], []
     window_f, window_p = [], []
-    first_alarm = candidate_at = swapped_at = None
+    first_alarm = candidate_at = swapped_at = retrained_swap_at = None
     labelled_f, labelled_y = [], []
     log = []
     last_phase = "idle"
@@ -109,6 +118,8 @@ def part1(args, folder: Path, models: Path, cloud=None) -> dict:
         versions.append(field.status()["version"])
         if field.swaps_taken and swapped_at is None:
             swapped_at = hour
+        if retrained_swap_at is None and versions[-1] == "retrained-1":
+            retrained_swap_at = hour
         window_f.append(frame)
         window_p.append(probs)
         if len(window_f) == WINDOW:
@@ -131,6 +142,7 @@ def part1(args, folder: Path, models: Path, cloud=None) -> dict:
                     name="retrained",
                     seed=args.seed,
                     epochs=args.retrain_epochs,
+                    learning_rate=args.retrain_lr,
                     replay=args.replay,
                     progress=None,
                 )
@@ -184,19 +196,20 @@ def part1(args, folder: Path, models: Path, cloud=None) -> dict:
         "uploaded_frames": uploader.sent,
         "log": log,
     }
+    # live accuracy during the works by the model that scored each frame (factory, adapted head, retrained)
+    versions_arr = np.asarray(versions)
+    out["accuracy_works_by_model"] = {
+        v: round(float(correct[after_works & (versions_arr == v)].mean()), 3)
+        for v in dict.fromkeys(versions_arr[after_works])
+    }
     if swapped_at is not None:
         out["accuracy_works_after_swap"] = round(float(correct[hours_arr >= swapped_at].mean()), 3)
         out["time_to_swap_h"] = round(swapped_at - args.works_hour, 2)
+    if retrained_swap_at is not None:
+        out["retrained_swap_h"] = retrained_swap_at
+        out["time_to_recovery_h"] = round(retrained_swap_at - args.works_hour, 2)
     # the same works frames through an adapted candidate and the old model, on frames the adaptation never saw
-    held = make_dataset(
-        400,
-        seed=args.seed + 50,
-        conditions={
-            "daylight": (0.6, 1.0),
-            "road_works": 1.0,
-            **({"leaves": (args.leaves * 0.5, args.leaves)} if args.leaves else {}),
-        },
-    )
+    held = make_dataset(400, seed=args.seed + 50, conditions=works_conditions(args.layout, args.leaves))
     day = make_dataset(400, seed=args.seed + 51, conditions="day")
     for name in ("old", "adapted", "retrained"):
         if name != "old" and not (models / f"{name}.tflite").exists():
@@ -205,17 +218,18 @@ def part1(args, folder: Path, models: Path, cloud=None) -> dict:
         for what, data in (("works", held), ("day", day)):
             q = host.predict_batches(data.x)["queue"].argmax(1)
             out[f"held_out_{what}_accuracy_{name}"] = round(float((q == data.queue).mean()), 3)
-    out["why"] = why(
-        held,
-        {
-            "old": factory,
-            **(
-                {"retrained": ModelHost(models / "retrained.tflite", verify=False)}
-                if (models / "retrained.tflite").exists()
-                else {}
-            ),
-        },
-    )
+    if args.leaves > 0:  # where the accuracy goes when leaves hide the cars
+        out["why"] = why(
+            held,
+            {
+                "old": factory,
+                **(
+                    {"retrained": ModelHost(models / "retrained.tflite", verify=False)}
+                    if (models / "retrained.tflite").exists()
+                    else {}
+                ),
+            },
+        )
     out["_used"] = used
     return out
 
@@ -281,7 +295,7 @@ def part1_bad_model(args, folder: Path, models: Path, cloud) -> dict:
     field = FieldModel(factory, folder / "device-bad", policy=CanaryPolicy(frames=48)).start(thread=False)
     poll = shadow_poller(field.updater, "kit-bench")
     poll()
-    hours, frames, labels = stream(args.seed, 6.0, 12.0, args.frame_min, args.works_hour, args.leaves)
+    hours, frames, labels = stream(args.seed, 6.0, 12.0, args.frame_min, args.works_hour, args.leaves, args.layout)
     used_with, used_without = [], []
     for frame, label in zip(frames, labels):
         probs, *_ = field.predict(frame, sensor_class=int(label))
@@ -301,90 +315,148 @@ def part1_bad_model(args, folder: Path, models: Path, cloud) -> dict:
 
 
 def part2(args, folder: Path, models: Path, cloud) -> dict:
-    """Wall clock: ticks started late by more than one period, during an update vs with nothing to do."""
+    """Wall clock, side by side in one control loop: windows with an update and windows with nothing to do.
+
+    The loop keeps the app's absolute schedule (``kit.clock.RealClock.wait_until``: tick k is due at
+    k x period). A tick is **missed** when it did not start before the next tick was due (lateness > one
+    period): the lights could not have acted on it in its slot. Windows of ``--window`` ticks alternate:
+    nothing to do; an update with the candidate in its own low-priority process (the app's way); nothing to
+    do; an update with the candidate on the updater's thread (for comparison). An update window starts with a
+    deployment (S3 + shadow, a new file each time) and holds its download, checks, canary, swap and
+    probation; it counts only when the device ran the new model by the window's end. The same machine, the
+    same minutes: a load that changes during the run changes both kinds of window alike."""
+    from kit.clock import RealClock
+
     period = args.tick_ms / 1e3
     frames = make_dataset(64, seed=args.seed, conditions="day")
     kernel, bias = shipped_head()
-    good = write_candidate(
-        patch_head(shipped_model().read_bytes(), kernel, bias, kernel, bias + np.float32(1e-3)),
-        models,
-        "good",
-        base_card=load_card("intersection"),
-    )
+    base = shipped_model().read_bytes()
     factory = ModelHost(shipped_model())
+    policy = CanaryPolicy(frames=48, probation_frames=16)
+    fields = {
+        mode: FieldModel(
+            factory,
+            folder / f"rt-{mode}",
+            policy=policy,
+            thing_name=f"kit-bench-rt-{mode}",
+            poll_s=args.poll_s,
+            isolate=mode == "process",
+        ).start()
+        for mode in ("process", "thread")
+    }
+    kinds = ["quiet", "process", "quiet", "thread"] * args.repeats
+    # a new file for each update window (another bias), made before the loop starts
+    files = {
+        w: write_candidate(
+            patch_head(base, kernel, bias, kernel, bias + np.float32(1e-3 * (w + 1))),
+            models,
+            f"rt-{w}",
+            base_card=load_card("intersection"),
+        )
+        for w, kind in enumerate(kinds)
+        if kind != "quiet"
+    }
+    windows = []
+    operator = operator_process(cloud)  # started (and its imports done) before the schedule begins
+    clock = RealClock()
+    k = 0
+    try:
+        for w, kind in enumerate(kinds):
+            field = fields["process" if kind == "quiet" else kind]
+            version = None
+            if kind != "quiet":
+                # the operator deploys (S3 + shadow) from its own process, as from another machine: a line down
+                # a pipe is all this loop does for it
+                version = f"rt-{w}"
+                operator.stdin.write(f"{files[w]}\tkit-bench-rt-{kind}\t{version}\n")
+                operator.stdin.flush()
+            lateness, swap_tick, work_ms = [], None, []
+            swaps = field.swaps_taken
+            for i in range(args.window):
+                clock.wait_until(k * period)
+                lateness.append(clock.lateness(k * period))
+                t0 = time.perf_counter()
+                field.predict(frames.x[k % len(frames)], sensor_class=int(frames.queue[k % len(frames)]))
+                work_ms.append((time.perf_counter() - t0) * 1e3)
+                if field.swaps_taken > swaps and swap_tick is None:
+                    swap_tick = i
+                k += 1
+            late = np.asarray(lateness) * 1e3
+            status = field.status()
+            windows.append(
+                {
+                    "kind": kind,
+                    "ticks": len(late),
+                    "missed": int((late > args.tick_ms).sum()),
+                    "p99_late_ms": round(float(np.percentile(late, 99)), 2),
+                    "worst_late_ms": round(float(late.max()), 2),
+                    "complete": version is None or (status["version"] == version and status["phase"] == "running"),
+                    "swap_tick_work_ms": round(work_ms[swap_tick], 3) if swap_tick is not None else None,
+                    "work_p50_ms": round(float(np.median(work_ms)), 3),
+                }
+            )
+    finally:
+        for field in fields.values():
+            field.close()
+        operator.stdin.close()
+        operator.wait(30)
 
-    def run(ticks: int, field: FieldModel | None) -> dict:
-        late = 0
-        worst = 0.0
-        phases: dict[str, int] = {}  # the updater's phase at each late tick
-        swap_tick = None
-        work_ms = []
-        next_t = time.perf_counter()
-        for k in range(ticks):
-            now = time.perf_counter()
-            lateness = now - next_t
-            worst = max(worst, lateness)
-            late += int(lateness > period)
-            if lateness > period and field is not None:
-                phases[field.status()["phase"]] = phases.get(field.status()["phase"], 0) + 1
-            frame = frames.x[k % len(frames)]
-            t0 = time.perf_counter()
-            if field is not None:
-                field.predict(frame, sensor_class=int(frames.queue[k % len(frames)]))
-                if field.swaps_taken and swap_tick is None:
-                    swap_tick = k
-            else:
-                factory.predict(frame)
-            work_ms.append((time.perf_counter() - t0) * 1e3)
-            next_t += period
-            time.sleep(max(0.0, next_t - time.perf_counter()))
+    def total(kind: str) -> dict:
+        ws = [w for w in windows if w["kind"] == kind]
+        ticks = sum(w["ticks"] for w in ws)
+        missed = sum(w["missed"] for w in ws)
         return {
+            "windows": len(ws),
             "ticks": ticks,
-            "late_ticks": late,
-            "late_by_phase": phases,
-            # from the download to the end of probation: the ticks the update itself could have delayed
-            "late_during_update": sum(n for ph, n in phases.items() if ph not in ("idle", "running")),
-            "worst_late_ms": round(worst * 1e3, 2),
-            "swap_tick": swap_tick,
-            "work_p50_ms": round(float(np.median(work_ms)), 3),
-            "swap_tick_work_ms": round(work_ms[swap_tick], 3) if swap_tick is not None else None,
+            "missed": missed,
+            "missed_per_window": [w["missed"] for w in ws],
+            "missed_per_1000": round(1000 * missed / ticks, 2) if ticks else None,
+            "p99_late_ms": round(float(np.median([w["p99_late_ms"] for w in ws])), 2),
+            "worst_late_ms": max(w["worst_late_ms"] for w in ws),
+            "updates_complete": sum(w["complete"] for w in ws) if kind != "quiet" else None,
+            "swap_tick_work_ms": [w["swap_tick_work_ms"] for w in ws if w["swap_tick_work_ms"] is not None],
+            "work_p50_ms": round(float(np.median([w["work_p50_ms"] for w in ws])), 3),
         }
 
-    from kit.ml.ota.deploy import deploy
+    out = {"tick_ms": args.tick_ms, "window": args.window, "windows": windows}
+    out.update({kind: total(kind) for kind in ("quiet", "process", "thread")})
+    quiet = out["quiet"]["missed"] / out["quiet"]["ticks"]
+    for kind in ("process", "thread"):
+        rate = out[kind]["missed"] / out[kind]["ticks"]
+        # missed per tick during updates over missed per tick with nothing to do (None: neither missed any;
+        # inf: only the updates did)
+        out[kind]["ratio_to_quiet"] = round(rate / quiet, 2) if quiet else (None if rate == 0 else float("inf"))
+    out["load_average_1min"] = round(os.getloadavg()[0], 1)
+    out["cpus"] = os.cpu_count()
+    return out
 
-    def update(isolate: bool) -> dict:
-        thing = f"kit-bench-rt-{'child' if isolate else 'thread'}"
-        deploy(good, thing, version=f"good-{args.seed}")  # the operator's act, done before the device looks
-        field = FieldModel(
-            factory,
-            folder / thing,
-            policy=CanaryPolicy(frames=48, probation_frames=16),
-            thing_name=thing,
-            poll_s=args.poll_s,
-            isolate=isolate,
-        ).start()
-        try:
-            busy = run(args.ticks, field)
-        finally:
-            field.close()
-        busy["final_model"] = field.status()["version"]
-        return busy
 
-    # idle, update on a thread, update in its own process, idle again: a machine whose load changes during
-    # the run shows it in the two idle figures
-    idle = run(args.ticks, None)
-    in_thread = update(False)
-    isolated = update(True)
-    idle2 = run(args.ticks, None)
-    return {
-        "tick_ms": args.tick_ms,
-        "without_update": idle,
-        "with_update_thread": in_thread,
-        "with_update": isolated,
-        "without_update_after": idle2,
-        "load_average_1min": round(os.getloadavg()[0], 1),
-        "cpus": os.cpu_count(),
+OPERATOR = """
+import sys
+from kit.ml.ota.deploy import deploy
+for line in sys.stdin:
+    path, device, version = line.rstrip("\\n").split("\\t")
+    deploy(path, device, version=version)
+"""
+
+
+def operator_process(url: str) -> subprocess.Popen:
+    """The operator's ``deploy`` in a process of its own at low priority (on a real deployment: another machine);
+    it reads "path<TAB>device<TAB>version" lines. Its imports are done before it returns."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        "KIT_CLOUD": "local",
+        "AWS_ENDPOINT_URL": url,
     }
+    src = "import os; os.nice(10); import kit.ml.ota.deploy, boto3; print('ready', flush=True)\n" + OPERATOR
+    proc = subprocess.Popen(
+        [sys.executable, "-c", src], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit("lifecycle: the operator's process did not start")
+    return proc
 
 
 @contextlib.contextmanager
@@ -424,14 +496,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--works-hour", type=float, default=10.0)
     p.add_argument("--end-hour", type=float, default=16.0)
-    p.add_argument("--frame-min", type=float, default=0.25, help="simulated minutes between camera frames")
-    p.add_argument("--upload", type=int, default=768, help="frames the device uploads while drift alarms")
-    p.add_argument("--retrain-epochs", type=int, default=6)
+    p.add_argument(
+        "--frame-min", type=float, default=1 / 6, help="simulated minutes between camera frames (the app: 10 s)"
+    )
+    p.add_argument("--upload", type=int, default=1024, help="frames the device uploads while drift alarms")
+    p.add_argument("--retrain-epochs", type=int, default=15)
+    p.add_argument("--retrain-lr", type=float, default=3e-3)
     p.add_argument("--replay", type=int, default=384, help="frames of the base model's own data in the retrain")
-    p.add_argument("--leaves", type=float, default=0.4, help="leaves on the lens from the works hour (0: works only)")
+    p.add_argument(
+        "--layout",
+        choices=("diverted", "cones"),
+        default="diverted",
+        help="what the works do to the scene: close the lane and divert the queue into the other one behind a "
+        "temporary stop line (diverted), or cones and a barrier beside the usual queue (cones)",
+    )
+    p.add_argument("--leaves", type=float, default=0.0, help="leaves on the lens from the works hour (0: none)")
     p.add_argument("--labelled", type=int, default=128, help="sensor-labelled frames for the head adaptation")
     p.add_argument("--tick-ms", type=float, default=20.0)
-    p.add_argument("--ticks", type=int, default=400)
+    p.add_argument("--window", type=int, default=200, help="control ticks per window (part 2)")
+    p.add_argument("--repeats", type=int, default=3, help="cycles of quiet / update windows (part 2)")
     p.add_argument("--poll-s", type=float, default=0.5, help="seconds between the device's shadow polls (app: 5)")
     p.add_argument("--realtime-only", action="store_true", help="only part 2: control ticks during an update")
     p.add_argument("--json", action="store_true")
@@ -448,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
             r1b = part1_bad_model(args, folder, models, cloud)
         r2 = part2(args, folder, models, cloud)
     result = {
-        "scenario": {"works_hour": args.works_hour, "leaves": args.leaves, "seed": args.seed},
+        "scenario": {"works_hour": args.works_hour, "layout": args.layout, "leaves": args.leaves, "seed": args.seed},
         "field": r1,
         "bad_model": r1b,
         "realtime": r2,
@@ -458,16 +541,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if r1 is not None:
         print(
-            f"road works (leaves {args.leaves}) from {args.works_hour:05.2f} h, seed {args.seed}, a frame every {args.frame_min:g} min"
+            f"road works ({args.layout}, leaves {args.leaves}) from {args.works_hour:05.2f} h, seed {args.seed}, a frame every {args.frame_min:g} min"
         )
         for line in r1["log"]:
             print("  " + line)
         print(f"accuracy before the works            {r1['accuracy_before_works']:.3f}")
         print(f"accuracy at the works, old model     {r1['accuracy_works_old_model']:.3f}")
-        if "accuracy_works_after_swap" in r1:
+        for version, acc in r1["accuracy_works_by_model"].items():
+            print(f"accuracy at the works, {version:<13} {acc:.3f}  (live frames it scored)")
+        if "time_to_recovery_h" in r1:
             print(
-                f"accuracy at the works, after swap    {r1['accuracy_works_after_swap']:.3f}  "
-                f"(swap {r1['time_to_swap_h']:.2f} simulated h after the works began; now runs {r1['final_model']})"
+                f"time from the works to the retrained model's swap: {r1['time_to_recovery_h']:.2f} simulated h "
+                f"(drift alarm after {r1['first_drift_alarm_h'] - args.works_hour:.2f} h, {r1['uploaded_frames']} frames "
+                f"uploaded until {r1['retrained_h']:.2f} h)"
             )
         print(f"device at the end: {r1['final_model']}, {r1['final_phase']}: {r1['final_reason']}")
         nan = float("nan")
@@ -477,31 +563,42 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r1.get(f'held_out_{what}_accuracy_adapted', nan):.3f}, retrained "
                 f"{r1.get(f'held_out_{what}_accuracy_retrained', nan):.3f}"
             )
-        w = r1["why"]
-        print(
-            "why: held-out works frames by how much of the queue the leaves leave visible (n: "
-            + ", ".join(f"{k} {n}" for k, n in w["groups"].items())
-            + ")"
-        )
-        for name in [k for k in w if k != "groups"]:
-            print(f"  {name:<10}" + "; ".join(f"{k} {v:.3f}" for k, v in w[name].items() if v is not None))
+        w = r1.get("why")
+        if w:
+            print(
+                "why: held-out works frames by how much of the queue the leaves leave visible (n: "
+                + ", ".join(f"{k} {n}" for k, n in w["groups"].items())
+                + ")"
+            )
+            for name in [k for k in w if k != "groups"]:
+                print(f"  {name:<10}" + "; ".join(f"{k} {v:.3f}" for k, v in w[name].items() if v is not None))
         print(
             f"bad model over the air: {r1b['bad_phase']} ({r1b['bad_reason'][:150]}); device runs {r1b['device_runs']}; "
             f"control inputs identical to a run without it: {r1b['control_inputs_identical']} ({r1b['frames']} frames)"
         )
-    w, t, b, w2 = (r2[k] for k in ("without_update", "with_update_thread", "with_update", "without_update_after"))
+    q, b, t = (r2[k] for k in ("quiet", "process", "thread"))
     print(
-        f"ticks every {r2['tick_ms']:g} ms, late by more than a period (worst lateness): "
-        f"nothing to do {w['late_ticks']}/{w['ticks']} ({w['worst_late_ms']:.1f} ms); "
-        f"update on the updater's thread {t['late_ticks']}/{t['ticks']} ({t['worst_late_ms']:.1f} ms, now runs "
-        f"{t['final_model']}, late in {t['late_by_phase']}: {t['late_during_update']} from download to probation); update with the candidate in its own low-priority process {b['late_ticks']}/{b['ticks']} "
-        f"({b['worst_late_ms']:.1f} ms, now runs {b['final_model']}, late in {b['late_by_phase']}: {b['late_during_update']} from download to probation); nothing to do again {w2['late_ticks']}/"
-        f"{w2['ticks']} ({w2['worst_late_ms']:.1f} ms); load average {r2['load_average_1min']} on {r2['cpus']} cores"
+        f"control ticks every {r2['tick_ms']:g} ms, windows of {r2['window']} ticks side by side in one loop; "
+        f"missed = did not start before the next tick was due (load average {r2['load_average_1min']} on "
+        f"{r2['cpus']} cores):"
     )
-    if b["swap_tick"] is not None:
+    for name, r in (("nothing to do", q), ("update, candidate in its own process", b), ("update on the thread", t)):
+        extra = ""
+        if r["updates_complete"] is not None:
+            ratio = r["ratio_to_quiet"]
+            extra = (
+                f", {r['updates_complete']}/{r['windows']} updates swapped and confirmed in their window; "
+                f"missed per tick / nothing to do's: {'0 and 0' if ratio is None else f'{ratio:.2f}'}"
+            )
         print(
-            f"the swap tick's work (take the new model + its first frame): {b['swap_tick_work_ms']:.3f} ms; "
-            f"a tick's work p50 {b['work_p50_ms']:.3f} ms"
+            f"  {name:<37} missed {r['missed']}/{r['ticks']} ({r['missed_per_1000']:.1f} per 1000; per window "
+            f"{r['missed_per_window']}), "
+            f"p99 lateness {r['p99_late_ms']:.2f} ms, worst {r['worst_late_ms']:.1f} ms{extra}"
+        )
+    if b["swap_tick_work_ms"]:
+        print(
+            f"the swap tick's work (take the new model + its first frame): {max(b['swap_tick_work_ms']):.3f} ms "
+            f"at most; a tick's work p50 {b['work_p50_ms']:.3f} ms"
         )
     return 0
 

@@ -47,6 +47,7 @@ def _run_intersection(args: argparse.Namespace) -> int:
         speed=args.speed,
         leaves=args.leaves,
         road_works=args.road_works,
+        diverted=args.diverted,
         model=None if args.no_model else args.model,
         cloud=args.cloud,
         mqtt=not args.no_mqtt,
@@ -177,6 +178,7 @@ def _sensors_only_lines(summary: dict[str, Any], args: argparse.Namespace) -> st
                 hours=args.hours or 1.0,
                 leaves=args.leaves,
                 road_works=args.road_works,
+                diverted=getattr(args, "diverted", False),
                 model=None,
                 resume=False,
                 status_path=str(Path(tmp) / "status.json"),
@@ -270,6 +272,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
         p.add_argument("--leaves", type=float_range(0, 1), default=0.0, help="leaf cover on sensors and lens, 0..1")
         p.add_argument("--road-works", action="store_true")
+        p.add_argument(
+            "--diverted",
+            action="store_true",
+            help="the road works close the lane: the camera sees the queue wait in the other lane behind a "
+            "temporary stop line (a layout the shipped models never saw; implies --road-works)",
+        )
         p.add_argument(
             "--model",
             default="fusion",

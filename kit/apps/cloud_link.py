@@ -3,7 +3,9 @@
 The control loop hands nothing to the cloud directly: readings reach the store (through the logbook) and
 the outbox; this link's worker sends them when a batch is full or its oldest reading reaches
 ``upload_max_age_s``, takes shadow deltas (by MQTT on AWS IoT's delta topic where a broker is configured,
-by polling as the fallback), reports the parameter values *in effect* and publishes telemetry.
+by polling as the fallback), reports the parameter values *in effect* and publishes telemetry. Frames the
+model loop kept from alarming drift windows (with their sensor labels) go to ``s3://BUCKET/frames/<device>/``
+in chunks (:class:`kit.ml.ota.retrain.FrameUploader`), where ``kit model retrain --from-s3 DEVICE`` finds them.
 
 Every boto3 call has short timeouts and one attempt (:func:`kit.cloud.config.boto_config`); the link does
 the retrying, with a circuit breaker. An endpoint that is down, refuses, or accepts and never answers only
@@ -57,6 +59,8 @@ class CloudLink:
         lease_s: float = 30.0,
         seed: int = 0,
         telemetry_every_s: float = 60.0,
+        frames: Any = None,
+        frames_chunk: int = 64,
     ) -> None:
         self.store = store
         self.health = health
@@ -68,6 +72,10 @@ class CloudLink:
         self.lease_s = lease_s
         self.seed = seed
         self.telemetry_every_s = telemetry_every_s
+        #: a deque of (frame, queue class, pedestrian, sensor vector) the model loop fills during drift
+        self.frames = frames
+        self.frames_chunk = frames_chunk
+        self.uploader: Any = None
         self.sync: Any = None
         self.shadow: Any = None
         self.telemetry: Any = None
@@ -132,6 +140,7 @@ class CloudLink:
             self._build()
             self._shadow_step()
             self._upload_step(final)
+            self._frames_step(final)
             self._telemetry_step()
         except Exception as exc:  # noqa: BLE001 - a cloud problem never stops the intersection
             if short(exc) != self._logged:
@@ -208,6 +217,26 @@ class CloudLink:
         elif report.failures:
             self.health.last_sync_error = f"endpoint unreachable ({report.failures} failed attempts)"
 
+    def _frames_step(self, final: bool = False) -> None:
+        """Drift-window frames to S3, a chunk at a time (all that is left at the end of a run)."""
+        if self.frames is None or not self.sync.breaker.allow():
+            return
+        device = self.store.params.get("device_id")
+        if self.uploader is None or self.uploader.device != device:
+            from kit.ml.ota.retrain import FrameUploader
+
+            self.uploader = FrameUploader(device, chunk=self.frames_chunk)
+        while self.frames:
+            frame, queue, pedestrian, sensors = self.frames.popleft()
+            self.uploader.add(frame, queue, pedestrian, sensors=sensors)
+        while len(self.uploader.buffer) >= self.frames_chunk or (final and self.uploader.buffer):
+            try:
+                self.uploader.flush()  # kept in its buffer when the endpoint fails: tried again next round
+            except Exception as exc:
+                self._failed(exc)
+                raise
+            self.health.frames_uploaded = self.uploader.sent
+
     def _telemetry_step(self) -> None:
         # On intersection time: a simulated day sends a day's worth of telemetry, whatever its wall time.
         if self.telemetry is None or self.now() < self._next_telemetry:
@@ -234,6 +263,10 @@ class CloudLink:
             return
         deadline = time.monotonic() + timeout_s
         try:
+            try:
+                self._frames_step(final=True)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("drift frames not uploaded: %s", short(exc))
             while True:
                 report = self.sync.drain(timeout=max(0.1, deadline - time.monotonic()), wait_open=True)
                 self.health.uploaded += report.sent

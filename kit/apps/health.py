@@ -51,6 +51,7 @@ class Health:
     drift: str = "no data"
     drift_windows: int = 0
     drift_alarms: int = 0
+    frames_uploaded: int = 0  #: frames of alarming drift windows sent to S3 for a retrain
     vehicles_served: int = 0
     mean_vehicle_wait_s: float = 0.0
 

@@ -61,6 +61,8 @@ class AppOptions:
     speed: float | None = None
     leaves: float = 0.0
     road_works: bool = False
+    #: the works close the lane and the queue waits in the other one (kit.sim.world.World's ``diverted``)
+    diverted: bool = False
     #: shipped model name ("fusion": camera + sensors, int8 early exit; "early_exit": camera two-part host;
     #: "intersection": one piece), a .tflite file or a model folder; None: sensors only
     model: str | None = "fusion"
@@ -189,7 +191,11 @@ class IntersectionApp:
 
             raise UsageError(f"traffic={self.options.traffic!r}: choose 'kit' (the kit's world) or 'sumo'")
         world = World(
-            seed=self.options.seed, start=start, leaves=self.options.leaves, road_works=self.options.road_works
+            seed=self.options.seed,
+            start=start,
+            leaves=self.options.leaves,
+            road_works=self.options.road_works,
+            diverted=self.options.diverted,
         )
         return Board(world, pin_factory=choice.factory)
 
@@ -217,7 +223,9 @@ class IntersectionApp:
             lease_s=self.options.lease_s,
             seed=self.options.seed,
             telemetry_every_s=self.options.sync_period_s,
+            frames=self.model_loop.uploads,
         )
+        self.model_loop.collect = True  # frames of alarming drift windows go to S3 for a retrain
         self.health.cloud = "starting"
 
     def now(self) -> float:
@@ -365,6 +373,7 @@ class IntersectionApp:
                 "drift": self.health.drift,
                 "drift_windows": self.health.drift_windows,
                 "drift_alarms": self.health.drift_alarms,
+                "frames_uploaded": self.health.frames_uploaded,
                 "telemetry_sent": self.health.telemetry_sent,
                 "car_greens": sum(1 for name, _ in self.controller.phase_log if name == "car_green"),
                 "crossings": sum(1 for name, _ in self.controller.phase_log if name == "ped_green"),

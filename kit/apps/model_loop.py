@@ -3,6 +3,9 @@
 A small object the app composes (it never imports the app). Which model it hosts is its own business:
 ``ModelLoop(options.model)`` loads the shipped early-exit host, a one-piece ``.tflite`` file, or nothing;
 the control loop only asks :attr:`ModelLoop.queue_long` (is a long queue in view, and is the model trusted).
+When a drift window alarms, its frames with the sensors' readings of the same moments go to
+:attr:`ModelLoop.uploads` (an append); the app's cloud worker sends them to S3 for a retrain
+(``kit model retrain --from-s3 DEVICE``), never the control thread.
 
     >>> from kit.apps.health import Health
     >>> from kit.apps.model_loop import ModelLoop
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,10 @@ from typing import Any
 from kit.apps.health import Health, short
 
 log = logging.getLogger("kit.intersection")
+
+#: frames of alarming drift windows waiting for the cloud worker; beyond this the oldest are dropped (a device
+#: without its cloud for hours must not fill its memory)
+MAX_UPLOADS = 1024
 
 
 class ModelLoop:
@@ -56,6 +64,12 @@ class ModelLoop:
         self._confidences: list[Any] = []
         self.queue_class: int | None = None  # last predicted queue class (0 empty, 1 short, 2 long)
         self.drifting = False
+        self._sensed: list[Any] = []  # the sensor vector at each frame of the current window
+        #: (frame, queue class, pedestrian, sensor vector) of frames in alarming drift windows, labelled by the
+        #: sensors at the frame's moment (distance: the queue class; PIR: a pedestrian); the cloud worker
+        #: uploads them (kit.apps.cloud_link.CloudLink). Filled only when ``collect`` is True (the app with --cloud).
+        self.uploads: deque = deque(maxlen=MAX_UPLOADS)
+        self.collect = False
 
     @property
     def active(self) -> bool:
@@ -190,6 +204,8 @@ class ModelLoop:
             self.health.model = f"off: camera failed ({short(exc)})"
             return rows
         probs, pedestrian, exited = self._predict(frame)
+        if self.collect and self.drift is not None:
+            self._sensed.append(self._sensors())
         self.queue_class = int(probs.argmax())
         rows.append(("model_queue_class", float(self.queue_class), ts))
         if pedestrian is not None:
@@ -214,10 +230,35 @@ class ModelLoop:
                 self.health.drift = ("DRIFT: " + "; ".join(report.reasons)) if report.drift else "ok"
                 if report.drift:
                     log.info("drift: %s; controlling from the sensors until the frames look familiar", report)
+                    self._keep_for_upload()
                 rows.append(("drift_alarm", 1.0 if report.drift else 0.0, ts))
                 self._frames.clear()
                 self._confidences.clear()
+                self._sensed.clear()
         return rows
+
+    def _sensors(self) -> Any:
+        """The sensor vector now (kit.ml.sensors), or None without a board to read."""
+        if self.board is None:
+            return None
+        try:
+            from kit.ml.sensors import vector_from_board
+
+            return vector_from_board(self.board)
+        except Exception:  # noqa: BLE001 - a sensor that cannot be read leaves this frame unlabelled
+            return None
+
+    def _keep_for_upload(self) -> None:
+        """The alarming window's frames with their sensor labels, for the cloud worker (appends only)."""
+        if not self.collect:
+            return
+        from kit.ml.sensors import DISTANCE_MAX_M, queue_class_from_distance
+
+        for frame, sensed in zip(self._frames, self._sensed):
+            if sensed is None:
+                continue
+            queue = queue_class_from_distance(float(sensed[0]) * DISTANCE_MAX_M)
+            self.uploads.append((frame, queue, int(sensed[1] > 0.5), sensed))
 
     def close(self) -> None:
         """Stop the over-the-air updater's thread (the committed model stays on disk)."""
@@ -244,9 +285,11 @@ class ModelLoop:
         self.health.drift = ("DRIFT: " + "; ".join(report.reasons)) if report.drift else "ok"
         if report.drift:
             log.info("drift: %s; controlling from the sensors until the frames look normal again", report)
+            self._keep_for_upload()
         self._frames.clear()
         self._lights.clear()
         self._hours.clear()
+        self._sensed.clear()
         return [("drift_alarm", 1.0 if report.drift else 0.0, ts)]
 
 

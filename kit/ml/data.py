@@ -40,6 +40,11 @@ DEFAULT_CONDITIONS: dict[str, Any] = {
     "blur": (0.0, 0.8),
 }
 
+#: conditions a dict may add; left out of the resolved conditions when not given (older datasets stay the same):
+#: ``diverted`` is the probability that the works close the lane and the queue waits in the other one behind a
+#: temporary stop line (kit.sim.camera.Scene.diverted), drawn from a stream of its own
+OPTIONAL_CONDITIONS = ("diverted",)
+
 PRESETS: dict[str, dict[str, Any]] = {
     "train": dict(DEFAULT_CONDITIONS),
     "day": {"daylight": (0.6, 1.0)},  # the held-out set the floors are measured on
@@ -66,15 +71,16 @@ def resolve_conditions(conditions: dict[str, Any] | str | None) -> dict[str, Any
         if conditions not in PRESETS:
             raise ValueError(f"unknown conditions preset {conditions!r}; choose one of {sorted(PRESETS)}")
         conditions = PRESETS[conditions]
-    unknown = set(conditions) - set(DEFAULT_CONDITIONS)
+    known = {*DEFAULT_CONDITIONS, *OPTIONAL_CONDITIONS}
+    unknown = set(conditions) - known
     if unknown:
-        raise ValueError(f"unknown condition(s) {sorted(unknown)}; known: {sorted(DEFAULT_CONDITIONS)}")
+        raise ValueError(f"unknown condition(s) {sorted(unknown)}; known: {sorted(known)}")
     out = dict(DEFAULT_CONDITIONS)
     for name, value in conditions.items():
-        if name == "road_works":
+        if name in ("road_works", "diverted"):
             p = float(value)
             if not 0.0 <= p <= 1.0:
-                raise ValueError(f"road_works is a probability (or True/False), got {value!r}")
+                raise ValueError(f"{name} is a probability (or True/False), got {value!r}")
             out[name] = p
             continue
         if np.isscalar(value):
@@ -182,15 +188,17 @@ def sample_scenes(n: int, *, seed: int, conditions: dict[str, Any] | str | None 
     people = np.where(waiting, 1 + np.minimum(rng.geometric(0.55, n) - 1, 4), 0)
     daylight, leaves, noise, blur = draw("daylight"), draw("leaves"), draw("noise"), draw("blur")
     works = rng.random(n) < c["road_works"]
+    diverted = np.random.default_rng([int(seed), 7]).random(n) < c.get("diverted", 0.0)
     return [
         Scene(
             int(length[i]),
             int(people[i]),
             float(daylight[i]),
             float(leaves[i]),
-            bool(works[i]),
+            bool(works[i] or diverted[i]),
             float(blur[i]),
             float(noise[i]),
+            diverted=bool(diverted[i]),
         )
         for i in range(n)
     ]
@@ -218,6 +226,7 @@ def make_dataset(n: int, *, seed: int, conditions: dict[str, Any] | str | None =
         "daylight": np.array([s.daylight for s in scenes], dtype=np.float32),
         "leaves": np.array([s.leaves for s in scenes], dtype=np.float32),
         "road_works": np.array([s.road_works for s in scenes], dtype=bool),
+        **({"diverted": np.array([s.diverted for s in scenes], dtype=bool)} if "diverted" in resolved else {}),
         "blur": np.array([s.blur for s in scenes], dtype=np.float32),
         "noise": np.array([s.noise for s in scenes], dtype=np.float32),
         "seed": int(seed),

@@ -94,6 +94,25 @@ def vector_from_board(board: Any, *, distance_ok: bool = True, pir_ok: bool = Tr
     )
 
 
+def queue_class_from_distance(distance_m: float) -> int:
+    """The queue class (0 empty, 1 short, 2 long) the distance to the queue's tail implies.
+
+    Thresholds half a car from the class boundaries of ``kit.sim.world`` (the model-scale lane), as lab 02's
+    queue detector and ``kit.ml.fusion``'s step features read it. No echo (the sensor's maximum) reads as empty.
+
+        >>> queue_class_from_distance(1.6), queue_class_from_distance(1.2), queue_class_from_distance(0.6)
+        (0, 1, 2)
+    """
+    from kit.ml.data import LONG_QUEUE
+    from kit.sim.world import CAR_SPACING_M, LANE_M
+
+    if distance_m >= LANE_M - 0.5 * CAR_SPACING_M:
+        return 0
+    if distance_m > LANE_M - (LONG_QUEUE - 0.5) * CAR_SPACING_M:
+        return 1
+    return 2
+
+
 @dataclass(frozen=True)
 class SensorNoise:
     """How the kit's sensors err, per reading. ``SensorNoise.exact()`` reads the world as it is.

@@ -33,6 +33,7 @@ _DEPTH_M = 30.0  # metres of road over which the view compresses by e
 _ROAD_HALF_M = 3.5  # one lane each way
 _M = 0.08  # frame width per metre at the stop line
 _MAX_DRAWN_CARS = 14  # beyond this the queue is past the horizon anyway
+DIVERTED_STOP_M = 12.0  # the temporary stop line of a diverted queue, metres up the road from the usual one
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Scene:
     to 1 (strong); at 0 they change nothing, so frames of older scenes stay the same.
 
         >>> Scene(queue_length=5, pedestrians_waiting=0, daylight=0.1, leaves=0.3, road_works=True)
-        Scene(queue_length=5, pedestrians_waiting=0, daylight=0.1, leaves=0.3, road_works=True, blur=0.0, noise=0.0, glare=0.0, fog=0.0, rain=0.0, dirt=0.0, shake=0.0)
+        Scene(queue_length=5, pedestrians_waiting=0, daylight=0.1, leaves=0.3, road_works=True, blur=0.0, noise=0.0, glare=0.0, fog=0.0, rain=0.0, dirt=0.0, shake=0.0, diverted=False)
     """
 
     queue_length: int
@@ -61,6 +62,9 @@ class Scene:
     rain: float = 0.0
     dirt: float = 0.0
     shake: float = 0.0
+    #: the works close the inbound lane: the queue waits in the other lane behind a temporary stop line
+    #: ``DIVERTED_STOP_M`` metres up the road (a layout the shipped models never saw; implies road works)
+    diverted: bool = False
 
     def __post_init__(self) -> None:
         for name in ("queue_length", "pedestrians_waiting"):
@@ -293,11 +297,39 @@ def _draw_road_works(c: _Canvas, rng: np.random.Generator) -> None:
     c.rect(0.5 + _ROAD_HALF_M * _M + 0.02, 0.5 + _ROAD_HALF_M * _M + 0.08, 0.62, 0.68, 0.9)
 
 
-def _draw_queue(c: _Canvas, rng: np.random.Generator, n: int) -> list[tuple[float, float, float]]:
+def _draw_diverted(c: _Canvas, rng: np.random.Generator) -> None:
+    """The inbound lane closed from the crossing up: barriers across it, a dug-up patch, cones along the centre
+    line, and the temporary stop line (with its signal post) across the outbound lane, where the queue now waits."""
+    half = _ROAD_HALF_M * _M
+    d1 = DIVERTED_STOP_M + rng.uniform(2, 8)
+    c.rect(0.5 - half, 0.5, float(_depth_to_y(d1)), _STOP, 0.22, alpha=0.85)
+    for d in np.arange(0.5, d1, rng.uniform(2.0, 3.0)):
+        s = _scale(d)
+        y = float(_depth_to_y(d))
+        h = 0.06 * s
+        c.rect(0.5 - 0.012 * s, 0.5 + 0.012 * s, y - h, y, 0.95)
+        c.rect(0.5 - 0.006 * s, 0.5 + 0.006 * s, y - h, y - 0.6 * h, 0.3)
+    for d in (0.3, d1):
+        y, s = float(_depth_to_y(d)), _scale(d)
+        for k in range(6):
+            x0 = 0.5 - half * s + k * half * s / 6
+            c.rect(x0, x0 + half * s / 6, y - 0.05 * s, y - 0.02 * s, 0.95 if k % 2 else 0.15)
+    ys, ss = float(_depth_to_y(DIVERTED_STOP_M)), _scale(DIVERTED_STOP_M)
+    c.rect(0.5, 0.5 + half * ss, ys, ys + 0.01, 0.85)
+    c.rect(0.5 + half * ss + 0.01, 0.5 + half * ss + 0.02, ys - 0.12 * ss, ys, 0.1)
+    c.rect(0.5 + half * ss + 0.005, 0.5 + half * ss + 0.025, ys - 0.16 * ss, ys - 0.1 * ss, 0.05)
+
+
+def _draw_queue(
+    c: _Canvas, rng: np.random.Generator, n: int, *, diverted: bool = False
+) -> list[tuple[float, float, float]]:
     """Paint n queued cars; return headlight positions (x, y, radius) for the night pass."""
     lights = []
     d = rng.uniform(0.3, 1.2)  # the first car stops a little short of the line
     lane_centre_m = -_ROAD_HALF_M / 2
+    if diverted:  # in the outbound lane, behind the temporary stop line
+        d += DIVERTED_STOP_M
+        lane_centre_m = _ROAD_HALF_M / 2
     for _ in range(min(n, _MAX_DRAWN_CARS)):
         length = rng.uniform(3.8, 5.0)
         width = rng.uniform(1.6, 1.9)
@@ -373,10 +405,12 @@ def render(scene: Scene, *, seed: int, size: int = 64) -> np.ndarray:
     c = _Canvas(size)
     light = float(scene.daylight)
     night = float(np.clip((0.35 - light) / 0.35, 0.0, 1.0))  # 0 by day, 1 in the dead of night
-    _draw_background(c, bg, scene.road_works)
-    if scene.road_works:
+    _draw_background(c, bg, scene.road_works or scene.diverted)
+    if scene.diverted:
+        _draw_diverted(c, works)
+    elif scene.road_works:
         _draw_road_works(c, works)
-    lights = _draw_queue(c, cars, int(scene.queue_length))
+    lights = _draw_queue(c, cars, int(scene.queue_length), diverted=scene.diverted)
     _draw_pedestrians(c, people, int(scene.pedestrians_waiting))
     rng = light_rng
 

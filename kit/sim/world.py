@@ -191,6 +191,9 @@ class World:
     :param start: local date and time the simulation starts at.
     :param leaves: how much of the sensors and the camera lens leaves cover (0..1).
     :param road_works: works narrow the lane: cars leave more slowly and the camera sees cones.
+    :param diverted: the works close the lane instead (implies ``road_works``): the camera sees the queue wait
+        in the other lane behind a temporary stop line (``kit.sim.camera.Scene.diverted``), a layout no shipped
+        model was trained on. Either may be switched on while the world runs (works that start at an hour).
     :param button_bounce: extra contact bounces per button press (0 = a clean switch).
 
         >>> world = World(seed=0, start="2026-10-15T23:00:00")
@@ -209,11 +212,13 @@ class World:
         leaves: float = 0.0,
         road_works: bool = False,
         button_bounce: int = 0,
+        diverted: bool = False,
     ) -> None:
         self.seed = int(seed)
         self.start = _parse_start(start)
         self._leaves = _fraction("leaves", leaves)
-        self.road_works = bool(road_works)
+        self.diverted = bool(diverted)
+        self.road_works = bool(road_works) or self.diverted
         if int(button_bounce) < 0:
             raise ValueError(f"button_bounce={button_bounce!r} must be 0 (clean switch) or a positive count")
         self.button_bounce = int(button_bounce)
@@ -545,7 +550,8 @@ class World:
             pedestrians_waiting=self.pedestrians_waiting,
             daylight=self.daylight,
             leaves=self.leaf_cover,
-            road_works=self.road_works,
+            road_works=self.road_works or self.diverted,
+            diverted=self.diverted,
         )
 
     def _repr_svg_(self) -> str:

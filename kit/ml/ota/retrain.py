@@ -46,15 +46,24 @@ def frames_prefix(device: str) -> str:
     return f"{PREFIX}/{device}/"
 
 
-def pack(frames: np.ndarray, queue: np.ndarray, pedestrian: np.ndarray, meta: dict[str, Any]) -> bytes:
-    """One chunk as bytes (a compressed ``.npz``: ``x`` uint8 frames, ``queue``, ``pedestrian``, ``meta`` JSON)."""
+def pack(
+    frames: np.ndarray,
+    queue: np.ndarray,
+    pedestrian: np.ndarray,
+    meta: dict[str, Any],
+    sensors: np.ndarray | None = None,
+) -> bytes:
+    """One chunk as bytes (a compressed ``.npz``: ``x`` uint8 frames, ``queue``, ``pedestrian``, ``meta`` JSON;
+    ``sensors``, the sensor vector of each frame's moment (``kit.ml.sensors``), when the device has them)."""
     buf = io.BytesIO()
+    extra = {} if sensors is None else {"sensors": np.asarray(sensors, np.float32)}
     np.savez_compressed(
         buf,
         x=np.asarray(frames, np.uint8),
         queue=np.asarray(queue, np.int8),
         pedestrian=np.asarray(pedestrian, np.int8),
         meta=np.array(json.dumps(meta, sort_keys=True)),
+        **extra,
     )
     return buf.getvalue()
 
@@ -92,7 +101,7 @@ class FrameUploader:
             raise UsageError(f"chunk and limit are numbers of frames >= 1, got {chunk}, {limit}")
         self.chunk, self.limit = int(chunk), int(limit)
         self.bucket, self.s3 = bucket, s3
-        self.buffer: list[tuple[np.ndarray, int, int]] = []
+        self.buffer: list[tuple[np.ndarray, int, int, Any]] = []
         self.sent = 0  # frames uploaded
         self.keys: list[str] = []
 
@@ -101,10 +110,10 @@ class FrameUploader:
         """True once ``limit`` frames are uploaded or waiting."""
         return self.sent + len(self.buffer) >= self.limit
 
-    def add(self, frame: np.ndarray, queue_class: int, pedestrian: int = 0) -> bool:
-        """Keep one frame and its sensor labels; True when a chunk is ready to :meth:`flush`."""
+    def add(self, frame: np.ndarray, queue_class: int, pedestrian: int = 0, *, sensors: Any = None) -> bool:
+        """Keep one frame and its sensor labels (and sensor vector); True when a chunk is ready to :meth:`flush`."""
         if not self.full:
-            self.buffer.append((np.asarray(frame, np.uint8), int(queue_class), int(bool(pedestrian))))
+            self.buffer.append((np.asarray(frame, np.uint8), int(queue_class), int(bool(pedestrian)), sensors))
         return len(self.buffer) >= self.chunk
 
     def flush(self) -> str | None:
@@ -118,11 +127,13 @@ class FrameUploader:
             self.s3, self.bucket = client("s3"), self.bucket or current().bucket
             _ensure_bucket(self.s3, self.bucket, current().local)  # the local endpoint starts with no bucket
         batch, self.buffer = self.buffer, []
+        with_sensors = all(b[3] is not None for b in batch)
         raw = pack(
             np.stack([b[0] for b in batch]),
             np.array([b[1] for b in batch]),
             np.array([b[2] for b in batch]),
             {"device": self.device, "labels": "the device's sensors at the frame's moment", "t": time.time()},
+            sensors=np.stack([np.asarray(b[3], np.float32) for b in batch]) if with_sensors else None,
         )
         # the first frame's number orders the chunks in time; the digest makes a re-sent chunk the same object
         key = f"{self.prefix}{self.sent:06d}-{hashlib.sha256(raw).hexdigest()[:12]}.npz"
@@ -155,12 +166,26 @@ def download_frames(device: str, *, bucket: str | None = None, s3: Any = None) -
             f"no frames under s3://{bucket}/{prefix}: the device uploads them while its drift monitor alarms "
             "(kit.ml.ota.retrain.FrameUploader); check the device name"
         )
-    parts = [unpack(s3.get_object(Bucket=bucket, Key=k)["Body"].read(), k) for k in sorted(keys)]
+    raws = [s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in sorted(keys)]
+    parts = [unpack(raw, k) for raw, k in zip(raws, sorted(keys))]
+    sensors = [_sensors_of(raw) for raw in raws]
     shapes = {p[0].shape[1:] for p in parts}
     if len(shapes) != 1:
         raise DeployError(f"the chunks under {prefix} hold frames of several sizes {sorted(shapes)}; keep one camera")
     x, q, p = (np.concatenate([part[i] for part in parts]) for i in range(3))
-    return Dataset(x, q, p, {"device": device, "keys": sorted(keys)}), sorted(keys)
+    # the sensor vectors of the frames' moments, when every chunk has them (the app sends them; a fused retrain
+    # reads them)
+    s = (
+        np.concatenate(sensors)
+        if all(v is not None and len(v) == len(part[0]) for v, part in zip(sensors, parts))
+        else None
+    )
+    return Dataset(x, q, p, {"device": device, "keys": sorted(keys)}, sensors=s), sorted(keys)
+
+
+def _sensors_of(raw: bytes) -> np.ndarray | None:
+    with np.load(io.BytesIO(raw), allow_pickle=False) as f:
+        return f["sensors"].astype(np.float32) if "sensors" in f.files else None
 
 
 def retrain_from_s3(

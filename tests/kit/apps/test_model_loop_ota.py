@@ -54,9 +54,15 @@ def test_without_a_folder_the_loop_is_as_before():
     loop.close()
 
 
-def test_the_running_app_takes_a_deployment_from_its_shadow_and_reports_it(cloud, tmp_path):
+def test_the_running_app_takes_a_deployment_from_its_shadow_and_uploads_its_drift_frames(cloud, tmp_path):
+    """One run of the app with the cloud on, during road works that divert the queue into the other lane: it takes
+    a deployment from its shadow and reports it, and its drift monitor alarms, so its cloud worker sends the alarming
+    windows' frames, labelled by the distance sensor and the PIR at each frame's moment, where
+    `kit model retrain --from-s3 DEVICE` reads them."""
     from kit.apps.intersection import AppOptions, IntersectionApp
     from kit.ml.ota.deploy import deploy, reported
+    from kit.ml.ota.retrain import download_frames
+    from kit.ml.sensors import DISTANCE_MAX_M, queue_class_from_distance
     from kit.store import Store
 
     kernel, bias = shipped_head()
@@ -71,8 +77,10 @@ def test_the_running_app_takes_a_deployment_from_its_shadow_and_reports_it(cloud
     deploy(good, device, version="good-1")
     options = AppOptions(
         seed=0,
+        start="2026-10-15T08:00:00",
         hours=4,
         model="intersection",
+        diverted=True,
         cloud=True,
         mqtt=False,
         poll_s=0.2,
@@ -91,6 +99,13 @@ def test_the_running_app_takes_a_deployment_from_its_shadow_and_reports_it(cloud
     doc = json.loads(cloud.client("iot-data").get_thing_shadow(thingName=device)["payload"].read())
     assert not (doc["state"]["reported"].get("rejected") or {}).get("model")
     store.close()
+    assert summary["drift_alarms"] >= 1 and summary["frames_uploaded"] == 64 * summary["drift_alarms"], summary
+    data, _ = download_frames(device)
+    assert len(data) == summary["frames_uploaded"] and data.x.shape[1:] == (64, 64)
+    # each label is what the distance sensor said at that frame's moment; its vector travels with the frame
+    assert data.sensors is not None and data.sensors.shape == (len(data), 6)
+    assert [queue_class_from_distance(float(v[0]) * DISTANCE_MAX_M) for v in data.sensors] == data.queue.tolist()
+    assert len(set(data.queue.tolist())) >= 2  # the queue came and went during the works
 
 
 def test_kit_run_intersection_models_flag_gives_the_app_its_models_folder(tmp_path, capsys):
@@ -101,3 +116,75 @@ def test_kit_run_intersection_models_flag_gives_the_app_its_models_folder(tmp_pa
     assert main([*argv, str(tmp_path / "kit.db"), "--models", str(folder)]) == 0
     assert "Smart intersection" in capsys.readouterr().out
     assert (folder / "blobs").is_dir()  # the app's updater made its models folder there
+
+
+def test_control_ticks_and_frames_go_on_while_the_candidates_check_is_blocked(tmp_path, monkeypatch):
+    """The swap path is off the control thread's critical path: with the delivered candidate's check stuck until the
+    control loop has ended, the app runs every tick and scores every frame with its own model."""
+    import threading
+
+    from kit.apps.intersection import AppOptions, IntersectionApp
+    from kit.apps.model_loop import ModelLoop
+    from kit.ml.ota.field import FieldModel
+    from kit.ml.ota.worker import CandidateProcess
+    from kit.store import Store
+
+    kernel, bias = shipped_head()
+    good = write_candidate(
+        patch_head(shipped_model().read_bytes(), kernel, bias, kernel, bias + np.float32(1e-3)),
+        tmp_path,
+        "good",
+        base_card=load_card("intersection"),
+    )
+    entered, release = threading.Event(), threading.Event()
+    seen: dict = {}
+
+    class StuckCandidateProcess(CandidateProcess):
+        """The candidate's process, stuck in its check (no child started: the block is the point here)."""
+
+        def __init__(self, nice: int = 10) -> None:
+            self.broken = False
+
+        def wait_ready(self) -> bool:
+            return True
+
+        def verify(self, *args, **kwargs) -> None:
+            entered.set()
+            release.wait(120)  # the updater's thread waits here, in "verifying"
+            seen["released"] = True
+
+        def close(self) -> None:
+            pass
+
+    start, close = FieldModel.start, ModelLoop.close
+
+    def start_and_offer(self, *, thread=True):
+        out = start(self, thread=thread)
+        self.offer_file(good, version="good-1", card=good.with_suffix(".json"))
+        assert entered.wait(60), "the updater never reached the candidate's check"
+        seen["phase_before"] = self.status()["phase"]
+        return out
+
+    def close_after_the_last_tick(self):
+        # the control loop has ended: what the updater is doing now, then let it go
+        seen["at_end"] = {**self.field.status(), "held": "released" not in seen}
+        release.set()
+        close(self)
+
+    monkeypatch.setattr("kit.ml.ota.worker.CandidateProcess", StuckCandidateProcess)
+    monkeypatch.setattr(FieldModel, "start", start_and_offer)
+    monkeypatch.setattr(ModelLoop, "close", close_after_the_last_tick)
+    store = Store(tmp_path / "kit.db")
+    app = IntersectionApp(
+        store, AppOptions(seed=0, hours=0.25, model="intersection", models_folder=str(tmp_path / "models"))
+    )
+    try:
+        summary = app.run()
+    finally:
+        release.set()
+        app.close()
+        store.close()
+    end = seen["at_end"]
+    assert seen["phase_before"] == "verifying" and end["phase"] == "verifying" and end["held"], seen
+    assert app.control.elapsed >= 900.0  # every 1 s tick of the quarter hour ran (then the switch-off's)
+    assert summary["frames"] >= 90 and end["version"] == "factory"  # a frame every 10 s, the factory model

@@ -47,6 +47,19 @@ def test_conditions_are_respected():
     assert night.x.mean() < day.x.mean()
 
 
+def test_diverted_works_are_an_optional_condition_that_leaves_older_sets_unchanged():
+    works = make_dataset(20, seed=3, conditions={"diverted": 1.0})
+    assert works.meta["diverted"].all() and works.meta["road_works"].all()
+    assert works.meta["conditions"]["diverted"] == 1.0
+    plain = make_dataset(20, seed=3, conditions={"diverted": 0.0})
+    before = make_dataset(20, seed=3)
+    assert "diverted" not in before.meta["conditions"] and "diverted" not in before.meta
+    assert np.array_equal(plain.x, before.x) and np.array_equal(plain.queue, before.queue)
+    assert np.array_equal(works.queue, before.queue)  # the same scenes, the works' layout drawn
+    with pytest.raises(ValueError, match="diverted is a probability"):
+        make_dataset(2, seed=0, conditions={"diverted": 2})
+
+
 def test_bad_conditions_name_the_problem():
     with pytest.raises(ValueError, match="unknown conditions preset 'nite'"):
         make_dataset(2, seed=0, conditions="nite")

@@ -49,6 +49,18 @@ def test_cars_show_in_the_lane_above_the_stop_line():
     assert cols.mean() < 32, "the inbound lane is the left half of the road"
 
 
+def test_a_diverted_queue_waits_in_the_other_lane_behind_a_temporary_stop_line():
+    # the works close the inbound lane: the same four cars now change pixels right of the centre line and well
+    # above the usual stop line, where the shipped models never saw a queue
+    empty = render(day(queue_length=0, pedestrians_waiting=0, diverted=True), seed=3).astype(int)
+    four = render(day(queue_length=4, pedestrians_waiting=0, diverted=True), seed=3).astype(int)
+    rows, cols = np.nonzero(np.abs(four - empty) > 20)
+    assert len(rows) > 20 and cols.mean() > 32 and rows.max() < 0.7 * 64
+    assert not np.array_equal(empty, render(day(queue_length=0, pedestrians_waiting=0, road_works=True), seed=3))
+    # scenes that do not ask for it are drawn as before, pixel for pixel
+    assert np.array_equal(render(day(road_works=True), seed=4), render(day(road_works=True, diverted=False), seed=4))
+
+
 def test_more_cars_reach_farther_up_the_road():
     base = render(day(queue_length=0, pedestrians_waiting=0), seed=9).astype(int)
     tops = []

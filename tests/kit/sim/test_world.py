@@ -207,7 +207,9 @@ def test_scene_is_what_the_camera_needs():
     scene = world.scene()
     assert scene.queue_length == world.queue_length > 0
     assert scene.pedestrians_waiting == world.pedestrians_waiting
-    assert scene.daylight == world.daylight and scene.leaves == 0.3 and scene.road_works
+    assert scene.daylight == world.daylight and scene.leaves == 0.3 and scene.road_works and not scene.diverted
+    closed = World(seed=0, start="2026-10-15T08:00:00", diverted=True)
+    assert closed.road_works and closed.scene().diverted and closed.scene().road_works
 
 
 def test_road_works_slow_the_discharge():
