@@ -173,7 +173,8 @@ def main() -> int:
             f"--n-eval {args.n_eval} --ship",
             limitations="Mid fusion (frame features and sensor features joined before the heads), trained on simulated "
             "frames of October days. A sensor stuck at a wrong value without the kit flagging it costs "
-            "the figures in 'stuck'; a flagged (masked) one those of 'stuck_flagged'. A dirty lens was never "
+            "the figures in 'stuck'; a flagged (masked) one those of 'stuck_flagged' (the app flags a sensor "
+            "from its history, kit.ml.stuck; bench/stuck.py measures how long that takes). A dirty lens was never "
             "in training: the stream drift monitor is there to notice it.",
             details={
                 "fusion": "mid",

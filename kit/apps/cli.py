@@ -141,6 +141,11 @@ def _summary_lines(s: dict[str, Any]) -> str:
             f"  drift       alarm in {s['drift_alarms']} of {s['drift_windows']} windows "
             "(the model falls back to the sensors meanwhile); last window: " + s["drift"].split(":")[0]
         )
+    if s.get("sensor_flags") or s.get("sensors", "ok") != "ok":
+        lines.append(
+            f"  sensors     flagged stuck {s['sensor_flags']} time(s) (the model then takes them as failed); "
+            f"now: {s['sensors']}"
+        )
     return "\n".join(lines)
 
 

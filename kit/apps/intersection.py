@@ -336,6 +336,7 @@ class IntersectionApp:
         ts = self.clock.now()
         if t >= self._next["sample"]:
             self.logbook.add(self.control.sample(ts))
+            self.model_loop.watch(t)  # stuck sensors, told from their history (kit.ml.stuck)
             self._next["sample"] = t + (self.options.sample_period_s or self.params["sample_period_s"])
         if self.model_loop.active and t >= self._next["look"]:
             self.logbook.add(self.model_loop.look(lambda: self.board.camera.capture(), ts))
@@ -374,6 +375,8 @@ class IntersectionApp:
                 "drift_windows": self.health.drift_windows,
                 "drift_alarms": self.health.drift_alarms,
                 "frames_uploaded": self.health.frames_uploaded,
+                "sensors": self.health.sensors,
+                "sensor_flags": self.health.sensor_flags,
                 "telemetry_sent": self.health.telemetry_sent,
                 "car_greens": sum(1 for name, _ in self.controller.phase_log if name == "car_green"),
                 "crossings": sum(1 for name, _ in self.controller.phase_log if name == "ped_green"),

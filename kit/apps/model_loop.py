@@ -70,6 +70,10 @@ class ModelLoop:
         #: uploads them (kit.apps.cloud_link.CloudLink). Filled only when ``collect`` is True (the app with --cloud).
         self.uploads: deque = deque(maxlen=MAX_UPLOADS)
         self.collect = False
+        #: stuck-sensor flags from the sensors' history (kit.ml.stuck), fed to the fused model as distance_ok/pir_ok
+        self.stuck: Any = None
+        self._scored: int | None = None  # the queue class of a frame scored since the last watch()
+        self.flag_log: list[tuple[str, float]] = []  #: (sensor, intersection seconds) of every stuck flag raised
 
     @property
     def active(self) -> bool:
@@ -154,6 +158,43 @@ class ModelLoop:
             log.warning("drift monitor off (%s)", exc)
             self.drift = None
 
+    def watch(self, t: float) -> None:
+        """One sensor sample (every ``sample_period_s``): the stuck-sensor watch reads the distance, the PIR and
+        the walk light, with the queue class of any frame scored since. Only with a fused model on a board."""
+        if not self._fused or self.board is None:
+            return
+        from kit.ml.sensors import _read
+        from kit.ml.stuck import StuckSensors
+
+        if self.stuck is None:
+            self.stuck = StuckSensors()
+        b = self.board  # the queue class scored is the fused model's; it follows the camera when they disagree
+        was = (self.stuck.distance_ok, self.stuck.pir_ok)
+        self.stuck.update(
+            t,
+            distance_m=_read(lambda: b.distance.distance),
+            pir=_read(lambda: b.pir.motion_detected),
+            walk=bool(b.ped_light.green.is_lit),
+            queue_class=self._scored,
+        )
+        self._scored = None
+        now = (self.stuck.distance_ok, self.stuck.pir_ok)
+        if now != was:
+            for name, w, n in zip(("distance", "pir"), was, now):
+                if w and not n:
+                    self.flag_log.append((name, float(t)))
+                    self.health.sensor_flags += 1
+            self.health.sensors = self.stuck.status()
+            log.info("sensors: %s", self.health.sensors)
+
+    def _vector(self) -> Any:
+        """The sensor vector the fused model reads now: a sensor the stuck watch flags goes in as failed."""
+        from kit.ml.sensors import vector_from_board
+
+        if self.stuck is None:
+            return vector_from_board(self.board)
+        return vector_from_board(self.board, distance_ok=self.stuck.distance_ok, pir_ok=self.stuck.pir_ok)
+
     def _start_field(self) -> None:
         try:
             from kit.ml.ota.field import FieldModel
@@ -176,16 +217,12 @@ class ModelLoop:
     def _predict(self, frame: Any) -> tuple[Any, float | None, bool]:
         """(queue probabilities, pedestrian probability or None, exited early) for one frame."""
         if self.field is not None:
-            from kit.ml.sensors import vector_from_board
-
-            sensors = vector_from_board(self.board) if self.field.fused else None
+            sensors = self._vector() if self.field.fused else None
             probs, pedestrian, exited, _ = self.field.predict(frame, sensors)
             self._took(self.field.host)
             return probs, pedestrian, exited
         if self._fused:
-            from kit.ml.sensors import vector_from_board
-
-            r = self.host.predict(frame, vector_from_board(self.board))
+            r = self.host.predict(frame, self._vector())
             return r.queue_probs, r.pedestrian_prob, r.exited
         if self._early_exit:
             result = self.host.predict(frame)
@@ -207,6 +244,7 @@ class ModelLoop:
         if self.collect and self.drift is not None:
             self._sensed.append(self._sensors())
         self.queue_class = int(probs.argmax())
+        self._scored = self.queue_class
         rows.append(("model_queue_class", float(self.queue_class), ts))
         if pedestrian is not None:
             rows.append(("model_pedestrian", round(pedestrian, 4), ts))
@@ -242,9 +280,7 @@ class ModelLoop:
         if self.board is None:
             return None
         try:
-            from kit.ml.sensors import vector_from_board
-
-            return vector_from_board(self.board)
+            return self._vector()
         except Exception:  # noqa: BLE001 - a sensor that cannot be read leaves this frame unlabelled
             return None
 
@@ -255,8 +291,8 @@ class ModelLoop:
         from kit.ml.sensors import DISTANCE_MAX_M, queue_class_from_distance
 
         for frame, sensed in zip(self._frames, self._sensed):
-            if sensed is None:
-                continue
+            if sensed is None or min(sensed[4], sensed[5]) < 0.5:
+                continue  # unreadable, or a sensor flagged stuck: its reading is no label
             queue = queue_class_from_distance(float(sensed[0]) * DISTANCE_MAX_M)
             self.uploads.append((frame, queue, int(sensed[1] > 0.5), sensed))
 

@@ -11,7 +11,8 @@
 
 A sensor that is known to be failed (``*_ok`` = 0) has its value set to 0: the model was trained with
 such masked readings, so it then leans on the camera. A sensor that is stuck *without* anyone
-knowing keeps its ``*_ok`` at 1 and feeds a wrong value; the bench measures both.
+knowing keeps its ``*_ok`` at 1 and feeds a wrong value; the bench measures both. The app tells a
+stuck sensor from its history (``kit.ml.stuck``) and passes ``distance_ok``/``pir_ok`` accordingly.
 
     >>> from kit.ml.sensors import vector, SENSORS
     >>> v = vector(distance_m=1.0, pir=True, light=0.8, road_temp_c=14.0)

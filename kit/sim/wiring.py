@@ -199,8 +199,15 @@ class SimWiring:
         return car, ped
 
     # --- world -> pins -------------------------------------------------------------------------
+    def _distance(self) -> float:
+        # what the HC-SR04 measures: the queue's tail, unless the sensor is stuck (World.stick)
+        return self.world.stuck.get("distance", self.world.queue_distance)
+
+    def _motion(self) -> bool:
+        return bool(self.world.stuck.get("pir", self.world.pedestrians_waiting))
+
     def _echo_time(self) -> float:
-        return 2.0 * self.world.queue_distance / SPEED_OF_SOUND
+        return 2.0 * self._distance() / SPEED_OF_SOUND
 
     def _charge_time(self) -> float:
         # LightSensor reads 1 - charge_time / charge_time_limit, so this makes its value track the light.
@@ -227,7 +234,7 @@ class SimWiring:
         self.ldr.charge_time = self._charge_time()
         pir = self._devices.get("pir")
         if pir is not None and pir.pin is not None and pir.pin.function == "input":
-            if world.pedestrians_waiting:
+            if self._motion():
                 pir.pin.drive_high()
             else:
                 pir.pin.drive_low()
@@ -251,10 +258,10 @@ class SimWiring:
         # describe the old world, while a real sensor would have kept sampling all along: give the
         # average what it would hold now (the exact reading of the current echo / charge time), so a
         # read after advance() is fresh and does not wait in real time for new samples.
-        distance, light = round(world.queue_distance, 3), round(world.light_level, 2)
+        distance, light = round(self._distance(), 3), round(world.light_level, 2)
         sensor = self._devices.get("distance")
         if distance != self._last["distance"] and sensor is not None:
-            self._refill_average(sensor, min(1.0, world.queue_distance / sensor.max_distance))
+            self._refill_average(sensor, min(1.0, self._distance() / sensor.max_distance))
             self._last["distance"] = distance
         sensor = self._devices.get("light_sensor")
         if light != self._last["light"] and sensor is not None:
@@ -262,7 +269,7 @@ class SimWiring:
             self._last["light"] = light
         sensor = self._devices.get("pir")
         if sensor is not None and getattr(sensor, "_queue", None) is not None:
-            self._refill_average(sensor, 1.0 if world.pedestrians_waiting else 0.0)
+            self._refill_average(sensor, 1.0 if self._motion() else 0.0)
 
     @staticmethod
     def _refill_average(device: Any, sample: float) -> None:

@@ -227,6 +227,8 @@ class World:
         self.traffic = 1.0  # multiplies the hour's vehicle arrival rate
         self.daylight_override: float | None = None  # fixes daylight (0..1) instead of the sun and clouds
         self.temperature_offset_c = 0.0  # added to the modelled air (and so road and CPU) temperature
+        #: faults: a sensor that reads one value whatever happens (``stick``); the camera still sees the world
+        self.stuck: dict[str, float] = {}
         self.elapsed = 0.0
         self.stats = WorldStats()
         # Separate streams, so that e.g. more pedestrians never change which cars arrive.
@@ -377,6 +379,30 @@ class World:
         """Someone walks up to the kerb now: the PIR sees a pedestrian waiting (they wait up to 2 minutes)."""
         self.stats.arrived_pedestrians += 1
         self._peds_waiting.append(_Pedestrian(arrived=self.elapsed, patience=120.0))
+
+    def stick(self, sensor: str, value: float | bool | None) -> None:
+        """Make a sensor read one value from now on (a fault), or ``None``: read the world again.
+
+        ``"distance"`` (metres the HC-SR04 reports) or ``"pir"`` (True: motion, False: none). Only the
+        sensor's reading is stuck; the camera and the controller's world run on.
+
+            >>> world = World(seed=0)
+            >>> world.stick("pir", True); world.stuck
+            {'pir': 1.0}
+            >>> world.stick("pir", None); world.stuck
+            {}
+        """
+        if sensor not in ("distance", "pir"):
+            raise ValueError(f"only 'distance' and 'pir' can be stuck, got {sensor!r}")
+        if value is None:
+            self.stuck.pop(sensor, None)
+            return
+        v = float(value)
+        if not math.isfinite(v) or v < 0 or (sensor == "pir" and v not in (0.0, 1.0)):
+            raise ValueError(
+                f"a stuck {sensor} reads {'True or False' if sensor == 'pir' else 'metres >= 0'}, got {value!r}"
+            )
+        self.stuck[sensor] = v
 
     def add_cars(self, n: int = 1) -> None:
         """``n`` cars join the queue now (cars beyond the lane's length are diverted)."""

@@ -207,3 +207,18 @@ def test_the_default_model_is_the_fused_int8_early_exit_and_stays_in_use_through
     # night into dawn on a normal day: the stream monitor compares with normal frames of the same light and hour
     assert summary["model_in_use"] >= 0.9, summary
     assert read_status(app.status_path)["model_in_use"].endswith(f"of {summary['frames']} frames")
+    assert summary["sensor_flags"] == 0 and summary["sensors"] == "ok", "working sensors are never flagged stuck"
+
+
+def test_a_stuck_pir_is_flagged_and_the_fused_model_then_takes_it_as_failed(tmp_path):
+    app = IntersectionApp(Store(tmp_path / "kit.db"), AppOptions(seed=0, hours=0.25, start="2026-10-15T12:00:00"))
+    try:
+        app.board.world.stick("pir", False)
+        summary = app.run()
+        assert [name for name, _t in app.model_loop.flag_log] == ["pir"]
+        assert 600 <= app.model_loop.flag_log[0][1] < 0.25 * 3600
+        assert summary["sensor_flags"] == 1 and summary["sensors"].startswith("pir stuck at 0")
+        vector = app.model_loop._vector()
+        assert vector[5] == 0.0 and vector[4] == 1.0, "pir_ok 0 (masked), distance_ok 1"
+    finally:
+        app.close()

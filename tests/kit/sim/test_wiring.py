@@ -160,3 +160,24 @@ def test_sampled_pins_keep_a_bounded_history(mock_factory):
             board.distance.trigger.state = False
         assert STATES_KEPT <= len(echo.states) <= 2 * STATES_KEPT
         assert len(board.distance.trigger.states) <= 2 * STATES_KEPT
+
+
+def test_a_stuck_sensor_reads_one_value_while_the_world_runs_on(mock_factory):
+    world = World(seed=0, start="2026-10-15T08:00:00")
+    with Board(world, pin_factory=mock_factory) as board:
+        board.car_light.red.on()
+        world.stick("distance", 0.8)
+        world.stick("pir", True)
+        world.advance(60)
+        assert world.queue_length > 0 and world.queue_distance != pytest.approx(0.8, abs=0.05)
+        assert board.distance.distance == pytest.approx(0.8, abs=0.01)
+        assert board.pir.motion_detected
+        world.stick("pir", None)
+        world.stick("distance", None)
+        world.advance(1)
+        assert board.distance.distance == pytest.approx(world.queue_distance, abs=0.01)
+        assert board.pir.motion_detected == bool(world.pedestrians_waiting)
+    with pytest.raises(ValueError, match="only 'distance' and 'pir'"):
+        world.stick("light", 0.5)
+    with pytest.raises(ValueError, match="True or False"):
+        world.stick("pir", 0.5)
