@@ -70,6 +70,11 @@ class ModelLoop:
         #: uploads them (kit.apps.cloud_link.CloudLink). Filled only when ``collect`` is True (the app with --cloud).
         self.uploads: deque = deque(maxlen=MAX_UPLOADS)
         self.collect = False
+        #: a sample of the frames kept for upload: what a model retrained on this device's uploads also knows
+        self._uploaded: deque = deque(maxlen=256)
+        self._reference_frames: Any = None  # the trained conditions' frames the drift reference was built from
+        self._factory_drift: Any = None
+        self._drift_for: str | None = None  # sha256 of the delivered model the drift reference describes
         #: stuck-sensor flags from the sensors' history (kit.ml.stuck), fed to the fused model as distance_ok/pir_ok
         self.stuck: Any = None
         self._scored: int | None = None  # the queue class of a frame scored since the last watch()
@@ -154,6 +159,7 @@ class ModelLoop:
             self.drift = DriftMonitor(
                 Reference.from_frames(reference.x, probs), psi_threshold=float("inf"), ks_p_threshold=0.0
             )
+            self._reference_frames, self._factory_drift = reference.x, self.drift
         except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
             log.warning("drift monitor off (%s)", exc)
             self.drift = None
@@ -248,6 +254,7 @@ class ModelLoop:
         rows.append(("model_queue_class", float(self.queue_class), ts))
         if pedestrian is not None:
             rows.append(("model_pedestrian", round(pedestrian, 4), ts))
+        self._follow_delivery()
         self.health.frames += 1
         self.health.early_exits += int(exited)
         self.health.model_in_use_frames += int(self.trusted)
@@ -295,6 +302,54 @@ class ModelLoop:
                 continue  # unreadable, or a sensor flagged stuck: its reading is no label
             queue = queue_class_from_distance(float(sensed[0]) * DISTANCE_MAX_M)
             self.uploads.append((frame, queue, int(sensed[1] > 0.5), sensed))
+            self._uploaded.append(frame)
+
+    def _follow_delivery(self) -> None:
+        """After a delivered model is confirmed, the drift monitor learns what that model was trained on.
+
+        A model retrained on this device's uploads (its card names this device under ``data.uploaded``) knows the
+        scenes that alarmed: frames like them are no longer drift, so the camera is trusted for control again.
+        Any other delivered model keeps the configured model's reference, and a rollback brings it back. The new
+        reference (a file read and a few hundred inferences) is built on a thread of its own; the control thread
+        only reads the status here and later takes the new monitor (an attribute)."""
+        if self.field is None or self._factory_drift is None or self._fused:
+            return
+        status = self.field.status()
+        sha = status["sha256"]
+        if status["phase"] != "running" or sha == self._drift_for:
+            if sha is None and self._drift_for is not None:  # back on the configured model
+                self.drift, self._drift_for = self._factory_drift, None
+            return
+        self._drift_for = sha
+        import threading
+
+        frames = list(self._uploaded)
+        threading.Thread(target=self._rebase_drift, args=(sha, frames), name="kit-drift-ref", daemon=True).start()
+
+    def _rebase_drift(self, sha: str, uploaded: list[Any]) -> None:
+        try:
+            import numpy as np
+
+            from kit.ml.drift import DriftMonitor, Reference
+            from kit.ml.host import ModelHost
+
+            slots = self.field.updater.slots
+            card = json.loads(slots.card(sha).read_text())
+            trained_on = ((card.get("data") or {}).get("uploaded") or {}).get("device")
+            if trained_on != self.thing_name or not uploaded:
+                return  # not retrained on this device's frames: the configured model's reference still says normal
+            frames = np.stack(uploaded)
+            host = ModelHost(slots.blob(sha), num_threads=1, verify=False)  # its own interpreter, not the loop's
+            probs = host.predict_batches(frames)["queue"]
+            uploads = DriftMonitor(Reference.from_frames(frames, probs), psi_threshold=float("inf"), ks_p_threshold=0.0)
+            monitor = FamiliarToAny(self._factory_drift, uploads)
+            if self._drift_for == sha:
+                self.drift = monitor
+                log.info(
+                    "drift reference now includes the %d uploaded frames %s was retrained on", len(uploaded), sha[:12]
+                )
+        except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
+            log.warning("drift reference not rebuilt for the delivered model (%s)", short(exc))
 
     def close(self) -> None:
         """Stop the over-the-air updater's thread (the committed model stays on disk)."""
@@ -327,6 +382,18 @@ class ModelLoop:
         self._hours.clear()
         self._sensed.clear()
         return [("drift_alarm", 1.0 if report.drift else 0.0, ts)]
+
+
+class FamiliarToAny:
+    """Drift only when a window is unlike every reference: the trained conditions, or the uploaded frames a
+    delivered model was retrained on (the works as the new normal, and the old scenes still normal after them)."""
+
+    def __init__(self, *monitors: Any) -> None:
+        self.monitors = monitors
+
+    def check(self, frames: Any, confidences: Any = None) -> Any:
+        reports = [m.check(frames, confidences) for m in self.monitors]
+        return next((r for r in reports if not r.drift), reports[0])
 
 
 def _as_ranges(conditions: Any) -> Any:

@@ -518,7 +518,11 @@ def shadow_poller(updater: Updater, thing_name: str, client: Any = None) -> Call
 
             state["client"] = make_client("iot-data")
         c = state["client"]
-        doc = json.loads(c.get_thing_shadow(thingName=thing_name)["payload"].read())
+        try:
+            doc = json.loads(c.get_thing_shadow(thingName=thing_name)["payload"].read())
+        except c.exceptions.ResourceNotFoundException:
+            return  # no shadow yet (the app's cloud link makes the thing on its first report): nothing asked for
+
         wanted = (doc.get("state") or {}).get("desired", {}).get("model")
         if wanted is not None:
             try:

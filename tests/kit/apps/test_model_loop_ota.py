@@ -188,3 +188,56 @@ def test_control_ticks_and_frames_go_on_while_the_candidates_check_is_blocked(tm
     assert seen["phase_before"] == "verifying" and end["phase"] == "verifying" and end["held"], seen
     assert app.control.elapsed >= 900.0  # every 1 s tick of the quarter hour ran (then the switch-off's)
     assert summary["frames"] >= 90 and end["version"] == "factory"  # a frame every 10 s, the factory model
+
+
+def test_after_a_model_retrained_on_its_uploads_is_confirmed_the_drift_monitor_knows_those_scenes(cloud, tmp_path):
+    """Diverted works alarm; once a model whose card says it was retrained on this device's uploads runs (confirmed),
+    frames like the uploaded ones are familiar again, so the camera is trusted for control; a rollback undoes it."""
+    import dataclasses
+
+    from kit import Board
+    from kit.sim.world import World
+
+    device = "kit-0060"
+    kernel, bias = shipped_head()
+    card = load_card("intersection")
+    card = {**card, "data": {**card["data"], "uploaded": {"device": device, "frames": 64}}}
+    retrained = write_candidate(
+        patch_head(shipped_model().read_bytes(), kernel, bias, kernel, bias + np.float32(1e-3)),
+        tmp_path,
+        "retrained",
+        base_card=card,
+    )
+    world = World(seed=0, start="2026-10-15T09:00:00", diverted=True)
+    with Board(world) as board:
+        loop = ModelLoop(
+            "intersection", Health(), board=board, models_folder=str(tmp_path / "models"), thing_name=device
+        )
+        loop.load()
+        loop.collect = True
+        loop.field.updater.policy = dataclasses.replace(loop.field.updater.policy, frames=8, probation_frames=8)
+        try:
+
+            def window() -> bool:
+                for _ in range(64):
+                    world.advance(10)
+                    loop.look(board.camera.capture, 0.0)
+                return loop.drifting
+
+            assert window() and len(loop.uploads) == 64  # the works alarm; the window's frames are kept for S3
+            assert (
+                loop.field.offer_file(retrained, version="retrained-1", card=retrained.with_suffix(".json")) == "queued"
+            )
+            for _ in range(3000):  # bounded: the updater's thread canaries the frames as they come
+                world.advance(10)
+                loop.look(board.camera.capture, 0.0)
+                if loop.field.status()["phase"] == "running" and loop.drift is not loop._factory_drift:
+                    break
+                time.sleep(0.002)
+            assert loop.drift is not loop._factory_drift, loop.field.status()
+            assert not window() and loop.trusted  # the same works, familiar to the model trained on them
+            loop.field.updater.rollback("test")
+            loop.look(board.camera.capture, 0.0)
+            assert loop.drift is loop._factory_drift and window()  # back on the configured model: alarms again
+        finally:
+            loop.close()
