@@ -81,6 +81,7 @@ def test_the_running_app_takes_a_deployment_from_its_shadow_and_uploads_its_drif
         hours=4,
         model="intersection",
         diverted=True,
+        sample_period_s=60.0,  # the sensors logged once a minute: this test is about the model, not the readings
         cloud=True,
         mqtt=False,
         poll_s=0.2,
@@ -176,7 +177,10 @@ def test_control_ticks_and_frames_go_on_while_the_candidates_check_is_blocked(tm
     monkeypatch.setattr(ModelLoop, "close", close_after_the_last_tick)
     store = Store(tmp_path / "kit.db")
     app = IntersectionApp(
-        store, AppOptions(seed=0, hours=0.25, model="intersection", models_folder=str(tmp_path / "models"))
+        store,
+        AppOptions(
+            seed=0, hours=0.25, model="intersection", sample_period_s=60.0, models_folder=str(tmp_path / "models")
+        ),
     )
     try:
         summary = app.run()
