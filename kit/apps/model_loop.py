@@ -311,14 +311,18 @@ class ModelLoop:
         scenes that alarmed: frames like them are no longer drift, so the camera is trusted for control again.
         Any other delivered model keeps the configured model's reference, and a rollback brings it back. The new
         reference (a file read and a few hundred inferences) is built on a thread of its own; the control thread
-        only reads the status here and later takes the new monitor (an attribute)."""
+        only reads the status here and later takes the new monitor (an attribute). The sample of uploaded frames
+        is kept beside the model's file (``blobs/<sha256>.uploads.npz``), so a restart finds it again."""
         if self.field is None or self._factory_drift is None or self._fused:
             return
         status = self.field.status()
         sha = status["sha256"]
-        if status["phase"] != "running" or sha == self._drift_for:
-            if sha is None and self._drift_for is not None:  # back on the configured model
+        if sha is None:  # the configured model (again, after a rollback): its own reference
+            if self._drift_for is not None:
                 self.drift, self._drift_for = self._factory_drift, None
+            return
+        # in probation the new model is not confirmed yet; a committed one found at a start was
+        if status["phase"] == "probation" or sha == self._drift_for:
             return
         self._drift_for = sha
         import threading
@@ -336,9 +340,20 @@ class ModelLoop:
             slots = self.field.updater.slots
             card = json.loads(slots.card(sha).read_text())
             trained_on = ((card.get("data") or {}).get("uploaded") or {}).get("device")
-            if trained_on != self.thing_name or not uploaded:
+            if trained_on != self.thing_name:
                 return  # not retrained on this device's frames: the configured model's reference still says normal
-            frames = np.stack(uploaded)
+            sample = slots.blobs / f"{sha}.uploads.npz"
+            if uploaded:
+                frames = np.stack(uploaded)
+                tmp = sample.with_name(f".{sample.name}.tmp")
+                with open(tmp, "wb") as f:
+                    np.savez_compressed(f, frames=frames)
+                tmp.replace(sample)
+            elif sample.exists():  # after a restart
+                with np.load(sample) as f:
+                    frames = f["frames"]
+            else:
+                return
             host = ModelHost(slots.blob(sha), num_threads=1, verify=False)  # its own interpreter, not the loop's
             probs = host.predict_batches(frames)["queue"]
             uploads = DriftMonitor(Reference.from_frames(frames, probs), psi_threshold=float("inf"), ks_p_threshold=0.0)

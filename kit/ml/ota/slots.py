@@ -238,3 +238,4 @@ class ModelSlots:
             if p.stem not in keep:
                 p.unlink(missing_ok=True)
                 self.card(p.stem).unlink(missing_ok=True)
+                (self.blobs / f"{p.stem}.uploads.npz").unlink(missing_ok=True)  # the app's drift sample for it

@@ -240,6 +240,21 @@ def test_after_a_model_retrained_on_its_uploads_is_confirmed_the_drift_monitor_k
                 time.sleep(0.002)
             assert loop.drift is not loop._factory_drift, loop.field.status()
             assert not window() and loop.trusted  # the same works, familiar to the model trained on them
+        finally:
+            loop.close()
+        # a restart (the sample of uploaded frames is kept beside the model): still familiar
+        loop = ModelLoop(
+            "intersection", Health(), board=board, models_folder=str(tmp_path / "models"), thing_name=device
+        )
+        loop.load()
+        try:
+            assert loop.field.status()["version"] == "retrained-1"
+            for _ in range(3000):  # the reference is rebuilt on its own thread
+                loop.look(board.camera.capture, 0.0)
+                if loop.drift is not loop._factory_drift:
+                    break
+                time.sleep(0.002)
+            assert not window() and loop.trusted
             loop.field.updater.rollback("test")
             loop.look(board.camera.capture, 0.0)
             assert loop.drift is loop._factory_drift and window()  # back on the configured model: alarms again
