@@ -10,6 +10,7 @@ Goals (issue 18): fused queue accuracy >= 0.95 and pedestrian F1 >= 0.90 in ever
 int8 early-exit version within 1 point of float32.
 
     .venv/bin/python bench/fusion.py [--n-train 6000] [--epochs 16] [--n-eval 300] [--ship] [--only-fused]
+    .venv/bin/python bench/fusion.py --breakdown kit/models/fusion   # stuck-sensor figures per sensor and light
 
 ``--ship`` writes the fused model's float32 and int8 parts and its card (``kit.ml.card.ModelCard``,
 figures of the int8 early exit over the evaluation seeds) to ``kit/models/fusion``.
@@ -61,6 +62,36 @@ def table(results: dict[str, dict], conditions: tuple[str, ...]) -> None:
         print(row)
 
 
+LIGHTS = (("day", 0.5, 1.01), ("dusk", 0.05, 0.5), ("night", -0.01, 0.05))
+
+
+def breakdown(host: FusedHost, n: int, cache: dict | None = None) -> None:
+    """Pedestrian F1 and queue accuracy of `host` (early exit) with one sensor stuck, per sensor and per light."""
+    from kit.ml.card import scores
+
+    cache = {} if cache is None else cache
+    print(f"\n{'stuck sensor, by light':34s}{'frames':>8s}{'queue acc':>11s}{'pedestrian F1':>15s}")
+    for cond in ("stuck", "stuck_flagged"):
+        for sensor, code in (("distance", 1), ("pir", 2)):
+            for light, lo, hi in LIGHTS:
+                q, p, tq, tp = [], [], [], []
+                for seed in EVAL_SEEDS:
+                    key = (cond, seed, n, 64)
+                    if key not in cache:
+                        cache[key] = make_fused_dataset(n, seed=seed, conditions=cond)
+                    data = cache[key]
+                    daylight = data.meta["daylight"]
+                    pick = (data.meta["stuck"] == code) & (daylight >= lo) & (daylight < hi)
+                    if pick.any():
+                        out = host.predict_batch(data.x[pick], data.sensors[pick])
+                        q.append(out["queue"]), p.append(out["pedestrian"])
+                        tq.append(data.queue[pick]), tp.append(data.pedestrian[pick])
+                if q:
+                    f = scores(np.concatenate(q), np.concatenate(p), np.concatenate(tq), np.concatenate(tp))
+                    label = f"{cond} {sensor} {light}"
+                    print(f"{label:34s}{sum(map(len, tq)):8d}{f['queue_accuracy']:11.3f}{f['pedestrian_f1']:15.3f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n-train", type=int, default=6000)
@@ -69,7 +100,15 @@ def main() -> int:
     ap.add_argument("--n-eval", type=int, default=300, help="frames per condition and evaluation seed")
     ap.add_argument("--only-fused", action="store_true", help="skip training the sensors-only and camera-only variants")
     ap.add_argument("--ship", action="store_true", help="write the fused model and its card to kit/models/fusion")
+    ap.add_argument(
+        "--breakdown",
+        metavar="FOLDER",
+        help="only print the stuck-sensor figures per sensor and light of a saved model (e.g. kit/models/fusion)",
+    )
     args = ap.parse_args()
+    if args.breakdown:
+        breakdown(FusedHost.load(args.breakdown), args.n_eval)
+        return 0
 
     t0 = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="fusion-bench-"))
@@ -150,6 +189,8 @@ def main() -> int:
             f"latency of one frame (p50, 1 thread): int8 early exit {np.median(ee):.2f} ms, "
             f"float32 full {np.median(fl):.2f} ms; sizes int8 {int8.size_bytes} B, float32 {full.size_bytes} B"
         )
+
+    breakdown(int8, args.n_eval, cache)
 
     if args.ship:
         files = [p.name for p in fused["paths"]["int8"] + fused["paths"]["float32"]]
