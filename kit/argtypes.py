@@ -102,3 +102,22 @@ def output_file(text: str) -> str:
 
 
 __all__ = ["float_range", "int_range", "iso_datetime", "nonempty_text", "output_file"]
+
+
+def stuck_sensor(text: str) -> tuple[str, float]:
+    """An argparse ``type``: ``pir=0``, ``pir=1`` or ``distance=METRES`` (a simulated sensor stuck at a value).
+
+    >>> stuck_sensor("pir=0"), stuck_sensor("distance=0.8")
+    (('pir', 0.0), ('distance', 0.8))
+    """
+    name, _, value = text.partition("=")
+    name = name.strip()
+    try:
+        number = float(value) if len(value) <= 32 else math.nan
+    except ValueError:
+        number = math.nan
+    if name == "pir" and number in (0.0, 1.0):
+        return name, number
+    if name == "distance" and math.isfinite(number) and 0.0 <= number <= 4.0:
+        return name, number
+    raise argparse.ArgumentTypeError(f"must be pir=0, pir=1 or distance=METRES (0 to 4), got {text[:40]!r}")

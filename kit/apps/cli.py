@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kit.argtypes import float_range, int_range, iso_datetime, output_file
+from kit.argtypes import float_range, int_range, iso_datetime, output_file, stuck_sensor
 
 
 def _run_intersection(args: argparse.Namespace) -> int:
@@ -48,6 +48,7 @@ def _run_intersection(args: argparse.Namespace) -> int:
         leaves=args.leaves,
         road_works=args.road_works,
         diverted=args.diverted,
+        stuck=tuple(args.stuck),
         model=None if args.no_model else args.model,
         cloud=args.cloud,
         mqtt=not args.no_mqtt,
@@ -184,6 +185,7 @@ def _sensors_only_lines(summary: dict[str, Any], args: argparse.Namespace) -> st
                 leaves=args.leaves,
                 road_works=args.road_works,
                 diverted=getattr(args, "diverted", False),
+                stuck=tuple(getattr(args, "stuck", ())),  # the same fault: a fair comparison
                 model=None,
                 resume=False,
                 status_path=str(Path(tmp) / "status.json"),
@@ -277,6 +279,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
         p.add_argument("--leaves", type=float_range(0, 1), default=0.0, help="leaf cover on sensors and lens, 0..1")
         p.add_argument("--road-works", action="store_true")
+        p.add_argument(
+            "--stuck",
+            type=stuck_sensor,
+            action="append",
+            default=[],
+            metavar="SENSOR=VALUE",
+            help="simulation: a sensor stuck from the start, pir=0, pir=1 or distance=METRES (repeatable); "
+            "the app should flag it (kit.ml.stuck)",
+        )
         p.add_argument(
             "--diverted",
             action="store_true",

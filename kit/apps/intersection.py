@@ -63,6 +63,9 @@ class AppOptions:
     road_works: bool = False
     #: the works close the lane and the queue waits in the other one (kit.sim.world.World's ``diverted``)
     diverted: bool = False
+    #: simulation only: sensors stuck from the start, e.g. (("pir", 0.0),) (kit.sim.world.World.stick); the app's
+    #: stuck-sensor watch (kit.ml.stuck) should flag them
+    stuck: tuple[tuple[str, float], ...] = ()
     #: shipped model name ("fusion": camera + sensors, int8 early exit; "early_exit": camera two-part host;
     #: "intersection": one piece), a .tflite file or a model folder; None: sensors only
     model: str | None = "fusion"
@@ -170,6 +173,10 @@ class IntersectionApp:
 
         choice = choose_factory()
         if not choice.simulated:
+            if self.options.stuck:
+                from kit.errors import UsageError
+
+                raise UsageError("stuck sensors are a fault of the simulated world: leave out --stuck on a Pi")
             return Board(pin_factory=choice.factory)
         from kit.sim.world import World
 
@@ -185,6 +192,7 @@ class IntersectionApp:
                 leaves=self.options.leaves,
                 road_works=self.options.road_works,
             )
+            self._stick(world)
             return Board(world, pin_factory=choice.factory)
         if self.options.traffic != "kit":
             from kit.errors import UsageError
@@ -197,7 +205,12 @@ class IntersectionApp:
             road_works=self.options.road_works,
             diverted=self.options.diverted,
         )
+        self._stick(world)
         return Board(world, pin_factory=choice.factory)
+
+    def _stick(self, world: Any) -> None:
+        for sensor, value in self.options.stuck:
+            world.stick(sensor, value)
 
     def _resume_time(self) -> str | None:
         if not self.options.resume:

@@ -211,9 +211,10 @@ def test_the_default_model_is_the_fused_int8_early_exit_and_stays_in_use_through
 
 
 def test_a_stuck_pir_is_flagged_and_the_fused_model_then_takes_it_as_failed(tmp_path):
-    app = IntersectionApp(Store(tmp_path / "kit.db"), AppOptions(seed=0, hours=0.25, start="2026-10-15T12:00:00"))
+    options = AppOptions(seed=0, hours=0.25, start="2026-10-15T12:00:00", stuck=(("pir", 0.0),))
+    app = IntersectionApp(Store(tmp_path / "kit.db"), options)
     try:
-        app.board.world.stick("pir", False)
+        assert app.board.world.stuck == {"pir": 0.0}, "kit run intersection --stuck pir=0"
         summary = app.run()
         assert [name for name, _t in app.model_loop.flag_log] == ["pir"]
         assert 600 <= app.model_loop.flag_log[0][1] < 0.25 * 3600
