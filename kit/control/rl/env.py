@@ -29,6 +29,7 @@ import numpy as np
 from kit.control.evaluate import Sensors
 from kit.control.learned import N_FEATURES, features
 from kit.control.phases import Minimums, PhaseMachine
+from kit.errors import UsageError
 from kit.sim.sumo.demand import HELD_OUT_SEEDS
 
 #: Demand seeds for training episodes (the held-out seeds are never among them).
@@ -41,6 +42,8 @@ assert not set(TRAIN_SEEDS) & set(HELD_OUT_SEEDS) and not set(VALIDATION_SEEDS) 
 assert not set(TRAIN_SEEDS) & set(VALIDATION_SEEDS)
 
 Reward = Callable[[int, int, float], float]
+#: What the reward's vehicle count can be (see :class:`SignalEnv`).
+VEHICLE_SIGNALS = ("halting", "time_lost")
 
 
 def delay_reward(halting: int, peds_waiting: int, ped_wait_s: float) -> float:
@@ -60,6 +63,10 @@ class SignalEnv(gym.Env):
     :param seeds: demand seeds to draw episodes from.
     :param start_hours: {hour: weight} to draw the episode's start from.
     :param keep_s: how long a *keep* holds before the agent is asked again.
+    :param vehicles: what the reward's first argument counts each second: ``"halting"``, the vehicles standing
+        still, or ``"time_lost"``, the vehicle-seconds lost (:meth:`~kit.sim.sumo.junction.SumoJunction.time_lost`:
+        braking and pulling away count too, and vehicles that cannot enter a full arm), which is what the results
+        measure as delay.
 
     ``step`` returns the reward summed over the seconds it covered, and ``info["seconds"]``, so a
     learner can discount by time (a step that runs a whole clearance lasts longer than a *keep*).
@@ -76,7 +83,11 @@ class SignalEnv(gym.Env):
         start_hours: dict[int, float] | None = None,
         minimums: Minimums | None = None,
         keep_s: float = 2.0,
+        vehicles: str = "halting",
     ) -> None:
+        if vehicles not in VEHICLE_SIGNALS:
+            raise UsageError(f"vehicles={vehicles!r}: use one of {', '.join(VEHICLE_SIGNALS)}")
+        self.vehicles = vehicles
         self.minutes = float(minutes)
         self.keep_s = float(keep_s)
         self.reward_fn = reward
@@ -124,7 +135,8 @@ class SignalEnv(gym.Env):
             self.sensors.request_since = None
         waiting = j.pedestrians_waiting()
         wait_s = 0.0 if self.sensors.request_since is None else j.elapsed - self.sensors.request_since
-        return self.reward_fn(sum(j.queues().values()), waiting, wait_s)
+        held = j.time_lost() if self.vehicles == "time_lost" else sum(j.queues().values())
+        return self.reward_fn(held, waiting, wait_s)
 
     def _run_until_decision(self) -> tuple[float, bool]:
         total = 0.0

@@ -236,6 +236,21 @@ class SumoJunction:
         lane = self._sumo.lane
         return {arm: lane.getLastStepVehicleNumber(name) for arm, name in self._lanes.items()}
 
+    def time_lost(self) -> float:
+        """Vehicle-seconds lost this second, over every inbound arm (a training signal: no kit sensor reads it).
+
+        Each vehicle on an inbound lane loses ``1 - speed / limit`` of the second (a standing car all of it, a car
+        braking or pulling away part of it, as SUMO's ``timeLoss`` counts), and a vehicle that cannot yet enter a
+        full arm loses the whole second.
+        """
+        lane = self._sumo.lane
+        lost = float(len(self._sumo.simulation.getPendingVehicles()))
+        for name in self._lanes.values():
+            n = lane.getLastStepVehicleNumber(name)
+            if n:
+                lost += max(0.0, n - n * lane.getLastStepMeanSpeed(name) / lane.getMaxSpeed(name))
+        return lost
+
     def pedestrians_waiting(self) -> int:
         """Pedestrians standing at the kerb waiting to cross."""
         person = self._sumo.person

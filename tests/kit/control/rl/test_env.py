@@ -40,3 +40,20 @@ def test_observations_are_the_kits_sensors_and_rewards_punish_waiting():
     assert delay_reward(0, 0, 0.0) == 0.0
     assert delay_reward(5, 0, 0.0) < 0 and delay_reward(0, 1, 40.0) < delay_reward(0, 1, 10.0)
     env.close()
+
+
+def test_the_reward_can_count_the_seconds_vehicles_lose():
+    import pytest
+
+    from kit.errors import UsageError
+
+    seen = []
+    env = SignalEnv(minutes=3, vehicles="time_lost", reward=lambda held, peds, wait: seen.append(held) or -held)
+    env.reset(seed=2)
+    for _ in range(20):
+        env.step(0)
+    env.close()
+    # Fractions of a second: braking and pulling away lose part of it, not only standing still.
+    assert max(seen) > 0 and any(0 < h != int(h) for h in seen)
+    with pytest.raises(UsageError, match="halting, time_lost"):
+        SignalEnv(vehicles="queues")
