@@ -78,4 +78,3 @@ def test_a_short_training_run_exports_a_hostable_policy(tmp_path):
     want = result.model(x).numpy()[0]
     got = policy.values(View("car_green", 20.0, queues={"n2c": 5}, hour=8.0))
     assert np.allclose(got, want, atol=0.05 * (np.abs(want).max() + 1))  # int8 stays close to float
-
