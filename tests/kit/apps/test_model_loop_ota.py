@@ -13,14 +13,19 @@ from kit.ml.data import make_dataset
 from kit.ml.ota.headpatch import patch_head, shipped_head, write_candidate
 
 
-def test_model_loop_takes_a_delivered_model_between_frames_and_keeps_it_after_a_restart(tmp_path):
+def _good_candidate(folder, name="good", card=None):
+    """A candidate that differs from the shipped model by a hair: it passes every check and the canary."""
     kernel, bias = shipped_head()
-    good = write_candidate(
+    return write_candidate(
         patch_head(shipped_model().read_bytes(), kernel, bias, kernel, bias + np.float32(1e-3)),
-        tmp_path,
-        "good",
-        base_card=load_card("intersection"),
+        folder,
+        name,
+        base_card=card or load_card("intersection"),
     )
+
+
+def test_model_loop_takes_a_delivered_model_between_frames_and_keeps_it_after_a_restart(tmp_path):
+    good = _good_candidate(tmp_path)
     frames = make_dataset(64, seed=3, conditions="day").x
     loop = ModelLoop("intersection", Health(), models_folder=str(tmp_path / "models"))
     loop.load()
@@ -65,13 +70,7 @@ def test_the_running_app_takes_a_deployment_from_its_shadow_and_uploads_its_drif
     from kit.ml.sensors import DISTANCE_MAX_M, queue_class_from_distance
     from kit.store import Store
 
-    kernel, bias = shipped_head()
-    good = write_candidate(
-        patch_head(shipped_model().read_bytes(), kernel, bias, kernel, bias + np.float32(1e-3)),
-        tmp_path,
-        "good",
-        base_card=load_card("intersection"),
-    )
+    good = _good_candidate(tmp_path)
     store = Store(tmp_path / "kit.db")
     device = store.params.get("device_id")
     deploy(good, device, version="good-1")
@@ -130,13 +129,7 @@ def test_control_ticks_and_frames_go_on_while_the_candidates_check_is_blocked(tm
     from kit.ml.ota.worker import CandidateProcess
     from kit.store import Store
 
-    kernel, bias = shipped_head()
-    good = write_candidate(
-        patch_head(shipped_model().read_bytes(), kernel, bias, kernel, bias + np.float32(1e-3)),
-        tmp_path,
-        "good",
-        base_card=load_card("intersection"),
-    )
+    good = _good_candidate(tmp_path)
     entered, release = threading.Event(), threading.Event()
     seen: dict = {}
 
@@ -203,15 +196,9 @@ def test_after_a_model_retrained_on_its_uploads_is_confirmed_the_drift_monitor_k
     from kit.sim.world import World
 
     device = "kit-0060"
-    kernel, bias = shipped_head()
     card = load_card("intersection")
     card = {**card, "data": {**card["data"], "uploaded": {"device": device, "frames": 64}}}
-    retrained = write_candidate(
-        patch_head(shipped_model().read_bytes(), kernel, bias, kernel, bias + np.float32(1e-3)),
-        tmp_path,
-        "retrained",
-        base_card=card,
-    )
+    retrained = _good_candidate(tmp_path, "retrained", card)
     world = World(seed=0, start="2026-10-15T09:00:00", diverted=True)
     with Board(world) as board:
         loop = ModelLoop(
