@@ -73,7 +73,9 @@ def test_the_app_runs_the_plugged_controller(plugin_dir):
     policy = app.controller.policy
     assert type(policy).__name__ == "EveryMinute" and policy.calls > 100
     greens = [s for name, s in app.controller.phase_log if name == "car_green"]
-    assert summary["crossings"] > 0 and greens and min(greens) >= 60.0
+    # the app's stop cuts the green in progress to its minimum (the wind-down), so the last one may be short
+    assert summary["crossings"] > 0 and len(greens) > 2 and min(greens[:-1]) >= 60.0
+    assert greens[-1] >= app.controller.timings.min_green_s
 
 
 def test_cli_plugin_and_a_bad_one(plugin_dir):
