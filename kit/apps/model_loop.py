@@ -116,6 +116,8 @@ class ModelLoop:
                     self.drift = StreamMonitor(StreamReference.load(path / "stream_reference.json"))
                 except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
                     log.warning("drift monitor off (%s)", exc)
+                if self.models_folder:
+                    self._start_field()
                 return
             if path.is_dir():
                 from kit.ml.early_exit import EarlyExitHost
@@ -223,7 +225,8 @@ class ModelLoop:
     def _predict(self, frame: Any) -> tuple[Any, float | None, bool]:
         """(queue probabilities, pedestrian probability or None, exited early) for one frame."""
         if self.field is not None:
-            sensors = self._vector() if self.field.fused else None
+            # the vector goes with every frame that has a board to read: a fused candidate's canary needs it too
+            sensors = self._vector() if self.field.fused else self._sensors()
             probs, pedestrian, exited, _ = self.field.predict(frame, sensors)
             self._took(self.field.host)
             return probs, pedestrian, exited
@@ -335,7 +338,7 @@ class ModelLoop:
             import numpy as np
 
             from kit.ml.drift import DriftMonitor, Reference
-            from kit.ml.host import ModelHost
+            from kit.ml.ota.verify import queue_of
 
             slots = self.field.updater.slots
             card = json.loads(slots.card(sha).read_text())
@@ -354,8 +357,12 @@ class ModelLoop:
                     frames = f["frames"]
             else:
                 return
-            host = ModelHost(slots.blob(sha), num_threads=1, verify=False)  # its own interpreter, not the loop's
-            probs = host.predict_batches(frames)["queue"]
+            from kit.ml.ota.verify import load_host
+
+            host = load_host(slots.blob(sha))  # its own interpreter, not the loop's
+            if not hasattr(host, "outputs"):
+                return  # a fused bundle: the sample kept no sensor vectors to score it with; the reference stays
+            probs = np.stack([queue_of(host, frame) for frame in frames])
             uploads = DriftMonitor(Reference.from_frames(frames, probs), psi_threshold=float("inf"), ks_p_threshold=0.0)
             monitor = FamiliarToAny(self._factory_drift, uploads)
             if self._drift_for == sha:

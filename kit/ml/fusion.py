@@ -327,11 +327,15 @@ class FusedHost:
     (0.5..1; above 1 = never exit) is the stem confidence from which its answer is taken.
     """
 
-    def __init__(self, stem: str | Path, rest: str | Path, *, threshold: float = 0.95, num_threads: int = 1) -> None:
+    def __init__(
+        self, stem: str | Path | Any, rest: str | Path | Any, *, threshold: float = 0.95, num_threads: int = 1
+    ) -> None:
         from kit.ml.host import ModelHost
 
-        self.stem = ModelHost(stem, num_threads=num_threads)
-        self.rest = ModelHost(rest, num_threads=num_threads)
+        # paths, or ModelHost objects already loaded (e.g. from a delivered bundle, kit.ml.ota.bundle)
+        self.stem = stem if isinstance(stem, ModelHost) else ModelHost(stem, num_threads=num_threads)
+        self.rest = rest if isinstance(rest, ModelHost) else ModelHost(rest, num_threads=num_threads)
+        self.path: Path = self.stem.path.parent  #: where it came from: its folder, or a delivered bundle's file
         if set(self.stem.output_names) != {"exit_queue", "exit_pedestrian", "features"}:
             raise ValueError(f"{self.stem.path.name} is not a fused stem (outputs {self.stem.output_names})")
         if self.rest.input.shape[1:] != self.stem.outputs["features"].shape[1:]:

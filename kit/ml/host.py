@@ -144,11 +144,21 @@ class ModelHost:
     """
 
     def __init__(
-        self, path: str | Path, *, num_threads: int = 1, signature: str | None = None, verify: bool = True
+        self,
+        path: str | Path,
+        *,
+        num_threads: int = 1,
+        signature: str | None = None,
+        verify: bool = True,
+        content: bytes | None = None,
     ) -> None:
         self.path = Path(path)
-        content = tflite.read(self.path)  # missing, not TFLite, or truncated: one clear error
-        self.card_path = verify_against_card(self.path, content) if verify else None
+        if content is None:
+            content = tflite.read(self.path)  # missing, not TFLite, or truncated: one clear error
+            self.card_path = verify_against_card(self.path, content) if verify else None
+        else:  # the bytes of a file inside another (a model bundle, kit.ml.ota.bundle, checks them): path names it
+            tflite.check(content, str(self.path))
+            self.card_path = None
         if int(num_threads) != num_threads or num_threads < 1:
             raise ValueError(f"num_threads must be a whole number >= 1, got {num_threads!r}")
         self.num_threads = int(num_threads)

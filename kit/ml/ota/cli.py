@@ -11,12 +11,23 @@ from pathlib import Path
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "deploy",
-        help="upload a .tflite and its card to S3 and ask a device to run it (shadow)",
-        description="Upload MODEL (a .tflite with its card, or a shipped model name) to "
-        "s3://BUCKET/models/sha256/<digest>.tflite and set the device's shadow "
-        "desired.model; the device downloads, verifies, canaries and swaps it.",
+        help="upload a model and its card to S3 and ask a device to run it (shadow)",
+        description="Upload MODEL (a .tflite with its card, a fused model's folder, or a shipped model name "
+        "such as fusion) to s3://BUCKET/models/sha256/<digest>.tflite (.zip: a fused model's parts in one "
+        "bundle) and set the device's shadow desired.model; the device downloads, verifies, canaries and swaps it.",
     )
-    p.add_argument("model", nargs="?", help="a .tflite file (its card NAME.json beside it) or a shipped model name")
+    p.add_argument(
+        "model",
+        nargs="?",
+        help="a .tflite file (its card NAME.json beside it), a fused model's folder (card.json and its parts) "
+        "or a shipped model name",
+    )
+    p.add_argument(
+        "--variant",
+        choices=("int8", "float32"),
+        default=None,
+        help="which parts of a fused model to send (default: int8, what the app runs, when the folder has them)",
+    )
     p.add_argument("--device", required=True, help="the thing name of the device, e.g. kit-0001")
     p.add_argument("--version", default=None, help="a label for this model (default: card name + digest)")
     p.add_argument("--min-kit", default=None, help="the oldest kit version that may run it (default: this kit's)")
@@ -58,8 +69,12 @@ def _deploy(args: argparse.Namespace) -> int:
         print(json.dumps(reported(args.device), indent=2))
         return 0
     if not args.model:
-        raise UsageError("kit model deploy: give MODEL (a .tflite path or a shipped model name), or --status")
-    spec = deploy(args.model, args.device, version=args.version, min_kit=args.min_kit, bucket=args.bucket)
+        raise UsageError(
+            "kit model deploy: give MODEL (a .tflite path, a fused model's folder or a shipped model name), or --status"
+        )
+    spec = deploy(
+        args.model, args.device, version=args.version, min_kit=args.min_kit, bucket=args.bucket, variant=args.variant
+    )
     print(json.dumps({"device": args.device, "desired.model": spec.to_dict()}, indent=2))
     return 0
 

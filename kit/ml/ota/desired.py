@@ -32,9 +32,14 @@ class DeployError(UsageError):
     """A deployment request (a model to deploy, or a shadow's ``desired.model``) is not acceptable."""
 
 
-def model_key(sha256: str) -> str:
-    """The content-addressed S3 key of a model file."""
-    return f"{KEY_PREFIX}{sha256}.tflite"
+SUFFIXES = (".tflite", ".zip")  # a one-piece model; a model bundle (kit.ml.ota.bundle: the fused model's parts)
+
+
+def model_key(sha256: str, suffix: str = ".tflite") -> str:
+    """The content-addressed S3 key of a model file (``.zip`` for a model bundle)."""
+    if suffix not in SUFFIXES:
+        raise DeployError(f"a model file is {' or '.join(SUFFIXES)}, not {suffix!r}")
+    return f"{KEY_PREFIX}{sha256}{suffix}"
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -64,9 +69,14 @@ class DesiredModel:
     min_kit: str = "0.0.0"
 
     @property
+    def suffix(self) -> str:
+        """``.tflite`` for a one-piece model, ``.zip`` for a model bundle."""
+        return self.key[self.key.rindex(".") :]
+
+    @property
     def card_key(self) -> str:
         """The model card sits beside the model: same key, ``.json``."""
-        return self.key[: -len(".tflite")] + ".json"
+        return self.key[: -len(self.suffix)] + ".json"
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -88,8 +98,10 @@ class DesiredModel:
         min_kit = d.get("min_kit") or "0.0.0"
         if not _SHA.match(sha):
             raise DeployError(f"desired.model.sha256 must be 64 hex digits, got {sha[:80]!r}")
-        if key != model_key(sha):
-            raise DeployError(f"desired.model.key must be {model_key(sha)!r} (content-addressed), got {key[:120]!r}")
+        if key not in {model_key(sha, suffix) for suffix in SUFFIXES}:
+            raise DeployError(
+                f"desired.model.key must be {model_key(sha)!r} or its .zip (content-addressed), got {key[:120]!r}"
+            )
         if not _VERSION.match(version):
             raise DeployError(f"desired.model.version must be 1-64 letters, digits or ._+-, got {version[:80]!r}")
         if not isinstance(min_kit, str) or not re.match(r"^\d+(\.\d+){0,3}$", min_kit):

@@ -9,8 +9,8 @@
 I/O), runs the model in use on the frame, and hands the result to the updater for its canary or
 probation (an append to a bounded queue). Downloads, checks, loading and the candidate's own
 inferences all run on the updater's thread: the caller (the control thread, in the app) never waits
-for them. The factory host may be a ``ModelHost`` or the early-exit host; a delivered model is a
-one-piece ``ModelHost``.
+for them. The factory host may be a ``ModelHost``, the early-exit host or the fused host; a delivered
+model is a one-piece ``ModelHost`` or a fused model's bundle (``kit.ml.ota.bundle``).
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ class FieldModel:
     ) -> tuple[np.ndarray, float | None, bool, float]:
         """(queue probabilities (3,), pedestrian probability or None, exited early, ms) for one frame.
 
-        ``sensors`` is the sensor vector a fused host takes (``kit.ml.sensors.vector_from_board``); a delivered
-        camera model does not need it.
+        ``sensors`` is the sensor vector (``kit.ml.sensors.vector_from_board``) a fused host takes; give it with
+        every frame whatever runs now, so that a fused candidate can be canaried beside a camera model.
         """
         swapped = self.updater.swap()
         if swapped is not None:  # between two frames: this frame is the first of the new model
@@ -100,7 +100,7 @@ class FieldModel:
             probs, exited = out["queue"][0], False
         ms = (time.perf_counter() - t0) * 1e3
         self.frames += 1
-        self.updater.observe(frame, probs, ms, sensor_class)
+        self.updater.observe(frame, probs, ms, sensor_class, sensors)
         return probs, pedestrian, exited, ms
 
     def note_drift(self, alarm: bool) -> None:

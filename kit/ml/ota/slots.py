@@ -1,7 +1,8 @@
 """The device's models folder: complete, verified model files and one small state file, crash-safe.
 
     models/
-      blobs/<sha256>.tflite      a model file, named by its digest (written to a temp name, fsynced, renamed)
+      blobs/<sha256>.tflite      a model file, named by its digest (written to a temp name, fsynced, renamed);
+                                 <sha256>.zip for a model bundle (kit.ml.ota.bundle: the fused model's parts)
       blobs/<sha256>.json        its model card
       state.json                 {"current": {...} | null, "previous": {...} | null, "events": [...]}
 
@@ -117,7 +118,9 @@ class ModelSlots:
 
     # -- blobs ---------------------------------------------------------------------------------
     def blob(self, sha256: str) -> Path:
-        return self.blobs / f"{sha256}.tflite"
+        """The model file of that digest: ``<sha256>.tflite``, or ``<sha256>.zip`` for a model bundle."""
+        bundle = self.blobs / f"{sha256}.zip"
+        return bundle if bundle.is_file() else self.blobs / f"{sha256}.tflite"
 
     def card(self, sha256: str) -> Path:
         return self.blobs / f"{sha256}.json"
@@ -127,16 +130,20 @@ class ModelSlots:
         p = self.blob(sha256)
         return p.is_file() and sha256_file(p) == sha256
 
-    def part(self, sha256: str) -> Path:
+    def part(self, sha256: str, suffix: str = ".tflite") -> Path:
         """Where a download in progress goes (deleted by :meth:`recover` after a crash)."""
-        return self.blobs / f"{sha256}.tflite.part"
+        return self.blobs / f"{sha256}{suffix}.part"
 
-    def write_blob(self, sha256: str, chunks: Iterator[bytes], card: bytes | None = None) -> Path:
+    def write_blob(
+        self, sha256: str, chunks: Iterator[bytes], card: bytes | None = None, *, suffix: str = ".tflite"
+    ) -> Path:
         """Stream ``chunks`` to a ``.part`` file, check the digest, fsync, rename into place; the blob's path.
 
-        A digest that differs raises ``KitFileError`` and keeps nothing.
+        ``suffix`` is ``.zip`` for a model bundle. A digest that differs raises ``KitFileError`` and keeps nothing.
         """
-        part = self.part(sha256)
+        if suffix not in (".tflite", ".zip"):
+            raise KitFileError(f"a model file is .tflite or .zip, not {suffix!r}")
+        part = self.part(sha256, suffix)
         h = hashlib.sha256()
         with open(part, "wb") as f:
             for chunk in chunks:
@@ -152,9 +159,10 @@ class ModelSlots:
             )
         if card is not None:
             atomic_write(self.card(sha256), card)
-        os.replace(part, self.blob(sha256))
+        final = self.blobs / f"{sha256}{suffix}"
+        os.replace(part, final)
         _fsync_dir(self.blobs)
-        return self.blob(sha256)
+        return final
 
     # -- state ---------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -234,7 +242,7 @@ class ModelSlots:
 
     def prune(self, keep: set[str]) -> None:
         """Delete blobs other than ``keep`` (the current and previous models)."""
-        for p in self.blobs.glob("*.tflite"):
+        for p in [*self.blobs.glob("*.tflite"), *self.blobs.glob("*.zip")]:
             if p.stem not in keep:
                 p.unlink(missing_ok=True)
                 self.card(p.stem).unlink(missing_ok=True)

@@ -32,7 +32,7 @@ import numpy as np
 from kit.ml.ota.canary import Canary, CanaryPolicy, Verdict
 from kit.ml.ota.desired import DesiredModel, kit_at_least
 from kit.ml.ota.slots import ModelSlots
-from kit.ml.ota.verify import CandidateError, Signature, signature_of, verify_candidate
+from kit.ml.ota.verify import CandidateError, Signature, load_host, queue_of, signature_of, verify_candidate
 
 log = logging.getLogger("kit.ota")
 # a library: its warnings go where the program sends its logs (the app configures logging), never to stderr
@@ -160,17 +160,27 @@ class Updater:
         return "queued"
 
     def offer_file(self, path: str | Path, *, version: str, card: str | Path | None = None) -> str:
-        """A candidate made on the device (an adapted head): same checks, canary and swap as a delivery."""
+        """A candidate made on the device (an adapted head, a ``.tflite``; or a fused model's folder, offered as
+        its bundle, :mod:`kit.ml.ota.bundle`): same checks, canary and swap as a delivery."""
+        import hashlib
+
         from kit.ml.ota.desired import model_key
         from kit.ml.ota.slots import sha256_file
 
         path = Path(path)
-        sha = sha256_file(path)
-        desired = DesiredModel(version=version, key=model_key(sha), sha256=sha, min_kit="0.0.0")
+        if path.is_dir():
+            from kit.ml.ota import bundle
+
+            local: Path | bytes = bundle.pack(path)
+            suffix, card = bundle.SUFFIX, card or path / bundle.CARD
+            sha = hashlib.sha256(local).hexdigest()
+        else:
+            local, suffix, sha = path, ".tflite", sha256_file(path)
+        desired = DesiredModel(version=version, key=model_key(sha, suffix), sha256=sha, min_kit="0.0.0")
         if desired.sha256 in self.refused:
             return f"refused before: {self.refused[desired.sha256]}"
         with self._lock:
-            self._wanted = (desired, path)
+            self._wanted = (desired, local)
             self._card_file = Path(card) if card else None
         self._wake.set()
         return "queued"
@@ -204,10 +214,12 @@ class Updater:
         return True
 
     # -- the model loop's side (control thread: no I/O, no waiting) --------------------------------
-    def observe(self, frame: Any, probs: Any, ms: float, sensor_class: int | None = None) -> None:
-        """The current model's result on a live frame, for the canary or the probation (dropped when idle)."""
+    def observe(self, frame: Any, probs: Any, ms: float, sensor_class: int | None = None, sensors: Any = None) -> None:
+        """The current model's result on a live frame, for the canary or the probation (dropped when idle).
+
+        ``sensors`` is the frame's sensor vector (``kit.ml.sensors``): a fused candidate reads it too."""
         if self._canary is not None or self._probation is not None:
-            self._frames.append((frame, np.asarray(probs), float(ms), sensor_class))
+            self._frames.append((frame, np.asarray(probs), float(ms), sensor_class, sensors))
 
     def note_drift(self, alarm: bool) -> None:
         """The drift monitor's verdict on the last window (a new alarm in probation rolls the model back)."""
@@ -244,7 +256,7 @@ class Updater:
         if running["sha256"]:
             from kit.ml.ota.desired import model_key
 
-            out["key"] = model_key(running["sha256"])
+            out["key"] = model_key(running["sha256"], self.slots.blob(running["sha256"]).suffix)
         return out
 
     def _set_phase(self, phase: str) -> None:
@@ -265,7 +277,7 @@ class Updater:
             did |= self._probation_step()
         return did
 
-    def _prepare(self, desired: DesiredModel, local: Path | None) -> None:
+    def _prepare(self, desired: DesiredModel, local: Path | bytes | None) -> None:
         sha = desired.sha256
         entry = {"version": desired.version, "sha256": sha, "min_kit": desired.min_kit}
         try:
@@ -274,12 +286,15 @@ class Updater:
                 if local is not None:
                     card_file = getattr(self, "_card_file", None)
                     card = card_file.read_bytes() if card_file else None
-                    self.slots.write_blob(sha, self._chunks(_file_chunks(local)), card)
+                    chunks = iter([local]) if isinstance(local, bytes) else _file_chunks(local)
+                    self.slots.write_blob(sha, self._chunks(chunks), card, suffix=desired.suffix)
                 else:
                     if self.source is None:
                         self.source = S3Source()
                     card = self.source.read(desired.card_key)
-                    self.slots.write_blob(sha, self._chunks(self.source.chunks(desired.key)), card)
+                    self.slots.write_blob(
+                        sha, self._chunks(self.source.chunks(desired.key)), card, suffix=desired.suffix
+                    )
         except OSError as exc:  # a digest that differs (KitFileError), a full disk: refused, said why
             self._refuse(entry, f"download: {exc}")
             return
@@ -339,7 +354,7 @@ class Updater:
         self.phase, self.reason = "rejected", f"{entry['version']}: {reason}"
         log.warning("model %s refused: %s", entry["version"], reason)
 
-    def _drain(self, limit: int | None = None) -> list[tuple[Any, np.ndarray, float, int | None]]:
+    def _drain(self, limit: int | None = None) -> list[tuple[Any, np.ndarray, float, int | None, Any]]:
         items = []
         while self._frames and (limit is None or len(items) < limit):
             try:
@@ -357,27 +372,27 @@ class Updater:
             items = self._drain(min(FRAMES_PER_CHILD_STEP, self.policy.frames - len(canary)))
             if items:
                 try:
-                    out, cand_ms = self._candidate.predict([item[0] for item in items])
+                    out, cand_ms = self._candidate.predict([item[0] for item in items], [item[4] for item in items])
                 except CandidateError as exc:
                     self._refuse(self._candidate_entry, f"canary: {exc}")
                     return True
-                for (_, probs, ms, sensor), q, c_ms in zip(items, out, cand_ms):
+                for (_, probs, ms, sensor, _), q, c_ms in zip(items, out, cand_ms):
                     canary.add(probs, ms, q, c_ms, sensor)
             if canary.done:
                 self._decide(canary.verdict())
             return bool(items)
         items = self._drain(None if self._thread is None else FRAMES_PER_STEP)
-        for frame, probs, ms, sensor in items:
+        for frame, probs, ms, sensor, vector in items:
             if canary.done:
                 break
             t0 = time.perf_counter()
             try:
-                out = self._candidate.predict(frame)
+                queue = queue_of(self._candidate, frame, vector)
             except Exception as exc:  # noqa: BLE001
                 self._refuse(self._candidate_entry, f"canary: predicting a live frame failed ({exc})")
                 return True
             cand_ms = (time.perf_counter() - t0) * 1e3
-            canary.add(probs, ms, out["queue"][0], cand_ms, sensor)
+            canary.add(probs, ms, queue, cand_ms, sensor)
         if canary.done:
             self._decide(canary.verdict())
         return bool(items)
@@ -391,10 +406,8 @@ class Updater:
 
         if isinstance(self._candidate, CandidateProcess):
             # the child checked it; this process loads it once (the model loop needs its own interpreter)
-            from kit.ml.host import ModelHost
-
             try:
-                local = ModelHost(self.slots.blob(entry["sha256"]), num_threads=1, verify=False)
+                local = load_host(self.slots.blob(entry["sha256"]))
             except Exception as exc:  # noqa: BLE001 - e.g. the file went missing: refused, said why
                 self._refuse(entry, f"loading it for the swap failed ({type(exc).__name__}: {exc})")
                 return
@@ -423,7 +436,7 @@ class Updater:
     def _probation_step(self) -> bool:
         items = self._drain()
         p = self._probation
-        for _, probs, _, _ in items:
+        for _, probs, _, _, _ in items:
             p["frames"] += 1
             p["confidence"].append(float(np.max(probs)))
         if p["drift"] and not p["drift_before"]:

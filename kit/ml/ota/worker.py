@@ -40,7 +40,7 @@ def _serve(conn: Any, nice: int) -> None:
     except OSError:  # not allowed: still a process of its own, without the interpreter lock of the app
         pass
     import kit.ml.host  # noqa: F401 - the runtime's import now, so the first candidate is checked at once
-    from kit.ml.ota.verify import verify_candidate
+    from kit.ml.ota.verify import queue_of, verify_candidate
 
     host = None
     while True:
@@ -54,14 +54,15 @@ def _serve(conn: Any, nice: int) -> None:
             if msg[0] == "ping":
                 conn.send(("ok", None))
             elif msg[0] == "verify":
-                _, path, frame, outputs, sha256, card = msg
-                host = verify_candidate(path, Signature(tuple(frame), dict(outputs)), sha256=sha256, card=card)
+                _, path, frame, outputs, sensors, sha256, card = msg
+                expected = Signature(tuple(frame), dict(outputs), tuple(sensors))
+                host = verify_candidate(path, expected, sha256=sha256, card=card)
                 conn.send(("ok", None))
             elif msg[0] == "predict":
                 probs, ms = [], []
-                for frame in msg[1]:
+                for frame, vector in zip(msg[1], msg[2]):
                     t0 = time.perf_counter()
-                    probs.append(np.asarray(host.predict(frame)["queue"][0], np.float64))
+                    probs.append(queue_of(host, frame, vector))
                     ms.append((time.perf_counter() - t0) * 1e3)
                 conn.send(("ok", (np.stack(probs), ms)))
         except CandidateError as exc:
@@ -108,11 +109,15 @@ class CandidateProcess:
 
     def verify(self, path: str | Path, expected: Signature, *, sha256: str, card: bytes | None) -> None:
         """Every check of :func:`kit.ml.ota.verify.verify_candidate`, in the child; CandidateError when refused."""
-        self._ask("verify", str(path), tuple(expected.frame), dict(expected.outputs), sha256, card)
+        self._ask(
+            "verify", str(path), tuple(expected.frame), dict(expected.outputs), tuple(expected.sensors), sha256, card
+        )
 
-    def predict(self, frames: list[Any]) -> tuple[np.ndarray, list[float]]:
-        """The candidate's queue probabilities (n, 3) on ``frames`` and its milliseconds per frame (measured there)."""
-        return self._ask("predict", [np.asarray(f) for f in frames])
+    def predict(self, frames: list[Any], sensors: list[Any] | None = None) -> tuple[np.ndarray, list[float]]:
+        """The candidate's queue probabilities (n, 3) on ``frames`` and its milliseconds per frame (measured there);
+        ``sensors``, each frame's sensor vector (or None), for a fused candidate."""
+        vectors = [None if v is None else np.asarray(v, np.float32) for v in (sensors or [None] * len(frames))]
+        return self._ask("predict", [np.asarray(f) for f in frames], vectors)
 
     def close(self) -> None:
         try:

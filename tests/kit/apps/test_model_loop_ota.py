@@ -247,3 +247,46 @@ def test_after_a_model_retrained_on_its_uploads_is_confirmed_the_drift_monitor_k
             assert loop.drift is loop._factory_drift and window()  # back on the configured model: alarms again
         finally:
             loop.close()
+
+
+def test_the_fused_default_takes_a_delivered_fused_model_between_frames_and_after_a_restart(tmp_path):
+    """The app's default model is fused (camera + sensors, two parts): a fused model's folder is delivered as one
+    bundle, canaried on the live frames with the board's sensor vectors, and swapped in."""
+    import dataclasses
+    import shutil
+
+    from kit import Board
+    from kit.ml import MODELS_DIR
+    from kit.ml.fusion import FusedHost
+    from kit.sim.world import World
+
+    folder = tmp_path / "fusion-f32"  # the shipped model's float32 parts: another file, the same decisions
+    folder.mkdir()
+    for name in ("card.json", "stem.tflite", "rest.tflite"):
+        shutil.copy(MODELS_DIR / "fusion" / name, folder / name)
+    world = World(seed=0, start="2026-10-15T09:00:00")
+    with Board(world) as board:
+        loop = ModelLoop("fusion", Health(), board=board, models_folder=str(tmp_path / "models"))
+        loop.load()
+        loop.field.updater.policy = dataclasses.replace(loop.field.updater.policy, frames=8, probation_frames=8)
+        factory = loop.host
+        try:
+            assert loop.field.offer_file(folder, version="fusion-f32") == "queued"
+            for _ in range(3000):  # bounded: the updater's thread canaries the frames as they come
+                world.advance(10)
+                loop.look(board.camera.capture, 0.0)
+                if loop.field.status()["phase"] == "running":
+                    break
+                time.sleep(0.002)
+            assert loop.host is not factory and isinstance(loop.host, FusedHost), loop.field.status()
+            assert not loop.host.stem.quantized and loop.health.model == "fusion-f32 (over the air)"
+        finally:
+            loop.close()
+        again = ModelLoop("fusion", Health(), board=board, models_folder=str(tmp_path / "models"))
+        again.load()
+        try:
+            assert again.field.status()["version"] == "fusion-f32" and again.host.path.suffix == ".zip"
+            rows = again.look(board.camera.capture, 0.0)
+            assert {"model_queue_class", "model_pedestrian"} <= {name for name, _, _ in rows}
+        finally:
+            again.close()
