@@ -25,3 +25,23 @@ def test_the_child_checks_refuses_and_predicts_like_the_parent(variants, day_fra
     finally:
         proc.close()
     assert not proc._proc.is_alive() and not proc.broken
+
+
+def test_the_child_checks_and_runs_a_fused_bundle_with_the_sensor_vectors(fused_variants, fused_frames, tmp_path):
+    from kit.ml.ota import bundle
+    from kit.ml.ota.verify import queue_of
+
+    frames, sensors, _ = fused_frames
+    path = tmp_path / "fused.zip"
+    path.write_bytes(bundle.pack(fused_variants["good"]))
+    card = (fused_variants["good"] / "card.json").read_bytes()
+    proc = CandidateProcess()
+    try:
+        with pytest.raises(CandidateError, match="feeds frames only"):
+            proc.verify(path, Signature(sensors=()), sha256=sha256_file(path), card=card)
+        proc.verify(path, Signature(), sha256=sha256_file(path), card=card)
+        probs, _ = proc.predict(list(frames[:5]), list(sensors[:5]))
+        here = bundle.load(path.read_bytes())
+        assert np.allclose(probs, [queue_of(here, f, v) for f, v in zip(frames[:5], sensors[:5])], atol=1e-6)
+    finally:
+        proc.close()
