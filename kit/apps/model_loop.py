@@ -70,7 +70,8 @@ class ModelLoop:
         #: uploads them (kit.apps.cloud_link.CloudLink). Filled only when ``collect`` is True (the app with --cloud).
         self.uploads: deque = deque(maxlen=MAX_UPLOADS)
         self.collect = False
-        #: a sample of the frames kept for upload: what a model retrained on this device's uploads also knows
+        #: a sample of the frames kept for upload, (frame, light reading, hour) (light and hour with a fused model,
+        #: whose stream monitor bins by them): what a model retrained on this device's uploads also knows
         self._uploaded: deque = deque(maxlen=256)
         self._reference_frames: Any = None  # the trained conditions' frames the drift reference was built from
         self._factory_drift: Any = None
@@ -114,6 +115,7 @@ class ModelLoop:
                 )
                 try:  # normal frames of the same light and hour (bench/drift.py --stream --save-reference)
                     self.drift = StreamMonitor(StreamReference.load(path / "stream_reference.json"))
+                    self._factory_drift = self.drift
                 except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
                     log.warning("drift monitor off (%s)", exc)
                 if self.models_folder:
@@ -300,12 +302,14 @@ class ModelLoop:
             return
         from kit.ml.sensors import DISTANCE_MAX_M, queue_class_from_distance
 
-        for frame, sensed in zip(self._frames, self._sensed):
+        lights = self._lights if self._fused else [None] * len(self._frames)
+        hours = self._hours if self._fused else [None] * len(self._frames)
+        for frame, sensed, light, hour in zip(self._frames, self._sensed, lights, hours):
             if sensed is None or min(sensed[4], sensed[5]) < 0.5:
                 continue  # unreadable, or a sensor flagged stuck: its reading is no label
             queue = queue_class_from_distance(float(sensed[0]) * DISTANCE_MAX_M)
             self.uploads.append((frame, queue, int(sensed[1] > 0.5), sensed))
-            self._uploaded.append(frame)
+            self._uploaded.append((frame, light, hour))
 
     def _follow_delivery(self) -> None:
         """After a delivered model is confirmed, the drift monitor learns what that model was trained on.
@@ -316,7 +320,7 @@ class ModelLoop:
         reference (a file read and a few hundred inferences) is built on a thread of its own; the control thread
         only reads the status here and later takes the new monitor (an attribute). The sample of uploaded frames
         is kept beside the model's file (``blobs/<sha256>.uploads.npz``), so a restart finds it again."""
-        if self.field is None or self._factory_drift is None or self._fused:
+        if self.field is None or self._factory_drift is None:
             return
         status = self.field.status()
         sha = status["sha256"]
@@ -330,15 +334,12 @@ class ModelLoop:
         self._drift_for = sha
         import threading
 
-        frames = list(self._uploaded)
-        threading.Thread(target=self._rebase_drift, args=(sha, frames), name="kit-drift-ref", daemon=True).start()
+        sample = list(self._uploaded)
+        threading.Thread(target=self._rebase_drift, args=(sha, sample), name="kit-drift-ref", daemon=True).start()
 
     def _rebase_drift(self, sha: str, uploaded: list[Any]) -> None:
         try:
             import numpy as np
-
-            from kit.ml.drift import DriftMonitor, Reference
-            from kit.ml.ota.verify import queue_of
 
             slots = self.field.updater.slots
             card = json.loads(slots.card(sha).read_text())
@@ -347,31 +348,52 @@ class ModelLoop:
                 return  # not retrained on this device's frames: the configured model's reference still says normal
             sample = slots.blobs / f"{sha}.uploads.npz"
             if uploaded:
-                frames = np.stack(uploaded)
+                frames = np.stack([u[0] for u in uploaded])
+                light = np.array([np.nan if u[1] is None else u[1] for u in uploaded], np.float32)
+                hour = np.array([np.nan if u[2] is None else u[2] for u in uploaded], np.float32)
                 tmp = sample.with_name(f".{sample.name}.tmp")
                 with open(tmp, "wb") as f:
-                    np.savez_compressed(f, frames=frames)
+                    np.savez_compressed(f, frames=frames, light=light, hour=hour)
                 tmp.replace(sample)
             elif sample.exists():  # after a restart
                 with np.load(sample) as f:
                     frames = f["frames"]
+                    light = f["light"] if "light" in f.files else np.full(len(frames), np.nan, np.float32)
+                    hour = f["hour"] if "hour" in f.files else np.full(len(frames), np.nan, np.float32)
             else:
                 return
-            from kit.ml.ota.verify import load_host
-
-            host = load_host(slots.blob(sha))  # its own interpreter, not the loop's
-            if not hasattr(host, "outputs"):
-                return  # a fused bundle: the sample kept no sensor vectors to score it with; the reference stays
-            probs = np.stack([queue_of(host, frame) for frame in frames])
-            uploads = DriftMonitor(Reference.from_frames(frames, probs), psi_threshold=float("inf"), ks_p_threshold=0.0)
-            monitor = FamiliarToAny(self._factory_drift, uploads)
+            uploads = self._uploads_monitor(sha, frames, light, hour)
+            if uploads is None:
+                return
             if self._drift_for == sha:
-                self.drift = monitor
+                self.drift = FamiliarToAny(self._factory_drift, uploads)
                 log.info(
-                    "drift reference now includes the %d uploaded frames %s was retrained on", len(uploaded), sha[:12]
+                    "drift reference now includes the %d uploaded frames %s was retrained on", len(frames), sha[:12]
                 )
         except Exception as exc:  # noqa: BLE001 - drift monitoring is advisory
             log.warning("drift reference not rebuilt for the delivered model (%s)", short(exc))
+
+    def _uploads_monitor(self, sha: str, frames: Any, light: Any, hour: Any) -> Any:
+        """A drift monitor whose normal is the uploaded sample: the stream monitor's statistics per light and hour
+        (a fused model), or the layout and confidence reference of the camera model's own answers."""
+        import numpy as np
+
+        if self._fused:
+            from kit.ml.stream_drift import StreamMonitor, StreamReference
+
+            known = np.isfinite(light) & np.isfinite(hour)
+            reference = StreamReference.from_frames(frames[known], light[known], hour[known]) if known.any() else None
+            if reference is None or not reference.bins:
+                return None  # too few frames in every light level to say what normal looks like
+            return StreamMonitor(reference)
+        from kit.ml.drift import DriftMonitor, Reference
+        from kit.ml.ota.verify import load_host, queue_of
+
+        host = load_host(self.field.updater.slots.blob(sha))  # its own interpreter, not the loop's
+        if not hasattr(host, "outputs"):
+            return None  # a fused bundle on a camera-model app: no sensor vectors in the sample to score it with
+        probs = np.stack([queue_of(host, frame) for frame in frames])
+        return DriftMonitor(Reference.from_frames(frames, probs), psi_threshold=float("inf"), ks_p_threshold=0.0)
 
     def close(self) -> None:
         """Stop the over-the-air updater's thread (the committed model stays on disk)."""
@@ -413,8 +435,9 @@ class FamiliarToAny:
     def __init__(self, *monitors: Any) -> None:
         self.monitors = monitors
 
-    def check(self, frames: Any, confidences: Any = None) -> Any:
-        reports = [m.check(frames, confidences) for m in self.monitors]
+    def check(self, frames: Any, *args: Any, **kwargs: Any) -> Any:
+        """Each monitor's ``check`` with the same arguments: the first normal report, else the first's."""
+        reports = [m.check(frames, *args, **kwargs) for m in self.monitors]
         return next((r for r in reports if not r.drift), reports[0])
 
 

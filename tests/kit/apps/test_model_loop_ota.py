@@ -2,6 +2,7 @@
 
 import json
 import time
+from datetime import UTC
 
 import numpy as np
 
@@ -290,3 +291,56 @@ def test_the_fused_default_takes_a_delivered_fused_model_between_frames_and_afte
             assert {"model_queue_class", "model_pedestrian"} <= {name for name, _, _ in rows}
         finally:
             again.close()
+
+
+def test_with_the_fused_default_a_model_retrained_on_its_uploads_makes_the_works_familiar_to_the_stream_monitor(
+    tmp_path,
+):
+    """The fused default's stream monitor (same light, same hour) alarms at diverted works; once a fused model
+    retrained on this device's uploads is confirmed, the uploaded windows (binned by their light reading and hour)
+    are normal too, so the model is trusted for control again; a rollback brings the alarm back."""
+    import dataclasses
+    import shutil
+
+    from kit import Board
+    from kit.ml import MODELS_DIR
+    from kit.sim.world import World
+
+    device = "kit-0061"
+    folder = tmp_path / "fusion-retrained"
+    folder.mkdir()
+    for name in ("stem.tflite", "rest.tflite"):
+        shutil.copy(MODELS_DIR / "fusion" / name, folder / name)
+    card = json.loads((MODELS_DIR / "fusion" / "card.json").read_text())
+    card["data"] = {"uploaded": {"device": device, "frames": 64}}
+    (folder / "card.json").write_text(json.dumps(card))
+    world = World(seed=0, start="2026-10-15T09:00:00", diverted=True)
+    with Board(world) as board:
+        loop = ModelLoop("fusion", Health(), board=board, models_folder=str(tmp_path / "models"), thing_name=device)
+        loop.load()
+        loop.collect = True
+        loop.field.updater.policy = dataclasses.replace(loop.field.updater.policy, frames=8, probation_frames=8)
+
+        def window() -> bool:
+            for _ in range(16):
+                world.advance(10)
+                loop.look(board.camera.capture, world.now.replace(tzinfo=UTC).timestamp())
+            return loop.drifting
+
+        try:
+            alarms = [window() for _ in range(4)]
+            assert all(alarms) and len(loop.uploads) == 64  # the works alarm; the windows' frames are kept for S3
+            assert loop.field.offer_file(folder, version="retrained-1") == "queued"
+            for _ in range(3000):  # bounded: the updater's thread canaries the frames as they come
+                world.advance(10)
+                loop.look(board.camera.capture, world.now.replace(tzinfo=UTC).timestamp())
+                if loop.field.status()["phase"] == "running" and loop.drift is not loop._factory_drift:
+                    break
+                time.sleep(0.002)
+            assert loop.drift is not loop._factory_drift, loop.field.status()
+            assert not window() and loop.trusted  # the same works, in the same light: familiar now
+            loop.field.updater.rollback("test")
+            loop.look(board.camera.capture, world.now.replace(tzinfo=UTC).timestamp())
+            assert loop.drift is loop._factory_drift and window()  # back on the configured model: alarms again
+        finally:
+            loop.close()
