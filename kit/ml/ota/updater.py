@@ -138,6 +138,17 @@ class Updater:
             return None
         self.running, self.host = entry, host
         self.previous = self.slots.state().get("previous")
+        if entry.get("confirmed") is False:
+            # swapped but killed before its probation ended: the probation starts again (the previous model is
+            # loaded from its file if it must come back)
+            self._probation = {
+                "frames": 0,
+                "confidence": [],
+                "drift": 0,
+                "drift_before": bool(entry.get("drift_before", False)),
+                "baseline": float(entry.get("baseline", 0.0)),
+            }
+            self.phase, self.reason = "probation", f"{entry['version']}: probation again after a restart"
         return host
 
     # -- the operator's requests (any thread) -----------------------------------------------------
@@ -415,6 +426,9 @@ class Updater:
             self._candidate = local
         self._set_phase("swapping")
         old_entry, old_host = self.running, self.host
+        baseline = verdict.figures.get("confidence_current", 0.0)
+        # "confirmed": False until the probation ends, so that a restart in between runs the probation again
+        entry = {**entry, "confirmed": False, "baseline": round(float(baseline), 4), "drift_before": self._drift}
         self.slots.commit(entry, old_entry, "swapped", "canary: " + verdict.reason)  # on disk first
         self.on_phase("committed")
         self.running, self.host = entry, self._candidate
@@ -428,7 +442,7 @@ class Updater:
             "confidence": [],
             "drift": 0,
             "drift_before": self._drift,
-            "baseline": verdict.figures.get("confidence_current", 0.0),
+            "baseline": baseline,
         }
         self.phase, self.reason = "probation", f"swapped to {entry['version']}: {verdict.reason}"
         log.info("model swapped to %s (%s)", entry["version"], verdict.reason)
@@ -450,6 +464,8 @@ class Updater:
                 )
             else:
                 self._probation = None
+                self.running = {**self.running, "confirmed": True}
+                self.slots.commit(self.running, self.previous, "confirmed", f"{p['frames']} frames of probation")
                 self.slots.prune({e["sha256"] for e in (self.running, self.previous) if e})
                 self.phase = "running"
                 self.reason = f"{self.running['version']} confirmed after {p['frames']} frames (confidence {mean:.2f})"

@@ -110,3 +110,36 @@ def test_frames_waiting_for_the_canary_are_bounded(tmp_path, variants, day_frame
     for _ in range(1000):
         up.observe(frames[0], [1, 0, 0], 1.0)
     assert len(up._frames) == 256
+
+
+def test_a_restart_during_probation_runs_the_probation_again_and_can_still_roll_back(
+    tmp_path, variants, day_frames, factory
+):
+    frames, labels = day_frames
+    up = Updater(tmp_path, factory=factory, policy=POLICY)
+    up.start()
+    up.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json"))
+    up.step()
+    feed(up, factory, frames[:24], labels[:24])
+    assert up.swap() is not None and up.phase == "probation"
+    assert json.loads((tmp_path / "state.json").read_text())["current"]["confirmed"] is False
+    # the process dies here (nothing more is written); the restart runs the new model, still on probation
+    again = Updater(tmp_path, factory=factory, policy=POLICY)
+    host = again.start()
+    assert host is not None and again.phase == "probation" and again.status()["version"] == "good-1"
+    again.note_drift(True)
+    feed(again, host, frames[24:28], labels[24:28])
+    assert again.swap() is factory and again.phase == "rolled back"
+    # and a probation that ends is written down: a later restart does not start it again
+    third = Updater(tmp_path / "other", factory=factory, policy=POLICY)
+    third.start()
+    third.offer_file(variants["good"], version="good-2", card=variants["good"].with_suffix(".json"))
+    third.step()
+    feed(third, factory, frames[:24], labels[:24])
+    new = third.swap()
+    feed(third, new, frames[24:40], labels[24:40])
+    assert third.phase == "running"
+    assert json.loads((tmp_path / "other" / "state.json").read_text())["current"]["confirmed"] is True
+    fourth = Updater(tmp_path / "other", factory=factory, policy=POLICY)
+    fourth.start()
+    assert fourth.phase == "idle" and fourth.status()["version"] == "good-2"
