@@ -12,8 +12,9 @@ int8 early-exit version within 1 point of float32.
     .venv/bin/python bench/fusion.py [--n-train 6000] [--epochs 16] [--n-eval 300] [--ship] [--only-fused]
     .venv/bin/python bench/fusion.py --breakdown kit/models/fusion   # stuck-sensor figures per sensor and light
 
-``--ship`` writes the fused model's float32 and int8 parts and its card (``kit.ml.card.ModelCard``,
-figures of the int8 early exit over the evaluation seeds) to ``kit/models/fusion``.
+``--ship`` writes the fused model's float32 and int8 parts, its trained Keras weights (``weights.npz``, what a
+retrain starts from: ``kit.ml.fusion.load_fused_keras``) and its card (``kit.ml.card.ModelCard``, figures of the
+int8 early exit over the evaluation seeds) to ``kit/models/fusion``.
 """
 
 from __future__ import annotations
@@ -232,6 +233,9 @@ def main() -> int:
                 },
                 "builder": "kit.ml.fusion.build_fused",
                 "host": "kit.ml.fusion.FusedHost",
+                # the trained network itself, for retraining (kit.ml.fusion.load_fused_keras; not sent to devices)
+                "keras_weights": fused["keras_weights"],
+                "architecture": fused["architecture"],
             },
             folder=folder,
         )

@@ -59,6 +59,8 @@ from kit.sim.world import CAR_SPACING_M, LANE_M
 
 HEADS = ("queue", "pedestrian")
 PART_FILES = {"float32": ("stem.tflite", "rest.tflite"), "int8": ("stem_int8.tflite", "rest_int8.tflite")}
+WEIGHTS_FILE = "weights.npz"
+"""The trained Keras weights beside the parts (float32, ``model.get_weights()`` order): what a retrain starts from."""
 
 
 def build_fused(size: int = 64, *, seed: int = 0, width: int = 32, sensors: bool = True, camera: bool = True) -> Any:
@@ -207,6 +209,76 @@ def train_fused(
         verbose=0,
         callbacks=[Progress()],
     )
+    return model
+
+
+def architecture(model: Any, *, seed: int = 0) -> dict[str, Any]:
+    """What :func:`build_fused` needs to rebuild `model` (a card's ``details.architecture``)."""
+    names = {layer.name for layer in model.layers}
+    return {
+        "builder": "kit.ml.fusion.build_fused",
+        "size": int(model.get_layer("stem1").input.shape[1]),
+        "width": int(model.get_layer("rest1").filters),
+        "seed": int(seed),
+        "camera": "rest_no_camera" not in names,
+        "sensors": "no_sensors" not in names,
+    }
+
+
+def save_weights(model: Any, folder: str | Path) -> dict[str, Any]:
+    """Write `model`'s weights to ``FOLDER/weights.npz``; the card's ``keras_weights`` entry (file, sha256, size).
+
+    float32, as trained: the file rebuilds the very network the parts were converted from (float16 would
+    halve it and make every retrain start from another network than the shipped one).
+    """
+    from kit.ml.card import file_sha256
+
+    path = Path(folder) / WEIGHTS_FILE
+    np.savez_compressed(path, *[np.asarray(w, np.float32) for w in model.get_weights()])
+    return {"file": path.name, "sha256": file_sha256(path), "size_bytes": path.stat().st_size}
+
+
+def load_fused_keras(name_or_folder: str | Path = "fusion") -> Any:
+    """The trained Keras fused model of a shipped (``kit/models/NAME``) or saved folder, from its card and weights.
+
+        >>> from kit.ml.fusion import load_fused_keras  # doctest: +SKIP
+        >>> model = load_fused_keras("fusion")          # kit/models/fusion/card.json + weights.npz  # doctest: +SKIP
+        >>> sorted(model.output_names)[:2]  # doctest: +SKIP
+        ['aux_exit_leaves', 'aux_exit_pedestrian']
+
+    The weights file must be the one the card describes (sha256): a retrain from other weights would not
+    start from the model the device runs.
+    """
+    from kit.ml.card import file_sha256
+
+    folder = Path(name_or_folder)
+    if not folder.is_dir():
+        folder = MODELS_DIR / str(name_or_folder)
+    card_file = folder / "card.json"
+    if not card_file.exists():
+        raise FileNotFoundError(f"no fused model card at {card_file}; give a folder like kit/models/fusion")
+    details = json.loads(card_file.read_text()).get("details", {})
+    weights, arch = details.get("keras_weights"), details.get("architecture")
+    if not weights or not arch:
+        raise ValueError(
+            f"the card in {folder} lists no Keras weights (details.keras_weights, details.architecture); "
+            "re-ship it with python bench/fusion.py --ship"
+        )
+    path = folder / weights["file"]
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; the card lists it as the model's Keras weights")
+    digest = file_sha256(path)
+    if digest != weights["sha256"]:
+        raise ValueError(f"{path.name} sha256 is {digest[:12]}..., the card says {weights['sha256'][:12]}...")
+    model = build_fused(
+        int(arch["size"]),
+        seed=int(arch.get("seed", 0)),
+        width=int(arch["width"]),
+        camera=bool(arch.get("camera", True)),
+        sensors=bool(arch.get("sensors", True)),
+    )
+    with np.load(path) as f:
+        model.set_weights([f[f"arr_{i}"] for i in range(len(f.files))])
     return model
 
 
@@ -544,6 +616,7 @@ def make(
     t_train = time.perf_counter() - t1
     macs = count_macs(model)  # before the split: shared layers then have more than one caller
     paths = export_parts(model, folder, calibration=train)
+    weights = save_weights(model, folder)
     host = FusedHost(*paths["int8"], threshold=1.01)
     if calibration_sets is None:
         calibration_sets = calibration_data(seed + 1)
@@ -560,4 +633,6 @@ def make(
         "n_train": n_train,
         "n_val": n_val,
         "epochs": epochs,
+        "keras_weights": weights,
+        "architecture": architecture(model, seed=seed),
     }

@@ -80,6 +80,26 @@ def test_shipped_card_is_typed_and_matches_its_files():
     assert card.size_bytes < 200_000
 
 
+def test_shipped_keras_weights_rebuild_the_network_the_parts_were_made_from(tmp_path):
+    """What a retrain starts from is the shipped model: the card's weights give the parts' answers (float32)."""
+    pytest.importorskip("tensorflow")
+    import shutil
+
+    from kit.ml.fusion import load_fused_keras
+
+    card = ModelCard.load("fusion")
+    assert card.details["keras_weights"]["file"] == "weights.npz" and card.details["architecture"]["width"] == 32
+    data = make_fused_dataset(32, seed=31, conditions="train")
+    want = {k: np.asarray(v) for k, v in load_fused_keras("fusion")(data.fused_inputs()).items()}
+    got = FusedHost.load("fusion", variant="float32").both(data.x, data.sensors)
+    for head in ("exit_queue", "exit_pedestrian", "queue", "pedestrian"):
+        assert np.abs(got[head] - want[head]).max() < 1e-4, head
+    copy = shutil.copytree(SHIPPED, tmp_path / "fusion")
+    (copy / "weights.npz").write_bytes((copy / "weights.npz").read_bytes() + b"\0")  # one byte more
+    with pytest.raises(ValueError, match="weights.npz sha256 is .*, the card says"):
+        load_fused_keras(copy)
+
+
 @pytest.fixture(scope="module")
 def shipped():
     return FusedHost.load("fusion")
