@@ -403,10 +403,13 @@ def part2(args, folder: Path, models: Path, cloud) -> dict:
                 version = f"rt-{w}"
                 operator.stdin.write(f"{files[w]}\tkit-bench-rt-{kind}\t{version}\n")
                 operator.stdin.flush()
-            lateness, swap_tick, work_ms = [], None, []
+            lateness, swap_tick, work_ms, started = [], None, [], []
+            marks: list = []  # (phase, time) from the updater's thread: when the swap began
+            field.updater.on_phase = lambda phase, marks=marks: marks.append((phase, time.perf_counter()))
             swaps = field.swaps_taken
             for i in range(args.window):
                 clock.wait_until(k * period)
+                started.append(time.perf_counter())
                 lateness.append(clock.lateness(k * period))
                 t0 = time.perf_counter()
                 field.predict(frames.x[k % len(frames)], sensor_class=int(frames.queue[k % len(frames)]))
@@ -416,6 +419,13 @@ def part2(args, folder: Path, models: Path, cloud) -> dict:
                 k += 1
             late = np.asarray(lateness) * 1e3
             status = field.status()
+            # the swap: from the updater entering "swapping" (loading the model in this process for the loop,
+            # committing it on disk) to the first frame the new model scored, and the tick after it
+            began = next((t for phase, t in marks if phase == "swapping"), None)
+            swap_ticks = []
+            if began is not None and swap_tick is not None:
+                first = next((i for i, t in enumerate(started) if t >= began), swap_tick)
+                swap_ticks = list(range(max(first - 1, 0), min(swap_tick + 2, len(late))))
             windows.append(
                 {
                     "kind": kind,
@@ -425,6 +435,9 @@ def part2(args, folder: Path, models: Path, cloud) -> dict:
                     "worst_late_ms": round(float(late.max()), 2),
                     "complete": version is None or (status["version"] == version and status["phase"] == "running"),
                     "swap_tick_work_ms": round(work_ms[swap_tick], 3) if swap_tick is not None else None,
+                    "swap_ticks": len(swap_ticks),
+                    "swap_missed": int((late[swap_ticks] > args.tick_ms).sum()) if swap_ticks else 0,
+                    "swap_worst_late_ms": round(float(late[swap_ticks].max()), 2) if swap_ticks else None,
                     "work_p50_ms": round(float(np.median(work_ms)), 3),
                 }
             )
@@ -447,6 +460,9 @@ def part2(args, folder: Path, models: Path, cloud) -> dict:
             "p99_late_ms": round(float(np.median([w["p99_late_ms"] for w in ws])), 2),
             "worst_late_ms": max(w["worst_late_ms"] for w in ws),
             "updates_complete": sum(w["complete"] for w in ws) if kind != "quiet" else None,
+            "swap_ticks": sum(w["swap_ticks"] for w in ws),
+            "swap_missed": sum(w["swap_missed"] for w in ws),
+            "swap_worst_late_ms": max((w["swap_worst_late_ms"] for w in ws if w["swap_ticks"]), default=None),
             "swap_tick_work_ms": [w["swap_tick_work_ms"] for w in ws if w["swap_tick_work_ms"] is not None],
             "work_p50_ms": round(float(np.median([w["work_p50_ms"] for w in ws])), 3),
         }
@@ -642,6 +658,12 @@ def main(argv: list[str] | None = None) -> int:
             f"  {name:<37} missed {r['missed']}/{r['ticks']} ({r['missed_per_1000']:.1f} per 1000; per window "
             f"{r['missed_per_window']}), "
             f"p99 lateness {r['p99_late_ms']:.2f} ms, worst {r['worst_late_ms']:.1f} ms{extra}"
+        )
+    for name, r in (("in its own process", b), ("on the thread", t)):
+        worst = "-" if r["swap_worst_late_ms"] is None else f"{r['swap_worst_late_ms']:.1f} ms"
+        print(
+            f"  during the swaps (candidate {name}: from loading it for the loop and committing it to its first "
+            f"frame, and the tick after): missed {r['swap_missed']}/{r['swap_ticks']} ticks, worst lateness {worst}"
         )
     if b["swap_tick_work_ms"]:
         print(

@@ -415,6 +415,7 @@ class Updater:
             return
         from kit.ml.ota.worker import CandidateProcess
 
+        self._set_phase("swapping")  # from here until the model loop's next frame: what bench/lifecycle.py times
         if isinstance(self._candidate, CandidateProcess):
             # the child checked it; this process loads it once (the model loop needs its own interpreter)
             try:
@@ -424,7 +425,6 @@ class Updater:
                 return
             self._drop_candidate()
             self._candidate = local
-        self._set_phase("swapping")
         old_entry, old_host = self.running, self.host
         baseline = verdict.figures.get("confidence_current", 0.0)
         # "confirmed": False until the probation ends, so that a restart in between runs the probation again
