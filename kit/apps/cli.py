@@ -140,7 +140,13 @@ def _summary_lines(s: dict[str, Any]) -> str:
     if s.get("drift_windows"):
         lines.append(
             f"  drift       alarm in {s['drift_alarms']} of {s['drift_windows']} windows "
-            "(the model falls back to the sensors meanwhile); last window: " + s["drift"].split(":")[0]
+            "(the model falls back to the sensors meanwhile); last window: "
+            + s["drift"].split(":")[0]
+            + (
+                f"; {s['frames_uploaded']} of their frames uploaded in {s['frame_upload_requests']} requests"
+                if s.get("frame_upload_requests")
+                else ""
+            )
         )
     if s.get("sensor_flags") or s.get("sensors", "ok") != "ok":
         lines.append(

@@ -235,6 +235,8 @@ class CloudLink:
             except Exception as exc:
                 self._failed(exc)
                 raise
+            finally:
+                self.health.frame_requests = self.uploader.requests
             self.health.frames_uploaded = self.uploader.sent
 
     def _telemetry_step(self) -> None:

@@ -52,6 +52,7 @@ class Health:
     drift_windows: int = 0
     drift_alarms: int = 0
     frames_uploaded: int = 0  #: frames of alarming drift windows sent to S3 for a retrain
+    frame_requests: int = 0  #: S3 requests those frames took (failed ones too)
     sensors: str = "ok"  #: ok, or which sensor is flagged stuck (kit.ml.stuck) and fed to the model as failed
     sensor_flags: int = 0  #: times a sensor was flagged stuck
     vehicles_served: int = 0

@@ -388,6 +388,7 @@ class IntersectionApp:
                 "drift_windows": self.health.drift_windows,
                 "drift_alarms": self.health.drift_alarms,
                 "frames_uploaded": self.health.frames_uploaded,
+                "frame_upload_requests": self.health.frame_requests,
                 "sensors": self.health.sensors,
                 "sensor_flags": self.health.sensor_flags,
                 "telemetry_sent": self.health.telemetry_sent,

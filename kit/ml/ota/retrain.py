@@ -103,6 +103,7 @@ class FrameUploader:
         self.bucket, self.s3 = bucket, s3
         self.buffer: list[tuple[np.ndarray, int, int, Any]] = []
         self.sent = 0  # frames uploaded
+        self.requests = 0  # PUT requests made, failed ones too (what the data plan pays for)
         self.keys: list[str] = []
 
     @property
@@ -138,6 +139,7 @@ class FrameUploader:
         # the first frame's number orders the chunks in time; the digest makes a re-sent chunk the same object
         key = f"{self.prefix}{self.sent:06d}-{hashlib.sha256(raw).hexdigest()[:12]}.npz"
         try:
+            self.requests += 1
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=raw, ContentType="application/octet-stream")
         except Exception:
             self.buffer = batch + self.buffer  # kept for the next try: nothing the sensors labelled is lost

@@ -101,6 +101,8 @@ def test_the_running_app_takes_a_deployment_from_its_shadow_and_uploads_its_drif
     assert not (doc["state"]["reported"].get("rejected") or {}).get("model")
     store.close()
     assert summary["drift_alarms"] >= 1 and summary["frames_uploaded"] == 64 * summary["drift_alarms"], summary
+    # a request per chunk of at least 64 frames (windows that queued up meanwhile go together), none failed
+    assert 1 <= summary["frame_upload_requests"] <= summary["drift_alarms"]
     data, _ = download_frames(device)
     assert len(data) == summary["frames_uploaded"] and data.x.shape[1:] == (64, 64)
     # each label is what the distance sensor said at that frame's moment; its vector travels with the frame
