@@ -262,8 +262,10 @@ class Updater:
             "swaps": self.swaps,
             "rollbacks": self.rollbacks,
         }
-        if self._candidate_entry is not None:
-            out["candidate"] = self._candidate_entry["version"]
+        # every key, null when there is nothing: a shadow merges a report into the last one, so a key left out
+        # would keep its old value there (e.g. a candidate long swapped in)
+        out["candidate"] = self._candidate_entry["version"] if self._candidate_entry is not None else None
+        out["key"] = None
         if running["sha256"]:
             from kit.ml.ota.desired import model_key
 

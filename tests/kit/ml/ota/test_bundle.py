@@ -165,3 +165,5 @@ def test_deploy_sends_a_fused_folder_as_one_bundle_the_device_runs(cloud, tmp_pa
     poll()
     seen = reported("kit-0060")["reported"]
     assert seen["version"] == "fused-f32" and seen["key"] == spec.key and seen["phase"] == "probation"
+    # the candidate reported during the canary is gone from the shadow, not left behind by its merge
+    assert "candidate" not in seen
