@@ -143,6 +143,7 @@ def part1(args, folder: Path, models: Path, cloud=None) -> dict:
                 t0 = time.perf_counter()
                 retrain_card = retrain_from_s3(
                     device,
+                    base="intersection",  # the camera model this simulated device runs (its uploads have no sensors)
                     out=models,
                     name="retrained",
                     seed=args.seed,

@@ -187,6 +187,9 @@ class ModelCard:
     reproduce: str = ""
     limitations: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    """Where the training frames came from, when the card says (a retrained model: ``data.uploaded.device``, the
+    device whose uploads it learned, which that device's app reads; ``data.replay``)."""
     schema_version: int = SCHEMA_VERSION
     folder: Path = field(default=MODELS_DIR, compare=False, repr=False)
 
@@ -231,6 +234,8 @@ class ModelCard:
             )
         }
         d["conditions"] = {c: {m: asdict(i) for m, i in figs.items()} for c, figs in self.conditions.items()}
+        if self.data:  # only retrained models say (the shipped cards stay as they are)
+            d["data"] = self.data
         return d
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -264,6 +269,7 @@ class ModelCard:
             reproduce=d.get("reproduce", ""),
             limitations=d.get("limitations", ""),
             details=d.get("details", {}),
+            data=d.get("data", {}),
             folder=Path(folder),
         )
 

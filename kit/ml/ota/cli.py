@@ -42,13 +42,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="fine-tune a model on the frames a device uploaded while drift alarmed (and deploy it)",
         description="Download the frames DEVICE uploaded to s3://BUCKET/frames/DEVICE/ (labelled by its "
         "sensors), fine-tune the base model on them plus a replay of its training data, write OUT/NAME.tflite "
-        "and its card (held-out accuracy on the newest uploaded frames, beside the base model's); with "
-        "--deploy, deploy it to DEVICE. Needs TensorFlow (pip install -e .[train]).",
+        "and its card, or for a fused base (camera + sensors, e.g. --base fusion; the chunks must carry the "
+        "sensor vectors) the folder OUT/NAME/ laid out like kit/models/fusion (held-out accuracy on the newest "
+        "uploaded frames, beside the base model's); with --deploy, deploy it to DEVICE. Needs TensorFlow "
+        "(pip install -e .[train]).",
     )
     r.add_argument("--from-s3", required=True, metavar="DEVICE", help="the thing name whose frames to use")
     r.add_argument("--out", default="models", help="folder for the candidate, its weights and card")
-    r.add_argument("--name", default=None, help="file stem (default: BASE-DEVICE-retrained)")
-    r.add_argument("--base", default="intersection", help="model to start from: a shipped name or a card/.tflite")
+    r.add_argument("--name", default=None, help="file stem or fused folder name (default: BASE-DEVICE-retrained)")
+    from kit.ml import DEFAULT_APP_MODEL
+
+    r.add_argument(
+        "--base",
+        default=DEFAULT_APP_MODEL,  # the model the app runs unless told otherwise: the one an operator retrains
+        help=f"model to start from (default: {DEFAULT_APP_MODEL}, the app's default: camera + sensors, needs the "
+        "uploads' sensor vectors): a shipped name (intersection: camera only), a card/.tflite, or a fused model folder",
+    )
     r.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
     r.add_argument("--epochs", type=int_range(1, 1000), default=15)
     r.add_argument("--replay", type=int_range(0, 1_000_000), default=500, help="frames of the base's own data")
@@ -56,6 +65,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     # 15 epochs at 3e-3 learn the diverted works' layout (bench/lifecycle.py, 1024 uploads: 0.907 on held-out works
     # frames; 6 epochs at 1e-3 on 768 uploads reached 0.657)
     r.add_argument("--learning-rate", type=float_range(1e-6, 1.0), default=3e-3)
+    r.add_argument(
+        "--pedestrian-labels",
+        choices=("base", "pir"),
+        default=None,
+        help="fused base only: what the uploads teach the pedestrian heads, the base model's own answers "
+        "(default; the PIR is also an input) or the PIR (when the camera no longer sees the crossing)",
+    )
     r.add_argument("--bucket", default=None, help="S3 bucket (default: KIT_BUCKET or kit-telemetry)")
     r.add_argument("--deploy", action="store_true", help="deploy the candidate to DEVICE (the canary decides)")
     r.set_defaults(func=_retrain)
@@ -98,6 +114,7 @@ def _retrain(args: argparse.Namespace) -> int:
         holdout=args.holdout,
         learning_rate=args.learning_rate,
         bucket=args.bucket,
+        pedestrian_labels=args.pedestrian_labels,
     )
     if args.deploy:
         from kit.ml.ota.deploy import deploy

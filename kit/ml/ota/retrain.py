@@ -1,10 +1,12 @@
 """The cloud retrain loop: frames the device uploaded while drift alarmed become a candidate model.
 
-    device:    FrameUploader.add(frame, queue_class, pedestrian)   while drift alarms (labels from its sensors)
+    device:    FrameUploader.add(frame, queue_class, pedestrian, sensors=vector)   while drift alarms
                FrameUploader.flush()  ─► s3://BUCKET/frames/<device>/<first-frame>-<sha12>.npz   (cloud worker)
-    operator:  kit model retrain --from-s3 DEVICE --out DIR [--deploy]
+    operator:  kit model retrain --from-s3 DEVICE --out DIR [--base fusion|intersection] [--deploy]
                ─► fine-tune the running model's Keras weights on those frames (plus a replay of its own
-                  training distribution, so that the old scenes are not forgotten), convert, write a card
+                  training distribution, so that the old scenes are not forgotten), convert, write a card:
+                  the fused default (frame + sensor vector) as a folder like kit/models/fusion
+                  (kit.ml.ota.retrain_fused), a camera model as NAME.tflite
                ─► kit model deploy: the device verifies, canaries and swaps it like any other model
 
     >>> from kit.ml.ota.retrain import FrameUploader, retrain_from_s3          # doctest: +SKIP
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from kit.errors import UsageError
+from kit.ml import DEFAULT_APP_MODEL
 from kit.ml.ota.desired import DeployError
 
 PREFIX = "frames"
@@ -182,7 +185,8 @@ def download_frames(device: str, *, bucket: str | None = None, s3: Any = None) -
         if all(v is not None and len(v) == len(part[0]) for v, part in zip(sensors, parts))
         else None
     )
-    return Dataset(x, q, p, {"device": device, "keys": sorted(keys)}, sensors=s), sorted(keys)
+    meta = {"device": device, "keys": sorted(keys), "chunks_with_sensors": sum(v is not None for v in sensors)}
+    return Dataset(x, q, p, meta, sensors=s), sorted(keys)
 
 
 def _sensors_of(raw: bytes) -> np.ndarray | None:
@@ -190,12 +194,36 @@ def _sensors_of(raw: bytes) -> np.ndarray | None:
         return f["sensors"].astype(np.float32) if "sensors" in f.files else None
 
 
+def split_uploads(data: Any, holdout: float, device: str) -> tuple[Any, Any]:
+    """(frames to train on, the newest `holdout` share held out to score on), refused when too few remain."""
+    n_held = int(round(len(data) * holdout))
+    if len(data) - n_held < 16:
+        raise DeployError(f"only {len(data)} frames uploaded by {device}: retraining needs at least 16 to learn from")
+    return data.subset(slice(0, len(data) - n_held)), data.subset(slice(len(data) - n_held, len(data)))
+
+
+def fused_base(base: str | Path) -> Path | None:
+    """The folder of a fused base model (a shipped name such as ``fusion`` or a folder), or None for a one-piece model."""
+    from kit.ml import MODELS_DIR
+
+    p = Path(base)
+    folder = p if p.is_dir() else (MODELS_DIR / p.name if not p.suffix and (MODELS_DIR / p.name).is_dir() else None)
+    if folder is None:
+        return None
+    if not (folder / "stem_int8.tflite").exists() or not (folder / "card.json").exists():
+        raise DeployError(
+            f"the base {str(base)!r} is a folder but not a fused model (card.json, stem/rest parts); "
+            "give --base fusion, --base intersection or a folder written by kit model retrain --base fusion"
+        )
+    return folder
+
+
 def retrain_from_s3(
     device: str,
     *,
     out: str | Path = "models",
     name: str | None = None,
-    base: str | Path = "intersection",
+    base: str | Path = DEFAULT_APP_MODEL,
     seed: int = 0,
     epochs: int = 15,
     replay: int = 500,
@@ -204,12 +232,19 @@ def retrain_from_s3(
     bucket: str | None = None,
     s3: Any = None,
     progress: Any = print,
+    pedestrian_labels: str | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune ``base`` on the frames ``device`` uploaded; write ``OUT/NAME.tflite`` + card; return the card.
+    """Fine-tune ``base`` on the frames ``device`` uploaded; write the candidate and its card; return the card.
 
-    The newest ``holdout`` share of the uploaded frames is kept out of training and scores both the
-    candidate and the base model (``metrics`` and ``metrics_base`` in the card). ``replay`` frames of the
-    base model's own training distribution (another seed) are mixed in so that it keeps what it knew.
+    ``base`` is the app's default model (``fusion``: camera + sensors, which needs the chunks' sensor vectors;
+    written as the folder ``OUT/NAME/`` laid out like ``kit/models/fusion``, see ``kit.ml.ota.retrain_fused``),
+    or a one-piece camera model such as ``intersection`` (written as ``OUT/NAME.tflite`` + card). The
+    newest ``holdout`` share of the uploaded frames is kept out of training and scores both the candidate
+    and the base model (``metrics`` and ``metrics_base`` in the card; a fused card's ``details``).
+    ``replay`` frames of the base model's own training distribution (another seed) are mixed in so that it
+    keeps what it knew. ``card["_path"]`` is what ``kit.ml.ota.deploy.deploy`` takes. ``pedestrian_labels``
+    (a fused base only; default ``base``): what the uploads teach its pedestrian heads, the base model's own
+    answers or the PIR (``kit.ml.ota.retrain_fused.PEDESTRIAN_LABELS``).
     """
     import os
 
@@ -223,6 +258,33 @@ def retrain_from_s3(
             f"{holdout}, {learning_rate}"
         )
     say = progress or (lambda _msg: None)
+    if pedestrian_labels not in (None, "base", "pir"):
+        raise UsageError(f"pedestrian_labels is 'base' or 'pir', got {pedestrian_labels!r}")
+    folder = fused_base(base)
+    if folder is not None:  # camera + sensors, two parts: a folder in, a folder out
+        from kit.ml.ota.retrain_fused import retrain_fused
+
+        return retrain_fused(
+            device,
+            folder,
+            out=out,
+            name=name,
+            seed=seed,
+            epochs=epochs,
+            replay=replay,
+            learning_rate=learning_rate,
+            holdout=holdout,
+            bucket=bucket,
+            s3=s3,
+            progress=progress,
+            base_arg=base,
+            pedestrian_labels=pedestrian_labels or "base",
+        )
+    if pedestrian_labels is not None:
+        raise UsageError(
+            f"--pedestrian-labels is for a fused base (camera + sensors); {str(base)!r} is a camera model, "
+            "whose uploads teach the pedestrian from the PIR"
+        )
     try:
         base_card = load_card(base)
     except (FileNotFoundError, ValueError) as exc:
@@ -233,11 +295,8 @@ def retrain_from_s3(
     data, keys = download_frames(device, bucket=bucket, s3=s3)
     if data.x.shape[1:] != (size, size):
         raise DeployError(f"the device uploaded {data.x.shape[1:]} frames; the base model reads ({size}, {size})")
-    n_held = int(round(len(data) * holdout))
-    if len(data) - n_held < 16:
-        raise DeployError(f"only {len(data)} frames uploaded by {device}: retraining needs at least 16 to learn from")
-    fit_on = data.subset(slice(0, len(data) - n_held))
-    held = data.subset(slice(len(data) - n_held, len(data)))
+    fit_on, held = split_uploads(data, holdout, device)
+    n_held = len(held)
     say(f"{len(data)} frames from s3 (keys {len(keys)}): {len(fit_on)} to train on, the newest {n_held} held out")
     train_spec = base_card.get("data", {}).get("train", {})
     replay_seed = int(train_spec.get("seed", 0)) + REPLAY_SEED_OFFSET + int(seed)
