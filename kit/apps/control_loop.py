@@ -39,6 +39,12 @@ class ControlLoop:
     :param clock: a :class:`kit.clock.Clock`.
     :param health: where status goes.
     :param camera_queue: optional callable, True while the camera model sees a long queue (trusted).
+    :param camera_trusted: optional callable, True while the camera model is trusted (no drift alarm).
+    :param sensor_ok: optional callable, ``sensor_ok("distance")`` / ``sensor_ok("pir")`` False while the app's
+        stuck-sensor watch (``kit.ml.stuck``) flags that sensor. A flagged distance sensor gives way to the
+        camera, or, without a trusted camera, places a constant queue call (a failed detector's fail-safe:
+        the crossing waits its maximum, the cars are never cut short); a flagged PIR is left out (the button
+        still calls the crossing), so a PIR stuck at "someone" no longer stops the cars every cycle.
     :param stall_s: wall-clock seconds without a tick before the monitor shows all red.
     :param policy: who ends the car green (default :func:`kit.control.adaptive.actuated_policy`).
     """
@@ -51,6 +57,8 @@ class ControlLoop:
         health: Health,
         *,
         camera_queue: Callable[[], bool] | None = None,
+        camera_trusted: Callable[[], bool] | None = None,
+        sensor_ok: Callable[[str], bool] | None = None,
         stall_s: float = 5.0,
         policy: Any = None,
     ) -> None:
@@ -59,10 +67,17 @@ class ControlLoop:
         self.clock = clock
         self.health = health
         self.camera_queue = camera_queue
+        self.camera_trusted = camera_trusted
+        self.sensor_ok = sensor_ok
         self._ultrasonic_queue = False
         extra = {"policy": policy} if policy is not None else {}
         self.controller = AdaptiveController.from_params(
-            board, params, queue_source=self._queue_now, clock=clock, **extra
+            board,
+            params,
+            queue_source=self._queue_now,
+            pedestrian_source=self._pedestrian_now if sensor_ok is not None else None,
+            clock=clock,
+            **extra,
         )
         self.monitor = self.controller.monitor
         self.monitor.stall_s = stall_s
@@ -78,6 +93,10 @@ class ControlLoop:
         return self.controller.clock
 
     def _queue_now(self) -> bool:
+        if self.sensor_ok is not None and not self.sensor_ok("distance"):
+            if self.camera_queue is not None and self.camera_trusted is not None and self.camera_trusted():
+                return bool(self.camera_queue())
+            return True  # nothing trustworthy sees the queue: a constant call, as for any failed detector
         # The ultrasonic sensor sees the stop line; the camera sees the whole approach. Either one is enough.
         distance = _read(lambda: self.board.distance.distance)
         threshold = self.controller._param("queue_threshold_m")
@@ -86,6 +105,12 @@ class ControlLoop:
         else:
             self._ultrasonic_queue = distance < threshold
         return self._ultrasonic_queue or bool(self.camera_queue and self.camera_queue())
+
+    def _pedestrian_now(self) -> bool:
+        # a PIR flagged stuck is no witness (stuck at "someone" it would call the crossing every cycle)
+        if not self.sensor_ok("pir"):
+            return False
+        return bool(_read(lambda: self.board.pir.motion_detected))
 
     def tick(self, work: Callable[[], Any] | None = None) -> None:
         """One controller tick: perhaps a phase change (first, so it is on time), then ``work`` (sampling, the

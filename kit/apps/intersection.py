@@ -134,6 +134,8 @@ class IntersectionApp:
             self.clock,
             self.health,
             camera_queue=lambda: self.model_loop.queue_long,
+            camera_trusted=lambda: self.model_loop.trusted,
+            sensor_ok=self.model_loop.sensor_ok,
             stall_s=self.options.stall_s,
             policy=policy,
         )

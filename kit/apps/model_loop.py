@@ -197,6 +197,11 @@ class ModelLoop:
             self.health.sensors = self.stuck.status()
             log.info("sensors: %s", self.health.sensors)
 
+    def sensor_ok(self, name: str) -> bool:
+        """False while the stuck-sensor watch flags ``name`` ("distance" or "pir"); the control loop then leaves
+        it out (an attribute read: the watch runs on the sampling tick)."""
+        return self.stuck is None or bool(getattr(self.stuck, f"{name}_ok"))
+
     def _vector(self) -> Any:
         """The sensor vector the fused model reads now: a sensor the stuck watch flags goes in as failed."""
         from kit.ml.sensors import vector_from_board

@@ -145,6 +145,8 @@ class AdaptiveController:
     :param night_daylight: light-sensor level below which night mode applies.
     :param queue_source: optional callable returning True while a queue stands (e.g. the camera model);
         replaces the ultrasonic sensor.
+    :param pedestrian_source: optional callable returning True while someone waits at the kerb; replaces the
+        PIR sensor (the app's leaves the PIR out while it is flagged stuck: the button still calls).
     :param tick_s: how often the controller looks at its sensors.
     :param wait: how time passes (default: the clock's ``wait``).
     :param params: live parameters (``store.params.live()`` or a mapping): when given, every parameter the
@@ -169,6 +171,7 @@ class AdaptiveController:
         queue_hysteresis_m: float = 0.1,
         night_daylight: float = 0.2,
         queue_source: Callable[[], bool] | None = None,
+        pedestrian_source: Callable[[], bool] | None = None,
         tick_s: float = 1.0,
         wait: Callable[[float], Any] | None = None,
         params: Any = None,
@@ -183,6 +186,7 @@ class AdaptiveController:
         self.board = board
         self.policy = policy
         self.queue_source = queue_source
+        self.pedestrian_source = pedestrian_source
         self.tick_s = tick_s
         self.timebase = clock or clock_for(board)
         self.wait = wait
@@ -286,7 +290,12 @@ class AdaptiveController:
     def observe(self) -> Observation:
         """Read the sensors into an :class:`Observation`."""
         self.queue = self._read_queue()
-        waiting = self.phase.name == "car_green" and _read(lambda: self.board.pir.motion_detected)
+        if self.phase.name != "car_green":
+            waiting = False
+        elif self.pedestrian_source is not None:
+            waiting = bool(self.pedestrian_source())
+        else:
+            waiting = _read(lambda: self.board.pir.motion_detected)
         if self.request_since is None and waiting:
             self._requested()  # someone waits at the kerb without pressing
         waited = 0.0 if self.request_since is None else self.clock - self.request_since

@@ -223,3 +223,31 @@ def test_a_stuck_pir_is_flagged_and_the_fused_model_then_takes_it_as_failed(tmp_
         assert vector[5] == 0.0 and vector[4] == 1.0, "pir_ok 0 (masked), distance_ok 1"
     finally:
         app.close()
+
+
+def test_a_sensor_flagged_stuck_no_longer_drives_the_signals():
+    """A PIR stuck at "someone" called the crossing every cycle (122 crossings in this hour against 63, vehicle wait
+    11.1 s against 5.9 s); a distance sensor stuck at a queue made every pedestrian wait the maximum (17.9 s against
+    7.1 s). Once flagged, the control loop leaves the PIR out (the button still calls) and lets the fused model see
+    the queue."""
+
+    def hour(*stuck):
+        app = IntersectionApp(
+            Store(":memory:"), AppOptions(seed=0, hours=1.0, start="2026-10-15T12:00:00", stuck=stuck)
+        )
+        try:
+            return app.run(), [name for name, _ in app.model_loop.flag_log]
+        finally:
+            app.close()
+
+    normal, flags = hour()
+    assert flags == []
+    pir, flags = hour(("pir", 1.0))
+    assert flags == ["pir"]
+    assert pir["crossings"] <= 1.2 * normal["crossings"], (pir["crossings"], normal["crossings"])
+    assert pir["mean_vehicle_wait_s"] <= 1.2 * normal["mean_vehicle_wait_s"]
+    assert pir["pedestrians_served"] >= normal["pedestrians_served"] - 2  # the button still brings the walk
+    queue, flags = hour(("distance", 0.3))
+    assert flags == ["distance"]
+    assert queue["mean_pedestrian_wait_s"] <= 1.2 * normal["mean_pedestrian_wait_s"]
+    assert queue["mean_vehicle_wait_s"] <= 1.2 * normal["mean_vehicle_wait_s"]
