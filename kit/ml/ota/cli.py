@@ -41,11 +41,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "retrain",
         help="fine-tune a model on the frames a device uploaded while drift alarmed (and deploy it)",
         description="Download the frames DEVICE uploaded to s3://BUCKET/frames/DEVICE/ (labelled by its "
-        "sensors), fine-tune the base model on them plus a replay of its training data, write OUT/NAME.tflite "
-        "and its card, or for a fused base (camera + sensors, e.g. --base fusion; the chunks must carry the "
-        "sensor vectors) the folder OUT/NAME/ laid out like kit/models/fusion (held-out accuracy on the newest "
-        "uploaded frames, beside the base model's); with --deploy, deploy it to DEVICE. Needs TensorFlow "
-        "(pip install -e .[train]).",
+        "sensors), fine-tune the base model on them plus a replay of its training data and write it with its "
+        "card: for the fused default (camera + sensors; the chunks must carry the sensor vectors, as the app's "
+        "do) the folder OUT/NAME/ laid out like kit/models/fusion, for a camera model (--base intersection) "
+        "OUT/NAME.tflite; the card has the accuracy on the newest uploaded frames, held out, beside the base "
+        "model's. With --deploy, deploy it to DEVICE. Needs TensorFlow (pip install -e .[train]).",
     )
     r.add_argument("--from-s3", required=True, metavar="DEVICE", help="the thing name whose frames to use")
     r.add_argument("--out", default="models", help="folder for the candidate, its weights and card")
