@@ -91,6 +91,15 @@ def retrain_fused(
     if problems:
         raise DeployError(f"base model {base_card.name!r}: {problems[0]}; restore its folder")
     size = int(arch["size"])
+    name = name or f"{base_card.name}-{device}-retrained"
+    out = Path(out)
+    folder = out / name
+    if folder.exists() and not folder.is_dir():
+        raise DeployError(f"{folder} is a file; give another --name or --out for the fused model's folder")
+    if folder.resolve() == Path(base).resolve():
+        raise DeployError(
+            f"{folder} is the base model's own folder: give another --name or --out (it would be overwritten)"
+        )
     data, keys = download_frames(device, bucket=bucket, s3=s3)
     if data.sensors is None:
         raise DeployError(
@@ -145,11 +154,6 @@ def retrain_fused(
         train_fused(model, uploaded, epochs=epochs, seed=seed, learning_rate=learning_rate, progress=progress)
     train_s = time.perf_counter() - t0
 
-    name = name or f"{base_card.name}-{device}-retrained"
-    out = Path(out)
-    folder = out / name
-    if folder.exists() and not folder.is_dir():
-        raise DeployError(f"{folder} is a file; give another --name or --out for the fused model's folder")
     paths = export_parts(model, folder, calibration=uploaded)  # int8 ranges of the frames it learned from
     weights = save_weights(model, folder)
     if (base / "stream_reference.json").exists():  # frame statistics of normal days: not the model's

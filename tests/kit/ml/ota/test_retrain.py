@@ -86,6 +86,8 @@ def test_retrain_refuses_bad_input_in_one_line(cloud, tmp_path, capsys):
     cloud.client("s3").put_object(Bucket=cloud.config.bucket, Key="frames/kit-0051/zz.npz", Body=b"not a chunk")
     with pytest.raises(DeployError, match="zz.npz is not a frames chunk"):
         download_frames("kit-0051")
+    with pytest.raises(DeployError, match="is the base model's own folder"):
+        retrain_from_s3("kit-0053", out=MODELS_DIR, name="fusion")  # the shipped model stays as it is
     no_sensors = FrameUploader("kit-0053", chunk=1)
     no_sensors.add(np.zeros((64, 64), np.uint8), 0)
     no_sensors.flush()  # a chunk without sensor vectors: nothing a fused model can learn from
