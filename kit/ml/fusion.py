@@ -408,6 +408,7 @@ class FusedHost:
         self.stem = stem if isinstance(stem, ModelHost) else ModelHost(stem, num_threads=num_threads)
         self.rest = rest if isinstance(rest, ModelHost) else ModelHost(rest, num_threads=num_threads)
         self.path: Path = self.stem.path.parent  #: where it came from: its folder, or a delivered bundle's file
+        self.card: dict[str, Any] | None = None  #: the card a delivered bundle came with (kit.ml.ota.bundle)
         if set(self.stem.output_names) != {"exit_queue", "exit_pedestrian", "features"}:
             raise ValueError(f"{self.stem.path.name} is not a fused stem (outputs {self.stem.output_names})")
         if self.rest.input.shape[1:] != self.stem.outputs["features"].shape[1:]:
