@@ -2,6 +2,7 @@
 
     python bench/lifecycle.py                 # ~6 min on 2 shared cores; every figure is printed here
     python bench/lifecycle.py --realtime-only # part 2 only (under a minute)
+    python bench/lifecycle.py --fused         # part 1 with the app's default fused model (camera + sensors)
     python bench/lifecycle.py --layout cones --leaves 0.4 --frame-min 0.25 --upload 768 --retrain-epochs 6 \\
         --retrain-lr 0.001                    # the earlier scenario: leaves hide the cars (no recovery)
 
@@ -312,6 +313,189 @@ def why(held, hosts: dict) -> dict:
     return out
 
 
+def world_stream(args) -> dict:
+    """The camera stream of one simulated day as the app sees it (frames of a ``kit.sim.world.World`` through its
+    ``SimCamera``, a fixed-time plan driving the lights), the diverted works switched on at ``--works-hour``;
+    with the light reading, the hour, the true queue class and the sensor vector of each frame's moment (the
+    distance to the queue's tail and the PIR with the kit's sensor noise, ``kit.ml.sensors.SensorNoise``)."""
+    from kit.ml import sensors as S
+    from kit.ml.data import queue_class
+    from kit.sim.camera import SimCamera
+    from kit.sim.world import World
+
+    world = World(seed=args.seed, start="2026-10-15T06:00:00")
+    camera = SimCamera(world, seed=args.seed)
+    every = args.frame_min * 60.0
+    n = int((args.end_hour - 6.0) * 3600 // every)
+    keys = ("frames", "hour", "light", "queue", "distance", "waiting", "temp")
+    out: dict = {k: [] for k in keys}
+    t_cycle = 0.0
+    for _ in range(n):
+        hour = 6.0 + world.elapsed / 3600
+        if hour >= args.works_hour and not world.diverted:
+            world.diverted = world.road_works = True
+        out["frames"].append(camera.capture())
+        out["hour"].append(hour)
+        out["light"].append(world.light_level)
+        out["queue"].append(queue_class(world.queue_length))
+        out["distance"].append(world.queue_distance)
+        out["waiting"].append(world.pedestrians_waiting)
+        out["temp"].append(world.road_temperature_c)
+        left = every
+        while left > 1e-9:  # a fixed-time plan, 40 s green and 30 s red (kit.ml.stream_drift.record_day's)
+            phase = t_cycle % 70.0
+            green = phase < 40.0
+            step = min(left, (40.0 - phase) if green else (70.0 - phase))
+            world.set_lights(car="green" if green else "red", ped="red" if green else "green")
+            world.advance(step)
+            t_cycle += step
+            left -= step
+    out = {k: np.asarray(v) for k, v in out.items()}
+    readings = S.SensorNoise().apply(
+        np.random.default_rng([args.seed, 19]),
+        distance_m=out["distance"].astype(float),
+        waiting=out["waiting"],
+        light=out["light"].astype(float),
+        road_temp_c=out["temp"].astype(float),
+    )
+    out["vectors"] = S.vectors(readings)
+    out["sensed"] = np.array([S.queue_class_from_distance(float(d)) for d in readings["distance_m"]])
+    out["pir"] = np.asarray(readings["pir"], int)
+    return out
+
+
+def part1_fused(args, folder: Path, models: Path) -> dict:
+    """Part 1 with the app's default model on the device: the fused int8 early exit (camera + sensors).
+
+    As ``part1`` (the same works and hours), with what the app does for a fused model: the frames are a simulated
+    world's camera stream (``world_stream``), each with the sensor vector of its moment; the drift monitor is the
+    stream monitor (windows of 16 against normal frames of the same light and hour, the shipped
+    ``stream_reference.json``); the uploads and the canary's sensor class are what the distance sensor says (not
+    the true class); the operator retrains the fused model (``retrain_from_s3(base="fusion")``) and deploys its
+    folder as one bundle. The drift monitor here stays the shipped one (the app also learns the uploaded scenes
+    once the retrained model is confirmed: ``ModelLoop``)."""
+    from bench.fused_retrain import with_sensors
+    from kit.apps.model_loop import FamiliarToAny
+    from kit.ml import MODELS_DIR
+    from kit.ml.fusion import FusedHost
+    from kit.ml.ota.deploy import deploy
+    from kit.ml.ota.retrain import FrameUploader, retrain_from_s3
+    from kit.ml.ota.updater import shadow_poller
+    from kit.ml.stream_drift import StreamMonitor, StreamReference
+
+    factory = FusedHost.load("fusion")
+    field = FieldModel(factory, folder / "device-fused", policy=CanaryPolicy(frames=48, probation_frames=32)).start(
+        thread=False
+    )
+    monitor = StreamMonitor(StreamReference.load(MODELS_DIR / "fusion" / "stream_reference.json"))
+    device = "kit-bench-fused"
+    uploader = FrameUploader(device, chunk=64, limit=args.upload)
+    poll = shadow_poller(field.updater, device)
+    s = world_stream(args)
+    hours, frames, labels, light = s["hour"], s["frames"], s["queue"], s["light"]
+    vectors, sensed, pir = s["vectors"], s["sensed"], s["pir"]  # sensed: the queue class the distance implies
+    before = hours < args.works_hour
+    correct, versions, window = [], [], []
+    first_alarm = retrained_at = swapped_at = None
+    alarms = {"before": [0, 0], "works, old model": [0, 0], "works, retrained": [0, 0]}
+    log, last_phase, card, kept, alarm_hours = [], "idle", None, [], []
+    for i, (hour, frame, label) in enumerate(zip(hours, frames, labels)):
+        probs, _, _, _ = field.predict(frame, vectors[i], sensor_class=int(sensed[i]))
+        field.updater.step()
+        if retrained_at is not None:
+            poll()  # the device reports each phase to its shadow (and reads desired.model)
+        correct.append(int(np.argmax(probs)) == int(label))
+        versions.append(field.status()["version"])
+        if swapped_at is None and versions[-1] == "retrained-1":
+            swapped_at = hour
+        window.append(i)
+        if len(window) == 16:
+            report = monitor.check(frames[window], light=light[window], hour=hours[window])
+            field.note_drift(report.drift)
+            key = (
+                "before"
+                if hour < args.works_hour
+                else ("works, old model" if swapped_at is None else "works, retrained")
+            )
+            alarms[key][0] += int(report.drift)
+            alarms[key][1] += 1
+            if report.drift and key != "works, old model":
+                alarm_hours.append(round(float(hour), 2))
+            window = []
+            if report.drift and first_alarm is None and hour >= args.works_hour:
+                first_alarm = hour
+                log.append(f"{hour:05.2f} h  drift alarm: {'; '.join(report.reasons)[:120]}")
+        if first_alarm is not None and retrained_at is None:
+            # the alarming windows' frames go to S3 with the sensors' labels and vectors, as the app sends them
+            kept.append(i)
+            if uploader.add(frame, int(sensed[i]), int(pir[i]), sensors=vectors[i]) or uploader.full:
+                uploader.flush()
+            if uploader.full and not uploader.buffer:
+                t0 = time.perf_counter()
+                card = retrain_from_s3(
+                    device,
+                    base="fusion",
+                    out=models,
+                    name="retrained-fused",
+                    seed=args.seed,
+                    epochs=args.retrain_epochs,
+                    learning_rate=args.retrain_lr,
+                    replay=args.replay,
+                    progress=None,
+                )
+                card["wall_s"] = round(time.perf_counter() - t0, 1)
+                spec = deploy(card["_path"], device, version="retrained-1")
+                poll()
+                retrained_at = hour
+                m, mb = card["details"]["metrics"], card["details"]["metrics_base"]
+                log.append(
+                    f"{hour:05.2f} h  fused model retrained in the cloud on {uploader.sent} uploads ({card['wall_s']:.0f} s): "
+                    f"newest held-out uploads {m['queue_accuracy']:.3f} vs old {mb['queue_accuracy']:.3f}; deployed "
+                    f"as one bundle ({spec.key.rsplit('.', 1)[-1]}, {Path(card['_path']).name})"
+                )
+        status = field.status()
+        if status["phase"] != last_phase:
+            last_phase = status["phase"]
+            if last_phase == "running" and status["version"] == "retrained-1":
+                # what the app's model loop does once a model retrained on its uploads is confirmed: the stream
+                # monitor also takes the last 256 uploaded frames (by light and hour) as normal
+                sample = np.asarray(kept[-256:])
+                uploads = StreamMonitor(StreamReference.from_frames(frames[sample], light[sample], hours[sample]))
+                monitor = FamiliarToAny(monitor, uploads)
+            if last_phase in ("canary", "rejected", "probation", "running", "rolled back"):
+                log.append(f"{hour:05.2f} h  {last_phase}: {status['reason'][:160]}")
+    correct = np.asarray(correct)
+    works_on = ~before
+    out = {
+        "frames": len(hours),
+        "accuracy_before_works": round(float(correct[before].mean()), 3),
+        "accuracy_works_old_model": round(float(correct[works_on & (hours < (swapped_at or 99))].mean()), 3),
+        "first_drift_alarm_h": first_alarm,
+        "retrained_h": retrained_at,
+        "swapped_h": swapped_at,
+        "uploaded_frames": uploader.sent,
+        "final_model": field.status()["version"],
+        "final_phase": field.status()["phase"],
+        "final_reason": field.status()["reason"][:200],
+        "drift_windows": {k: f"{a} of {n}" for k, (a, n) in alarms.items()},
+        "alarm_hours": alarm_hours,  # of the windows that alarmed before the works and after the swap
+        "log": log,
+    }
+    if swapped_at is not None:
+        out["accuracy_works_after_swap"] = round(float(correct[hours >= swapped_at].mean()), 3)
+        out["time_to_recovery_h"] = round(swapped_at - args.works_hour, 2)
+    held = make_dataset(400, seed=args.seed + 50, conditions=works_conditions(args.layout, args.leaves))
+    day = make_dataset(400, seed=args.seed + 51, conditions="day")
+    hosts = {"old": factory, **({"retrained": FusedHost.load(card["_path"])} if card else {})}
+    for what, data in (("works", held), ("day", day)):
+        vec = with_sensors(data, args.seed)[0]
+        for name, host in hosts.items():
+            q = host.predict_batch(data.x, vec)["queue"].argmax(1)
+            out[f"held_out_{what}_accuracy_{name}"] = round(float((q == data.queue).mean()), 3)
+    field.close()
+    return out
+
+
 def part1_bad_model(args, folder: Path, models: Path, cloud) -> dict:
     """A deliberately bad model deployed over the air during the works: refused; the classes used are unchanged."""
     from kit.ml.ota.deploy import deploy, reported
@@ -580,11 +764,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=6, help="cycles of quiet / update windows (part 2)")
     p.add_argument("--poll-s", type=float, default=0.5, help="seconds between the device's shadow polls (app: 5)")
     p.add_argument("--realtime-only", action="store_true", help="only part 2: control ticks during an update")
+    p.add_argument(
+        "--fused",
+        action="store_true",
+        help="only part 1, with the app's default fused model on the device (camera + sensors, delivered as a bundle)",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     import logging
 
     logging.getLogger("kit.ota").setLevel(logging.ERROR)
+    if args.fused:
+        with tempfile.TemporaryDirectory() as tmp, cloud_process():
+            r = part1_fused(args, Path(tmp), Path(tmp) / "models")
+        if args.json:
+            print(json.dumps(r, indent=2))
+            return 0
+        print("\n".join(r["log"]))
+        print(
+            f"fused device, live frames (queue class): before the works {r['accuracy_before_works']:.3f}; at the works "
+            f"with the shipped model {r['accuracy_works_old_model']:.3f}; after the retrained model's swap "
+            f"{r.get('accuracy_works_after_swap', float('nan')):.3f}; works at {args.works_hour:.2f} h, drift alarm "
+            f"{r['first_drift_alarm_h']:.2f}, {r['uploaded_frames']} frames uploaded by {r['retrained_h']:.2f}, swap "
+            f"{r['swapped_h']:.2f}: {r.get('time_to_recovery_h')} simulated h to recovery"
+        )
+        print(
+            "stream drift windows alarmed (same light, same hour; once the retrained model is confirmed, the uploaded "
+            "scenes count as normal too, as in the app): "
+            + ", ".join(f"{k} {v}" for k, v in r["drift_windows"].items())
+            + f" (those before the works and after the swap ended at {', '.join(f'{h:.2f}' for h in r['alarm_hours'])} h)"
+        )
+        for what in ("works", "day"):
+            print(
+                f"400 held-out {what} frames: shipped fused {r[f'held_out_{what}_accuracy_old']:.3f}, retrained "
+                f"{r.get(f'held_out_{what}_accuracy_retrained', float('nan')):.3f}"
+            )
+        print(f"device at the end: {r['final_model']}, {r['final_phase']}: {r['final_reason']}")
+        return 0
     with tempfile.TemporaryDirectory() as tmp, cloud_process() as cloud:
         folder, models = Path(tmp), Path(tmp) / "models"
         r1 = r1b = None
