@@ -40,11 +40,13 @@ class ControlLoop:
     :param health: where status goes.
     :param camera_queue: optional callable, True while the camera model sees a long queue (trusted).
     :param camera_trusted: optional callable, True while the camera model is trusted (no drift alarm).
+    :param camera_pedestrian: optional callable, True while a trusted camera model sees someone waiting.
     :param sensor_ok: optional callable, ``sensor_ok("distance")`` / ``sensor_ok("pir")`` False while the app's
         stuck-sensor watch (``kit.ml.stuck``) flags that sensor. A flagged distance sensor gives way to the
         camera, or, without a trusted camera, places a constant queue call (a failed detector's fail-safe:
-        the crossing waits its maximum, the cars are never cut short); a flagged PIR is left out (the button
-        still calls the crossing), so a PIR stuck at "someone" no longer stops the cars every cycle.
+        the crossing waits its maximum, the cars are never cut short); a flagged PIR gives way to the camera
+        model's pedestrian head (the button still calls the crossing), so a PIR stuck at "someone" no longer
+        stops the cars every cycle.
     :param stall_s: wall-clock seconds without a tick before the monitor shows all red.
     :param policy: who ends the car green (default :func:`kit.control.adaptive.actuated_policy`).
     """
@@ -58,6 +60,7 @@ class ControlLoop:
         *,
         camera_queue: Callable[[], bool] | None = None,
         camera_trusted: Callable[[], bool] | None = None,
+        camera_pedestrian: Callable[[], bool] | None = None,
         sensor_ok: Callable[[str], bool] | None = None,
         stall_s: float = 5.0,
         policy: Any = None,
@@ -68,6 +71,7 @@ class ControlLoop:
         self.health = health
         self.camera_queue = camera_queue
         self.camera_trusted = camera_trusted
+        self.camera_pedestrian = camera_pedestrian
         self.sensor_ok = sensor_ok
         self._ultrasonic_queue = False
         extra = {"policy": policy} if policy is not None else {}
@@ -107,9 +111,10 @@ class ControlLoop:
         return self._ultrasonic_queue or bool(self.camera_queue and self.camera_queue())
 
     def _pedestrian_now(self) -> bool:
-        # a PIR flagged stuck is no witness (stuck at "someone" it would call the crossing every cycle)
+        # a PIR flagged stuck is no witness (stuck at "someone" it would call the crossing every cycle): the
+        # camera model's pedestrian head stands in while it is trusted, beside the button
         if not self.sensor_ok("pir"):
-            return False
+            return bool(self.camera_pedestrian and self.camera_pedestrian())
         return bool(_read(lambda: self.board.pir.motion_detected))
 
     def tick(self, work: Callable[[], Any] | None = None) -> None:

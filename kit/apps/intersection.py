@@ -135,6 +135,7 @@ class IntersectionApp:
             self.health,
             camera_queue=lambda: self.model_loop.queue_long,
             camera_trusted=lambda: self.model_loop.trusted,
+            camera_pedestrian=lambda: self.model_loop.pedestrian_seen,
             sensor_ok=self.model_loop.sensor_ok,
             stall_s=self.options.stall_s,
             policy=policy,

@@ -63,6 +63,7 @@ class ModelLoop:
         self._frames: list[Any] = []
         self._confidences: list[Any] = []
         self.queue_class: int | None = None  # last predicted queue class (0 empty, 1 short, 2 long)
+        self.pedestrian: float | None = None  # the last frame's pedestrian probability (a model with that head)
         self.drifting = False
         self._sensed: list[Any] = []  # the sensor vector at each frame of the current window
         #: (frame, queue class, pedestrian, sensor vector) of frames in alarming drift windows, labelled by the
@@ -93,6 +94,11 @@ class ModelLoop:
     @property
     def queue_long(self) -> bool:
         return self.trusted and self.queue_class is not None and self.queue_class >= 2
+
+    @property
+    def pedestrian_seen(self) -> bool:
+        """A trusted model's last frame showed someone waiting (its ``pedestrian`` head, 0.5 and above)."""
+        return self.trusted and self.pedestrian is not None and self.pedestrian >= 0.5
 
     def load(self) -> None:
         """The camera model: the two-part early-exit host (a folder) or a one-piece ``.tflite`` model."""
@@ -260,6 +266,7 @@ class ModelLoop:
         if self.collect and self.drift is not None:
             self._sensed.append(self._sensors())
         self.queue_class = int(probs.argmax())
+        self.pedestrian = pedestrian
         self._scored = self.queue_class
         rows.append(("model_queue_class", float(self.queue_class), ts))
         if pedestrian is not None:

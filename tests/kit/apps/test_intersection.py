@@ -228,8 +228,9 @@ def test_a_stuck_pir_is_flagged_and_the_fused_model_then_takes_it_as_failed(tmp_
 def test_a_sensor_flagged_stuck_no_longer_drives_the_signals():
     """A PIR stuck at "someone" called the crossing every cycle (122 crossings in this hour against 63, vehicle wait
     11.1 s against 5.9 s); a distance sensor stuck at a queue made every pedestrian wait the maximum (17.9 s against
-    7.1 s). Once flagged, the control loop leaves the PIR out (the button still calls) and lets the fused model see
-    the queue."""
+    7.1 s). Once flagged, the control loop takes the fused model's pedestrian and queue instead (74 crossings, 6.9 s
+    and 8.1 s; 63 crossings, 7.1 s). Without the model's pedestrian (the button alone) the pedestrians' wait was
+    12.4 s, p95 41.2 s against 19.4 s."""
 
     def hour(*stuck):
         app = IntersectionApp(
@@ -244,9 +245,11 @@ def test_a_sensor_flagged_stuck_no_longer_drives_the_signals():
     assert flags == []
     pir, flags = hour(("pir", 1.0))
     assert flags == ["pir"]
-    assert pir["crossings"] <= 1.2 * normal["crossings"], (pir["crossings"], normal["crossings"])
-    assert pir["mean_vehicle_wait_s"] <= 1.2 * normal["mean_vehicle_wait_s"]
-    assert pir["pedestrians_served"] >= normal["pedestrians_served"] - 2  # the button still brings the walk
+    assert pir["crossings"] <= 1.3 * normal["crossings"], (pir["crossings"], normal["crossings"])
+    assert pir["mean_vehicle_wait_s"] <= 1.3 * normal["mean_vehicle_wait_s"]
+    assert pir["mean_pedestrian_wait_s"] <= 1.3 * normal["mean_pedestrian_wait_s"]
+    assert pir["p95_pedestrian_wait_s"] <= 1.3 * normal["p95_pedestrian_wait_s"]
+    assert pir["pedestrians_served"] >= normal["pedestrians_served"] - 2
     queue, flags = hour(("distance", 0.3))
     assert flags == ["distance"]
     assert queue["mean_pedestrian_wait_s"] <= 1.2 * normal["mean_pedestrian_wait_s"]
