@@ -115,6 +115,9 @@ class Updater:
         self._canary: Canary | None = None
         self._probation: dict[str, Any] | None = None
         self._drift = False
+        #: a drift alarm in the window before the canary began or during it: the candidate was chosen in drift
+        #: (e.g. to fix it), so an alarm in its probation is not news
+        self._canary_drift = False
         self._thread: threading.Thread | None = None
         self._worker: Any = None  # kit.ml.ota.worker.CandidateProcess when isolated
         self._stop = threading.Event()
@@ -144,6 +147,7 @@ class Updater:
             self._probation = {
                 "frames": 0,
                 "confidence": [],
+                "previous": [],
                 "drift": 0,
                 "drift_before": bool(entry.get("drift_before", False)),
                 "baseline": float(entry.get("baseline", 0.0)),
@@ -235,6 +239,8 @@ class Updater:
     def note_drift(self, alarm: bool) -> None:
         """The drift monitor's verdict on the last window (a new alarm in probation rolls the model back)."""
         self._drift = bool(alarm)
+        if self._canary is not None and alarm:
+            self._canary_drift = True
         if self._probation is not None and alarm:
             self._probation["drift"] += 1
 
@@ -339,6 +345,7 @@ class Updater:
         self._drop_candidate()  # a newer delivery replaces a candidate still in its canary
         self._candidate, self._candidate_entry = host, entry
         self._canary = Canary(self.policy)
+        self._canary_drift = self._drift
         self._frames.clear()
         self._set_phase("canary")
         self.reason = f"canary of {desired.version} on {self.policy.frames} live frames"
@@ -430,7 +437,8 @@ class Updater:
         old_entry, old_host = self.running, self.host
         baseline = verdict.figures.get("confidence_current", 0.0)
         # "confirmed": False until the probation ends, so that a restart in between runs the probation again
-        entry = {**entry, "confirmed": False, "baseline": round(float(baseline), 4), "drift_before": self._drift}
+        drift_before = self._drift or self._canary_drift
+        entry = {**entry, "confirmed": False, "baseline": round(float(baseline), 4), "drift_before": drift_before}
         self.slots.commit(entry, old_entry, "swapped", "canary: " + verdict.reason)  # on disk first
         self.on_phase("committed")
         self.running, self.host = entry, self._candidate
@@ -442,27 +450,39 @@ class Updater:
         self._probation = {
             "frames": 0,
             "confidence": [],
+            "previous": [],
             "drift": 0,
-            "drift_before": self._drift,
+            "drift_before": drift_before,
             "baseline": baseline,
         }
         self.phase, self.reason = "probation", f"swapped to {entry['version']}: {verdict.reason}"
         log.info("model swapped to %s (%s)", entry["version"], verdict.reason)
 
     def _probation_step(self) -> bool:
-        items = self._drain()
+        items = self._drain(None if self._thread is None else FRAMES_PER_STEP)
         p = self._probation
-        for _, probs, _, _, _ in items:
+        for frame, probs, _, _, vector in items:
             p["frames"] += 1
             p["confidence"].append(float(np.max(probs)))
+            if self.previous_host is not None:
+                # the previous model, kept loaded for a rollback, on the same frames: scenes change from one minute
+                # to the next (at road works 8-frame means of one model range 0.59-0.84), so the canary's figure
+                # of other frames is no fair baseline
+                try:
+                    p["previous"].append(float(np.max(queue_of(self.previous_host, frame, vector))))
+                except Exception:  # noqa: BLE001 - e.g. no sensor vector for a fused previous model: the baseline
+                    pass
         if p["drift"] and not p["drift_before"]:
             self.rollback(f"drift alarm after the swap to {self.running['version']} (none during its canary)")
             return True
         if p["frames"] >= self.policy.probation_frames:
             mean = float(np.mean(p["confidence"])) if p["confidence"] else p["baseline"]
-            if mean < p["baseline"] - self.policy.max_confidence_drop:
+            same = len(p["previous"]) == len(p["confidence"]) and p["previous"]
+            before = float(np.mean(p["previous"])) if same else p["baseline"]
+            if mean < before - self.policy.max_confidence_drop:
                 self.rollback(
-                    f"confidence on live frames {mean:.2f} after the swap, the previous model had {p['baseline']:.2f}"
+                    f"confidence on live frames {mean:.2f} after the swap, the previous model had {before:.2f}"
+                    + (" on the same frames" if same else " in the canary")
                 )
             else:
                 self._probation = None

@@ -143,3 +143,62 @@ def test_a_restart_during_probation_runs_the_probation_again_and_can_still_roll_
     fourth = Updater(tmp_path / "other", factory=factory, policy=POLICY)
     fourth.start()
     assert fourth.phase == "idle" and fourth.status()["version"] == "good-2"
+
+
+def test_an_alarm_during_the_canary_is_not_news_in_probation_even_if_the_last_window_before_the_swap_was_calm(
+    tmp_path, variants, day_frames, factory
+):
+    """A model chosen while drift alarmed (to fix it) is not rolled back when drift alarms again after its swap,
+    even when one calm window happened to come just before the swap."""
+    frames, labels = day_frames
+    up = Updater(tmp_path, factory=factory, policy=POLICY)
+    up.start()
+    up.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json"))
+    up.step()
+    up.note_drift(True)  # the works alarm during the canary
+    feed(up, factory, frames[:12], labels[:12])
+    up.note_drift(False)  # one calm window
+    feed(up, factory, frames[12:24], labels[12:24])
+    new = up.swap()
+    assert new is not None and up.phase == "probation"
+    up.note_drift(True)  # the works again
+    feed(up, new, frames[24:40], labels[24:40])
+    assert up.phase == "running" and up.rollbacks == 0, up.reason
+
+
+def test_probation_compares_the_new_model_with_the_previous_one_on_the_same_frames(
+    tmp_path, variants, day_frames, factory
+):
+    """Canaried on clear day frames (confidence 0.999), then on probation at night, where both models are unsure
+    (about 0.81): the scene changed, not the model, so it is confirmed (the canary's figure as the baseline would
+    have rolled it back)."""
+    from kit.ml.data import make_dataset
+
+    frames, labels = day_frames
+    night = make_dataset(16, seed=77, conditions="night")
+    up = Updater(tmp_path, factory=factory, policy=POLICY)
+    up.start()
+    up.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json"))
+    up.step()
+    feed(up, factory, frames[:24], labels[:24])
+    new = up.swap()
+    assert new is not None and up._probation["baseline"] > 0.95
+    feed(up, new, night.x, night.queue)
+    assert up.phase == "running" and up.rollbacks == 0, up.reason
+    # a model that is really less sure than the previous one on those same frames is still rolled back
+    flat = Updater(
+        tmp_path / "flat",
+        factory=factory,
+        policy=CanaryPolicy(
+            frames=24, probation_frames=16, min_agreement=0.0, max_confidence_drop=1.0, max_sensor_drop=1.0
+        ),
+    )
+    flat.start()
+    flat.offer_file(variants["flat"], version="flat-1", card=variants["flat"].with_suffix(".json"))
+    flat.step()
+    feed(flat, factory, frames[:24], labels[:24])
+    worse = flat.swap()
+    assert worse is not None  # a lenient canary let it through
+    flat.policy = POLICY
+    feed(flat, worse, night.x, night.queue)
+    assert flat.phase == "rolled back" and "on the same frames" in flat.reason, flat.reason
