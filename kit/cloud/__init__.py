@@ -6,6 +6,7 @@
     >>> cloud.stop()
 
     >>> mqtt_broker = kit.cloud.broker.start()   # Mosquitto on a free local port (needs mosquitto installed)
+    >>> mqtt_broker.stop()                       # it runs in a session of its own: it outlives Python unless stopped
 
 Nothing here imports boto3, moto or paho until it is used.
 """
