@@ -67,21 +67,26 @@ def drive(
     """Control ``junction`` with ``policy`` for ``seconds`` (one decision per SUMO step)."""
     machine = PhaseMachine(minimums)
     sensors = Sensors(junction, detectors=detectors)
-    dt = junction.step_s
-    for _ in range(int(round(seconds / dt))):
+    for _ in range(int(round(seconds / junction.step_s))):
         advance = False
         if machine.can_advance:
             view = sensors.view(machine)
             advance = bool(policy(view))
             if on_tick is not None:
                 on_tick(view, advance)
-        elif machine.phase != "ped_green" and sensors.request_since is None and junction.pedestrians_waiting():
-            sensors.request_since = junction.elapsed  # the button's timer runs whatever the phase
-        machine.tick(advance=advance, dt=dt)
-        car, ped = machine.lamps
-        junction.set_lights(car=car, ped=ped)
-        junction.step()
+        step(junction, machine, sensors, advance)
     return machine
+
+
+def step(junction: Any, machine: PhaseMachine, sensors: Sensors, advance: bool) -> None:
+    """One control step: apply the decision, show the lamps, step SUMO (the button's timer runs in any phase)."""
+    if not machine.can_advance and machine.phase != "ped_green":
+        if sensors.request_since is None and junction.pedestrians_waiting():
+            sensors.request_since = junction.elapsed
+    machine.tick(advance=advance, dt=junction.step_s)
+    car, ped = machine.lamps
+    junction.set_lights(car=car, ped=ped)
+    junction.step()
 
 
 def evaluate(

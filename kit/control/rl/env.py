@@ -27,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 
 from kit.control.evaluate import Sensors
+from kit.control.evaluate import step as control_step
 from kit.control.learned import N_FEATURES, features
 from kit.control.phases import Minimums, PhaseMachine
 from kit.errors import UsageError
@@ -124,13 +125,7 @@ class SignalEnv(gym.Env):
 
     def _tick(self, advance: bool) -> float:
         j = self.junction
-        if not self.machine.can_advance and self.machine.phase != "ped_green":
-            if self.sensors.request_since is None and j.pedestrians_waiting():
-                self.sensors.request_since = j.elapsed
-        self.machine.tick(advance=advance, dt=j.step_s)
-        car, ped = self.machine.lamps
-        j.set_lights(car=car, ped=ped)
-        j.step()
+        control_step(j, self.machine, self.sensors, advance)
         if self.machine.phase == "ped_green":
             self.sensors.request_since = None
         waiting = j.pedestrians_waiting()

@@ -1,0 +1,150 @@
+"""A yardstick, not a controller: how much better could anyone control this junction?
+
+:func:`foresight` drives the SUMO junction like :func:`kit.control.evaluate.drive`, but it cheats in
+every way a real controller cannot: whenever a green may end and somebody waits for the other phase,
+it forks the whole simulation twice and plays both choices, *advance now* and *keep one more second*,
+each followed by a base policy (actuated control) for ``horizon_s`` seconds of the demand that is really
+coming, and applies the one that lost fewer vehicle- and pedestrian-seconds. It sees SUMO's full state
+(every vehicle on every arm) and the future arrivals. This is one step of policy iteration on the base
+policy (a *rollout* controller, Bertsekas' term), so it should do better than the base, and the gap
+measures what perfect knowledge is worth here. No sensor could feed it; its figure tells a learned
+policy's goal apart from what the junction's phase plan allows at all.
+
+It forks the process (Linux: a Pi, a laptop, CI). A child plays one choice, writes its cost to a
+pipe and exits without touching the parent's run (it reads its own copy of the demand file, and its trip output
+goes to /dev/null).
+
+    >>> r = foresight(seed=990, start="2026-10-15T08:00:00", hours=0.05)     # doctest: +SKIP
+    >>> r.mean_delay_s > 0                                                   # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from datetime import datetime
+from typing import Any
+
+from kit.control.evaluate import Sensors, step
+from kit.control.phases import PhaseMachine, Policy
+from kit.errors import UsageError
+
+#: Sides of the junction each green serves (the others wait for the other green).
+SERVED = {"car_green": ("w2c", "e2c"), "ped_green": ("n2c", "s2c")}
+
+
+def _cost_of(junction: Any, pedestrian_weight: float) -> float:
+    return junction.time_lost() + pedestrian_weight * junction.pedestrians_waiting()
+
+
+def _play(junction, machine, sensors, base: Policy, advance_first: bool, horizon_s: float, weight: float) -> float:
+    """Cost of one choice now, then ``base`` for the rest of the horizon."""
+    cost = 0.0
+    for t in range(int(round(horizon_s / junction.step_s))):
+        advance = False
+        if machine.can_advance:
+            advance = advance_first if t == 0 else bool(base(sensors.view(machine)))
+        step(junction, machine, sensors, advance)
+        cost += _cost_of(junction, weight)
+    return cost
+
+
+def _detach_files(junction: Any) -> None:
+    """In a child: give it its own copies of the run's files.
+
+    A forked child shares the parent's open file descriptions, offsets included: SUMO reading the demand
+    file ahead in a child would move the parent's place in it, and trips it writes would land in the
+    parent's output. So the child reopens every file of the run at the same offset, and its trip output
+    goes to /dev/null.
+    """
+    run = os.path.realpath(junction._dir)
+    trips = os.path.realpath(junction._tripinfo)
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            path = os.path.realpath(f"/proc/self/fd/{fd}")
+            if path == trips:
+                own = os.open(os.devnull, os.O_WRONLY)
+            elif path.startswith(run + os.sep) and os.path.isfile(path):
+                own = os.open(path, os.O_RDONLY)
+                os.lseek(own, os.lseek(int(fd), 0, os.SEEK_CUR), os.SEEK_SET)
+            else:
+                continue
+            os.dup2(own, int(fd))
+            os.close(own)
+        except OSError:
+            continue
+
+
+def _forked_cost(junction, machine, sensors, base, advance_first, horizon_s, weight) -> float:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: play, report, leave without running any of the parent's exit handlers
+        code = 1
+        try:
+            os.close(read)
+            _detach_files(junction)
+            cost = _play(junction, machine, sensors, base, advance_first, horizon_s, weight)
+            os.write(write, struct.pack("d", cost))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    data = b""
+    while len(data) < 8:
+        chunk = os.read(read, 8 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    if len(data) != 8 or status != 0:
+        raise RuntimeError(f"a foresight rollout failed (exit status {status})")
+    return struct.unpack("d", data)[0]
+
+
+def _someone_waits(view) -> bool:
+    other = [arm for arm in ("w2c", "e2c", "n2c", "s2c") if arm not in SERVED[view.phase]]
+    waiting = sum(view.queues.get(a, 0) + view.approaching.get(a, 0) for a in other)
+    return bool(waiting or (view.phase == "car_green" and view.peds_waiting))
+
+
+def foresight(
+    *,
+    seed: int,
+    start: str | datetime = "2026-10-15T00:00:00",
+    hours: float = 24.0,
+    base: Policy | None = None,
+    horizon_s: float = 90.0,
+    pedestrian_weight: float = 1.0,
+) -> Any:
+    """Run the rollout controller on one demand seed and return its :class:`~kit.sim.sumo.junction.Results`.
+
+    :param base: the policy each rollout follows after its first choice (default: actuated control).
+    :param horizon_s: how far each rollout looks ahead (long enough to see the whole next phase).
+    :param pedestrian_weight: a waiting pedestrian's second against a vehicle's lost second.
+    """
+    from kit.control.actuated import actuated
+    from kit.sim.sumo.junction import SumoJunction
+
+    if not (hasattr(os, "fork") and os.path.isdir("/proc/self/fd")):
+        raise UsageError(
+            "foresight() forks the simulation and needs Linux's /proc: run it on Linux (a Pi, a laptop, CI)"
+        )
+    if not (hours > 0 and horizon_s > 0 and pedestrian_weight >= 0):
+        raise UsageError(
+            f"hours={hours!r}, horizon_s={horizon_s!r}, pedestrian_weight={pedestrian_weight!r}: "
+            "hours and horizon must be positive, the weight 0 or more"
+        )
+    base = base or actuated()
+    with SumoJunction(seed, start=start, hours=hours) as junction:
+        machine = PhaseMachine()
+        sensors = Sensors(junction)
+        for _ in range(int(round(hours * 3600 / junction.step_s))):
+            advance = False
+            if machine.can_advance and _someone_waits(sensors.view(machine)):
+                now = _forked_cost(junction, machine, sensors, base, True, horizon_s, pedestrian_weight)
+                later = _forked_cost(junction, machine, sensors, base, False, horizon_s, pedestrian_weight)
+                advance = now <= later
+            step(junction, machine, sensors, advance)
+    return junction.results()
