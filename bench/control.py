@@ -3,9 +3,13 @@
 Controllers: the capstone's fixed-time plan, the kit's adaptive rule, SUMO-style actuated, max-pressure
 and (when ``kit/models/signal_policy.tflite`` is shipped) the learned policy run by ModelHost. Per vehicle
 (mean and p95 delay, stops), per pedestrian (mean/p95 wait at the kerb), throughput; a whole day per seed.
-Needs the ``[sumo]`` extra.
+Two rows frame the learned one: ``actuated_kit``, the actuated rule fed only by what the kit senses (the
+learned policy's inputs), and with ``--foresight`` the rollout controller that sees SUMO's whole state and
+the coming demand (:mod:`kit.control.foresight`: what no controller of this junction can beat by much;
+it takes minutes per simulated day). Needs the ``[sumo]`` extra.
 
     python bench/control.py [--seeds 1000 1001 1002] [--hours 24] [--plot out/control.png] [--kit-world]
+                            [--foresight]
 """
 
 from __future__ import annotations
@@ -86,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run the learned policy through the app's controller on the kit's own World",
     )
+    parser.add_argument(
+        "--foresight",
+        action="store_true",
+        help="also run the rollout controller with SUMO's full state and the coming demand (a yardstick; slow)",
+    )
     args = parser.parse_args(argv)
     if not args.hours > 0:
         print(f"--hours={args.hours}: give a positive number of simulated hours", file=sys.stderr)
@@ -97,9 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(exc, file=sys.stderr)
         return 1
-    from kit.control.evaluate import baselines, format_table, table
+    from kit.control.actuated import kit_actuated
+    from kit.control.evaluate import Row, baselines, format_table, pool, table
 
     policies = dict(baselines())
+    policies["actuated_kit"] = kit_actuated()
     try:
         from kit.control.learned import LearnedPolicy, shipped_policy
 
@@ -108,11 +119,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(no learned policy on the table: {exc})")
     started = time.perf_counter()
     rows = table(policies, seeds=args.seeds, start=args.start, hours=args.hours)
+    if args.foresight:
+        from kit.control.foresight import foresight
+
+        runs = [foresight(seed=seed, start=args.start, hours=args.hours) for seed in args.seeds]
+        rows.append(Row("foresight", pool(runs) if len(runs) > 1 else runs[0]))
     print(
         f"seeds {args.seeds}, {args.hours:g} simulated h each from {args.start} [{time.perf_counter() - started:.0f} s]"
     )
     print(format_table(rows))
-    best = min((r for r in rows if r.name != "learned"), key=lambda r: r.results.mean_delay_s)
+    by_name = {r.name: r.results for r in rows}
+    yardsticks = ("learned", "foresight")  # the learned policy and a controller no junction can have
+    best = min((r for r in rows if r.name not in yardsticks), key=lambda r: r.results.mean_delay_s)
     print(
         f"best non-learned controller by mean vehicle delay: {best.name} ({best.results.mean_delay_s:.2f} s, "
         f"pedestrian p95 {best.results.p95_ped_wait_s:.1f} s)"
@@ -126,6 +144,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"pedestrian p95 {row.results.p95_ped_wait_s:.1f} s vs {best.results.p95_ped_wait_s:.1f} s "
                 f"(goal: no worse)"
             )
+    if "learned" in by_name:
+        same = by_name["actuated_kit"]
+        cut = 1 - by_name["learned"].mean_delay_s / same.mean_delay_s
+        print(
+            f"learned vs actuated_kit (the same inputs): mean vehicle delay {abs(cut):.1%} "
+            f"{'lower' if cut >= 0 else 'HIGHER'}; actuated_kit vs {best.name}: "
+            f"{same.mean_delay_s / best.results.mean_delay_s - 1:+.1%} (what the kit cannot see)"
+        )
+    if "foresight" in by_name:
+        print(
+            f"foresight (full state, the demand to come) vs {best.name}: mean vehicle delay "
+            f"{by_name['foresight'].mean_delay_s / best.results.mean_delay_s - 1:+.1%}, pedestrian p95 "
+            f"{by_name['foresight'].p95_ped_wait_s:.1f} s"
+        )
     if "learned" in policies:
         decision_timing(shipped_policy())
         if args.kit_world:
@@ -143,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             (axes[1], "p95_ped_wait_s", "pedestrian p95 wait (s)"),
         ):
             values = [getattr(r.results, key) for r in rows]
-            bars = ax.bar(names, values, color=["#999" if n != "learned" else "#2a7" for n in names])
+            colours = {"learned": "#2a7", "foresight": "#bbd", "actuated_kit": "#cb8"}
+            bars = ax.bar(names, values, color=[colours.get(n, "#999") for n in names])
             ax.bar_label(bars, fmt="%.1f")
             ax.set_ylabel(label)
             ax.tick_params(axis="x", rotation=30)

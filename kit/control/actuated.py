@@ -18,22 +18,50 @@ from __future__ import annotations
 from kit.control.phases import Policy, View
 
 SERVED = {"car_green": ("w2c", "e2c"), "ped_green": ("n2c", "s2c")}
+ARMS = ("w2c", "e2c", "n2c", "s2c")
+
+
+def _gap_out(view: View, present: dict[str, int], peds: int, max_car_green_s: float, max_side_green_s: float) -> bool:
+    """End the green at a gap in the served arms once someone waits elsewhere, or at the maximum."""
+    served = SERVED[view.phase]
+    waiting = sum(present[a] for a in ARMS if a not in served) + (peds if view.phase == "car_green" else 0)
+    if not waiting:
+        return False  # nobody needs the other phase: rest
+    limit = max_car_green_s if view.phase == "car_green" else max_side_green_s
+    return not sum(present[a] for a in served) or view.phase_s >= limit
 
 
 def actuated(max_car_green_s: float = 60.0, max_side_green_s: float = 30.0) -> Policy:
-    """Gap-out actuated control with the given maximum greens."""
+    """Gap-out actuated control with the given maximum greens (stop-line and upstream loops on every arm)."""
 
     def policy(view: View) -> bool:
-        served = SERVED[view.phase]
-        other = [arm for arm in ("w2c", "e2c", "n2c", "s2c") if arm not in served]
-        waiting = sum(view.queues.get(a, 0) + view.approaching.get(a, 0) for a in other)
-        if view.phase == "car_green":
-            waiting += view.peds_waiting
-        if not waiting:
-            return False  # nobody needs the other phase: rest
-        limit = max_car_green_s if view.phase == "car_green" else max_side_green_s
-        flowing = sum(view.approaching.get(a, 0) + view.queues.get(a, 0) for a in served)
-        return not flowing or view.phase_s >= limit
+        present = {a: view.queues.get(a, 0) + view.approaching.get(a, 0) for a in ARMS}
+        return _gap_out(view, present, view.peds_waiting, max_car_green_s, max_side_green_s)
 
     policy.__name__ = "actuated"
+    return policy
+
+
+def kit_actuated(max_car_green_s: float = 60.0, max_side_green_s: float = 30.0) -> Policy:
+    """The same gap-out rule fed only by what the kit senses (the learned policy's inputs, no loops).
+
+    Per arm the camera model's queue class (empty, short, long) stands for the queue; on the kit's own
+    approach the ultrasonic echo also tells a car still driving in (nearer than the standing queue's tail);
+    the PIR tells someone at the kerb. The other arms' moving cars are invisible to it, as to the learned
+    policy: the gap between this row and :func:`actuated` on the table is what the loops are worth.
+
+        >>> policy = kit_actuated()
+        >>> policy(View("car_green", 15.0, queues={"n2c": 2}, echo_m=0.6))   # a car drives in on w2c
+        False
+        >>> policy(View("car_green", 15.0, queues={"n2c": 2}))                # no flow seen: a gap
+        True
+    """
+    from kit.control.learned import camera_class, car_driving_in
+
+    def policy(view: View) -> bool:
+        present = {a: camera_class(view.queues.get(a, 0)) for a in ARMS}
+        present["w2c"] += car_driving_in(view)
+        return _gap_out(view, present, 1 if view.peds_waiting else 0, max_car_green_s, max_side_green_s)
+
+    policy.__name__ = "actuated_kit"
     return policy

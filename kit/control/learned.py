@@ -54,13 +54,20 @@ def features(view: View) -> np.ndarray:
     x[k + 2] = min(view.ped_wait_s / 60.0, 2.0)
     x[k + 3] = math.sin(2 * math.pi * view.hour / 24)
     x[k + 4] = math.cos(2 * math.pi * view.hour / 24)
-    # The ultrasonic echo: the nearest vehicle to the sensor, standing or still driving in. Nearer than the
-    # standing queue's tail means a car is coming (what a loop detector would tell actuated control).
-    tail = queue_echo(view.queues.get("w2c", 0))
-    echo = tail if view.echo_m is None else view.echo_m
-    x[k + 5] = echo / LANE_M
-    x[k + 6] = 1.0 if echo < tail - CAR_SPACING_M / 2 else 0.0
+    # The ultrasonic echo: the nearest vehicle to the sensor, standing or still driving in.
+    x[k + 5] = _echo(view) / LANE_M
+    x[k + 6] = float(car_driving_in(view))
     return x
+
+
+def _echo(view: View) -> float:
+    return queue_echo(view.queues.get("w2c", 0)) if view.echo_m is None else view.echo_m
+
+
+def car_driving_in(view: View) -> int:
+    """1 if the ultrasonic echo on the kit's approach is nearer than the standing queue's tail: a car is coming
+    (what an upstream loop detector tells actuated control), else 0."""
+    return int(_echo(view) < queue_echo(view.queues.get("w2c", 0)) - CAR_SPACING_M / 2)
 
 
 def queue_echo(cars: int) -> float:
