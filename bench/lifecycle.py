@@ -88,14 +88,37 @@ def stream(seed: int, start_h: float, end_h: float, frame_min: float, works_h: f
     return hours, np.concatenate([normal.x, works.x]), np.concatenate([normal.queue, works.queue])
 
 
+def retrain_and_deploy(args, device: str, models: Path, base: str, name: str, poll) -> tuple[dict, dict]:
+    """The operator's step: retrain ``base`` on the device's uploads (timed), send the result over the air, and let
+    the device read its shadow (the retrained model then goes through verify and canary). Returns (card, spec)."""
+    from kit.ml.ota.deploy import deploy
+    from kit.ml.ota.retrain import retrain_from_s3
+
+    t0 = time.perf_counter()
+    card = retrain_from_s3(
+        device,
+        base=base,
+        out=models,
+        name=name,
+        seed=args.seed,
+        epochs=args.retrain_epochs,
+        learning_rate=args.retrain_lr,
+        replay=args.replay,
+        progress=None,
+    )
+    card["wall_s"] = round(time.perf_counter() - t0, 1)
+    spec = deploy(card["_path"], device, version="retrained-1")
+    poll()
+    return card, spec
+
+
 def part1(args, folder: Path, models: Path, cloud=None) -> dict:
     factory = ModelHost(shipped_model())
     field = FieldModel(factory, folder / "device", policy=CanaryPolicy(frames=48, probation_frames=32)).start(
         thread=False
     )
     monitor = drift_monitor(factory)
-    from kit.ml.ota.deploy import deploy
-    from kit.ml.ota.retrain import FrameUploader, retrain_from_s3
+    from kit.ml.ota.retrain import FrameUploader
     from kit.ml.ota.updater import shadow_poller
 
     device = "kit-bench-field"
@@ -141,21 +164,8 @@ def part1(args, folder: Path, models: Path, cloud=None) -> dict:
             if uploader.add(frame, int(label)) or uploader.full:
                 uploader.flush()
             if uploader.full and not uploader.buffer:
-                t0 = time.perf_counter()
-                retrain_card = retrain_from_s3(
-                    device,
-                    base="intersection",  # the camera model this simulated device runs (its uploads have no sensors)
-                    out=models,
-                    name="retrained",
-                    seed=args.seed,
-                    epochs=args.retrain_epochs,
-                    learning_rate=args.retrain_lr,
-                    replay=args.replay,
-                    progress=None,
-                )
-                retrain_card["wall_s"] = round(time.perf_counter() - t0, 1)
-                deploy(retrain_card["_path"], device, version="retrained-1")
-                poll()  # the device reads its shadow: the retrained model goes through verify + canary
+                # the camera model this simulated device runs (its uploads have no sensors)
+                retrain_card, _ = retrain_and_deploy(args, device, models, "intersection", "retrained", poll)
                 retrained_at = hour
                 m, mb = retrain_card["metrics"], retrain_card["metrics_base"]
                 log.append(
@@ -247,23 +257,13 @@ def fused_figures(held, day, seed: int) -> dict:
     frames, each with a sensor vector of its moment: the distance to the queue's tail and the PIR with the kit's
     sensor noise (kit.ml.sensors.SensorNoise), the light level as the daylight, 14 C. It is not delivered over the
     air (a delivered model is a one-piece camera model); this says what a device running it sees of the works."""
-    from kit.ml import sensors as S
+    from bench.fused_retrain import with_sensors
     from kit.ml.fusion import FusedHost
-    from kit.sim import world as W
 
     host = FusedHost.load("fusion", variant="int8", num_threads=1)
     out = {}
     for what, data in (("works", held), ("day", day)):
-        rng = np.random.default_rng([seed, 19])
-        queue_len = data.meta["queue_length"].astype(float)
-        readings = S.SensorNoise().apply(
-            rng,
-            distance_m=np.maximum(W.MIN_ECHO_M, W.LANE_M - W.CAR_SPACING_M * queue_len),
-            waiting=data.meta["pedestrians_waiting"],
-            light=data.meta["daylight"].astype(float),
-            road_temp_c=np.full(len(data), 14.0),
-        )
-        vec = S.vectors(readings)
+        vec = with_sensors(data, seed)[0]
         q = np.array([int(np.argmax(host.predict(x, v).queue_probs)) for x, v in zip(data.x, vec)])
         out[f"held_out_{what}_accuracy_fused"] = round(float((q == data.queue).mean()), 3)
     return out
@@ -378,8 +378,7 @@ def part1_fused(args, folder: Path, models: Path) -> dict:
     from kit.apps.model_loop import FamiliarToAny
     from kit.ml import MODELS_DIR
     from kit.ml.fusion import FusedHost
-    from kit.ml.ota.deploy import deploy
-    from kit.ml.ota.retrain import FrameUploader, retrain_from_s3
+    from kit.ml.ota.retrain import FrameUploader
     from kit.ml.ota.updater import shadow_poller
     from kit.ml.stream_drift import StreamMonitor, StreamReference
 
@@ -431,21 +430,7 @@ def part1_fused(args, folder: Path, models: Path) -> dict:
             if uploader.add(frame, int(sensed[i]), int(pir[i]), sensors=vectors[i]) or uploader.full:
                 uploader.flush()
             if uploader.full and not uploader.buffer:
-                t0 = time.perf_counter()
-                card = retrain_from_s3(
-                    device,
-                    base="fusion",
-                    out=models,
-                    name="retrained-fused",
-                    seed=args.seed,
-                    epochs=args.retrain_epochs,
-                    learning_rate=args.retrain_lr,
-                    replay=args.replay,
-                    progress=None,
-                )
-                card["wall_s"] = round(time.perf_counter() - t0, 1)
-                spec = deploy(card["_path"], device, version="retrained-1")
-                poll()
+                card, spec = retrain_and_deploy(args, device, models, "fusion", "retrained-fused", poll)
                 retrained_at = hour
                 m, mb = card["details"]["metrics"], card["details"]["metrics_base"]
                 log.append(
