@@ -20,6 +20,15 @@ def feed(updater, host, frames, labels):
     updater.step()
 
 
+def in_canary(folder, variants, factory, name="good", version=None, policy=POLICY):
+    """A started updater that took ``variants[name]`` (with its card) and is canarying it."""
+    up = Updater(folder, factory=factory, policy=policy)
+    up.start()
+    up.offer_file(variants[name], version=version or f"{name}-1", card=variants[name].with_suffix(".json"))
+    up.step()
+    return up
+
+
 @pytest.fixture
 def factory():
     return ModelHost(shipped_model())
@@ -52,10 +61,7 @@ def test_worse_candidate_is_refused_with_its_reason_and_never_retried(
     tmp_path, variants, day_frames, factory, name, why
 ):
     frames, labels = day_frames
-    up = Updater(tmp_path, factory=factory, policy=POLICY)
-    up.start()
-    up.offer_file(variants[name], version=f"{name}-1", card=variants[name].with_suffix(".json"))
-    up.step()
+    up = in_canary(tmp_path, variants, factory, name=name)
     feed(up, factory, frames[:24], labels[:24])
     assert up.swap() is None and up.host is factory
     assert up.phase == "rejected" and why in up.reason
@@ -67,10 +73,7 @@ def test_worse_candidate_is_refused_with_its_reason_and_never_retried(
 
 def test_drift_alarm_after_the_swap_rolls_back_to_the_previous_model(tmp_path, variants, day_frames, factory):
     frames, labels = day_frames
-    up = Updater(tmp_path, factory=factory, policy=POLICY)
-    up.start()
-    up.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json"))
-    up.step()
+    up = in_canary(tmp_path, variants, factory)
     feed(up, factory, frames[:24], labels[:24])
     new = up.swap()
     assert new is not None
@@ -116,10 +119,7 @@ def test_a_restart_during_probation_runs_the_probation_again_and_can_still_roll_
     tmp_path, variants, day_frames, factory
 ):
     frames, labels = day_frames
-    up = Updater(tmp_path, factory=factory, policy=POLICY)
-    up.start()
-    up.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json"))
-    up.step()
+    up = in_canary(tmp_path, variants, factory)
     feed(up, factory, frames[:24], labels[:24])
     assert up.swap() is not None and up.phase == "probation"
     assert json.loads((tmp_path / "state.json").read_text())["current"]["confirmed"] is False
@@ -131,10 +131,7 @@ def test_a_restart_during_probation_runs_the_probation_again_and_can_still_roll_
     feed(again, host, frames[24:28], labels[24:28])
     assert again.swap() is factory and again.phase == "rolled back"
     # and a probation that ends is written down: a later restart does not start it again
-    third = Updater(tmp_path / "other", factory=factory, policy=POLICY)
-    third.start()
-    third.offer_file(variants["good"], version="good-2", card=variants["good"].with_suffix(".json"))
-    third.step()
+    third = in_canary(tmp_path / "other", variants, factory, version="good-2")
     feed(third, factory, frames[:24], labels[:24])
     new = third.swap()
     feed(third, new, frames[24:40], labels[24:40])
@@ -151,10 +148,7 @@ def test_an_alarm_during_the_canary_is_not_news_in_probation_even_if_the_last_wi
     """A model chosen while drift alarmed (to fix it) is not rolled back when drift alarms again after its swap,
     even when one calm window happened to come just before the swap."""
     frames, labels = day_frames
-    up = Updater(tmp_path, factory=factory, policy=POLICY)
-    up.start()
-    up.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json"))
-    up.step()
+    up = in_canary(tmp_path, variants, factory)
     up.note_drift(True)  # the works alarm during the canary
     feed(up, factory, frames[:12], labels[:12])
     up.note_drift(False)  # one calm window
@@ -176,10 +170,7 @@ def test_probation_compares_the_new_model_with_the_previous_one_on_the_same_fram
 
     frames, labels = day_frames
     night = make_dataset(16, seed=77, conditions="night")
-    up = Updater(tmp_path, factory=factory, policy=POLICY)
-    up.start()
-    up.offer_file(variants["good"], version="good-1", card=variants["good"].with_suffix(".json"))
-    up.step()
+    up = in_canary(tmp_path, variants, factory)
     feed(up, factory, frames[:24], labels[:24])
     new = up.swap()
     assert new is not None and up._probation["baseline"] > 0.95
