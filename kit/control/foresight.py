@@ -2,9 +2,9 @@
 
 :func:`foresight` drives the SUMO junction like :func:`kit.control.evaluate.drive`, but it cheats in
 every way a real controller cannot: whenever a green may end and somebody waits for the other phase,
-it forks the whole simulation twice and plays both choices, *advance now* and *keep one more second*,
-each followed by a base policy (actuated control) for ``horizon_s`` seconds of the demand that is really
-coming, and applies the one that lost fewer vehicle- and pedestrian-seconds. It sees SUMO's full state
+it forks the whole simulation and plays each choice, *advance now* and *keep one more second* (or keep
+longer: ``holds_s``), each followed by a base policy (actuated control) for ``horizon_s`` seconds of the
+demand that is really coming, and applies the one that lost fewer vehicle- and pedestrian-seconds. It sees SUMO's full state
 (every vehicle on every arm) and the future arrivals. This is one step of policy iteration on the base
 policy (a *rollout* controller, Bertsekas' term), so it should do better than the base, and the gap
 measures what perfect knowledge is worth here. No sensor could feed it; its figure tells a learned
@@ -38,13 +38,14 @@ def _cost_of(junction: Any, pedestrian_weight: float) -> float:
     return junction.time_lost() + pedestrian_weight * junction.pedestrians_waiting()
 
 
-def _play(junction, machine, sensors, base: Policy, advance_first: bool, horizon_s: float, weight: float) -> float:
-    """Cost of one choice now, then ``base`` for the rest of the horizon."""
+def _play(junction, machine, sensors, base: Policy, hold_s: float, horizon_s: float, weight: float) -> float:
+    """Cost of advancing now (``hold_s`` 0) or keeping the green ``hold_s`` seconds, then ``base`` to the horizon."""
     cost = 0.0
     for t in range(int(round(horizon_s / junction.step_s))):
         advance = False
         if machine.can_advance:
-            advance = advance_first if t == 0 else bool(base(sensors.view(machine)))
+            elapsed = t * junction.step_s
+            advance = (hold_s == 0) if t == 0 else (elapsed >= hold_s and bool(base(sensors.view(machine))))
         step(junction, machine, sensors, advance)
         cost += _cost_of(junction, weight)
     return cost
@@ -76,7 +77,7 @@ def _detach_files(junction: Any) -> None:
             continue
 
 
-def _forked_cost(junction, machine, sensors, base, advance_first, horizon_s, weight) -> float:
+def _forked_cost(junction, machine, sensors, base, hold_s, horizon_s, weight) -> float:
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: play, report, leave without running any of the parent's exit handlers
@@ -84,7 +85,7 @@ def _forked_cost(junction, machine, sensors, base, advance_first, horizon_s, wei
         try:
             os.close(read)
             _detach_files(junction)
-            cost = _play(junction, machine, sensors, base, advance_first, horizon_s, weight)
+            cost = _play(junction, machine, sensors, base, hold_s, horizon_s, weight)
             os.write(write, struct.pack("d", cost))
             code = 0
         finally:
@@ -117,12 +118,15 @@ def foresight(
     base: Policy | None = None,
     horizon_s: float = 90.0,
     pedestrian_weight: float = 1.0,
+    holds_s: tuple[float, ...] = (1.0,),
 ) -> Any:
     """Run the rollout controller on one demand seed and return its :class:`~kit.sim.sumo.junction.Results`.
 
     :param base: the policy each rollout follows after its first choice (default: actuated control).
     :param horizon_s: how far each rollout looks ahead (long enough to see the whole next phase).
     :param pedestrian_weight: a waiting pedestrian's second against a vehicle's lost second.
+    :param holds_s: the other choices: keep the green this many seconds, then follow ``base``; *advance now* wins
+        when it costs no more than every one of them. More holds look further along the green, at a fork each.
     """
     from kit.control.actuated import actuated
     from kit.sim.sumo.junction import SumoJunction
@@ -131,10 +135,10 @@ def foresight(
         raise UsageError(
             "foresight() forks the simulation and needs Linux's /proc: run it on Linux (a Pi, a laptop, CI)"
         )
-    if not (hours > 0 and horizon_s > 0 and pedestrian_weight >= 0):
+    if not (hours > 0 and horizon_s > 0 and pedestrian_weight >= 0 and holds_s and min(holds_s) > 0):
         raise UsageError(
-            f"hours={hours!r}, horizon_s={horizon_s!r}, pedestrian_weight={pedestrian_weight!r}: "
-            "hours and horizon must be positive, the weight 0 or more"
+            f"hours={hours!r}, horizon_s={horizon_s!r}, pedestrian_weight={pedestrian_weight!r}, holds_s={holds_s!r}: "
+            "hours, horizon and every hold must be positive (at least one hold), the weight 0 or more"
         )
     base = base or actuated()
     with SumoJunction(seed, start=start, hours=hours) as junction:
@@ -143,8 +147,10 @@ def foresight(
         for _ in range(int(round(hours * 3600 / junction.step_s))):
             advance = False
             if machine.can_advance and _someone_waits(sensors.view(machine)):
-                now = _forked_cost(junction, machine, sensors, base, True, horizon_s, pedestrian_weight)
-                later = _forked_cost(junction, machine, sensors, base, False, horizon_s, pedestrian_weight)
-                advance = now <= later
+                now = _forked_cost(junction, machine, sensors, base, 0.0, horizon_s, pedestrian_weight)
+                advance = all(
+                    now <= _forked_cost(junction, machine, sensors, base, hold, horizon_s, pedestrian_weight)
+                    for hold in holds_s
+                )
             step(junction, machine, sensors, advance)
     return junction.results()

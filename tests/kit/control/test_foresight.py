@@ -31,7 +31,7 @@ def _fixed_run(fork_at: int | None):
         for t in range(1200):
             if t == fork_at:  # a child plays twelve hours ahead: past the first piece of the route file
                 place = _demand_file_offset(junction)
-                costs.append(_forked_cost(junction, machine, sensors, policy, True, 12 * 3600.0, 1.0))
+                costs.append(_forked_cost(junction, machine, sensors, policy, 0.0, 12 * 3600.0, 1.0))
                 assert _demand_file_offset(junction) == place
             advance = machine.can_advance and policy(sensors.view(machine))
             step(junction, machine, sensors, advance)
@@ -58,7 +58,9 @@ def test_foresight_beats_the_policy_it_improves_on_the_same_demand():
     assert better.mean_ped_wait_s <= base.mean_ped_wait_s * 1.1
 
 
-@pytest.mark.parametrize("kwargs", [dict(hours=0), dict(horizon_s=-1), dict(pedestrian_weight=-0.5)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(hours=0), dict(horizon_s=-1), dict(pedestrian_weight=-0.5), dict(holds_s=()), dict(holds_s=(0,))]
+)
 def test_bad_settings_are_refused_before_any_simulation(kwargs):
     with pytest.raises(UsageError):
         foresight(seed=990, **kwargs)
