@@ -416,6 +416,24 @@ CHECKS: dict[str, tuple[Question, ...]] = {
                 "the same figures",
             ],
         ),
+        choice(
+            "yardstick",
+            "A controller that sees every vehicle in SUMO and the demand still to come gets about 8 % less delay than "
+            "actuated control on the held-out days. What does that say about a goal of 10 % less for a policy that "
+            "sees only the kit's sensors?",
+            [
+                right(
+                    "no controller of this junction can be expected to reach it: the goal, the sensors or the phase "
+                    "plan must change"
+                ),
+                wrong(
+                    "train longer and it will get there",
+                    "the look-ahead controller already knows more than any network fed by the kit's sensors can",
+                ),
+                wrong("max-pressure reaches it", "read the table: max-pressure is no better than actuated control"),
+            ],
+            why="a yardstick that knows everything bounds what learning from less can do",
+        ),
     ),
 }
 
