@@ -2,9 +2,10 @@
 
 :func:`foresight` drives the SUMO junction like :func:`kit.control.evaluate.drive`, but it cheats in
 every way a real controller cannot: whenever a green may end and somebody waits for the other phase,
-it forks the whole simulation and plays each choice, *advance now* and *keep one more second* (or keep
-longer: ``holds_s``), each followed by a base policy (actuated control) for ``horizon_s`` seconds of the
-demand that is really coming, and applies the one that lost fewer vehicle- and pedestrian-seconds. It sees SUMO's full state
+it forks the whole simulation and plays each choice, *advance now* or *keep the green* 1, 5, 10 or 20 s
+(``holds_s``), each followed by a base policy (actuated control) for ``horizon_s`` seconds of the demand
+that is really coming, and advances only when that loses no more vehicle- and pedestrian-seconds than
+every hold. It sees SUMO's full state
 (every vehicle on every arm) and the future arrivals. This is one step of policy iteration on the base
 policy (a *rollout* controller, Bertsekas' term), so it should do better than the base, and the gap
 measures what perfect knowledge is worth here. No sensor could feed it; its figure tells a learned
@@ -118,7 +119,7 @@ def foresight(
     base: Policy | None = None,
     horizon_s: float = 90.0,
     pedestrian_weight: float = 1.0,
-    holds_s: tuple[float, ...] = (1.0,),
+    holds_s: tuple[float, ...] = (1.0, 5.0, 10.0, 20.0),
 ) -> Any:
     """Run the rollout controller on one demand seed and return its :class:`~kit.sim.sumo.junction.Results`.
 
