@@ -170,9 +170,10 @@ COLUMNS = (
 
 def format_table(rows: Sequence[Row]) -> str:
     """The table as text, one controller per line."""
-    head = f"{'controller':<13}" + "".join(f"{label:>11}" for _, label in COLUMNS)
+    width = max([13] + [len(row.name) + 1 for row in rows])
+    head = f"{'controller':<{width}}" + "".join(f"{label:>11}" for _, label in COLUMNS)
     lines = [head]
     for row in rows:
         r = row.results
-        lines.append(f"{row.name:<13}" + "".join(f"{getattr(r, key):>11.1f}" for key, _ in COLUMNS))
+        lines.append(f"{row.name:<{width}}" + "".join(f"{getattr(r, key):>11.1f}" for key, _ in COLUMNS))
     return "\n".join(lines)
