@@ -5,8 +5,8 @@ and (when ``kit/models/signal_policy.tflite`` is shipped) the learned policy run
 (mean and p95 delay, stops), per pedestrian (mean/p95 wait at the kerb), throughput; a whole day per seed.
 Two rows frame the learned one: ``actuated_kit``, the actuated rule fed only by what the kit senses (the
 learned policy's inputs), and with ``--foresight`` the rollout controller that sees SUMO's whole state and
-the coming demand (:mod:`kit.control.foresight`: what no controller of this junction can beat by much;
-it takes minutes per simulated day). ``--loops`` adds ``actuated_kit`` with a loop detector on other arms:
+the coming demand (:mod:`kit.control.foresight`: what knowing everything is worth on this junction;
+about 12 minutes per simulated day). ``--loops`` adds ``actuated_kit`` with a loop detector on other arms:
 which view would be worth a second sensor. Needs the ``[sumo]`` extra.
 
     python bench/control.py [--seeds 1000 1001 1002] [--hours 24] [--plot out/control.png] [--kit-world]

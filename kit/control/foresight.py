@@ -5,15 +5,14 @@ every way a real controller cannot: whenever a green may end and somebody waits 
 it forks the whole simulation and plays each choice, *advance now* or *keep the green* 1, 5, 10 or 20 s
 (``holds_s``), each followed by a base policy (actuated control) for ``horizon_s`` seconds of the demand
 that is really coming, and advances only when that loses no more vehicle- and pedestrian-seconds than
-every hold. It sees SUMO's full state
-(every vehicle on every arm) and the future arrivals. This is one step of policy iteration on the base
-policy (a *rollout* controller, Bertsekas' term), so it should do better than the base, and the gap
-measures what perfect knowledge is worth here. No sensor could feed it; its figure tells a learned
-policy's goal apart from what the junction's phase plan allows at all.
+every hold. It sees SUMO's full state (every vehicle on every arm) and the future arrivals. This is one
+step of policy iteration on the base policy (a *rollout* controller, Bertsekas' term), so it should do
+better than the base, and the gap measures what knowing everything is worth here. No sensor could feed
+it; its figure tells what the junction's phase plan allows apart from what a controller can see.
 
 It forks the process (Linux: a Pi, a laptop, CI). A child plays one choice, writes its cost to a
-pipe and exits without touching the parent's run (it reads its own copy of the demand file, and its trip output
-goes to /dev/null).
+pipe and exits without touching the parent's run (it reads its own copy of the demand file, and its
+trip output goes to /dev/null).
 
     >>> r = foresight(seed=990, start="2026-10-15T08:00:00", hours=0.05)     # doctest: +SKIP
     >>> r.mean_delay_s > 0                                                   # doctest: +SKIP
@@ -27,12 +26,10 @@ import struct
 from datetime import datetime
 from typing import Any
 
+from kit.control.actuated import ARMS, SERVED
 from kit.control.evaluate import Sensors, step
 from kit.control.phases import PhaseMachine, Policy
-from kit.errors import UsageError
-
-#: Sides of the junction each green serves (the others wait for the other green).
-SERVED = {"car_green": ("w2c", "e2c"), "ped_green": ("n2c", "s2c")}
+from kit.errors import KitRuntimeError, UsageError
 
 
 def _cost_of(junction: Any, pedestrian_weight: float) -> float:
@@ -101,12 +98,12 @@ def _forked_cost(junction, machine, sensors, base, hold_s, horizon_s, weight) ->
     os.close(read)
     _, status = os.waitpid(pid, 0)
     if len(data) != 8 or status != 0:
-        raise RuntimeError(f"a foresight rollout failed (exit status {status})")
+        raise KitRuntimeError(f"a foresight rollout failed (exit status {status})")
     return struct.unpack("d", data)[0]
 
 
 def _someone_waits(view) -> bool:
-    other = [arm for arm in ("w2c", "e2c", "n2c", "s2c") if arm not in SERVED[view.phase]]
+    other = [arm for arm in ARMS if arm not in SERVED[view.phase]]
     waiting = sum(view.queues.get(a, 0) + view.approaching.get(a, 0) for a in other)
     return bool(waiting or (view.phase == "car_green" and view.peds_waiting))
 
