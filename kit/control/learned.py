@@ -128,7 +128,9 @@ def adaptive_policy(path: str | Path | None = None):
     crossing was requested and for how long, and night mode. Those become the policy's features: a standing queue as
     the camera's *long* class on the kit's approach, a request as one pedestrian at the kerb, night as 02:00 and day
     as 12:00; arms the kit cannot see read empty. The controller's minimum green still holds (it never asks
-    before it), and every clearance keeps its stored time.
+    before it), every clearance keeps its stored time, and a crossing request is served once it has waited
+    ``ped_max_wait_s`` or the green has run ``max_green_s``, whatever the network says (the parameters a maker
+    sets bind a learned controller too).
 
         >>> from kit.control.adaptive import AdaptiveTimings, Observation
         >>> policy = adaptive_policy()
@@ -141,6 +143,8 @@ def adaptive_policy(path: str | Path | None = None):
         min_green = timings.night_min_green_s if obs.night else timings.min_green_s
         if obs.phase_s < min_green:
             return False  # the conflict monitor's minimum: not the network's to decide
+        if obs.ped_request and (obs.ped_wait_s >= timings.ped_max_wait_s or obs.phase_s >= timings.max_green_s):
+            return True  # the stored limits bind every controller: no network keeps a request waiting past them
         view = View(
             "car_green",
             obs.phase_s,

@@ -78,3 +78,41 @@ def test_a_short_training_run_exports_a_hostable_policy(tmp_path):
     want = result.model(x).numpy()[0]
     got = policy.values(View("car_green", 20.0, queues={"n2c": 5}, hour=8.0))
     assert np.allclose(got, want, atol=0.05 * (np.abs(want).max() + 1))  # int8 stays close to float
+
+
+def test_the_stored_limits_bind_the_learned_policy_in_the_app():
+    # A request with a queue standing: the network keeps the green early on; past the maker's limits it cannot.
+    from kit.control.adaptive import AdaptiveTimings, Observation
+    from kit.control.learned import adaptive_policy
+
+    policy = adaptive_policy()
+    timings = AdaptiveTimings()
+    early = [
+        Observation(phase_s=s, queue=True, ped_request=True, ped_wait_s=w, night=False)
+        for s in (12, 14, 16)
+        for w in (1, 2, 3)
+    ]
+    kept = [obs for obs in early if not policy(obs, timings)]
+    assert kept, "the network ends the green at once for every early request: nothing to cap here"
+    obs = kept[0]
+    late_wait = Observation(obs.phase_s, obs.queue, obs.ped_request, timings.ped_max_wait_s, obs.night)
+    long_green = Observation(timings.max_green_s, obs.queue, obs.ped_request, obs.ped_wait_s, obs.night)
+    assert policy(late_wait, timings) and policy(long_green, timings)
+    # and nobody waiting: the limits ask nothing of it (rest on green is the network's call, as the rule's)
+    rest = Observation(timings.max_green_s, True, False, 0.0, False)
+    assert policy(rest, timings) is learned_verdict(policy, rest)
+
+
+def learned_verdict(policy, obs) -> bool:
+    from kit.control.learned import LONG_QUEUE
+    from kit.control.phases import View
+
+    view = View(
+        "car_green",
+        obs.phase_s,
+        queues={"w2c": LONG_QUEUE if obs.queue else 0},
+        peds_waiting=0,
+        ped_wait_s=obs.ped_wait_s,
+        hour=12.0,
+    )
+    return policy.learned(view)
