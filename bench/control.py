@@ -6,11 +6,10 @@ and (when ``kit/models/signal_policy.tflite`` is shipped) the learned policy run
 Two rows frame the learned one: ``actuated_kit``, the actuated rule fed only by what the kit senses (the
 learned policy's inputs), and with ``--foresight`` the rollout controller that sees SUMO's whole state and
 the coming demand (:mod:`kit.control.foresight`: what knowing everything is worth on this junction;
-about 12 minutes per simulated day). ``--loops`` adds ``actuated_kit`` with a loop detector on other arms:
-which view would be worth a second sensor. Needs the ``[sumo]`` extra.
+about 12 minutes per simulated day). Needs the ``[sumo]`` extra.
 
     python bench/control.py [--seeds 1000 1001 1002] [--hours 24] [--plot out/control.png] [--kit-world]
-                            [--foresight] [--loops]
+                            [--foresight]
 """
 
 from __future__ import annotations
@@ -96,12 +95,6 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run the rollout controller with SUMO's full state and the coming demand (a yardstick; slow)",
     )
-    parser.add_argument(
-        "--loops",
-        action="store_true",
-        help="also run actuated_kit with a loop detector added on one arm, then on each side: which view is worth "
-        "a second sensor",
-    )
     args = parser.parse_args(argv)
     if not args.hours > 0:
         print(f"--hours={args.hours}: give a positive number of simulated hours", file=sys.stderr)
@@ -118,10 +111,6 @@ def main(argv: list[str] | None = None) -> int:
 
     policies = dict(baselines())
     policies["actuated_kit"] = kit_actuated()
-    if args.loops:
-        for loops in (("w2c",), ("e2c",), ("n2c", "s2c"), ("e2c", "n2c", "s2c")):
-            policy = kit_actuated(loops=loops)
-            policies[policy.__name__] = policy
     try:
         from kit.control.learned import LearnedPolicy, shipped_policy
 
@@ -140,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(format_table(rows))
     by_name = {r.name: r.results for r in rows}
-    # The goal is measured against the table's baselines; actuated_kit (with or without added loops) and foresight
+    # The goal is measured against the table's baselines; actuated_kit and foresight
     # are studies of what seeing more is worth, not controllers of the goal.
     best = min((r for r in rows if r.name in baselines()), key=lambda r: r.results.mean_delay_s)
     print(

@@ -16,7 +16,6 @@ on the other phase, or at the maximum green. With nobody waiting elsewhere it re
 from __future__ import annotations
 
 from kit.control.phases import Policy, View
-from kit.errors import UsageError
 
 SERVED = {"car_green": ("w2c", "e2c"), "ped_green": ("n2c", "s2c")}
 ARMS = ("w2c", "e2c", "n2c", "s2c")
@@ -43,35 +42,29 @@ def actuated(max_car_green_s: float = 60.0, max_side_green_s: float = 30.0) -> P
     return policy
 
 
-def kit_actuated(max_car_green_s: float = 60.0, max_side_green_s: float = 30.0, loops: tuple[str, ...] = ()) -> Policy:
+def kit_actuated(max_car_green_s: float = 60.0, max_side_green_s: float = 30.0) -> Policy:
     """The same gap-out rule fed only by what the kit senses (the learned policy's inputs, no loops).
 
-    Per arm the camera model's queue class (empty, short, long) stands for the queue; on the kit's own
-    approach the ultrasonic echo also tells a car still driving in (nearer than the standing queue's tail);
-    the PIR tells someone at the kerb. The other arms' moving cars are invisible to it, as to the learned
-    policy: the gap between this row and :func:`actuated` on the table is what the loops are worth.
-    ``loops`` adds an upstream loop on those arms (moving cars counted as actuated control counts them; on the
-    kit's approach it replaces the echo): which arm's view is worth a second sensor.
+    Per arm the camera model's queue class (empty, short, long) stands for the queue and the cars it sees
+    driving in (within its 8 car lengths of each arm) for the loop; on the kit's own approach the ultrasonic
+    echo also tells a car still driving in; the PIR tells someone at the kerb. The gap between this row and
+    :func:`actuated` on the table is what seeing 60 m of each arm instead of a loop 40 m out is worth, for
+    the same rule.
 
         >>> policy = kit_actuated()
         >>> policy(View("car_green", 15.0, queues={"n2c": 2}, echo_m=0.6))   # a car drives in on w2c
+        False
+        >>> policy(View("car_green", 15.0, queues={"n2c": 2}, moving={"e2c": (48.0,)}))   # and one on e2c
         False
         >>> policy(View("car_green", 15.0, queues={"n2c": 2}))                # no flow seen: a gap
         True
     """
     from kit.control.learned import camera_class, car_driving_in
 
-    unknown = set(loops) - set(ARMS)
-    if unknown:
-        raise UsageError(f"loops={loops!r}: {sorted(unknown)} are not arms of the junction; use {', '.join(ARMS)}")
-
     def policy(view: View) -> bool:
-        present = {a: camera_class(view.queues.get(a, 0)) for a in ARMS}
-        for arm in ARMS:
-            present[arm] += (
-                view.approaching.get(arm, 0) if arm in loops else (car_driving_in(view) if arm == "w2c" else 0)
-            )
+        present = {a: camera_class(view.queues.get(a, 0)) + len(view.moving.get(a, ())) for a in ARMS}
+        present["w2c"] += car_driving_in(view)
         return _gap_out(view, present, 1 if view.peds_waiting else 0, max_car_green_s, max_side_green_s)
 
-    policy.__name__ = "actuated_kit" + "".join(f"+{arm}" for arm in loops)
+    policy.__name__ = "actuated_kit"
     return policy

@@ -22,6 +22,8 @@ from typing import Any
 from kit.control.phases import Minimums, PhaseMachine, Policy, View
 from kit.errors import UsageError
 
+ARMS = ("w2c", "e2c", "n2c", "s2c")
+
 DEFAULT_START = "2026-10-15T00:00:00"
 
 
@@ -46,12 +48,13 @@ class Sensors:
             phase=machine.phase,
             phase_s=machine.phase_s,
             queues=j.queues(),
-            approaching={arm: j.approaching(arm) for arm in ("w2c", "e2c", "n2c", "s2c")} if self.detectors else {},
+            approaching={arm: j.approaching(arm) for arm in ARMS} if self.detectors else {},
             vehicles=j.vehicles() if self.detectors else {},
             peds_waiting=waiting,
             ped_wait_s=0.0 if self.request_since is None else j.elapsed - self.request_since,
             hour=now.hour + now.minute / 60 + now.second / 3600,
             echo_m=j.echo_m("w2c") if hasattr(j, "echo_m") else None,
+            moving={arm: j.moving(arm) for arm in ARMS} if hasattr(j, "moving") else {},
         )
 
 

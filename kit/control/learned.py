@@ -1,17 +1,19 @@
 """The learned signal policy on the device: what it sees, and how ModelHost runs it.
 
 The policy sees only what the kit can sense, never SUMO's ground truth: per arm the camera model's
-queue class (empty / short / long, :data:`kit.ml.data.QUEUE_CLASSES`), the ultrasonic sensor's queue
-on the kit's own approach (it saturates at 8 cars), whether the PIR sees someone at the kerb and how
-long the oldest crossing request has waited (the button's timer), the controller's own phase and
-time in phase, and the time of day. It answers with two action values, *keep* and *advance*; the
+queue class (empty / short / long, :data:`kit.ml.data.QUEUE_CLASSES`) and the cars it sees driving in
+(how many, and how near the nearest is, within :data:`CAMERA_REACH_M` of the stop line: the 8 car
+lengths of lane the kit's model junction has), the ultrasonic sensor's queue on the kit's own approach
+(it saturates at 8 cars) and its echo, whether the PIR sees someone at the kerb and how long the oldest
+crossing request has waited (the button's timer), the controller's own phase and time in phase, and
+the time of day. It answers with two action values, *keep* and *advance*; the
 :class:`~kit.control.phases.PhaseMachine` applies *advance* only past the minimum green, so the
 conflict monitor's rules hold whatever the network says.
 
     >>> from kit.control.phases import View
     >>> x = features(View("car_green", 15.0, queues={"w2c": 5, "e2c": 0, "n2c": 2, "s2c": 0}, hour=8.0))
     >>> x.shape, x.dtype.name
-    ((21,), 'float32')
+    ((29,), 'float32')
     >>> policy = LearnedPolicy(shipped_policy())     # kit/models/signal_policy.tflite, int8
     >>> policy(View("car_green", 15.0, queues={"w2c": 0, "e2c": 0, "n2c": 6, "s2c": 4}, peds_waiting=2,
     ...             ped_wait_s=50.0, hour=8.0))
@@ -26,12 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from kit.control.phases import View
+from kit.sim.sumo.junction import CAMERA_REACH_M
 from kit.sim.world import CAR_SPACING_M, LANE_M, MIN_ECHO_M
 
 ARMS = ("w2c", "e2c", "n2c", "s2c")
 LONG_QUEUE = 4  # as kit.ml.data.LONG_QUEUE: the camera model calls 4+ cars a long queue
 ULTRASONIC_CARS = 8  # 1.6 m lane / 0.2 m per model car: beyond 8 the echo is at its floor
-N_FEATURES = 1 + 1 + 3 * len(ARMS) + 1 + 1 + 1 + 2 + 2
+N_FEATURES = 1 + 1 + 3 * len(ARMS) + 1 + 1 + 1 + 2 + 2 + 2 * len(ARMS)
+MOVING_CARS = 4  # the camera's count of cars driving in saturates here
 POLICY_NAME = "signal_policy"
 ACTIONS = ("keep", "advance")
 
@@ -57,7 +61,29 @@ def features(view: View) -> np.ndarray:
     # The ultrasonic echo: the nearest vehicle to the sensor, standing or still driving in.
     x[k + 5] = _echo(view) / LANE_M
     x[k + 6] = float(car_driving_in(view))
+    # The camera's view of each arm's moving cars: how many, and how near the nearest is to the stop line.
+    k += 7
+    for i, arm in enumerate(ARMS):
+        moving = view.moving.get(arm, ())
+        x[k + 2 * i] = min(len(moving), MOVING_CARS) / MOVING_CARS
+        x[k + 2 * i + 1] = min(moving[0], CAMERA_REACH_M) / CAMERA_REACH_M if moving else 1.0
     return x
+
+
+#: The longest green a learned policy may hold while the other phase has someone waiting (actuated control's maxima).
+MAX_GREEN_S = {"car_green": 60.0, "ped_green": 30.0}
+SERVED = {"car_green": ("w2c", "e2c"), "ped_green": ("n2c", "s2c")}
+
+
+def past_max_green(view: View) -> bool:
+    """True once the green has run its :data:`MAX_GREEN_S` and the kit sees someone waiting for the other phase
+    (a queue or a car driving in on the camera, or someone at the kerb during the car green): then the green ends
+    whatever the network says, as every signal controller's maximum green ends it."""
+    if view.phase not in MAX_GREEN_S or view.phase_s < MAX_GREEN_S[view.phase]:
+        return False
+    other = [arm for arm in ARMS if arm not in SERVED[view.phase]]
+    seen = any(view.queues.get(arm, 0) or view.moving.get(arm) for arm in other)
+    return seen or (view.phase == "car_green" and view.peds_waiting > 0)
 
 
 def _echo(view: View) -> float:
@@ -86,12 +112,13 @@ class LearnedPolicy:
     """A keep/advance policy from a ``.tflite`` file, run by :class:`kit.ml.host.ModelHost`.
 
     :param path: the policy file (input ``features`` of :data:`N_FEATURES` floats; one output of 2 action values).
+    :param content: the file's bytes, when they are already in memory (``path`` then only names them).
     """
 
-    def __init__(self, path: str | Path, *, num_threads: int = 1) -> None:
+    def __init__(self, path: str | Path, *, num_threads: int = 1, content: bytes | None = None) -> None:
         from kit.ml.host import ModelHost, ModelInputError
 
-        self.host = ModelHost(path, num_threads=num_threads)
+        self.host = ModelHost(path, num_threads=num_threads, content=content)
         if self.host.input.shape[1:] != (N_FEATURES,):
             raise ModelInputError(
                 f"{path} takes input of shape {self.host.input.shape[1:]}; a signal policy "
@@ -105,6 +132,8 @@ class LearnedPolicy:
         return self.host.run(features(view)[None, :])[self.output][0]
 
     def __call__(self, view: View) -> bool:
+        if past_max_green(view):
+            return True
         q = self.values(view)
         return bool(q[1] > q[0])
 

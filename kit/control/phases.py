@@ -74,6 +74,8 @@ class View:
     hour: float = 12.0  #: local time of day
     #: the ultrasonic sensor's reading on the kit's approach (model metres; None: the tail of ``queues["w2c"]``)
     echo_m: float | None = None
+    #: per arm, how far from the stop line each car the camera sees driving in is (m, nearest first)
+    moving: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 Policy = Callable[[View], bool]

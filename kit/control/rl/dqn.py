@@ -1,6 +1,6 @@
 """Train the kit's signal policy: a small double DQN in Keras, exported to an int8 ``.tflite``.
 
-The network is tiny (21 features -> 64 -> 64 -> 2 action values), so the int8 file is a few KB and a
+The network is tiny (29 features -> 64 -> 64 -> 2 action values), so the int8 file is a few KB and a
 decision takes microseconds on the device. Targets are 3-step double-DQN returns; after exploration,
 snapshots are scored on a validation day (a demand seed neither trained on nor held out) and the best one
 is kept. Training runs on one CPU thread with every random stream seeded, so one command and one seed
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from kit import progress
-from kit.control.learned import ACTIONS, N_FEATURES, POLICY_NAME, features
+from kit.control.learned import ACTIONS, N_FEATURES, POLICY_NAME
 from kit.control.rl.env import VALIDATION_SEEDS, VEHICLE_SIGNALS, Reward, SignalEnv, delay_reward
 
 
@@ -68,22 +68,41 @@ def _forward(weights: list[np.ndarray], x: np.ndarray) -> np.ndarray:
     return h @ weights[-2] + weights[-1]
 
 
+def centred(model: Any) -> Any:
+    """The same network with its two action values centred on their mean (what :func:`export` converts).
+
+    The choice is the same (argmax ignores a common offset), but an int8 output then spends its 256 steps on
+    the difference between *keep* and *advance*, not on the values' common level (tens of units at a busy
+    hour): quantized uncentred, the two values of a busy moment fall on the same step, read as a tie, and the
+    policy keeps a green without end. The centring is folded into the last layer's weights.
+    """
+    out = build_model(model.layers[1].units, 0)
+    weights = model.get_weights()
+    centre = np.eye(len(ACTIONS), dtype=np.float32) - 1.0 / len(ACTIONS)
+    out.set_weights([*weights[:-2], weights[-2] @ centre, weights[-1] @ centre])
+    return out
+
+
 #: The crossing's goal in the selection score: a pedestrian p95 wait past it costs half a second of delay per second.
 PED_P95_S = 25.0
 
 
-def validation_score(weights: list[np.ndarray], *, seeds=VALIDATION_SEEDS, hours: float = 24.0) -> tuple[float, dict]:
+def validation_score(
+    model: Any, representative: np.ndarray, *, seeds=VALIDATION_SEEDS, hours: float = 24.0
+) -> tuple[float, dict]:
     """Score a snapshot of the Q-network (lower is better) on validation demand, never on held-out seeds.
 
-    The greedy policy of ``weights`` drives whole days of ``seeds``; the score is the mean vehicle delay plus half
-    of any pedestrian p95 wait beyond :data:`PED_P95_S` (the goal: less delay, the crossing no worse off).
+    The snapshot is scored as the device would run it: exported to int8 (calibrated on ``representative``
+    observations) and run by ModelHost. Its greedy policy drives whole days of ``seeds``; the score is the mean
+    vehicle delay plus half of any pedestrian p95 wait beyond :data:`PED_P95_S` (the goal: less delay, the
+    crossing no worse off).
     """
     from kit.control.evaluate import evaluate
+    from kit.control.learned import LearnedPolicy
+    from kit.ml import tflite
 
-    def policy(view) -> bool:
-        q = _forward(weights, features(view)[None, :])[0]
-        return bool(q[1] > q[0])
-
+    content = tflite.convert(centred(model), "int8", representative=representative)
+    policy = LearnedPolicy(f"{POLICY_NAME}.tflite", content=content)
     r = evaluate(policy, seeds=list(seeds), hours=hours, detectors=False)
     return r.mean_delay_s + 0.5 * max(0.0, r.p95_ped_wait_s - PED_P95_S), r.row()
 
@@ -163,7 +182,9 @@ def train(
 
     def _check(step: int) -> None:
         w = model.get_weights()
-        score, row = validation_score(w, hours=validate_hours)
+        filled = min(step, size)
+        sample = S[np.random.default_rng(step).choice(filled, size=min(1000, filled), replace=False)]
+        score, row = validation_score(model, sample, hours=validate_hours)
         snapshots.append(
             {
                 "step": step,
@@ -178,7 +199,7 @@ def train(
                 f"pedestrian p95 {row['p95_ped_wait_s']} s)"
             )
         if not best or score < best[0]:
-            best[:] = [score, step, w]
+            best[:] = [score, step, w, sample]  # the sample too: the exported file is the one scored
 
     started = time.perf_counter()
     for t in progress.bar(range(steps), desc="DQN training", unit="decision"):
@@ -188,6 +209,7 @@ def train(
         else:
             action = int(np.argmax(_forward(weights, obs[None, :])[0]))
         obs2, r, done, _, info = env.step(action)
+        action = info.get("action", action)  # what the junction did (a maximum green may have overridden a keep)
         i, g = t % size, gamma ** info["seconds"]
         for j in pending:  # this episode's last decisions still collect rewards (n-step returns)
             R[j] += D[j] * r
@@ -227,7 +249,7 @@ def train(
             _check(steps)
         model.set_weights(best[2])
     filled = min(steps, size)
-    sample = S[rng.choice(filled, size=min(1000, filled), replace=False)]
+    sample = best[3] if best else S[rng.choice(filled, size=min(1000, filled), replace=False)]
     settings = dict(
         seed=seed,
         steps=steps,
@@ -261,7 +283,7 @@ def export(result: TrainResult, path: str | Path) -> Path:
     from kit.ml import tflite
 
     path = Path(path)
-    tflite.convert(result.model, "int8", representative=result.observations, path=path)
+    tflite.convert(centred(result.model), "int8", representative=result.observations, path=path)
     return path
 
 

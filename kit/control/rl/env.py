@@ -10,7 +10,7 @@ signal, never an input of the policy on the device.
     >>> env = SignalEnv(minutes=5)
     >>> obs, info = env.reset(seed=0)
     >>> obs.shape
-    (21,)
+    (29,)
     >>> obs, reward, done, truncated, info = env.step(1)
     >>> reward <= 0 and not done
     True
@@ -28,7 +28,7 @@ import numpy as np
 
 from kit.control.evaluate import Sensors
 from kit.control.evaluate import step as control_step
-from kit.control.learned import N_FEATURES, features
+from kit.control.learned import N_FEATURES, features, past_max_green
 from kit.control.phases import Minimums, PhaseMachine
 from kit.errors import UsageError
 from kit.sim.sumo.demand import HELD_OUT_SEEDS
@@ -36,7 +36,7 @@ from kit.sim.sumo.demand import HELD_OUT_SEEDS
 #: Demand seeds for training episodes (the held-out seeds are never among them).
 TRAIN_SEEDS = range(0, 990)
 #: Demand seeds to choose among a training run's snapshots (neither trained on nor held out).
-VALIDATION_SEEDS = (990,)
+VALIDATION_SEEDS = (990, 991, 992)
 #: Start hours of training episodes with their weights (the peaks matter most; night is easy).
 START_HOURS = {h: (3 if 6 <= h <= 19 else 1) for h in range(24)}
 assert not set(TRAIN_SEEDS) & set(HELD_OUT_SEEDS) and not set(VALIDATION_SEEDS) & set(HELD_OUT_SEEDS)
@@ -70,7 +70,9 @@ class SignalEnv(gym.Env):
         measure as delay.
 
     ``step`` returns the reward summed over the seconds it covered, and ``info["seconds"]``, so a
-    learner can discount by time (a step that runs a whole clearance lasts longer than a *keep*).
+    learner can discount by time (a step that runs a whole clearance lasts longer than a *keep*), and
+    ``info["action"]``, the action taken: past :data:`~kit.control.learned.MAX_GREEN_S` with someone waiting
+    a *keep* becomes *advance*, as on the device.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
@@ -121,7 +123,8 @@ class SignalEnv(gym.Env):
         self.sensors = Sensors(self.junction, detectors=False)  # the policy reads the kit's sensors only
         self._end = self.minutes * 60
         reward, done = self._run_until_decision()
-        return features(self.sensors.view(self.machine)), {"demand_seed": demand, "start": start}
+        self.view = self.sensors.view(self.machine)
+        return features(self.view), {"demand_seed": demand, "start": start}
 
     def _tick(self, advance: bool) -> float:
         j = self.junction
@@ -143,14 +146,17 @@ class SignalEnv(gym.Env):
 
     def step(self, action: int):
         began = self.junction.elapsed
+        if past_max_green(self.view):
+            action = 1  # the maximum green ends it, as on the device (LearnedPolicy): learn from what happened
         reward = self._tick(bool(action))
         if not action:  # keep: hold the green for keep_s before asking again
             while self.junction.elapsed - began < self.keep_s - 1e-9 and self.junction.elapsed < self._end:
                 reward += self._tick(False)
         more, done = self._run_until_decision()
         reward += more
-        obs = features(self.sensors.view(self.machine))
-        return obs, float(reward), bool(done), False, {"seconds": self.junction.elapsed - began}
+        self.view = self.sensors.view(self.machine)
+        info = {"seconds": self.junction.elapsed - began, "action": int(action)}
+        return features(self.view), float(reward), bool(done), False, info
 
     def close(self) -> None:
         self._close_run()

@@ -32,7 +32,7 @@ from kit.errors import KitRuntimeError, UsageError
 from kit.sim.sumo import require
 from kit.sim.sumo.demand import ARM_SHARE, arrivals, write_routes
 from kit.sim.sumo.network import build_network
-from kit.sim.world import _parse_start
+from kit.sim.world import CAR_SPACING_M, LANE_M, MIN_ECHO_M, _parse_start
 
 TLS = "C"
 ARMS = tuple(ARM_SHARE)  # w2c, e2c, n2c, s2c
@@ -40,6 +40,8 @@ MAIN = ("w2c", "e2c")
 SIDE = ("n2c", "s2c")
 SIDE_AMBER_S = 3.0
 CAR_LENGTH_M = 7.5  # a SUMO passenger car and its gap: one queued car
+#: How far up each arm the kit sees cars (camera) or the ultrasonic reaches: the model junction's 8 car lengths.
+CAMERA_REACH_M = LANE_M / CAR_SPACING_M * CAR_LENGTH_M
 CAR_LETTERS = {"green": "G", "amber": "y", "red": "r", "red_amber": "u", "off": "O", "invalid": "r"}
 
 
@@ -267,6 +269,23 @@ class SumoJunction:
             if length - vehicle.getLanePosition(v) <= within_m and vehicle.getSpeed(v) > 0.1
         )
 
+    def moving(self, arm: str, reach_m: float = CAMERA_REACH_M) -> tuple[float, ...]:
+        """How far from the stop line each moving vehicle on ``arm`` is, nearest first, within ``reach_m``.
+
+        What the kit's camera model sees of an arm's traffic beside its queue class: cars in view that are
+        driving (told from two successive frames), not SUMO's whole lane.
+        """
+        lane = self._lanes[arm]
+        length = self._sumo.lane.getLength(lane)
+        vehicle = self._sumo.vehicle
+        return tuple(
+            sorted(
+                d
+                for v in self._sumo.lane.getLastStepVehicleIDs(lane)
+                if (d := length - vehicle.getLanePosition(v)) <= reach_m and vehicle.getSpeed(v) > 0.1
+            )
+        )
+
     def echo_m(self, arm: str = "w2c") -> float:
         """What the kit's ultrasonic sensor reads on ``arm``, in the kit's model metres.
 
@@ -275,11 +294,9 @@ class SumoJunction:
         the tail of a standing queue or a car still driving in. With the range empty it reads the full
         lane. Its scale is the World's: one car length (7.5 m here) is 0.2 m of model lane.
         """
-        from kit.sim.world import CAR_SPACING_M, LANE_M, MIN_ECHO_M
-
         lane = self._lanes[arm]
         length = self._sumo.lane.getLength(lane)
-        reach = LANE_M / CAR_SPACING_M * CAR_LENGTH_M  # the sensor's range in SUMO metres
+        reach = CAMERA_REACH_M  # the sensor's range in SUMO metres
         vehicle = self._sumo.vehicle
         farthest = -1.0
         for v in self._sumo.lane.getLastStepVehicleIDs(lane):

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import pytest
-
 from kit.control.actuated import actuated
 from kit.control.classic import fixed_time, kit_adaptive
 from kit.control.max_pressure import max_pressure, pressures
@@ -52,17 +50,13 @@ def test_max_pressure_serves_the_heavier_phase_and_caps_the_pedestrians_wait():
     assert policy(view("ped_green", 8.0, vehicles=(5, 0, 1, 0)))
 
 
-def test_actuated_on_the_kits_sensors_sees_only_what_the_kit_sees_unless_given_a_loop():
+def test_actuated_on_the_kits_sensors_sees_only_what_the_kit_sees():
     from kit.control.actuated import kit_actuated
-    from kit.errors import UsageError
 
-    # Cars driving in on the opposite arm, one waiting on the side road: loops see the flow, the kit does not.
+    # Cars driving in on the opposite arm, one waiting on the side road: the loops and the camera see the flow.
     view = View("car_green", 15.0, queues={"n2c": 1}, approaching={"e2c": 3})
     assert actuated()(view) is False
-    assert kit_actuated()(view) is True
-    assert kit_actuated(loops=("e2c",))(view) is False
-    assert kit_actuated(loops=("e2c",)).__name__ == "actuated_kit+e2c"
+    assert kit_actuated()(view) is True  # the loops' count is not the kit's: it sees the camera's view
+    assert kit_actuated()(View("car_green", 15.0, queues={"n2c": 1}, moving={"e2c": (20.0, 35.0)})) is False
     # a standing queue shows to the camera as a class: five or fifty cars look the same, and both hold the green
     assert kit_actuated()(View("car_green", 15.0, queues={"n2c": 1, "e2c": 5})) is False
-    with pytest.raises(UsageError, match="not arms"):
-        kit_actuated(loops=("north",))

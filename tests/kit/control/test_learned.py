@@ -17,7 +17,8 @@ def test_features_are_the_kits_sensors_only():
     x = features(base)
     assert x.shape == (N_FEATURES,) and x.dtype == np.float32
     assert [camera_class(n) for n in (0, 1, 3, 4, 40)] == [0, 1, 1, 2, 2]
-    # Ground truth the kit cannot see changes nothing: moving vehicles, exact counts within a camera class.
+    # Ground truth the kit cannot see changes nothing: the loops' and the whole arm's counts, exact counts within
+    # a camera class.
     hidden = View(
         "car_green",
         30.0,
@@ -40,6 +41,11 @@ def test_features_are_the_kits_sensors_only():
     assert np.array_equal(features(dataclasses.replace(base, echo_m=queue_echo(2))), x)
     coming = features(View("car_green", 30.0, queues={"w2c": 0}, echo_m=0.9))
     assert not np.array_equal(coming, features(View("car_green", 30.0, queues={"w2c": 0})))
+    # The camera's cars driving in show on every arm: how many (up to four) and how near the nearest is.
+    seen = [features(dataclasses.replace(base, moving={"e2c": m})) for m in ((50.0,), (10.0,), (10.0, 30.0))]
+    assert not any(np.array_equal(a, b) for a, b in ((seen[0], x), (seen[0], seen[1]), (seen[1], seen[2])))
+    many = features(dataclasses.replace(base, moving={"n2c": (5.0, 9.0, 20.0, 30.0, 41.0)}))
+    assert np.array_equal(many, features(dataclasses.replace(base, moving={"n2c": (5.0, 9.0, 20.0, 30.0, 55.0)})))
 
 
 def test_the_shipped_policy_is_small_int8_and_matches_its_card():
@@ -61,7 +67,7 @@ def test_the_shipped_policy_is_small_int8_and_matches_its_card():
 def test_a_short_training_run_exports_a_hostable_policy(tmp_path):
     pytest.importorskip("libsumo", reason="SUMO is the optional [sumo] extra")
     pytest.importorskip("tensorflow", reason="training needs the [train] extra")
-    from kit.control.rl.dqn import export, train
+    from kit.control.rl.dqn import centred, export, train
 
     # Snapshots scored on a few minutes of validation demand (the shipped run scores whole days).
     short = dict(seed=3, steps=300, warmup=60, minutes=4, validate_every=60, validate_hours=0.05, log=None)
@@ -75,7 +81,7 @@ def test_a_short_training_run_exports_a_hostable_policy(tmp_path):
     policy = LearnedPolicy(path)
     assert policy.host.quantized and path.stat().st_size < 100_000
     x = features(View("car_green", 20.0, queues={"n2c": 5}, hour=8.0))[None, :]
-    want = result.model(x).numpy()[0]
+    want = centred(result.model)(x).numpy()[0]  # the file holds the centred action values
     got = policy.values(View("car_green", 20.0, queues={"n2c": 5}, hour=8.0))
     assert np.allclose(got, want, atol=0.05 * (np.abs(want).max() + 1))  # int8 stays close to float
 
@@ -116,3 +122,28 @@ def learned_verdict(policy, obs) -> bool:
         hour=12.0,
     )
     return policy.learned(view)
+
+
+def test_the_int8_export_keeps_the_float_networks_choices(tmp_path):
+    # Two action values tens of units below zero that differ by a few tenths (a busy hour's values): quantized
+    # as they are, both fall on one int8 step and read as a tie ("keep"); centred, the difference has the steps.
+    pytest.importorskip("tensorflow", reason="exporting needs the [train] extra")
+    from kit.control.rl.dqn import build_model, centred
+    from kit.ml import tflite
+
+    model = build_model(hidden=8, seed=0)
+    rng = np.random.default_rng(0)
+    weights = model.get_weights()
+    weights[-2] = rng.normal(0, 0.02, weights[-2].shape).astype(np.float32)
+    weights[-1] = np.array([-40.0, -40.0], np.float32)
+    model.set_weights(weights)
+    x = rng.uniform(0, 1, (400, N_FEATURES)).astype(np.float32)
+    want = np.argmax(model.predict(x, verbose=0), axis=1)
+    assert 0.2 < want.mean() < 0.8, "both choices occur"
+
+    def choices(network, name):
+        policy = LearnedPolicy(tmp_path / name, content=tflite.convert(network, "int8", representative=x))
+        return np.array([np.argmax(policy.host.run(row[None, :])[policy.output][0]) for row in x])
+
+    assert (choices(centred(model), "centred.tflite") == want).mean() >= 0.97
+    assert (choices(model, "raw.tflite") == want).mean() < 0.9  # what the centring is for
