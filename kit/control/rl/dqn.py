@@ -2,15 +2,15 @@
 
 The network is tiny (29 features -> 64 -> 64 -> 2 action values), so the int8 file is a few KB and a
 decision takes microseconds on the device. Targets are 3-step double-DQN returns; after exploration,
-snapshots are scored on a validation day (a demand seed neither trained on nor held out) and the best one
-is kept. Training runs on one CPU thread with every random stream seeded, so one command and one seed
-give one policy:
+snapshots are exported to int8 as the device runs them and scored on validation days (demand seeds neither
+trained on nor held out), and the best one is kept. Training runs on one CPU thread with every random
+stream seeded, so one command and one seed give one policy:
 
-    nice python -m kit.control.rl.dqn --seed 0 --steps 60000 --out kit/models/signal_policy.tflite
+    nice python -m kit.control.rl.dqn --seed 0 --steps 60000 --tries 3 --out kit/models/signal_policy.tflite
 
 (then the held-out days for the card; the shipped policy and its card, ``kit/models/signal_policy.json``,
 were made by that command, and the card records how long it took). ``--tries 3`` trains seeds 0, 1 and 2 and
-keeps the best of them on the validation day (every try's score on the card); ``--vehicles time_lost`` makes the
+keeps the best of them on the validation days (every try's score on the card); ``--vehicles time_lost`` makes the
 reward count the seconds vehicles lose instead of the vehicles standing still.
 A short run is what lab 10 does:
 

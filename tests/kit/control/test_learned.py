@@ -147,3 +147,27 @@ def test_the_int8_export_keeps_the_float_networks_choices(tmp_path):
 
     assert (choices(centred(model), "centred.tflite") == want).mean() >= 0.97
     assert (choices(model, "raw.tflite") == want).mean() < 0.9  # what the centring is for
+
+
+def test_a_maximum_green_ends_the_green_whatever_the_network_says(tmp_path):
+    pytest.importorskip("tensorflow", reason="exporting needs the [train] extra")
+    from kit.control.learned import MAX_GREEN_S
+    from kit.control.rl.dqn import build_model, centred
+    from kit.ml import tflite
+
+    model = build_model(hidden=8, seed=0)  # a network that always says keep
+    weights = model.get_weights()
+    weights[-2][:] = 0.0
+    weights[-1][:] = (5.0, -5.0)
+    model.set_weights(weights)
+    x = np.random.default_rng(0).uniform(0, 1, (50, N_FEATURES)).astype(np.float32)
+    policy = LearnedPolicy(tmp_path / "keep.tflite", content=tflite.convert(centred(model), "int8", representative=x))
+    limit = MAX_GREEN_S["car_green"]
+    side = {"n2c": 1}
+    assert not policy(View("car_green", limit - 1, queues=side))  # before the maximum: the network's call
+    assert policy(View("car_green", limit, queues=side))  # a car waits on the side road
+    assert policy(View("car_green", limit, moving={"s2c": (30.0,)}))  # one drives in there
+    assert policy(View("car_green", limit, peds_waiting=1))  # someone at the kerb
+    assert not policy(View("car_green", limit + 60, queues={"w2c": 5, "e2c": 3}))  # nobody waits elsewhere: rest
+    assert policy(View("ped_green", MAX_GREEN_S["ped_green"], queues={"w2c": 1}))
+    assert not policy(View("ped_green", MAX_GREEN_S["ped_green"], peds_waiting=3))  # the walk serves them already

@@ -33,6 +33,21 @@ def test_episodes_are_seeded_and_never_use_held_out_demand():
     assert keep[1] != a[1]
 
 
+def test_a_keep_past_the_maximum_green_is_an_advance_and_the_agent_is_told():
+    from kit.control.learned import past_max_green
+
+    env = SignalEnv(minutes=20)
+    env.reset(seed=3)
+    forced, done = [], False
+    while not done:
+        due = past_max_green(env.view)
+        _, _, done, _, info = env.step(0)  # an agent that always keeps
+        assert info["action"] == int(due)
+        forced.append(due)
+    env.close()
+    assert any(forced), "no green reached its maximum with someone waiting in 20 minutes of keeping"
+
+
 def test_observations_are_the_kits_sensors_and_rewards_punish_waiting():
     env = SignalEnv(minutes=5)
     obs, _ = env.reset(seed=1)
