@@ -81,10 +81,11 @@ def noise(homes, request) -> dict[str, list[str]]:
     work); the largest notebooks first, so that the last one to start is a short one."""
     from concurrent.futures import ThreadPoolExecutor
 
+    # The session holds other tests and doctests too (no callspec): keep this test's own parameters.
     selected = {
         item.callspec.params["lab"]
         for item in request.session.items
-        if item.originalname == "test_solution_prints_no_errors_warnings_or_library_logs"
+        if getattr(item, "originalname", None) == "test_solution_prints_no_errors_warnings_or_library_logs"
     }
     paths = [p for p in solution_notebooks(SOLUTIONS) if p.stem in selected]
     paths.sort(key=lambda p: p.stat().st_size, reverse=True)
