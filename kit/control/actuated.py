@@ -39,6 +39,7 @@ def actuated(max_car_green_s: float = 60.0, max_side_green_s: float = 30.0) -> P
         return _gap_out(view, present, view.peds_waiting, max_car_green_s, max_side_green_s)
 
     policy.__name__ = "actuated"
+    policy.sees_moving = False  # never reads View.moving: drive() skips the camera's view
     return policy
 
 

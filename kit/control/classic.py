@@ -37,6 +37,7 @@ def fixed_time(car_green_s: float = 20.0, ped_green_s: float = 7.0) -> Policy:
         return view.phase_s >= (car_green_s if view.phase == "car_green" else ped_green_s) - 1e-9
 
     policy.__name__ = "fixed"
+    policy.sees_moving = False  # never reads View.moving: drive() skips the camera's view
     return policy
 
 
@@ -58,4 +59,5 @@ def kit_adaptive(timings: AdaptiveTimings | None = None) -> Policy:
         return actuated_policy(obs, timings)
 
     policy.__name__ = "adaptive"
+    policy.sees_moving = False  # never reads View.moving: drive() skips the camera's view
     return policy

@@ -30,10 +30,12 @@ DEFAULT_START = "2026-10-15T00:00:00"
 class Sensors:
     """Turns a junction's detectors into a :class:`View` and keeps the crossing request's timer."""
 
-    def __init__(self, junction: Any, *, detectors: bool = True) -> None:
+    def __init__(self, junction: Any, *, detectors: bool = True, moving: bool = True) -> None:
         self.junction = junction
         # False: skip the baselines' loops and lane-area counts (a learned policy never reads them).
         self.detectors = detectors
+        # False: skip the camera's cars driving in (a baseline never reads them; they cost more than a step of SUMO).
+        self.moving = moving
         self.request_since: float | None = None
 
     def view(self, machine: PhaseMachine) -> View:
@@ -54,7 +56,7 @@ class Sensors:
             ped_wait_s=0.0 if self.request_since is None else j.elapsed - self.request_since,
             hour=now.hour + now.minute / 60 + now.second / 3600,
             echo_m=j.echo_m("w2c") if hasattr(j, "echo_m") else None,
-            moving={arm: j.moving(arm) for arm in ARMS} if hasattr(j, "moving") else {},
+            moving={arm: j.moving(arm) for arm in ARMS} if self.moving and hasattr(j, "moving") else {},
         )
 
 
@@ -69,7 +71,7 @@ def drive(
 ) -> PhaseMachine:
     """Control ``junction`` with ``policy`` for ``seconds`` (one decision per SUMO step)."""
     machine = PhaseMachine(minimums)
-    sensors = Sensors(junction, detectors=detectors)
+    sensors = Sensors(junction, detectors=detectors, moving=getattr(policy, "sees_moving", True))
     for _ in range(int(round(seconds / junction.step_s))):
         advance = False
         if machine.can_advance:

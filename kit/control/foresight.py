@@ -142,7 +142,7 @@ def foresight(
     base = base or actuated()
     with SumoJunction(seed, start=start, hours=hours) as junction:
         machine = PhaseMachine()
-        sensors = Sensors(junction)
+        sensors = Sensors(junction, moving=getattr(base, "sees_moving", True))
         for _ in range(int(round(hours * 3600 / junction.step_s))):
             advance = False
             if machine.can_advance and _someone_waits(sensors.view(machine)):

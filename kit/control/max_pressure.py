@@ -40,4 +40,5 @@ def max_pressure(ped_max_wait_s: float = 60.0) -> Policy:
         return p[other] > p[view.phase]
 
     policy.__name__ = "max_pressure"
+    policy.sees_moving = False  # never reads View.moving: drive() skips the camera's view
     return policy
