@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kit.control.actuated import ARMS
 from kit.control.phases import Minimums, PhaseMachine, Policy, View
 from kit.errors import UsageError
-
-ARMS = ("w2c", "e2c", "n2c", "s2c")
 
 DEFAULT_START = "2026-10-15T00:00:00"
 

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from kit.control.actuated import ARMS, SERVED
 from kit.control.phases import View
 from kit.sim.sumo.junction import CAMERA_REACH_M
 from kit.sim.world import CAR_SPACING_M, LANE_M, MIN_ECHO_M
 
-ARMS = ("w2c", "e2c", "n2c", "s2c")
 LONG_QUEUE = 4  # as kit.ml.data.LONG_QUEUE: the camera model calls 4+ cars a long queue
 ULTRASONIC_CARS = 8  # 1.6 m lane / 0.2 m per model car: beyond 8 the echo is at its floor
 N_FEATURES = 1 + 1 + 3 * len(ARMS) + 1 + 1 + 1 + 2 + 2 + 2 * len(ARMS)
@@ -72,7 +72,6 @@ def features(view: View) -> np.ndarray:
 
 #: The longest green a learned policy may hold while the other phase has someone waiting (actuated control's maxima).
 MAX_GREEN_S = {"car_green": 60.0, "ped_green": 30.0}
-SERVED = {"car_green": ("w2c", "e2c"), "ped_green": ("n2c", "s2c")}
 
 
 def past_max_green(view: View) -> bool:
