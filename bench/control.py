@@ -6,10 +6,12 @@ and (when ``kit/models/signal_policy.tflite`` is shipped) the learned policy run
 Two rows frame the learned one: ``actuated_kit``, the actuated rule fed only by what the kit senses (the
 learned policy's inputs), and with ``--foresight`` the rollout controller that sees SUMO's whole state and
 the coming demand (:mod:`kit.control.foresight`: what knowing everything is worth on this junction;
-about 12 minutes per simulated day). Needs the ``[sumo]`` extra.
+about 12 minutes per simulated day), and with ``--sampled-foresight DRAWS`` the same controller knowing the
+present but not the coming demand (it plays DRAWS draws of it per choice: DRAWS times slower). Needs the
+``[sumo]`` extra.
 
     python bench/control.py [--seeds 1000 1001 1002] [--hours 24] [--plot out/control.png] [--kit-world]
-                            [--foresight]
+                            [--foresight] [--sampled-foresight DRAWS]
 """
 
 from __future__ import annotations
@@ -95,9 +97,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run the rollout controller with SUMO's full state and the coming demand (a yardstick; slow)",
     )
+    parser.add_argument(
+        "--sampled-foresight",
+        type=int,
+        default=0,
+        metavar="DRAWS",
+        help="also run the rollout controller with SUMO's present state and DRAWS draws of the demand to come "
+        "instead of the real one (a yardstick; DRAWS times slower than --foresight)",
+    )
     args = parser.parse_args(argv)
     if not args.hours > 0:
         print(f"--hours={args.hours}: give a positive number of simulated hours", file=sys.stderr)
+        return 2
+    if args.sampled_foresight < 0:
+        print(f"--sampled-foresight={args.sampled_foresight}: give a number of draws, 1 or more", file=sys.stderr)
         return 2
     try:
         from kit.sim.sumo import require
@@ -124,13 +137,21 @@ def main(argv: list[str] | None = None) -> int:
 
         runs = [foresight(seed=seed, start=args.start, hours=args.hours) for seed in args.seeds]
         rows.append(Row("foresight", pool(runs) if len(runs) > 1 else runs[0]))
+    if args.sampled_foresight:
+        from kit.control.foresight import foresight
+
+        runs = [
+            foresight(seed=seed, start=args.start, hours=args.hours, future="sampled", samples=args.sampled_foresight)
+            for seed in args.seeds
+        ]
+        rows.append(Row("foresight_sampled", pool(runs) if len(runs) > 1 else runs[0]))
     print(
         f"seeds {args.seeds}, {args.hours:g} simulated h each from {args.start} [{time.perf_counter() - started:.0f} s]"
     )
     print(format_table(rows))
     by_name = {r.name: r.results for r in rows}
-    # The goal is measured against the table's baselines; actuated_kit and foresight
-    # are studies of what seeing more is worth, not controllers of the goal.
+    # The goal is measured against the table's baselines; actuated_kit and the foresight rows
+    # are studies of what seeing (or foreseeing) more is worth, not controllers of the goal.
     best = min((r for r in rows if r.name in baselines()), key=lambda r: r.results.mean_delay_s)
     print(
         f"best non-learned controller by mean vehicle delay: {best.name} ({best.results.mean_delay_s:.2f} s, "
@@ -158,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{by_name['foresight'].mean_delay_s / best.results.mean_delay_s - 1:+.1%}, pedestrian p95 "
             f"{by_name['foresight'].p95_ped_wait_s:.1f} s"
         )
+    if "foresight_sampled" in by_name:
+        print(
+            f"foresight_sampled (full present state, {args.sampled_foresight} draws of the demand to come) vs "
+            f"{best.name}: mean vehicle delay "
+            f"{by_name['foresight_sampled'].mean_delay_s / best.results.mean_delay_s - 1:+.1%}, pedestrian p95 "
+            f"{by_name['foresight_sampled'].p95_ped_wait_s:.1f} s"
+        )
     if "learned" in policies:
         decision_timing(shipped_policy())
         if args.kit_world:
@@ -175,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             (axes[1], "p95_ped_wait_s", "pedestrian p95 wait (s)"),
         ):
             values = [getattr(r.results, key) for r in rows]
-            colours = {"learned": "#2a7", "foresight": "#bbd", "actuated_kit": "#cb8"}
+            colours = {"learned": "#2a7", "foresight": "#bbd", "foresight_sampled": "#99c", "actuated_kit": "#cb8"}
             bars = ax.bar(names, values, color=[colours.get(n, "#999") for n in names])
             ax.bar_label(bars, fmt="%.1f")
             ax.set_ylabel(label)

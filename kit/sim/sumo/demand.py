@@ -48,6 +48,16 @@ def _poisson(rng: random.Random, profile: tuple[int, ...], share: float, start: 
         times.append(t)
 
 
+def vehicle_rate(arm: str, hour: float, scale: float = 1.0) -> float:
+    """Vehicles per second arriving on ``arm`` at ``hour`` of the day: the rate :func:`arrivals` draws from."""
+    return World._rate_at(VEHICLES_PER_HOUR, hour) * ARM_SHARE[arm] * scale
+
+
+def pedestrian_rate(hour: float, scale: float = 1.0) -> float:
+    """Pedestrians per second arriving at ``hour`` of the day: the rate :func:`pedestrians` draws from."""
+    return World._rate_at(PEDESTRIANS_PER_HOUR, hour) * scale
+
+
 def arrivals(
     seed: int, *, start: str | datetime = "2026-10-15T00:00:00", hours: float = 24.0, scale: float = 1.0
 ) -> dict[str, list[float]]:

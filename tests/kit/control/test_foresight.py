@@ -59,8 +59,56 @@ def test_foresight_beats_the_policy_it_improves_on_the_same_demand():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(hours=0), dict(horizon_s=-1), dict(pedestrian_weight=-0.5), dict(holds_s=()), dict(holds_s=(0,))]
+    "kwargs",
+    [
+        dict(hours=0),
+        dict(horizon_s=-1),
+        dict(pedestrian_weight=-0.5),
+        dict(holds_s=()),
+        dict(holds_s=(0,)),
+        dict(future="psychic"),
+        dict(future="sampled", samples=0),
+        dict(future="sampled", samples=2.5),
+    ],
 )
 def test_bad_settings_are_refused_before_any_simulation(kwargs):
     with pytest.raises(UsageError):
         foresight(seed=990, **kwargs)
+
+
+def test_a_sampled_future_replaces_the_coming_arrivals_the_same_way_for_every_choice():
+    from kit.control.foresight import SampledFuture
+
+    with SumoJunction(990, start="2026-10-15T08:00:00", hours=0.1) as junction:
+        for _ in range(120):
+            junction.step()
+        sumo = junction._sumo
+        present = set(sumo.vehicle.getIDList()) | set(sumo.simulation.getPendingVehicles())
+        draw, again, other = (SampledFuture(junction, d, 90.0) for d in (0, 0, 1))
+        # one draw is the same draw whichever choice asks (common random numbers); another draw differs
+        assert (draw.vehicles, draw.people) == (again.vehicles, again.people)
+        assert draw.vehicles != other.vehicles
+        sampled = len(draw.vehicles)
+        assert sampled > 20  # a minute and a half of the morning peak
+        for t in range(90):
+            draw.before_step(float(t))
+            junction.step()
+            draw.after_step()
+        now = set(sumo.vehicle.getIDList()) | set(sumo.simulation.getPendingVehicles())
+        assert not {v for v in now - present if not v.startswith("sampled.")}  # no real arrival got in
+        assert sum(v.startswith("sampled.") for v in now) > 0.5 * sampled
+        for v in now:  # the run's own results count only the day's vehicles
+            if v.startswith("sampled."):
+                sumo.vehicle.remove(v)
+        for p in sumo.person.getIDList():
+            if p.startswith("sampled."):
+                sumo.person.remove(p)
+        junction.step()
+
+
+def test_foresight_with_a_sampled_future_serves_the_same_demand_and_repeats_itself():
+    kwargs = dict(seed=990, start="2026-10-15T08:00:00", hours=0.05, future="sampled", samples=2)
+    first, second = foresight(**kwargs), foresight(**kwargs)
+    base = evaluate(actuated(), seeds=[990], start="2026-10-15T08:00:00", hours=0.05)
+    assert first == second
+    assert first.vehicles == base.vehicles and first.mean_delay_s > 0
