@@ -80,6 +80,8 @@ class SampledFuture:
 
     def before_step(self, t: float) -> None:
         """Put in this step's sampled vehicles and pedestrians (``t``: seconds since the decision)."""
+        from kit.sim.sumo.demand import WALK_FROM_M, WALK_TO_M
+
         sumo = self.junction._sumo
         while self.vehicles and self.vehicles[0][0] <= t:
             _, arm = self.vehicles.pop(0)
@@ -88,9 +90,8 @@ class SampledFuture:
         while self.people and self.people[0][0] <= t:
             _, (start, end) = self.people.pop(0)
             person = f"sampled.{self._added}"
-            # as the demand file's: 15 m before the kerb, leaving 15 m beyond it
-            sumo.person.add(person, start, 185.0)
-            sumo.person.appendWalkingStage(person, [start, end], 15.0)
+            sumo.person.add(person, start, WALK_FROM_M)  # where the demand file's walks start and end
+            sumo.person.appendWalkingStage(person, [start, end], WALK_TO_M)
             self._added += 1
 
     def after_step(self) -> None:

@@ -29,6 +29,8 @@ ARM_SHARE = {"w2c": 1.0, "e2c": 0.8, "n2c": 0.25, "s2c": 0.25}
 ROUTES = {"w2c": "w2c c2e", "e2c": "e2c c2w", "n2c": "n2c c2s", "s2c": "s2c c2n"}
 #: Pedestrians walk along the side road and cross the main road (where the kit's crossing is).
 WALKS = (("n2c", "c2s"), ("s2c", "c2n"))
+#: Where a walk starts and ends on its edges (m): 15 m before the kerb of a 200 m arm, 15 m beyond it.
+WALK_FROM_M, WALK_TO_M = 185.0, 15.0
 
 
 def _poisson(rng: random.Random, profile: tuple[int, ...], share: float, start: datetime, end_s: float) -> list[float]:
@@ -97,12 +99,12 @@ def write_routes(
             )
     for i, (t, k) in enumerate(pedestrians(seed, start=start, hours=hours, scale=scale)):
         a, b = WALKS[k]
-        # They appear 15 m before the kerb and leave 15 m beyond it: the walk is the crossing and its wait.
+        # The walk is the crossing and its wait (WALK_FROM_M, WALK_TO_M).
         items.append(
             (
                 t,
-                f'    <person id="p.{i}" depart="{t:.2f}" departPos="185">\n'
-                f'        <walk from={quoteattr(a)} to={quoteattr(b)} arrivalPos="15"/>\n    </person>',
+                f'    <person id="p.{i}" depart="{t:.2f}" departPos="{WALK_FROM_M:g}">\n'
+                f'        <walk from={quoteattr(a)} to={quoteattr(b)} arrivalPos="{WALK_TO_M:g}"/>\n    </person>',
             )
         )
     items.sort(key=lambda item: item[0])

@@ -107,8 +107,8 @@ def test_a_sampled_future_replaces_the_coming_arrivals_the_same_way_for_every_ch
 
 
 def test_foresight_with_a_sampled_future_serves_the_same_demand_and_repeats_itself():
-    kwargs = dict(seed=990, start="2026-10-15T08:00:00", hours=0.05, future="sampled", samples=2)
+    kwargs = dict(seed=990, start="2026-10-15T08:00:00", hours=0.03, future="sampled", samples=2)
     first, second = foresight(**kwargs), foresight(**kwargs)
-    base = evaluate(actuated(), seeds=[990], start="2026-10-15T08:00:00", hours=0.05)
+    base = evaluate(actuated(), seeds=[990], start="2026-10-15T08:00:00", hours=0.03)
     assert first == second
     assert first.vehicles == base.vehicles and first.mean_delay_s > 0
