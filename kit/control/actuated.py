@@ -16,6 +16,7 @@ on the other phase, or at the maximum green. With nobody waiting elsewhere it re
 from __future__ import annotations
 
 from kit.control.phases import Policy, View
+from kit.errors import UsageError
 
 SERVED = {"car_green": ("w2c", "e2c"), "ped_green": ("n2c", "s2c")}
 ARMS = ("w2c", "e2c", "n2c", "s2c")
@@ -43,14 +44,17 @@ def actuated(max_car_green_s: float = 60.0, max_side_green_s: float = 30.0) -> P
     return policy
 
 
-def kit_actuated(max_car_green_s: float = 60.0, max_side_green_s: float = 30.0) -> Policy:
+def kit_actuated(
+    max_car_green_s: float = 60.0, max_side_green_s: float = 30.0, ped_max_wait_s: float | None = None
+) -> Policy:
     """The same gap-out rule fed only by what the kit senses (the learned policy's inputs, no loops).
 
     Per arm the camera model's queue class (empty, short, long) stands for the queue and the cars it sees
     driving in (within its 8 car lengths of each arm) for the loop; on the kit's own approach the ultrasonic
     echo also tells a car still driving in; the PIR tells someone at the kerb. The gap between this row and
     :func:`actuated` on the table is what seeing 60 m of each arm instead of a loop 40 m out is worth, for
-    the same rule.
+    the same rule. With ``ped_max_wait_s`` the car green also ends once the crossing request has waited that long
+    (the button's timer; the app's stored ``ped_max_wait_s`` does the same), whatever the flow.
 
         >>> policy = kit_actuated()
         >>> policy(View("car_green", 15.0, queues={"n2c": 2}, echo_m=0.6))   # a car drives in on w2c
@@ -59,10 +63,19 @@ def kit_actuated(max_car_green_s: float = 60.0, max_side_green_s: float = 30.0) 
         False
         >>> policy(View("car_green", 15.0, queues={"n2c": 2}))                # no flow seen: a gap
         True
+        >>> flowing = View("car_green", 15.0, peds_waiting=1, ped_wait_s=21.0, echo_m=0.6)
+        >>> kit_actuated()(flowing), kit_actuated(ped_max_wait_s=19.0)(flowing)
+        (False, True)
     """
     from kit.control.learned import camera_class, car_driving_in
 
+    if ped_max_wait_s is not None and not ped_max_wait_s > 0:
+        raise UsageError(f"ped_max_wait_s={ped_max_wait_s!r}: give a positive number of seconds, or None for no limit")
+
     def policy(view: View) -> bool:
+        if ped_max_wait_s is not None and view.phase == "car_green" and view.peds_waiting:
+            if view.ped_wait_s >= ped_max_wait_s:
+                return True
         present = {a: camera_class(view.queues.get(a, 0)) + len(view.moving.get(a, ())) for a in ARMS}
         present["w2c"] += car_driving_in(view)
         return _gap_out(view, present, 1 if view.peds_waiting else 0, max_car_green_s, max_side_green_s)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import pytest
+
 from kit.control.actuated import actuated
 from kit.control.classic import fixed_time, kit_adaptive
 from kit.control.max_pressure import max_pressure, pressures
 from kit.control.phases import View
+from kit.errors import UsageError
 
 ARMS = ("w2c", "e2c", "n2c", "s2c")
 
@@ -60,3 +63,19 @@ def test_actuated_on_the_kits_sensors_sees_only_what_the_kit_sees():
     assert kit_actuated()(View("car_green", 15.0, queues={"n2c": 1}, moving={"e2c": (20.0, 35.0)})) is False
     # a standing queue shows to the camera as a class: five or fifty cars look the same, and both hold the green
     assert kit_actuated()(View("car_green", 15.0, queues={"n2c": 1, "e2c": 5})) is False
+
+
+def test_actuated_on_the_kits_sensors_can_serve_the_crossing_after_a_limit():
+    from kit.control.actuated import kit_actuated
+
+    capped = kit_actuated(ped_max_wait_s=19.0)
+    # the main road still flows (a car driving in on the opposite arm) and someone waits at the kerb
+    flowing = dict(queues={"w2c": 2}, moving={"e2c": (30.0,)}, peds_waiting=2)
+    assert capped(View("car_green", 30.0, ped_wait_s=18.0, **flowing)) is False  # not yet: the gap rule decides
+    assert capped(View("car_green", 30.0, ped_wait_s=19.0, **flowing)) is True
+    assert kit_actuated()(View("car_green", 30.0, ped_wait_s=50.0, **flowing)) is False  # no limit: the flow holds it
+    # the walk is running: the limit has nothing to serve, the side road's flow decides
+    assert capped(View("ped_green", 9.0, queues={"n2c": 1}, peds_waiting=1, ped_wait_s=30.0)) is False
+    for bad in (0, -5.0):
+        with pytest.raises(UsageError, match="ped_max_wait_s"):
+            kit_actuated(ped_max_wait_s=bad)
