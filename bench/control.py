@@ -24,9 +24,6 @@ from pathlib import Path
 
 from kit import progress
 
-#: actuated_kit_capped: chosen on the validation days among caps of 18, 19, 20 s and side greens of 20, 30 s.
-CAPPED = dict(max_car_green_s=60.0, max_side_green_s=20.0, ped_max_wait_s=19.0)
-
 
 def decision_timing(path: Path, runs: int = 2000) -> None:
     """One learned decision (features + int8 inference through ModelHost) beside one max-pressure decision."""
@@ -123,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(exc, file=sys.stderr)
         return 1
-    from kit.control.actuated import kit_actuated
+    from kit.control.actuated import KIT_CAPPED, kit_actuated
     from kit.control.evaluate import Row, baselines, format_table, pool, table
 
     policies = dict(baselines())
     policies["actuated_kit"] = kit_actuated()
-    policies["actuated_kit_capped"] = kit_actuated(**CAPPED)
+    policies["actuated_kit_capped"] = kit_actuated(**KIT_CAPPED)
     try:
         from kit.control.learned import LearnedPolicy, shipped_policy
 
@@ -180,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         capped = by_name["actuated_kit_capped"]
         print(
-            f"actuated_kit_capped (the same rule, side green at most {CAPPED['max_side_green_s']:g} s, the crossing "
-            f"served after {CAPPED['ped_max_wait_s']:g} s): mean vehicle delay "
+            f"actuated_kit_capped (the same rule, side green at most {KIT_CAPPED['max_side_green_s']:g} s, the crossing "
+            f"served after {KIT_CAPPED['ped_max_wait_s']:g} s): mean vehicle delay "
             f"{capped.mean_delay_s / mine.mean_delay_s - 1:+.1%} against learned, "
             f"{capped.mean_delay_s / by_name['actuated'].mean_delay_s - 1:+.1%} against actuated; pedestrian p95 "
             f"{capped.p95_ped_wait_s:.1f} s"

@@ -20,6 +20,9 @@ from kit.errors import UsageError
 
 SERVED = {"car_green": ("w2c", "e2c"), "ped_green": ("n2c", "s2c")}
 ARMS = ("w2c", "e2c", "n2c", "s2c")
+#: ``kit_actuated(**KIT_CAPPED)``: a 20 s maximum side green and the crossing served once its request has waited 19 s
+#: (chosen on the validation days among limits of 18, 19 and 20 s and side greens of 20 and 30 s).
+KIT_CAPPED = {"max_car_green_s": 60.0, "max_side_green_s": 20.0, "ped_max_wait_s": 19.0}
 
 
 def _gap_out(view: View, present: dict[str, int], peds: int, max_car_green_s: float, max_side_green_s: float) -> bool:

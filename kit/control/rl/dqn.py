@@ -36,8 +36,15 @@ from typing import Any
 import numpy as np
 
 from kit import progress
+from kit.control.actuated import KIT_CAPPED
 from kit.control.learned import ACTIONS, N_FEATURES, POLICY_NAME
 from kit.control.rl.env import VALIDATION_SEEDS, VEHICLE_SIGNALS, Reward, SignalEnv, delay_reward
+
+#: The teacher of ``--demonstrations``: the gap-out rule on the kit's sensors with the crossing served after 19 s
+#: (``bench/control.py``'s actuated_kit_capped); it sees exactly what the policy sees.
+DEMONSTRATOR = KIT_CAPPED
+#: Seeds of the demonstrator's episodes start here (the agent's own episodes are drawn from the training seed).
+DEMONSTRATION_SEED = 10_000
 
 
 @dataclass
@@ -47,6 +54,56 @@ class TrainResult:
     observations: np.ndarray | None = None  #: a sample of observations (the int8 export's calibration data)
     seconds: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+
+
+class Replay:
+    """Transitions with ``n_step`` returns discounted per simulated second (``gamma ** seconds`` of each step)."""
+
+    def __init__(self, size: int, n_step: int, gamma: float) -> None:
+        self.size, self.n_step, self.gamma = size, n_step, gamma
+        self.S = np.zeros((size, N_FEATURES), np.float32)
+        self.S2 = np.zeros_like(self.S)
+        self.A = np.zeros(size, np.int64)
+        self.R = np.zeros(size, np.float32)
+        self.D = np.zeros(size, np.float32)  # the discount still to apply to the bootstrap value
+        self.count = 0
+        self.pending: deque[int] = deque()
+
+    def add(self, obs: np.ndarray, action: int, reward: float, obs2: np.ndarray, seconds: float, done: bool) -> None:
+        i, g = self.count % self.size, self.gamma**seconds
+        S, S2, A, R, D = self.S, self.S2, self.A, self.R, self.D
+        for j in self.pending:  # this episode's last decisions still collect rewards (n-step returns)
+            R[j] += D[j] * reward
+            D[j] *= g
+            S2[j] = obs2
+        S[i], A[i], R[i], S2[i], D[i] = obs, action, reward, obs2, g
+        self.pending.append(i)
+        if len(self.pending) >= self.n_step:
+            self.pending.popleft()
+        if done:
+            self.pending.clear()  # the time limit cuts the returns short; they still bootstrap from the last state
+        self.count += 1
+
+    def filled(self) -> int:
+        return min(self.count, self.size)
+
+    def batch(self, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        return self.S[idx], self.A[idx], self.R[idx], self.S2[idx], self.D[idx]
+
+
+def demonstrate(env: SignalEnv, decisions: int, *, seed: int, n_step: int, gamma: float) -> Replay:
+    """``decisions`` of the demonstrator, :data:`DEMONSTRATOR` on the kit's sensors, on training episodes of ``env``."""
+    from kit.control.actuated import kit_actuated
+
+    rule = kit_actuated(**DEMONSTRATOR)
+    replay = Replay(decisions, n_step, gamma)
+    obs, _ = env.reset(seed=seed)
+    for _ in range(decisions):
+        obs2, r, done, _, info = env.step(int(rule(env.view)))
+        replay.add(obs, info["action"], r, obs2, info["seconds"], done)
+        obs = env.reset()[0] if done else obs2
+    env.close()
+    return replay
 
 
 def build_model(hidden: int = 64, seed: int = 0) -> Any:
@@ -128,6 +185,10 @@ def train(
     explore_fraction: float = 0.3,
     hidden: int = 64,
     vehicles: str = "halting",
+    demonstrations: int = 0,
+    margin: float = 0.3,
+    demo_weight: float = 1.0,
+    pretrain: int = 4_000,
     log: Callable[[str], None] | None = print,
     env: SignalEnv | None = None,
 ) -> TrainResult:
@@ -136,6 +197,12 @@ def train(
     With ``validate_every``, once exploration has ended the network is scored on validation demand
     (:func:`validation_score`) at the first episode end after every ``validate_every`` decisions and at the
     end; the best snapshot is the result (DQN's greedy policy can get worse as training goes on).
+
+    With ``demonstrations``, DQN learns from a teacher first (as in DQfD, Hester et al. 2018): that many decisions
+    of :data:`DEMONSTRATOR` are recorded, the network trains ``pretrain`` minibatches on them alone (3-step TD
+    plus a large-margin loss that makes the teacher's choice worth ``margin`` more than the other), then acts
+    itself with exploration at ``epsilon_end`` from the start, every minibatch of its own paired with one of
+    the teacher's (TD and ``demo_weight`` times the margin loss). The snapshot after pretraining is scored too.
     """
     import tensorflow as tf
 
@@ -164,17 +231,44 @@ def train(
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
+    def demo_loss(s, a, r, s2, discount):
+        """TD error and large-margin loss on the teacher's transitions."""
+        best = tf.argmax(model(s2, training=False), axis=1)
+        y = r + discount * tf.gather(target(s2, training=False), best, axis=1, batch_dims=1)
+        q = model(s, training=True)
+        chosen = tf.gather(q, a, axis=1, batch_dims=1)
+        above = tf.reduce_max(q + margin * (1.0 - tf.one_hot(a, len(ACTIONS))), axis=1) - chosen
+        return huber(tf.stop_gradient(y), chosen) + demo_weight * tf.reduce_mean(above)
+
+    @tf.function(reduce_retracing=True)
+    def learn_with_teacher(s, a, r, s2, discount, ds, da, dr, ds2, dd, own):
+        for k in tf.range(group):
+            with tf.GradientTape() as tape:
+                loss = demo_loss(ds[k], da[k], dr[k], ds2[k], dd[k])
+                if own:  # the agent's own transitions too (not during pretraining)
+                    best = tf.argmax(model(s2[k], training=False), axis=1)
+                    q_next = tf.gather(target(s2[k], training=False), best, axis=1, batch_dims=1)
+                    q = tf.gather(model(s[k], training=True), a[k], axis=1, batch_dims=1)
+                    loss += huber(tf.stop_gradient(r[k] + discount[k] * q_next), q)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
     env = env or SignalEnv(minutes, reward=reward, vehicles=vehicles)
+    teacher = None
+    if demonstrations:
+        teacher = demonstrate(env, demonstrations, seed=DEMONSTRATION_SEED + seed, n_step=n_step, gamma=gamma)
+        for k in range(pretrain // group):
+            d = teacher.batch(rng.integers(0, teacher.filled(), (group, batch)))
+            learn_with_teacher(*d, *d, False)
+            if k % max(1, target_every // group) == 0:
+                target.set_weights(model.get_weights())
+        target.set_weights(model.get_weights())
+        explore_fraction = 0.0  # the network already acts like the teacher: explore at epsilon_end only
     size = min(buffer, steps)
-    S = np.zeros((size, N_FEATURES), np.float32)
-    S2 = np.zeros_like(S)
-    A = np.zeros(size, np.int64)
-    R = np.zeros(size, np.float32)
-    D = np.zeros(size, np.float32)  # gamma ** seconds the step lasted (gamma is per simulated second)
+    replay = Replay(size, n_step, gamma)
     weights = model.get_weights()
-    obs, _ = env.reset(seed=seed)
     episode, returns = 0.0, []
-    pending: deque[int] = deque()
     explore_steps = int(explore_fraction * steps)
     next_check = max(explore_steps, warmup) + validate_every
     snapshots: list[dict[str, Any]] = []
@@ -182,8 +276,9 @@ def train(
 
     def _check(step: int) -> None:
         w = model.get_weights()
-        filled = min(step, size)
-        sample = S[np.random.default_rng(step).choice(filled, size=min(1000, filled), replace=False)]
+        source = replay if step else teacher  # the pretrained snapshot is calibrated on the teacher's observations
+        filled = source.filled()
+        sample = source.S[np.random.default_rng(step).choice(filled, size=min(1000, filled), replace=False)]
         score, row = validation_score(model, sample, hours=validate_hours)
         snapshots.append(
             {
@@ -202,6 +297,9 @@ def train(
             best[:] = [score, step, w, sample]  # the sample too: the exported file is the one scored
 
     started = time.perf_counter()
+    if teacher is not None and validate_every:
+        _check(0)
+    obs, _ = env.reset(seed=seed)
     for t in progress.bar(range(steps), desc="DQN training", unit="decision"):
         eps = max(epsilon_end, 1.0 - (1.0 - epsilon_end) * t / max(1.0, explore_fraction * steps))
         if rng.random() < eps:
@@ -210,19 +308,10 @@ def train(
             action = int(np.argmax(_forward(weights, obs[None, :])[0]))
         obs2, r, done, _, info = env.step(action)
         action = info.get("action", action)  # what the junction did (a maximum green may have overridden a keep)
-        i, g = t % size, gamma ** info["seconds"]
-        for j in pending:  # this episode's last decisions still collect rewards (n-step returns)
-            R[j] += D[j] * r
-            D[j] *= g
-            S2[j] = obs2
-        S[i], A[i], R[i], S2[i], D[i] = obs, action, r, obs2, g
-        pending.append(i)
-        if len(pending) >= n_step:
-            pending.popleft()
+        replay.add(obs, action, r, obs2, info["seconds"], done)
         episode += r
         obs = obs2
         if done:
-            pending.clear()  # the time limit cuts the returns short; they still bootstrap from the last state
             returns.append(episode)
             if log and len(returns) % 10 == 0:
                 log(
@@ -237,8 +326,11 @@ def train(
             obs, _ = env.reset()
         every = train_every * group  # one minibatch per train_every decisions, `group` of them per call
         if t >= warmup and t % every == 0:
-            idx = rng.integers(0, min(t + 1, size), (group, batch))
-            learn(S[idx], A[idx], R[idx], S2[idx], D[idx])
+            own = replay.batch(rng.integers(0, replay.filled(), (group, batch)))
+            if teacher is None:
+                learn(*own)
+            else:
+                learn_with_teacher(*own, *teacher.batch(rng.integers(0, teacher.filled(), (group, batch))), True)
             if t % 50 < every:
                 weights = model.get_weights()
             if t % target_every < every:
@@ -248,8 +340,8 @@ def train(
         if not snapshots or snapshots[-1]["step"] != steps:
             _check(steps)
         model.set_weights(best[2])
-    filled = min(steps, size)
-    sample = best[3] if best else S[rng.choice(filled, size=min(1000, filled), replace=False)]
+    filled = replay.filled()
+    sample = best[3] if best else replay.S[rng.choice(filled, size=min(1000, filled), replace=False)]
     settings = dict(
         seed=seed,
         steps=steps,
@@ -274,6 +366,12 @@ def train(
         hidden=hidden,
         reward=getattr(reward, "__name__", "reward"),
         vehicles=env.vehicles,
+        demonstrations=demonstrations,
+        **(
+            {"demonstrator": DEMONSTRATOR, "margin": margin, "demo_weight": demo_weight, "pretrain": pretrain}
+            if demonstrations
+            else {}
+        ),
     )
     return TrainResult(model, returns, sample, time.perf_counter() - started, settings)
 
@@ -344,6 +442,13 @@ def main(argv: list[str] | None = None) -> int:
         help="what the reward counts of the vehicles each second: standing still, or the seconds they lose",
     )
     parser.add_argument(
+        "--demonstrations",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first learn from N decisions of the kit-sensor rule with the crossing served after 19 s (0: none)",
+    )
+    parser.add_argument(
         "--validate-every",
         type=int,
         default=5_000,
@@ -357,10 +462,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.steps < 1 or not args.minutes > 0 or args.validate_every < 0:
+    if args.steps < 1 or not args.minutes > 0 or args.validate_every < 0 or args.demonstrations < 0:
         print(
-            f"--steps={args.steps}, --minutes={args.minutes}, --validate-every={args.validate_every}: steps and "
-            "minutes must be positive, validate-every 0 or more",
+            f"--steps={args.steps}, --minutes={args.minutes}, --validate-every={args.validate_every}, "
+            f"--demonstrations={args.demonstrations}: steps and minutes must be positive, validate-every and "
+            "demonstrations 0 or more",
             file=sys.stderr,
         )
         return 2
@@ -379,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup=min(2_000, max(1, args.steps // 10)),
             validate_every=args.validate_every,
             vehicles=args.vehicles,
+            demonstrations=args.demonstrations,
         )
         score = run.settings["validation_score"]
         tries.append(
@@ -399,8 +506,10 @@ def main(argv: list[str] | None = None) -> int:
         for t in tries:
             t["seconds"] = round(t["seconds"], 1)
     path = export(result, args.out)
-    extra = (f" --tries {args.tries}" if args.tries > 1 else "") + (
-        f" --vehicles {args.vehicles}" if args.vehicles != "halting" else ""
+    extra = (
+        (f" --tries {args.tries}" if args.tries > 1 else "")
+        + (f" --vehicles {args.vehicles}" if args.vehicles != "halting" else "")
+        + (f" --demonstrations {args.demonstrations}" if args.demonstrations else "")
     )
     command = (
         f"nice python -m kit.control.rl.dqn --seed {args.seed} --steps {args.steps} --minutes {args.minutes:g} "
