@@ -171,3 +171,35 @@ def test_a_maximum_green_ends_the_green_whatever_the_network_says(tmp_path):
     assert not policy(View("car_green", limit + 60, queues={"w2c": 5, "e2c": 3}))  # nobody waits elsewhere: rest
     assert policy(View("ped_green", MAX_GREEN_S["ped_green"], queues={"w2c": 1}))
     assert not policy(View("ped_green", MAX_GREEN_S["ped_green"], peds_waiting=3))  # the walk serves them already
+
+
+@pytest.mark.slow
+def test_dqn_learns_the_teachers_choices_from_demonstrations():
+    pytest.importorskip("libsumo", reason="SUMO is the optional [sumo] extra")
+    pytest.importorskip("tensorflow", reason="training needs the [train] extra")
+    from kit.control.rl.dqn import DEMONSTRATOR, build_model, demonstrate, train
+    from kit.control.rl.env import SignalEnv
+
+    def agreement(model, replay) -> tuple[float, float]:
+        """How often the network picks what the teacher did, for the teacher's keeps and for its advances."""
+        s, a = replay.S[: replay.filled()], replay.A[: replay.filled()]
+        chose = np.argmax(model(s).numpy(), axis=1)
+        return float(np.mean(chose[a == 0] == 0)), float(np.mean(chose[a == 1] == 1))
+
+    fresh = demonstrate(SignalEnv(minutes=4), 300, seed=77, n_step=3, gamma=0.99)  # episodes not trained on
+    assert fresh.filled() == 300 and 0 < fresh.A.mean() < 1 and (fresh.R <= 0).all()
+    result = train(
+        seed=3,
+        steps=200,
+        warmup=60,
+        minutes=4,
+        demonstrations=600,
+        pretrain=1600,
+        validate_every=100,
+        validate_hours=0.05,
+        log=None,
+    )
+    assert result.settings["demonstrator"] == DEMONSTRATOR and result.settings["snapshots"][0]["step"] == 0
+    keeps, advances = agreement(result.model, fresh)
+    assert keeps > 0.8 and advances > 0.6, (keeps, advances)
+    assert min(agreement(build_model(64, 3), fresh)) < 0.6  # what the untrained network does
