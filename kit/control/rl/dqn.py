@@ -255,6 +255,7 @@ def train(
         return loss
 
     env = env or SignalEnv(minutes, reward=reward, vehicles=vehicles)
+    started = time.perf_counter()  # the teacher's decisions and pretraining count as training time
     teacher = None
     if demonstrations:
         teacher = demonstrate(env, demonstrations, seed=DEMONSTRATION_SEED + seed, n_step=n_step, gamma=gamma)
@@ -296,7 +297,6 @@ def train(
         if not best or score < best[0]:
             best[:] = [score, step, w, sample]  # the sample too: the exported file is the one scored
 
-    started = time.perf_counter()
     if teacher is not None and validate_every:
         _check(0)
     obs, _ = env.reset(seed=seed)
