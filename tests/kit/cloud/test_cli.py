@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +12,12 @@ import pytest
 from kit.cli import main
 from kit.cloud.broker import free_port
 from kit.cloud.emulator import reachable
+
+
+def _as_at_a_terminal() -> None:
+    """Ctrl-C reaches the server as it does in a terminal, even when this suite was started in the background
+    (a shell's background jobs inherit SIGINT ignored, and so would the server)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_status_shows_where_the_cloud_is_and_no_secret(cloud, store, capsys, monkeypatch):
@@ -54,6 +61,7 @@ def test_serve_runs_a_local_endpoint_until_interrupted(tmp_path):
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_as_at_a_terminal,
     )
     try:
         first = proc.stdout.readline()
@@ -110,6 +118,7 @@ def test_serve_reports_the_port_it_bound():
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_as_at_a_terminal,
     )
     try:
         first = proc.stdout.readline()
