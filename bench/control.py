@@ -4,9 +4,9 @@ Controllers: the capstone's fixed-time plan, the kit's adaptive rule, SUMO-style
 and (when ``kit/models/signal_policy.tflite`` is shipped) the learned policy run by ModelHost. Per vehicle
 (mean and p95 delay, stops), per pedestrian (mean/p95 wait at the kerb), throughput; a whole day per seed.
 Rows frame the learned one: ``actuated_kit``, the actuated rule fed only by what the kit senses (the
-learned policy's inputs), ``actuated_kit_capped``, the same rule with a 20 s maximum side green and the crossing
-served once its request has waited 19 s (settings chosen on the validation days), and with ``--foresight`` the rollout controller that sees SUMO's whole state and
-the coming demand (:mod:`kit.control.foresight`: what knowing everything is worth on this junction;
+learned policy's inputs), ``actuated_kit_capped``, the same rule with a 20 s maximum side green and the
+crossing served once its request has waited 19 s (settings chosen on the validation days), and with
+``--foresight`` the rollout controller that sees SUMO's whole state and the coming demand (:mod:`kit.control.foresight`: what knowing everything is worth on this junction;
 about 12 minutes per simulated day), and with ``--sampled-foresight DRAWS`` the same controller knowing the
 present but not the coming demand (it plays DRAWS draws of it per choice: DRAWS times slower). Needs the
 ``[sumo]`` extra.

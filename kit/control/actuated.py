@@ -72,7 +72,9 @@ def kit_actuated(
     """
     from kit.control.learned import camera_class, car_driving_in
 
-    if ped_max_wait_s is not None and not ped_max_wait_s > 0:
+    if ped_max_wait_s is not None and (
+        isinstance(ped_max_wait_s, bool) or not isinstance(ped_max_wait_s, (int, float)) or not ped_max_wait_s > 0
+    ):
         raise UsageError(f"ped_max_wait_s={ped_max_wait_s!r}: give a positive number of seconds, or None for no limit")
 
     def policy(view: View) -> bool:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from kit import progress
-from kit.control.actuated import KIT_CAPPED
+from kit.control.actuated import KIT_CAPPED, kit_actuated
 from kit.control.learned import ACTIONS, N_FEATURES, POLICY_NAME
 from kit.control.rl.env import VALIDATION_SEEDS, VEHICLE_SIGNALS, Reward, SignalEnv, delay_reward
 
@@ -93,8 +93,6 @@ class Replay:
 
 def demonstrate(env: SignalEnv, decisions: int, *, seed: int, n_step: int, gamma: float) -> Replay:
     """``decisions`` of the demonstrator, :data:`DEMONSTRATOR` on the kit's sensors, on training episodes of ``env``."""
-    from kit.control.actuated import kit_actuated
-
     rule = kit_actuated(**DEMONSTRATOR)
     replay = Replay(decisions, n_step, gamma)
     obs, _ = env.reset(seed=seed)
@@ -214,16 +212,19 @@ def train(
     optimizer = tf.keras.optimizers.Adam(lr)
     huber = tf.keras.losses.Huber()
 
+    def targets(r, s2, discount):
+        """Double-DQN targets: the online network picks the next action, the target network values it."""
+        best = tf.argmax(model(s2, training=False), axis=1)
+        q_next = tf.gather(target(s2, training=False), best, axis=1, batch_dims=1)
+        return r + discount * q_next  # episodes end by a time limit only: always bootstrap
+
     @tf.function(reduce_retracing=True)
     def learn(s, a, r, s2, discount):
         # `group` minibatches, one gradient step each, in one call: TensorFlow's per-call cost, not the
         # arithmetic of this tiny network, is what a step of training costs on a CPU.
         loss = tf.constant(0.0)
         for k in tf.range(group):  # a graph loop: traced once whatever the group
-            q_next_online = model(s2[k], training=False)
-            best = tf.argmax(q_next_online, axis=1)
-            q_next = tf.gather(target(s2[k], training=False), best, axis=1, batch_dims=1)
-            y = r[k] + discount[k] * q_next  # episodes end by a time limit only: always bootstrap
+            y = targets(r[k], s2[k], discount[k])
             with tf.GradientTape() as tape:
                 q = tf.gather(model(s[k], training=True), a[k], axis=1, batch_dims=1)
                 loss = huber(tf.stop_gradient(y), q)
@@ -233,8 +234,7 @@ def train(
 
     def demo_loss(s, a, r, s2, discount):
         """TD error and large-margin loss on the teacher's transitions."""
-        best = tf.argmax(model(s2, training=False), axis=1)
-        y = r + discount * tf.gather(target(s2, training=False), best, axis=1, batch_dims=1)
+        y = targets(r, s2, discount)
         q = model(s, training=True)
         chosen = tf.gather(q, a, axis=1, batch_dims=1)
         above = tf.reduce_max(q + margin * (1.0 - tf.one_hot(a, len(ACTIONS))), axis=1) - chosen
@@ -246,10 +246,8 @@ def train(
             with tf.GradientTape() as tape:
                 loss = demo_loss(ds[k], da[k], dr[k], ds2[k], dd[k])
                 if own:  # the agent's own transitions too (not during pretraining)
-                    best = tf.argmax(model(s2[k], training=False), axis=1)
-                    q_next = tf.gather(target(s2[k], training=False), best, axis=1, batch_dims=1)
                     q = tf.gather(model(s[k], training=True), a[k], axis=1, batch_dims=1)
-                    loss += huber(tf.stop_gradient(r[k] + discount[k] * q_next), q)
+                    loss += huber(tf.stop_gradient(targets(r[k], s2[k], discount[k])), q)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
