@@ -119,11 +119,29 @@ def _capped_client_class():
 
     class CappedClient(NotebookClient):
         output_limit = 100_000
+        answer_cell = -1  #: index of the cell grading calls run in; answers published anywhere else are output
+        answer_taken = False  #: a call's first answer is kept; the kernel has no say over how many more
 
         def output(self, outs, msg, display_id, cell_index):  # type: ignore[override]
             content = msg["content"]
             data = content.get("data") or {}
-            if RESULT_MIME in data:
+            if RESULT_MIME in data and cell_index == self.answer_cell:
+                if self.answer_taken:
+                    return None
+                self.answer_taken = True
+                answer = data[RESULT_MIME]
+                if isinstance(answer, dict):  # only the fields an answer has, bounded: the grader's memory is shared
+                    answer = {k: v for k, v in answer.items() if k in ("ok", "json", "type", "message")}
+                    for key in ("type", "message"):
+                        if isinstance(answer.get(key), str):
+                            answer[key] = answer[key][:1000]
+                    size = len(answer["json"]) if isinstance(answer.get("json"), str) else 0
+                    if size > ANSWER_LIMIT:
+                        note = f"the answer has {size} characters of JSON; at most {ANSWER_LIMIT} are read"
+                        answer = {"ok": False, "type": "", "message": note}
+                else:
+                    answer = {"malformed": True}
+                msg = dict(msg, content=dict(content, data={RESULT_MIME: answer}))
                 return super().output(outs, msg, display_id, cell_index)
             size = len(content.get("text", "")) + sum(len(str(v)) for v in data.values())
             used = self.output_used.get(cell_index, 0)
@@ -384,6 +402,7 @@ class Lab:
         client.timeout = max(1, int(timeout))
         client.iopub_timeout = iopub_timeout  # also how long an interrupted cell gets to wind down
         client.output_used[index] = 0
+        client.answer_cell, client.answer_taken = len(self._cells), False
         self._last_reply = {}
         try:
             client.execute_cell(cell, index, store_history=store_history)

@@ -22,7 +22,7 @@ def test_part_on_pin(lab, grading_rng):
     grading_rng.shuffle(pins)
     got = lab.observe(_observe_part_on_pin, pins)
     parts = {pin: part for part, pin in PINS.items()}
-    for pin, part in zip(pins, got):
+    for pin, part in zip(pins, got, strict=True):
         if pin in parts:
             assert part == parts[pin], f"part_on_pin({pin}) should be {parts[pin]!r}, got {part!r}"
         else:
@@ -73,7 +73,7 @@ def test_queue_after_is_reproducible(lab, grading_rng):
 
     cases = [[grading_rng.randint(1, 10_000), grading_rng.randint(1, 12)] for _ in range(3)]
     got = lab.observe(_observe_queue_after, cases)
-    for (seed, minutes), queue in zip(cases, got):
+    for (seed, minutes), queue in zip(cases, got, strict=True):
         world = World(seed=seed)
         world.set_lights(car="red", ped="off")
         world.advance(minutes=minutes)

@@ -41,14 +41,15 @@ def test_fade_levels(lab, grading_rng):
     ]
     bad = [1, 0, -grading_rng.randint(1, 50)]
     got = lab.observe(_observe_fade_levels, cases, bad)
-    for (steps, gamma), levels in zip(cases, got["levels"]):
+    for (steps, gamma), levels in zip(cases, got["levels"], strict=True):
         expected = [(i / (steps - 1)) ** gamma for i in range(steps)]
         assert len(levels) == steps, f"fade_levels({steps}) should have {steps} levels, got {len(levels)}"
         assert all(
-            isinstance(a, (int, float)) and math.isclose(a, b, abs_tol=1e-9) for a, b in zip(levels, expected)
+            isinstance(a, (int, float)) and math.isclose(a, b, abs_tol=1e-9)
+            for a, b in zip(levels, expected, strict=True)
         ), f"fade_levels({steps}, gamma={gamma}) should be {expected}, got {levels}"
     assert got["default"][0] == 0.0 and got["default"][-1] == 1.0, "a fade goes from exactly 0 to exactly 1"
-    for steps, outcome in zip(bad, got["bad"]):
+    for steps, outcome in zip(bad, got["bad"], strict=True):
         assert _raised(outcome) == "ValueError", f"fade_levels({steps}) should raise ValueError"
 
 
@@ -135,11 +136,11 @@ def test_phases_and_lamps(lab, grading_rng):
     bad = ["blue", "RED", None, "".join(grading_rng.choices("xyzqw", k=5))]
     got = lab.observe(_observe_phases, phases, bad)
     assert tuple(got["cycle"]) == CYCLE, f"CYCLE should be the UK sequence from red, got {got['cycle']}"
-    for phase, after, lamps in zip(phases, got["next"], got["lamps"]):
+    for phase, after, lamps in zip(phases, got["next"], got["lamps"], strict=True):
         expected = CYCLE[(CYCLE.index(phase) + 1) % 4]
         assert after == expected, f"next_phase({phase!r}) should be {expected!r}, got {after!r}"
         assert lamps == LAMPS[phase], f"lamps_for({phase!r}) should be {tuple(LAMPS[phase])}, got {lamps}"
-    for phase, outcome in zip(bad, got["bad"]):
+    for phase, outcome in zip(bad, got["bad"], strict=True):
         assert _raised(outcome) == "ValueError", f"next_phase({phase!r}) should raise ValueError"
         assert repr(phase) in outcome["message"] or str(phase) in outcome["message"], (
             f"the error should name the phase: {outcome['message']}"
@@ -210,7 +211,7 @@ def test_traffic_light_machine(lab, grading_rng):
         f"a new machine starts on red with {timings['red']} s left, got {got['initial']}"
     )
     model = _Machine(timings)
-    for dt, (entered, phase, remaining, lamps) in zip(ticks, got["steps"]):
+    for dt, (entered, phase, remaining, lamps) in zip(ticks, got["steps"], strict=True):
         expected = model.tick(dt)
         assert entered == expected, f"tick({dt}) with timings {timings} should enter {expected}, got {entered}"
         assert phase == model.phase and math.isclose(remaining, model.remaining, abs_tol=1e-6), (
@@ -223,7 +224,7 @@ def test_traffic_light_machine(lab, grading_rng):
     assert got["start"][0] == start and math.isclose(got["start"][1], timings[start]), (
         f"TrafficLightMachine(timings, start={start!r}) should start there with {timings[start]} s, got {got['start']}"
     )
-    for timing, name, outcome in zip(bad, [missing, "red_amber", "red"], got["bad"]):
+    for timing, name, outcome in zip(bad, [missing, "red_amber", "red"], got["bad"], strict=True):
         assert _raised(outcome) == "ValueError", f"TrafficLightMachine({timing}) should raise ValueError"
         assert name in outcome["message"], f"the error should name {name!r}: {outcome['message']}"
 

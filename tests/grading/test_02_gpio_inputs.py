@@ -48,7 +48,7 @@ def test_count_presses_polling(lab, grading_rng):
     periods = [0.5, *grading_rng.sample([1, 2, 5, 10, 15, 30], 2)]
     got = lab.observe(_observe_polling, seed, start, seconds, periods)
     assert len(got) == len(periods)
-    for period, answer in zip(periods, got):
+    for period, answer in zip(periods, got, strict=True):
         looks = round(seconds / period)
         assert answer["last"] is not None and abs(answer["last"] - seconds) < 1e-6, (
             f"advance the world for `seconds` ({seconds}) in total; it ran {answer['last']} s"
@@ -85,7 +85,7 @@ def test_count_presses_events(lab, grading_rng):
     start, seconds = f"2026-10-15T{grading_rng.randint(7, 18):02d}:00:00", grading_rng.choice([600, 900, 1200])
     got = lab.observe(_observe_events, seeds, start, seconds)
     assert len(got) == len(seeds)
-    for seed, answer in zip(seeds, got):
+    for seed, answer in zip(seeds, got, strict=True):
         assert abs(answer["elapsed"] - seconds) < 1e-6, (
             f"advance the world by `seconds` ({seconds}), it ran {answer['elapsed']} s"
         )
@@ -146,7 +146,7 @@ def test_debounce(lab, grading_rng):
         cases.append([_press_times(grading_rng, window), window])
     got = lab.observe(_observe_debounce, cases)
     assert len(got) == len(cases)
-    for (times, window), answer in zip(cases, got):
+    for (times, window), answer in zip(cases, got, strict=True):
         expected = _debounce(times, window)
         assert isinstance(answer, list) and answer == expected, (
             f"debounce({times}, {window}) should be {expected}, got {answer!r}"
@@ -199,14 +199,14 @@ def test_queue_detector_hysteresis(lab, grading_rng):
         runs.append([threshold, hysteresis, distances])
     bad = [[0], [-round(grading_rng.uniform(0.1, 5), 2), 0.1], [0.5, -round(grading_rng.uniform(0.01, 1), 2)]]
     got = lab.observe(_observe_queue_detector, runs, bad)
-    for (threshold, hysteresis, distances), answer in zip(runs, got["runs"]):
+    for (threshold, hysteresis, distances), answer in zip(runs, got["runs"], strict=True):
         call = f"QueueDetector({threshold}" + (f", {hysteresis})" if hysteresis is not None else ")")
         expected = _detector(threshold, hysteresis, distances)
         assert answer["start"] is False, f"a new {call} starts with no queue (queued is False)"
         assert answer["states"] == expected, f"{call} on {distances}: expected {expected}, got {answer['states']}"
         assert answer["end"] == expected[-1], f"{call}: .queued is the last state update() returned"
     assert len(got["runs"]) == len(runs)
-    for args, outcome in zip(bad, got["bad"]):
+    for args, outcome in zip(bad, got["bad"], strict=True):
         assert _raised(outcome) == "ValueError", f"QueueDetector{tuple(args)} should raise ValueError"
 
 
@@ -230,7 +230,7 @@ def test_sensor_covered(lab, grading_rng):
             cases.append([measured, expected, ratio])
     got = lab.observe(_observe_sensor_covered, cases)
     assert len(got) == len(cases)
-    for (measured, expected, ratio), answer in zip(cases, got):
+    for (measured, expected, ratio), answer in zip(cases, got, strict=True):
         want = expected >= 0.2 and measured < (0.5 if ratio is None else ratio) * expected
         call = f"sensor_covered({measured}, {expected}" + (f", ratio={ratio})" if ratio is not None else ")")
         assert answer == want, f"{call} should be {want}, got {answer}"
@@ -253,7 +253,7 @@ def test_adc_volts_and_tmp36(lab, grading_rng):
     conversions.insert(0, [grading_rng.randint(1, 1022), 3.3, 10])
     voltages = [0.5, 0.75] + [round(grading_rng.uniform(0.1, 2.0), 4) for _ in range(4)]
     got = lab.observe(_observe_adc, conversions, voltages)
-    for (raw, vref, bits), volts in zip(conversions, got["volts"]):
+    for (raw, vref, bits), volts in zip(conversions, got["volts"], strict=True):
         expected = raw / (2**bits - 1) * vref
         assert isinstance(volts, (int, float)) and math.isclose(volts, expected, abs_tol=1e-9), (
             f"adc_volts({raw}, vref={vref}, bits={bits}) should be {expected}, got {volts!r}"
@@ -261,7 +261,7 @@ def test_adc_volts_and_tmp36(lab, grading_rng):
     assert len(got["volts"]) == len(conversions)
     raw = conversions[0][0]
     assert math.isclose(got["default"], raw / 1023 * 3.3, abs_tol=1e-9), "the defaults are vref=3.3 V and 10 bits"
-    for volts, celsius in zip(voltages, got["celsius"]):
+    for volts, celsius in zip(voltages, got["celsius"], strict=True):
         expected = (volts - 0.5) * 100
         assert isinstance(celsius, (int, float)) and math.isclose(celsius, expected, abs_tol=1e-9), (
             f"tmp36_c({volts}) should be {expected} °C (10 mV per °C, 0.5 V at 0 °C), got {celsius!r}"
@@ -299,14 +299,14 @@ def test_duty_cycle_energy(lab, grading_rng):
     period = grading_rng.randint(1, 60)
     bad = [[period, period + grading_rng.randint(1, 10), 75, 0, 1], [0, 0, 75, 0, 1]]
     got = lab.observe(_observe_energy, cases, bad)
-    for (period, active, active_mw, sleep_mw, hours), joules in zip(cases, got["joules"]):
+    for (period, active, active_mw, sleep_mw, hours), joules in zip(cases, got["joules"], strict=True):
         expected = (active * active_mw + (period - active) * sleep_mw) / period / 1000 * hours * 3600
         assert isinstance(joules, (int, float)) and math.isclose(joules, expected, rel_tol=1e-9, abs_tol=1e-9), (
             f"{period} s period, {active} s at {active_mw} mW, {sleep_mw} mW asleep, {hours} h: "
             f"expected {expected} J, got {joules!r}"
         )
     assert len(got["joules"]) == len(cases)
-    for args, outcome in zip(bad, got["bad"]):
+    for args, outcome in zip(bad, got["bad"], strict=True):
         assert _raised(outcome) == "ValueError", f"duty_cycle_energy_j{tuple(args)} should raise ValueError"
 
 
@@ -338,6 +338,6 @@ def test_send_on_change(lab, grading_rng):
         cases.append([samples, delta])
     got = lab.observe(_observe_send_on_change, cases)
     assert len(got) == len(cases)
-    for (samples, delta), answer in zip(cases, got):
+    for (samples, delta), answer in zip(cases, got, strict=True):
         expected = _send_on_change(samples, delta)
         assert answer == expected, f"delta {delta} on {samples}: expected {expected}, got {answer}"

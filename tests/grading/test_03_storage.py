@@ -137,12 +137,12 @@ def test_hourly_means_groups_by_hour_with_parameters(lab, grading_rng):
     for h in range(hours):
         values = [round(grading_rng.uniform(0, 100), 1) for _ in range(grading_rng.randint(1, 4))]
         offsets = sorted(grading_rng.sample(range(3600), len(values)))
-        rows += [["q", v, t0 + 3600 * h + o] for v, o in zip(values, offsets)]
+        rows += [["q", v, t0 + 3600 * h + o] for v, o in zip(values, offsets, strict=True)]
         expected.append([t0 + 3600 * h, sum(values) / len(values)])
     rows += [["q", 999.0, t0 + 3600 * hours], ["other", 5.0, t0], ["it's", 7.0, t0 + 10]]
     got = lab.observe(_observe_hourly_means, rows, "q", t0, t0 + 3600 * hours)
     assert len(got) == hours and all(
-        g[0] == e[0] and math.isclose(g[1], e[1], rel_tol=1e-9) for g, e in zip(got, expected)
+        g[0] == e[0] and math.isclose(g[1], e[1], rel_tol=1e-9) for g, e in zip(got, expected, strict=True)
     ), f"expected [(hour, mean), ...] = {expected} for start <= ts < end, got {got!r}"
     got = lab.observe(_observe_hourly_means, rows, "it's", t0, t0 + 86400)
     assert got == [[t0, 7.0]], f"a sensor named it's should work (use ? parameters): {got!r}"
@@ -175,7 +175,7 @@ def test_apply_retention_downsamples_by_the_parameter(lab, grading_rng):
     assert got["removed"] == 30, f"30 old readings should be replaced by per-minute means; removed {got['removed']!r}"
     expected = [[10, sum(values[i : i + 10]) / 10] for i in (0, 10, 20)]
     assert len(got["minutes"]) == 3 and all(
-        g[0] == e[0] and math.isclose(g[1], e[1]) for g, e in zip(got["minutes"], expected)
+        g[0] == e[0] and math.isclose(g[1], e[1]) for g, e in zip(got["minutes"], expected, strict=True)
     ), f"downsample (prune(..., downsample=True)), don't drop: expected {expected}, got {got['minutes']}"
     assert got["latest"] == 50.0
 

@@ -159,7 +159,7 @@ def test_handle_desired_validates_applies_and_reports(lab, grading_rng):
         store.params.update(good, source="cloud")
         expected = store.params.all()
     assert len(got["bad"]) == len(bad)
-    for request, answer in zip(bad, got["bad"]):
+    for request, answer in zip(bad, got["bad"], strict=True):
         reply = answer["reply"]
         rejected = reply.get("rejected") if isinstance(reply, dict) else None
         assert isinstance(rejected, dict) and rejected, f"{request!r} must be rejected, got {reply!r}"

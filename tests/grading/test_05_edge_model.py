@@ -97,7 +97,7 @@ def test_interpret_reads_outputs_by_name(lab, grading_rng):
             threshold = round(threshold + 0.05, 3)  # never on the boundary, where float32 rounding decides
         cases.append([dict(outputs), {"threshold": threshold} if grading_rng.random() < 0.5 else {}])
     got = lab.observe(_observe_interpret, cases)
-    for (outputs, kwargs), answer in zip(cases, got):
+    for (outputs, kwargs), answer in zip(cases, got, strict=True):
         probs, p = outputs["queue"][0], outputs["pedestrian"][0][0]
         best = max(range(3), key=probs.__getitem__)
         assert answer["queue"] == classes[best], (
@@ -161,7 +161,7 @@ def test_green_time_follows_the_rules(lab, grading_rng):
     ]
     grading_rng.shuffle(cases)
     got = lab.observe(_observe_green_time, [[pred, kw] for pred, kw, _ in cases])
-    for (pred, kw, want), answer in zip(cases, got):
+    for (pred, kw, want), answer in zip(cases, got, strict=True):
         assert abs(answer - want) < 1e-9, f"green_time({pred}, {kw}) should be {want}, got {answer}"
 
 

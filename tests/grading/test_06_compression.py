@@ -46,7 +46,7 @@ def test_block_macs_matches_hand_counts(lab, grading_rng):
             ]
         )
     got = lab.observe(_observe_block_macs, cases)
-    for (args, kwargs), answer in zip(cases, got):
+    for (args, kwargs), answer in zip(cases, got, strict=True):
         expected = _macs(*args, **kwargs)
         assert answer == expected, f"block_macs{tuple(args)} {kwargs}: expected {expected:,}, got {answer!r}"
 
@@ -208,7 +208,7 @@ def test_choose_model_respects_both_budgets(lab, grading_rng):
     cases = [[20, 100], [5, 100], [5, 30], [3.2, 100], [3.4, 22], [5, 22], [0.4, 100], [20, 5], [10, 50]]
     cases += [[round(grading_rng.uniform(0.5, 12), 1), grading_rng.randint(5, 60)] for _ in range(6)]
     got = lab.observe(_observe_choose_model, rows, cases)
-    for (latency, memory), answer in zip(cases, got):
+    for (latency, memory), answer in zip(cases, got, strict=True):
         expected = _choose(rows, latency, memory)
         assert answer == expected, (
             f"latency <= {latency} ms and size <= {memory} KB: expected {expected!r}, got {answer!r}"

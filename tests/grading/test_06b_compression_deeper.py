@@ -118,7 +118,7 @@ def test_kmeans_codebook_matches_linear_init_lloyd(lab, grading_rng):
     ks = [4, *grading_rng.sample([2, 3, 5, 6, 8], 2)]
     got = lab.observe(_observe_kmeans, w.tolist(), ks)
     assert len(got) == len(ks)
-    for k, answer in zip(ks, got):
+    for k, answer in zip(ks, got, strict=True):
         codebook, index = np.asarray(answer["codebook"], dtype=float), np.asarray(answer["index"])
         ref_codebook, ref_index = share.kmeans(w, k, iters=30)
         assert index.shape == w.shape, f"one index per weight, shaped like the weights {w.shape}; got {index.shape}"
@@ -149,7 +149,7 @@ def test_stored_bytes_packs_indices(lab, grading_rng):
         cases.append([shape, grading_rng.choice([1, 2, 3, 4, 7, 9, 16, 17, 33, 64, 100, 256])])
     got = lab.observe(_observe_stored_bytes, cases)
     assert len(got) == len(cases)
-    for (shape, k), answer in zip(cases, got):
+    for (shape, k), answer in zip(cases, got, strict=True):
         bits = max(1, math.ceil(math.log2(k))) if k > 1 else 1
         expected = math.ceil(math.prod(shape) * bits / 8) + 4 * k
         assert answer == expected, (
@@ -171,7 +171,7 @@ def test_quantize_multiplier_matches_tflite(lab, grading_rng):
     reals += [0.25, 0.999999999999, 1.5, 2.0**-20, 0.7071]
     got = lab.observe(_observe_quantize_multiplier, reals)
     assert len(got) == len(reals)
-    for real, answer in zip(reals, got):
+    for real, answer in zip(reals, got, strict=True):
         assert tuple(answer) == reference(real), (
             f"quantize_multiplier({real!r}): expected {reference(real)}, got {tuple(answer)}"
         )
@@ -204,7 +204,7 @@ def test_requantize_is_bit_exact(lab, grading_rng):
     half = (rng.choice([-1, 1], 6) * (2 * rng.integers(0, 60, 6) + 1)).astype(np.int64) * 2**r
     got = lab.observe(_observe_requantize, acc.tolist(), m.tolist(), s.tolist(), zeros, half.tolist(), -r)
     assert len(got["runs"]) == len(zeros)
-    for zero, answer in zip(zeros, got["runs"]):
+    for zero, answer in zip(zeros, got["runs"], strict=True):
         want = reference(acc, m, s, zero)
         values = np.asarray(answer["values"])
         assert answer["dtype"] == "int8", f"int8 outputs, got {answer['dtype']}"
@@ -248,7 +248,7 @@ def test_conv_accumulate_int32(lab, grading_rng):
         wants.append(accumulate(layer))
     got = lab.observe(_observe_conv_accumulate, cases)
     assert len(got) == len(cases)
-    for (x, zero, wq, _, stride), answer, want in zip(cases, got, wants):
+    for (x, zero, wq, _, stride), answer, want in zip(cases, got, wants, strict=True):
         got_acc = np.asarray(answer)
         k, (h, w) = len(wq[0]), np.shape(x)[:2]
         assert got_acc.shape == want.shape, (
@@ -305,7 +305,7 @@ def test_int8_layers_match_the_interpreter_bit_for_bit(lab, grading_rng):
     ]
     got = lab.observe(_observe_int8_layers, sent)
     assert len(got) == len(convs)
-    for layer, answer in zip(convs, got):
+    for layer, answer in zip(convs, got, strict=True):
         out = np.asarray(answer)
         name = layer.name.split(";")[0]
         assert out.shape == layer.output.shape, f"{name}: shape {layer.output.shape} expected, got {out.shape}"
@@ -354,7 +354,7 @@ def test_greedy_policy_spends_accuracy_where_it_is_cheapest(lab, grading_rng):
     fine_ratios = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     fine_budget = grading_rng.randint(macs_of({n: 0.9 for n in layers}), total - 1)
     got = lab.observe(_observe_greedy, weight, sens, budgets, fine_budget, fine_ratios)
-    for budget, answer in zip(budgets, got["budgets"]):
+    for budget, answer in zip(budgets, got["budgets"], strict=True):
         want = reference(drop, macs_of, budget, layers)
         what = "None (every layer at 75 % is still over it)" if want is None else want
         assert answer == want, (
@@ -388,7 +388,7 @@ def test_search_policy_improves_on_uniform_within_the_budget(lab, grading_rng):
     # which names and which heavy layer is sensitive change every run
     a, *heavy = grading_rng.sample(["conv1", "conv2", "conv3", "stem", "head", "pw1", "pw2"], 4)
     weight = {a: 100} | {n: 300 for n in heavy}
-    sens = {a: 8.0} | dict(zip(heavy, grading_rng.sample([0.2, 0.3, 4.0], 3)))
+    sens = {a: 8.0} | dict(zip(heavy, grading_rng.sample([0.2, 0.3, 4.0], 3), strict=True))
     order = grading_rng.sample(list(weight), 4)
     weight, sens = {n: weight[n] for n in order}, {n: sens[n] for n in order}
     budget, evaluations, seed = 1500, 150, grading_rng.randint(0, 10**6)
@@ -433,5 +433,6 @@ def test_policies_fine_tuned_and_judged_on_held_out_frames(lab):
         f"one verdict per policy, got {sorted(got['verdict'])}"
     )
     assert all(0.0 <= v <= 1.0 for v in got["verdict"].values()), f"verdicts are accuracies: {got['verdict']}"
+    assert set(got["macs"]) == set(got["verdict"]), f"the MACs of every policy judged, got {sorted(got['macs'])}"
     for name, macs in got["macs"].items():
         assert macs <= got["budget"], f"{name} needs {macs:,} MACs, over the budget {got['budget']:,}"

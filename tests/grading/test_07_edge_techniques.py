@@ -38,7 +38,7 @@ def test_exit_mask(lab, grading_rng):
     # one threshold exactly on a frame's top probability (it exits), one in between, one above every frame
     thresholds = [float(top[int(rng.integers(0, len(top)))]), float(rng.uniform(0.4, 0.9)), float(top.max()) + 0.01]
     got = lab.observe(_observe_exit_mask, probs.tolist(), thresholds)
-    for t, answer in zip(thresholds, got):
+    for t, answer in zip(thresholds, got, strict=True):
         assert answer["dtype"] == "bool", f"exit_mask should return booleans, got dtype {answer['dtype']}"
         expected = (top >= t).tolist()
         assert answer["mask"] == expected, (
@@ -84,7 +84,7 @@ def test_choose_threshold(lab, grading_rng):
     )
     rows = sweep(exit_p, full_p, labels, stem_ms=0, rest_ms=0, thresholds=candidates)
     full_acc = (full_p.argmax(1) == labels).mean()
-    for max_loss, t in zip(cases, got["chosen"]):
+    for max_loss, t in zip(cases, got["chosen"], strict=True):
         ok = [r.threshold for r in rows if r.accuracy >= full_acc - max_loss]
         expected = min(ok) if ok else max(candidates)
         assert abs(t - expected) < 1e-9, (
@@ -142,7 +142,7 @@ def test_end_to_end_ms_and_best_split(lab, grading_rng):
         if est[1] - est[0] > 1e-3:  # one clear best split, not a tie
             networks.append([bandwidth, rtt])
     got = lab.observe(_observe_end_to_end, profile, networks)
-    for (bandwidth, rtt), ms, best in zip(networks, got["ms"], got["best"]):
+    for (bandwidth, rtt), ms, best in zip(networks, got["ms"], got["best"], strict=True):
         want = estimate_ms(Profile(**profile), Network(bandwidth_mbps=bandwidth, rtt_ms=rtt))
         assert len(ms) == len(want), f"one prediction per split 0..{len(want) - 1}, got {len(ms)}"
         assert np.allclose(ms, want, atol=1e-6), (

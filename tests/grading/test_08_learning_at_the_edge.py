@@ -48,7 +48,7 @@ def test_psi(lab, grading_rng):
     a /= a.sum()
     cases += [[e.tolist(), a.tolist(), {}], [e.tolist(), a.tolist(), {"eps": float(rng.choice([1e-2, 1e-3]))}]]
     got = lab.observe(_observe_psi, cases)
-    for (e, a, kwargs), answer in zip(cases, got):
+    for (e, a, kwargs), answer in zip(cases, got, strict=True):
         want = kit_psi(np.array(e), np.array(a), **kwargs)
         assert answer["type"] == "float", f"psi should return a float, got {answer['type']}"
         assert abs(answer["value"] - want) < 1e-9, (
@@ -86,7 +86,7 @@ def test_first_alarm(lab, grading_rng):
             kwargs["patience"] = grading_rng.randint(1, 4)
         cases.append([values, kwargs])
     got = lab.observe(_observe_first_alarm, cases)
-    for (values, kwargs), answer in zip(cases, got):
+    for (values, kwargs), answer in zip(cases, got, strict=True):
         expected = _first_alarm(values, **kwargs)
         assert answer == expected, (
             f"first_alarm({values}, {kwargs}): the first run of values above the threshold starts at "
@@ -162,7 +162,7 @@ def test_gce(lab, grading_rng):
         cases.append([probs.tolist(), rng.integers(0, 3, n).tolist(), {} if q is None else {"q": q}])
     cases.append([[[0.0, 1.0, 0.0]], [0], {}])  # p_y = 0: clip it to 1e-7
     got = lab.observe(_observe_gce, cases)
-    for (probs, labels, kwargs), answer in zip(cases, got):
+    for (probs, labels, kwargs), answer in zip(cases, got, strict=True):
         want = generalized_cross_entropy(np.array(probs), np.array(labels), **kwargs)
         assert np.isfinite(answer), "clip p_y to 1e-7"
         assert abs(answer - want) < 1e-6, f"{kwargs or 'q=0.7 (the default)'}: expected {want:.6f}, got {answer:.6f}"
@@ -224,7 +224,7 @@ def test_fedavg(lab, grading_rng):
     got = lab.observe(_observe_fedavg, [[layer.tolist() for layer in c] for c in clients], n)
     assert len(got) == len(shapes), f"one array per layer, got {len(got)}"
     for i, shape in enumerate(shapes):
-        want = sum(k * c[i] for k, c in zip(n, clients)) / sum(n)
+        want = sum(k * c[i] for k, c in zip(n, clients, strict=True)) / sum(n)
         assert np.shape(got[i]) == shape, f"layer {i}: expected shape {shape}, got {np.shape(got[i])}"
         assert np.allclose(got[i], want), f"layer {i}: the average weighted by examples ({n})"
 
@@ -255,7 +255,7 @@ def test_federation_ran_with_flower(lab, grading_rng):
     shapes = [list(w.shape) for w in Net().get_weights()]
     assert [list(np.shape(w)) for w in got["weights"]] == shapes, f"the global model's weights have shapes {shapes}"
     assert len(got["mine"]) == len(got["weights"]) and all(
-        np.allclose(a, b) for a, b in zip(got["mine"], got["weights"])
+        np.allclose(a, b) for a, b in zip(got["mine"], got["weights"], strict=True)
     ), "your fedavg of a model with itself"
     assert got["accuracy"][-1] > got["accuracy"][0] + 0.05, f"FedAvg should improve: {got['accuracy']}"
     rounds = got["settings"]["rounds"]

@@ -72,7 +72,7 @@ def _held_out(lab) -> list[tuple[dict, dict, dict]]:
     key = id(lab)
     if key not in _RESULTS:
         mine = lab.observe(_observe_days, list(HELD_OUT), timeout=240)
-        _RESULTS[key] = [(day, _fixed(day), m) for day, m in zip(HELD_OUT, mine)]
+        _RESULTS[key] = [(day, _fixed(day), m) for day, m in zip(HELD_OUT, mine, strict=True)]
     return _RESULTS[key]
 
 
@@ -201,7 +201,7 @@ def test_controller_never_ends_green_before_the_minimum(lab, grading_rng, kind):
     timings = _draw_timings(grading_rng, kind)
     probes = _probes(timings)
     got = lab.observe(_observe_boundary, timings, probes)
-    for o, answer in zip(probes, got):
+    for o, answer in zip(probes, got, strict=True):
         assert answer is True or answer is False, f"MyController must return True or False, returned {answer!r} for {o}"
         least = timings["night_min_green_s"] if o["night"] else timings["min_green_s"]
         if o["phase_s"] < least:
@@ -239,12 +239,12 @@ def test_sample_reads_the_three_sensors(lab, grading_rng, hour):
     assert names == ["queue_distance_m", "light", "road_temperature_c"], f"one row per sensor, in order; got {names}"
     assert all(r[3] == "float" for r in rows), "each value a plain float"
     assert all(r[2] == got["ts"] for r in rows), "stamp every row with the ts given"
-    for (name, value, _, _), direct, tol in zip(rows, got["direct"], (0.05, 0.05, 0.5)):
+    for (name, value, _, _), direct, tol in zip(rows, got["direct"], (0.05, 0.05, 0.5), strict=True):
         assert abs(value - direct) <= tol, f"{name}: sampled {value}, the sensor reads {direct}: read the right device"
 
 
 def _observe_trust(scores, lights):
-    return [camera_queue(s, l) for s, l in zip(scores, lights)]  # noqa: F821 - the student's function
+    return [camera_queue(s, l) for s, l in zip(scores, lights, strict=True)]  # noqa: F821 - the student's function
 
 
 def _frames(seed: int):
@@ -281,7 +281,7 @@ def test_trust_rule_is_right_when_trusted_and_keeps_the_daylight_camera(lab, gra
         assert all(a is None or a is True or a is False for a in answers), (
             f"camera_queue answers True, False or None; got {sorted({repr(a) for a in answers})[:3]}"
         )
-        trusted = [(a, truth) for a, truth in zip(answers, long_queue) if a is not None]
+        trusted = [(a, truth) for a, truth in zip(answers, long_queue, strict=True) if a is not None]
         total_trusted += len(trusted)
         total_right += sum(a == truth for a, truth in trusted)
         if name == "day":
@@ -324,7 +324,7 @@ def _observe_day():
         t += seconds
     return {
         "counts": counts,
-        "gaps": sorted({round(b - a, 3) for a, b in zip(light, light[1:])}),
+        "gaps": sorted({round(b - a, 3) for a, b in zip(light, light[1:], strict=False)}),
         "outage": outage,
         "stored": stored,
         "all_sensor_rows": len(ids_stored),
@@ -349,6 +349,7 @@ def _day(lab) -> dict:
 @pytest.mark.points(1)
 def test_simulated_day_readings_in_the_store(lab):
     got = _day(lab)
+    assert set(got["counts"]) >= {"queue_distance_m", "light"}, f"readings of the sensors, got {sorted(got['counts'])}"
     for name, n in got["counts"].items():
         assert n >= 1440, f"a reading of {name} every minute of 2026-10-21 means 1440; the store holds {n}"
     assert got["gaps"] == [60.0], f"one sample every sample_period_s (60 s) in intersection time; gaps {got['gaps']}"

@@ -36,7 +36,7 @@ def test_max_pressure(lab, grading_rng):
         )
     got = lab.observe(_observe_max_pressure, cases)
     assert len(got) == len(cases)
-    for (phase, w, e, n, s, peds), g in zip(cases, got):
+    for (phase, w, e, n, s, peds), g in zip(cases, got, strict=True):
         cars, side = w + e, n + s + peds
         expected = side > cars if phase == "car_green" else cars > side
         assert g is expected, (
@@ -60,7 +60,7 @@ def test_reward(lab, grading_rng):
         if p:
             needed |= {(h, p + 1, w), (h, p, w + 30.0)}
     moments = sorted(needed)
-    values = dict(zip(moments, lab.observe(_observe_reward, [list(m) for m in moments])))
+    values = dict(zip(moments, lab.observe(_observe_reward, [list(m) for m in moments]), strict=True))
     assert values[(0, 0, 0.0)] == 0, "nobody waits: the reward is 0"
     for h, p, w in base:
         r = values[(h, p, w)]

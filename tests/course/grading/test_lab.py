@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course.grading.lab import Lab
+from course.grading.lab import ANSWER_LIMIT, RESULT_MIME, Lab
 
 NOTEBOOK = [
     "import datetime\nimport numpy as np\nCYCLE = ('red', 'red_amber', 'green', 'amber')",
@@ -103,6 +103,21 @@ def test_stored_output_is_capped(lab):
     printed = lab._cells[4].outputs
     assert sum(len(o.get("text", "")) for o in printed) < 11_000
     assert "dropped" in printed[-1]["text"]
+
+
+def test_answers_published_by_the_notebook_are_capped_like_any_output(tmp_path):
+    # the grading mime type is the grader's channel, not a way past the output cap: outside a grading call it is
+    # output like any other, and in a call only the first answer is kept, with only an answer's fields
+    publish = f"from IPython.display import publish_display_data as p\nMIME = {RESULT_MIME!r}"
+    flood = "for _ in range(3):\n    p({MIME: {'ok': True, 'json': '1', 'pad': 'x' * 1_000_000}})"
+    with Lab(_write(tmp_path, [publish, flood]), cell_timeout=20, call_timeout=20, output_limit=10_000) as lab:
+        assert sum(len(str(o)) for o in lab._cells[1].outputs) < 11_000
+        expr = "[p({MIME: {'ok': True, 'json': '7', 'pad': 'x' * 1_000_000}}) for _ in range(3)]"
+        assert lab.eval(expr) == 7  # a forged first answer is still only its value, to be judged
+        assert sum(len(str(o)) for o in lab._scratch.outputs) < 1_000
+        with pytest.raises(AssertionError, match=f"characters of JSON; at most {ANSWER_LIMIT} are read"):
+            lab.eval(f"'x' * {ANSWER_LIMIT + 1}")
+        assert sum(len(str(o)) for o in lab._scratch.outputs) < 1_000
 
 
 @pytest.mark.slow
