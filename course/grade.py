@@ -317,7 +317,7 @@ def grade_class(
                 result = _grader_error(unit, outcome)
             else:
                 result = outcome
-                if store is not None:
+                if store is not None and result.cacheable:
                     store.put(unit.notebook_hash, hashes[unit.lab], result)
             results.append(result)
             meter.update(1)

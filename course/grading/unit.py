@@ -63,6 +63,7 @@ class LabResult:
     note: str = ""  # a problem with the submission as a whole ("not submitted", "stopped after ...")
     seconds: float = 0.0
     cached: bool = False  # taken from an earlier run's results (course.grading.cache), not graded again
+    cacheable: bool = True  # False when the grader itself failed (its pytest killed, or an internal error)
 
     @property
     def score(self) -> float:
@@ -97,16 +98,17 @@ class Unit:
 
 
 def grading_hash(grading: Iterable[tuple[str, bytes]], limits: Limits) -> str:
-    """What a result depends on besides the notebook: the grading files, the grader's own code, the limits.
+    """What a result depends on besides the notebook: the grading files, the grader's and the kit's code, the limits.
 
-    Changing a grading test, the grading plugin or a time limit gives a new hash, so cached results made
-    under the old ones are not reused.
+    Changing a grading test, the grading plugin, the kit (whose simulations give many expected values) or a
+    time limit gives a new hash, so cached results made under the old ones are not reused.
     """
     digest = hashlib.sha256()
     for name, source in sorted(grading):
         digest.update(name.encode() + b"\0" + source + b"\0")
-    for path in sorted((ROOT / "course" / "grading").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    code = [*(ROOT / "course" / "grading").glob("*.py"), *(p for p in (ROOT / "kit").rglob("*") if p.is_file())]
+    for path in sorted(p for p in code if "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     settings = asdict(limits)
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return digest.hexdigest()
@@ -213,6 +215,11 @@ def run(unit: Unit, limits: Limits, uid: int | None = None) -> LabResult:
         else:
             tail = log.read_bytes()[-_OUTPUT_TAIL:].decode("utf-8", "replace").strip()
             missing = f"not run (pytest exit code {process.returncode}): {tail[-300:]}"
+            if process.returncode not in (0, 1):  # 0 and 1: the tests ran (and passed, or some failed)
+                # the grader failed, not the student: killed (out of memory?) or an internal error. Not kept in
+                # the cache, so that running the command again grades it again
+                result.cacheable = False
+                result.note = f"grader error (pytest exit code {process.returncode}); run the command again to grade it"
         for expected in unit.tests:
             test = graded.get(key(expected["test"]))
             if test is None:

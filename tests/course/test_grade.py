@@ -130,6 +130,38 @@ def test_a_lab_over_its_time_limit_is_stopped_and_still_reported(demo_course):
     assert all("took too long" in t["message"] for t in sleepy.tests)
 
 
+@pytest.mark.slow
+def test_a_lab_whose_grader_died_is_not_cached_and_is_graded_again(demo_course, tmp_path):
+    # the grader's own pytest killed after two tests (as by the out-of-memory killer): the student is told it was
+    # the grader, and the next run grades the lab again instead of keeping the 0s
+    demo_course.student("ada", demo_course.notebook())
+    marker = tmp_path / "die"
+    marker.touch()
+    tests = demo_course.tests / "test_01_demo.py"
+    tests.write_text(
+        tests.read_text().replace(
+            "@pytest.mark.points(1)\ndef test_greet",
+            f"@pytest.mark.points(1)\ndef test_greet(lab, grading_rng):\n    import os, signal\n"
+            f"    if os.path.exists({str(marker)!r}):\n        os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"    _greet(lab, grading_rng)\n\n\ndef _greet",
+        )
+    )
+    cache = tmp_path / "cache"
+
+    def graded():
+        [ada] = grade.grade_class(demo_course.root / "submissions", tests=demo_course.tests, cache=cache)
+        return ada
+
+    died = graded()
+    assert died.score == 3 and not died.cached  # double and limit were graded before the grader died
+    assert "grader error (pytest exit code -9)" in died.note
+    assert list(cache.glob("*.json")) == []
+    marker.unlink()
+    again = graded()
+    assert (again.score, again.cached, again.note) == (4, False, "")
+    assert graded().cached
+
+
 def test_find_notebook_prefers_the_exact_name_then_a_unique_numbered_one(tmp_path):
     (tmp_path / "01_demo.ipynb").write_text("{}")
     assert grade.find_notebook(tmp_path, "01_demo") == tmp_path / "01_demo.ipynb"
