@@ -1,12 +1,13 @@
 """A student's controller plugged into the app: `kit run intersection --controller module:Class`."""
 
+import re
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from kit.control.plugin import load_policy
+from kit.control.plugin import ControllerError, load_policy
 from kit.errors import UsageError
 
 MODULE = textwrap.dedent("""
@@ -25,6 +26,13 @@ MODULE = textwrap.dedent("""
     class NeedsArgs:
         def __init__(self, x):
             pass
+
+    def one_argument(obs):
+        return True
+
+    class Raises:
+        def __call__(self, obs, timings):
+            return obs.no_such_field
 """)
 
 
@@ -38,8 +46,20 @@ def plugin_dir(tmp_path, monkeypatch):
 
 
 def test_a_class_is_made_once_and_found_in_the_current_folder(plugin_dir):
-    policy = load_policy("my_plugin_ctl:EveryMinute")
+    policy = load_policy("my_plugin_ctl:EveryMinute").__wrapped__
     assert type(policy).__name__ == "EveryMinute" and policy.calls == 0
+
+
+def test_an_exception_in_the_controller_names_the_controller_and_its_line(plugin_dir):
+    from kit.control.adaptive import AdaptiveTimings, Observation
+
+    obs = Observation(phase_s=30, queue=False, ped_request=True, ped_wait_s=5, night=False)
+    with pytest.raises(ControllerError) as err:
+        load_policy("my_plugin_ctl:Raises")(obs, AdaptiveTimings())
+    assert str(err.value).startswith(
+        "--controller 'my_plugin_ctl:Raises' raised my_plugin_ctl.py line 23: AttributeError: "
+    )
+    assert err.value.exit_code == 1
 
 
 @pytest.mark.parametrize(
@@ -51,10 +71,11 @@ def test_a_class_is_made_once_and_found_in_the_current_folder(plugin_dir):
         ("my_plugin_ctl:NOT_CALLABLE", "give a policy"),
         ("my_plugin_ctl:NeedsArgs", "made with no arguments"),
         ("my plugin:A", "module:Name"),
+        ("my_plugin_ctl:one_argument", "one_argument takes (obs); the app calls it with two arguments"),
     ],
 )
 def test_a_wrong_name_says_what_to_fix(plugin_dir, spec, words):
-    with pytest.raises(UsageError, match=words.replace("(", r"\(")):
+    with pytest.raises(UsageError, match=re.escape(words)):
         load_policy(spec)
 
 
@@ -70,7 +91,7 @@ def test_the_app_runs_the_plugged_controller(plugin_dir):
         summary = app.run()
     finally:
         app.close()
-    policy = app.controller.policy
+    policy = app.controller.policy.__wrapped__
     assert type(policy).__name__ == "EveryMinute" and policy.calls > 100
     greens = [s for name, s in app.controller.phase_log if name == "car_green"]
     # the app's stop cuts the green in progress to its minimum (the wind-down), so the last one may be short
@@ -119,3 +140,31 @@ def test_cli_plugin_and_a_bad_one(plugin_dir):
     )
     assert bad.returncode == 2 and "has no 'Nope'" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and not (plugin_dir / "bad.db").exists()
+
+
+@pytest.mark.parametrize(
+    "source, line",
+    [
+        ("class X(:\n    pass\n", "--controller 'broken_ctl:X': broken_ctl.py line 1: SyntaxError: "),
+        (
+            "import math\nx = 1 / 0\n",
+            "--controller 'broken_ctl:X': importing 'broken_ctl' failed: broken_ctl.py line 2: ZeroDivisionError: division by zero",
+        ),
+        (
+            "def X(obs, timings):\n    return obs.nope\n",
+            "--controller 'broken_ctl:X' raised broken_ctl.py line 2: AttributeError: ",
+        ),
+    ],
+)
+def test_cli_a_controller_that_breaks_gets_one_line(plugin_dir, source, line):
+    (plugin_dir / "broken_ctl.py").write_text(source)
+    run = subprocess.run(
+        [sys.executable, "-m", "kit", "run", "intersection", "--controller", "broken_ctl:X", "--hours", "0.05"]
+        + ["--no-model", "--fresh", "--db", str(plugin_dir / "kit.db")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode in (1, 2) and "Traceback" not in run.stderr and "internal error" not in run.stderr
+    [said] = run.stderr.strip().splitlines()
+    assert line in said, said
