@@ -139,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         result = func(args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`kit readings tail | head`): it has what it wanted. Quiet, as `cat` would be;
+        # stdout goes to /dev/null so that Python's own flush at exit does not complain either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         if debug:
             raise

@@ -74,3 +74,26 @@ def test_version_and_usage_errors_end_to_end():
     assert out.returncode == 0 and out.stdout.strip() == f"kit {kit.__version__}"
     bad = subprocess.run([sys.executable, "-m", "kit", "no-such-verb"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "invalid choice" in bad.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    # `kit params list | head -1`: the pipe's reader is gone before the listing is written
+    from kit.store import Store
+
+    with Store(tmp_path / "kit.db"):
+        pass
+    read, write = os.pipe()
+    os.close(read)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "kit", "params", "list", "--db", str(tmp_path / "kit.db")],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert (run.returncode, run.stderr) == (0, "")
