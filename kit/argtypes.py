@@ -101,7 +101,31 @@ def output_file(text: str) -> str:
     return text
 
 
-__all__ = ["float_range", "int_range", "iso_datetime", "nonempty_text", "output_file"]
+#: What matplotlib's savefig writes (checked without importing matplotlib: parsing options stays light).
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".svgz", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps", ".ps")
+
+
+def image_file(text: str) -> str:
+    """An argparse ``type``: a picture to write, in a format matplotlib can save (checked before a long run).
+
+    >>> image_file("day.png")
+    'day.png'
+    >>> image_file("day.txt")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: 'day.txt' is not a picture format: end it in .png, .pdf, .svg, .jpg, .webp, ...
+    """
+    from pathlib import Path
+
+    path = output_file(text)
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"{path[:80]!r} is not a picture format: end it in .png, .pdf, .svg, .jpg, .webp, ..."
+        )
+    return path
+
+
+__all__ = ["float_range", "image_file", "int_range", "iso_datetime", "nonempty_text", "output_file"]
 
 
 def stuck_sensor(text: str) -> tuple[str, float]:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kit.argtypes import float_range, int_range, iso_datetime, output_file, stuck_sensor
+from kit.argtypes import float_range, image_file, int_range, iso_datetime, output_file, stuck_sensor
 
 
 def _run_intersection(args: argparse.Namespace) -> int:
@@ -345,7 +345,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help="also run the fixed-time plan and the adaptive control "
             "from the sensors only on the same simulated traffic, side by side (with --fresh)",
         )
-        p.add_argument("--plot", type=output_file, help="write a plot of the run to this PNG file")
+        p.add_argument("--plot", type=image_file, help="write a plot of the run to this picture (.png, .pdf, .svg)")
         p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
         p.set_defaults(func=_run_intersection)
     if "status" not in subparsers.choices:
