@@ -39,6 +39,8 @@ def _run_intersection(args: argparse.Namespace) -> int:
         import kit.cloud
 
         cloud = kit.cloud.start_local()
+    from kit.ml import DEFAULT_APP_MODEL
+
     options = AppOptions(
         seed=args.seed,
         start=args.start,
@@ -49,7 +51,8 @@ def _run_intersection(args: argparse.Namespace) -> int:
         road_works=args.road_works,
         diverted=args.diverted,
         stuck=tuple(args.stuck),
-        model=None if args.no_model else args.model,
+        model=None if args.no_model else (args.model or DEFAULT_APP_MODEL),
+        model_required=bool(args.model) and not args.no_model,
         cloud=args.cloud,
         mqtt=not args.no_mqtt,
         camera_period_s=args.camera_period,
@@ -302,9 +305,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
         p.add_argument(
             "--model",
-            default="fusion",
-            help="shipped model (fusion: camera + sensors, int8 early exit; "
-            "early_exit, intersection: camera only), a .tflite file or a model folder",
+            help="shipped model (fusion, the default: camera + sensors, int8 early exit; "
+            "early_exit, intersection: camera only), a .tflite file or a model folder; one named here "
+            "that does not load stops the run",
         )
         p.add_argument("--no-model", action="store_true", help="control from the sensors only")
         p.add_argument(

@@ -69,6 +69,9 @@ class AppOptions:
     #: shipped model name ("fusion": camera + sensors, int8 early exit; "early_exit": camera two-part host;
     #: "intersection": one piece), a .tflite file or a model folder; None: sensors only
     model: str | None = "fusion"
+    #: the user named the model: failing to load it stops the run with one line, rather than falling back to the
+    #: sensors as the app does for its default model (a missing runtime on a Pi must not stop the lights)
+    model_required: bool = False
     #: who ends the car green: "adaptive" (the kit's rule, kit.control.adaptive.actuated_policy) or "learned" (the
     #: shipped deep-RL policy, kit/models/signal_policy.tflite, run by ModelHost; lab 10)
     controller: str = "adaptive"
@@ -127,6 +130,7 @@ class IntersectionApp:
             simulated=self.simulated,
             models_folder=self.options.models_folder,
             thing_name=store.params.get("device_id") if self.options.cloud else None,
+            required=self.options.model_required,
         )
         self.control = ControlLoop(
             self.board,

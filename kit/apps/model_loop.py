@@ -44,8 +44,10 @@ class ModelLoop:
         simulated: bool = True,
         models_folder: str | None = None,
         thing_name: str | None = None,
+        required: bool = False,
     ) -> None:
         self.model = model
+        self.required = required  # a model the user named: not loading it is an error, not a fallback
         #: with a folder, models delivered over the air replace this one while it serves (kit.ml.ota.FieldModel);
         #: with a thing name too, the updater reads the shadow's desired.model itself
         self.models_folder = models_folder
@@ -147,6 +149,13 @@ class ModelLoop:
                 conditions = card.get("data", {}).get("train", {}).get("conditions")
                 self.health.model = path.name
         except Exception as exc:  # noqa: BLE001 - the intersection must run without its model
+            if self.required:
+                from kit.errors import KitRuntimeError
+
+                raise KitRuntimeError(
+                    f"model {self.model!r} could not be loaded ({exc}); give a working model, or --no-model to "
+                    "control from the sensors only"
+                ) from None
             log.warning("model not loaded (%s); controlling from the sensors only", exc)
             self.host = None
             self.health.model = None

@@ -33,6 +33,8 @@ def shipped_model(name: str = DEFAULT_MODEL) -> Path:
     """Path of a shipped ``.tflite`` model by name (``kit/models/NAME.tflite``)."""
     path = MODELS_DIR / f"{name}.tflite"
     if not path.exists():
-        have = sorted(p.stem for p in MODELS_DIR.glob("*.tflite"))
+        have = sorted(
+            {p.stem for p in MODELS_DIR.glob("*.tflite")} | {p.name for p in MODELS_DIR.iterdir() if p.is_dir()}
+        )
         raise FileNotFoundError(f"no shipped model named {name!r} in {MODELS_DIR}; shipped: {have or 'none'}")
     return path
