@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from kit.errors import KitError
 from kit.ml import MODELS_DIR
 
 FLOORS = {"queue_accuracy": 0.90, "pedestrian_f1": 0.90}
@@ -331,11 +332,19 @@ class ModelCard:
         path = p / "card.json" if p.is_dir() else card_path(p)
         if not path.exists():
             raise FileNotFoundError(f"no model card at {path}; shipped models: {', '.join(shipped_cards()) or 'none'}")
+        fix = "restore it from the kit, or write it again (kit model train writes one beside its model)"
         try:
             data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not a model card (bad JSON: {exc}); restore it from the kit") from exc
-        return cls.from_dict(data, path.parent)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CardError(f"{path} is not a model card (bad JSON: {exc}); {fix}") from exc
+        try:
+            return cls.from_dict(data, path.parent)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CardError(f"{path} is not a model card ({type(exc).__name__}: {exc}); {fix}") from exc
+
+
+class CardError(KitError, ValueError):
+    """A model card that cannot be read: the command line prints it as one line."""
 
 
 def _intervals(d: dict[str, Any]) -> dict[str, dict[str, Interval]]:

@@ -80,6 +80,8 @@ BAD_INPUT = [
     (["model", "train", "--out", "{db}"], 2, "is a file"),
     (["model", "info", "nope"], 1, "shipped models: fusion"),
     (["model", "info", "{tmp}/missing.tflite"], 1, "missing.json"),
+    (["model", "info", "{tmp}/badcard.tflite"], 1, "badcard.json is not a model card (bad JSON"),
+    (["model", "info", "{tmp}/listcard.tflite"], 1, "listcard.json is not a model card"),
     (["model", "bench", "--n", "0"], 2, "whole number from 1"),
     (["model", "bench", "--threads", HUGE], 2, "whole number from 1"),
     (["model", "bench", "nope"], 1, "shipped models: fusion"),
@@ -130,6 +132,9 @@ def _template(tmp_path_factory):
     (tmp_path / "digits.json").write_text('{"car_green_s": ' + "9" * 5000 + "}")
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
     (tmp_path / "list.json").write_text("[1, 2]")
+    for name, card in (("badcard", ""), ("listcard", "[1, 2]")):  # a model whose card beside it is damaged
+        (tmp_path / f"{name}.tflite").write_bytes(b"\0" * 64)
+        (tmp_path / f"{name}.json").write_text(card)
     other = sqlite3.connect(tmp_path / "other.db")
     other.execute("CREATE TABLE readings (x)")
     other.commit()
