@@ -125,7 +125,28 @@ def image_file(text: str) -> str:
     return path
 
 
-__all__ = ["float_range", "image_file", "int_range", "iso_datetime", "nonempty_text", "output_file"]
+def device_name(text: str) -> str:
+    """An argparse ``type``: a device's thing name, by the store's own ``device_id`` rule.
+
+    >>> device_name("kit-0001")
+    'kit-0001'
+    >>> device_name("bad id/x")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: a device's name is 1 to 64 letters, digits, '-' or '_' (its device_id), e.g. kit-0001; got 'bad id/x'
+    """
+    import re
+
+    from kit.store.defaults import PARAMETERS
+
+    if not re.fullmatch(PARAMETERS["device_id"].pattern or "", text):
+        raise argparse.ArgumentTypeError(
+            f"a device's name is 1 to 64 letters, digits, '-' or '_' (its device_id), e.g. kit-0001; got {text[:80]!r}"
+        )
+    return text
+
+
+__all__ = ["device_name", "float_range", "image_file", "int_range", "iso_datetime", "nonempty_text", "output_file"]
 
 
 def stuck_sensor(text: str) -> tuple[str, float]:

@@ -28,14 +28,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="which parts of a fused model to send (default: int8, what the app runs, when the folder has them)",
     )
-    p.add_argument("--device", required=True, help="the thing name of the device, e.g. kit-0001")
+    from kit.argtypes import device_name, float_range, int_range
+
+    p.add_argument("--device", required=True, type=device_name, help="the thing name of the device, e.g. kit-0001")
     p.add_argument("--version", default=None, help="a label for this model (default: card name + digest)")
     p.add_argument("--min-kit", default=None, help="the oldest kit version that may run it (default: this kit's)")
     p.add_argument("--bucket", default=None, help="S3 bucket (default: KIT_BUCKET or kit-telemetry)")
     p.add_argument("--status", action="store_true", help="print what the device was asked to run and reports")
     p.set_defaults(func=_deploy)
-
-    from kit.argtypes import float_range, int_range
 
     r = sub.add_parser(
         "retrain",
@@ -47,7 +47,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "OUT/NAME.tflite; the card has the accuracy on the newest uploaded frames, held out, beside the base "
         "model's. With --deploy, deploy it to DEVICE. Needs TensorFlow (pip install -e .[train]).",
     )
-    r.add_argument("--from-s3", required=True, metavar="DEVICE", help="the thing name whose frames to use")
+    r.add_argument(
+        "--from-s3", required=True, type=device_name, metavar="DEVICE", help="the thing name whose frames to use"
+    )
     r.add_argument("--out", default="models", help="folder for the candidate, its weights and card")
     r.add_argument("--name", default=None, help="file stem or fused folder name (default: BASE-DEVICE-retrained)")
     from kit.ml import DEFAULT_APP_MODEL

@@ -95,7 +95,7 @@ def test_retrain_refuses_bad_input_in_one_line(cloud, tmp_path, capsys):
         (("--from-s3", "kit-0053"), "carry no sensor vectors (in 0 of 1 chunks)"),  # base: the app's default
         (("--from-s3", "kit-0053", "--base", str(tmp_path)), "is a folder but not a fused model"),
         (("--from-s3", "kit-0053", "--base", "intersection", "--pedestrian-labels", "pir"), "is for a fused base"),
-        (("--from-s3", "a/b"), "thing name without '/'"),
+        (("--from-s3", "a/b"), "letters, digits, '-' or '_'"),
         (("--from-s3", "kit-nobody"), "no frames under"),
         (("--from-s3", "kit-0051", "--epochs", "0"), "--epochs"),
     ]:
