@@ -17,8 +17,9 @@ The notebook comes from ``--notebooks DIR`` (or ``$COURSE_NOTEBOOKS``; default `
 executed once per test module in a fresh kernel (:class:`course.grading.lab.Lab`) that stays alive for the
 module's tests. ``notebook(name, cell_timeout=..., notebook_timeout=..., call_timeout=...)`` overrides the
 limits for one lab; ``$COURSE_CELL_TIMEOUT``, ``$COURSE_NOTEBOOK_TIMEOUT``, ``$COURSE_CALL_TIMEOUT`` for a run.
-With ``$COURSE_SANDBOX=1`` (set by ``course.grade``) the kernel runs in a bubblewrap sandbox
-(:mod:`course.grading.sandbox`).
+With ``$COURSE_SANDBOX=1`` (set by ``course.grade``; set it yourself to grade a student's notebooks by hand)
+the kernel runs in a bubblewrap sandbox (:mod:`course.grading.sandbox`); without it, notebooks from anywhere but
+the course's own ``solutions/`` and ``labs/`` get a warning that they run as you.
 
 With ``--grading-results FILE`` (or ``$COURSE_GRADING_RESULTS``) every graded test is written to a JSON file,
 rewritten after each test so that a run stopped half-way still leaves what it graded::
@@ -50,7 +51,7 @@ if os.environ.get("COURSE_GRADER") and "jsonschema" not in sys.modules:
     # own pytest processes, which import nothing else that could want it.
     sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
 
-from course import SOLUTIONS
+from course import ROOT, SOLUTIONS
 
 # A lab should run in about a minute on two cores; a busy machine (a class graded two at a time) may
 # need twice that for a training cell, and an endless loop still costs at most two minutes.
@@ -93,6 +94,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "notebook(name, **limits): the notebook (stem, e.g. '01_gpio_outputs') a grading file grades"
     )
     config.stash[_RESULTS] = _Results(_option(config, "grading_results", "COURSE_GRADING_RESULTS"))
+    folder = _option(config, "notebooks", "COURSE_NOTEBOOKS")
+    if folder and not os.environ.get("COURSE_SANDBOX") and not _course_folder(Path(folder)):
+        # A student's notebook run by hand: it runs as you, seeing your files. Said on every run, not hidden.
+        sys.stderr.write(
+            f"WARNING: the notebooks in {folder} run unsandboxed, as you, with your files: set COURSE_SANDBOX=1 "
+            "(bubblewrap) to grade a student's work by hand, or grade with python -m course.grade\n"
+        )
+
+
+def _course_folder(folder: Path) -> bool:
+    """The course's own notebooks (solutions/, labs/): trusted, run as they are."""
+    try:
+        return folder.resolve() in ((ROOT / "solutions").resolve(), (ROOT / "labs").resolve())
+    except OSError:
+        return False
 
 
 def _sandbox():

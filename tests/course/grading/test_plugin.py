@@ -76,3 +76,23 @@ def test_a_grading_file_without_a_notebook_name_is_a_usage_error(demo_course, tm
     done, _ = _pytest(demo_course, tmp_path, demo_course.solutions, "-k", "test_x")
     assert done.returncode != 0
     assert "say which notebook it grades" in done.stdout + done.stderr
+
+
+def test_a_students_notebooks_run_by_hand_unsandboxed_are_warned_about(demo_course, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_SANDBOX"}
+    args = ["--collect-only", "-q"]
+
+    def said(notebooks, **extra):
+        run = subprocess.run(
+            pytest_command([str(demo_course.tests), *args]),
+            cwd=ROOT,
+            env=dict(env, COURSE_NOTEBOOKS=str(notebooks), **extra),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return run.stderr + run.stdout
+
+    assert f"WARNING: the notebooks in {tmp_path} run unsandboxed" in said(tmp_path)
+    assert "unsandboxed" not in said(tmp_path, COURSE_SANDBOX="1")
+    assert "unsandboxed" not in said(ROOT / "solutions") and "unsandboxed" not in said("labs")
