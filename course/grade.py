@@ -19,6 +19,7 @@ CSV), so a second run grades only new or changed notebooks.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import queue
@@ -401,10 +402,27 @@ def write_feedback(results: list[LabResult], folder: Path) -> list[Path]:
         by_student.setdefault(r.student, []).append(r)
     written = []
     for student, rows in by_student.items():
-        path = folder / f"{_safe(student)}.md"
+        path = folder / f"{_feedback_stems(by_student)[student]}.md"
         path.write_text(feedback_markdown(student, rows), encoding="utf-8")
         written.append(path)
     return written
+
+
+def _feedback_stems(students: Iterable[str]) -> dict[str, str]:
+    """A file stem per student, never shared.
+
+    ``a b`` and ``a_b`` (or ``Ann`` and ``ann``, on a disk that ignores case) would both be ``a_b``: one keeps the
+    plain stem (a name that needed no change first), the others get a hash of their folder name as well.
+    """
+    groups: dict[str, list[str]] = {}
+    for student in sorted(set(students), key=lambda s: (_safe(s) != s, s)):
+        groups.setdefault(_safe(student).lower(), []).append(student)
+    stems = {}
+    for group in groups.values():
+        stems[group[0]] = _safe(group[0])
+        for student in group[1:]:
+            stems[student] = f"{_safe(student)}-{hashlib.sha256(student.encode()).hexdigest()[:8]}"
+    return stems
 
 
 def _bytes(text: str) -> int:

@@ -217,6 +217,18 @@ def test_csv_and_feedback_shapes(tmp_path):
     assert "_not submitted: no 02_more.ipynb in your folder_" in text and "1 test(s) not run." in text
 
 
+def test_two_students_never_share_a_feedback_file(tmp_path):
+    # folder names that the file name would make alike: each student still gets a feedback file of their own
+    names = ["a b", "a_b", "a:b", "Ann", "ann", "bob"]
+    results = [grade.LabResult(n, "01_demo", [{"test": "t", "points": 1.0, "max": 1.0, "passed": True}]) for n in names]
+    written = grade.write_feedback(results, tmp_path / "feedback")
+    assert len({p.name.lower() for p in written}) == len(names) == len(list((tmp_path / "feedback").iterdir()))
+    assert {p.read_text().splitlines()[0] for p in written} == {
+        grade.feedback_markdown(n, []).splitlines()[0] for n in names
+    }
+    assert (tmp_path / "feedback" / "a_b.md").exists() and (tmp_path / "feedback" / "bob.md").exists()
+
+
 def test_clear_errors_for_wrong_folders(tmp_path, demo_course):
     with pytest.raises(SystemExit, match="not a folder"):
         grade.discover_students(tmp_path / "nope")
