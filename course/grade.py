@@ -139,6 +139,13 @@ def find_notebook(student: Path, name: str) -> Path | None:
     return None
 
 
+def _candidates(student: Path, name: str) -> list[Path]:
+    """Every notebook in ``student``'s folder that :func:`find_notebook` could have meant for lab ``name``."""
+    return [
+        p for p in sorted(student.rglob(f"{name[:3]}*.ipynb")) if ".ipynb_checkpoints" not in p.parts and _regular(p)
+    ]
+
+
 #: Largest notebook accepted (bytes); a notebook is text, and a lab with its outputs stripped is far smaller.
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 
@@ -185,7 +192,31 @@ def read_submission(notebook: Path) -> tuple[bytes | None, str | None]:
         data = source.read(MAX_NOTEBOOK_BYTES + 1)
     if len(data) > MAX_NOTEBOOK_BYTES:
         return None, f"{notebook.name} is over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit"
+    why = _unreadable(data)
+    if why:  # said once, here, rather than by every test of the lab
+        return None, f"{notebook.name} is not a readable notebook ({why}); open it in Jupyter, save it, hand that in"
     return data, None
+
+
+def _unreadable(data: bytes) -> str | None:
+    """Why Jupyter could not open these bytes as a notebook (as the grader's kernel would read them), or None."""
+    import nbformat
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not text: a binary file"
+    try:
+        content = json.loads(text)
+    except ValueError as exc:
+        return f"not JSON: {str(exc)[:80]}"
+    if not isinstance(content, dict) or "cells" not in content and "worksheets" not in content:
+        return "JSON, but not a notebook: it has no cells"
+    try:
+        nbformat.reads(text, as_version=4)
+    except Exception as exc:  # noqa: BLE001 - whatever nbformat finds wrong is the student's file, not the grader
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+    return None
 
 
 # ---- grading one student x lab ----------------------------------------------------------------------
@@ -200,6 +231,16 @@ def make_unit(student: Path, lab: LabTests) -> Unit | LabResult:
     submitted, refused), the result that says so."""
     notebook = find_notebook(student, lab.notebook)
     if notebook is None:
+        several = _candidates(student, lab.notebook)
+        if len(several) > 1:  # handed in, but which copy is the work is the student's to say
+            names = ", ".join(str(p.relative_to(student)) for p in several[:5])
+            return _zero(
+                student,
+                lab,
+                "not graded",
+                f"no {lab.notebook}.ipynb in your folder but {len(several)} notebooks that could be it ({names}): "
+                f"name the one to grade {lab.notebook}.ipynb",
+            )
         return _zero(student, lab, "not submitted", f"no {lab.notebook}.ipynb in your folder")
     data, refused = read_submission(notebook)
     if data is None:

@@ -99,7 +99,8 @@ def test_feedback_names_each_failed_test_and_what_went_wrong(graded):
     assert "`test_limit` (1 point)" in blank
 
     assert "not submitted" in (feedback / "missing.md").read_text()
-    assert "not a readable notebook" in (feedback / "not_a_notebook.md").read_text()
+    unreadable = (feedback / "not_a_notebook.md").read_text()
+    assert unreadable.count("not a readable notebook (not JSON: ") == 1, unreadable  # once, not once per test
     assert "graded 01_demo (1).ipynb as 01_demo.ipynb" in (feedback / "renamed.md").read_text()
 
     killed = (feedback / "kernel_killed.md").read_text()
@@ -215,6 +216,16 @@ def test_csv_and_feedback_shapes(tmp_path):
     assert "- `test_limit` (1.50 points): assert 4 == 3 + where 4 = ..." in text
     assert "- cell 3 (`x = 1/0`): ZeroDivisionError: division by zero" in text
     assert "_not submitted: no 02_more.ipynb in your folder_" in text and "1 test(s) not run." in text
+
+
+def test_two_copies_and_no_exact_name_are_named_not_called_missing(demo_course):
+    demo_course.student("twice", demo_course.notebook(), filename="01_demo-Copy1.ipynb")
+    demo_course.student("twice", demo_course.notebook(), filename="01_demo-Copy2.ipynb")
+    [twice] = grade.grade_class(demo_course.root / "submissions", tests=demo_course.tests)
+    assert twice.score == 0 and twice.note == (
+        "not graded: no 01_demo.ipynb in your folder but 2 notebooks that could be it "
+        "(01_demo-Copy1.ipynb, 01_demo-Copy2.ipynb): name the one to grade 01_demo.ipynb"
+    )
 
 
 def test_two_students_never_share_a_feedback_file(tmp_path):
