@@ -146,12 +146,36 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     store = _open_store(args.db)
     total = store.outbox.depth()
+    progress_shown = False  # the progress line has no newline yet: a message must start on a line of its own
+
+    def say(text: str) -> None:
+        nonlocal progress_shown
+        print(("\n" if progress_shown else "") + text, file=sys.stderr, flush=True)
+        progress_shown = False
 
     def progress(report: Any) -> None:
+        nonlocal progress_shown
         done = total - report.depth
         print(f"\rsent {report.sent} readings, {done}/{total} done", end="", file=sys.stderr, flush=True)
+        progress_shown = True
 
-    sync = Sync(store, on_progress=progress)
+    if args.follow:
+        plan = "retrying until it answers (Ctrl-C stops)"
+    elif args.wait:
+        plan = "waiting for it" + (f" (up to {args.timeout:g} s)" if args.timeout else " (Ctrl-C stops)")
+    else:
+        plan = "giving up after a few tries (--wait keeps waiting)"
+
+    def outage(exc: BaseException | None) -> None:
+        # Once per change of state, not per retry: a service left running through a long outage logs two lines.
+        if exc is None:
+            say("cloud endpoint answers again: sending")
+        else:
+            say(f"cloud endpoint unreachable: {exc}; {plan}")
+
+    # Waiting starts before the first request: with --wait or --follow the endpoint may come up after this command
+    # (a systemd service started before it), so the bucket is made by the first round that reaches it.
+    sync = Sync(store, on_progress=progress, on_outage=outage, lazy=args.wait or args.follow)
     if args.follow:
         stop = threading.Event()
         timer = threading.Timer(args.timeout, stop.set) if args.timeout else None
@@ -161,7 +185,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         try:
             report = sync.run(stop, interval_s=args.interval)
         except KeyboardInterrupt:
-            print(f"\nstopped; outbox depth {store.outbox.depth()}", file=sys.stderr)
+            say(f"stopped; outbox depth {store.outbox.depth()}")
             return 0
         print(file=sys.stderr)
         print(report)

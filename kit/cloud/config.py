@@ -158,7 +158,14 @@ def _session(local: bool, region: str | None, profile: str | None) -> Any:
 
     if local:
         return boto3.Session(region_name=region, **LOCAL_KEYS)
-    return boto3.Session(profile_name=profile, region_name=region)
+    import botocore.session
+
+    core = botocore.session.Session(profile=profile)
+    if not region:
+        # botocore takes an empty AWS_DEFAULT_REGION as a region ('' gives the endpoint https://s3..amazonaws.com)
+        # and it hides the profile's region; empty means unset here, as everywhere in the kit's configuration.
+        region = core.get_scoped_config().get("region") or None
+    return boto3.Session(botocore_session=core, region_name=region)
 
 
 def client(service: str, cfg: CloudConfig | None = None, **kwargs: Any) -> Any:
@@ -170,7 +177,7 @@ def client(service: str, cfg: CloudConfig | None = None, **kwargs: Any) -> Any:
     """
     cfg = cfg or current()
     sess = session(cfg)
-    if sess.region_name is None:
+    if not sess.region_name:
         raise CloudConfigError(
             "no AWS region configured for KIT_CLOUD=aws; set AWS_REGION (e.g. export AWS_REGION=eu-west-1) "
             "or a region in your AWS profile"

@@ -4,6 +4,10 @@
   5xx, throttling) is kept and retried as the same batch, so it keeps its S3 key; it does not
   count against the item (an outage is not the reading's fault, nothing is dead-lettered).
 * A setup problem (no such bucket, access denied) raises :class:`SyncError`; the data stays queued.
+  No credentials at all (or a missing profile) raises botocore's own error, as any boto3 call would, and
+  is never retried as if it were an outage.
+* ``on_outage`` hears when the endpoint stops answering and when it answers again: once per change,
+  not once per retry, so a loop left running for days logs an outage in one line.
 * A batch the cloud refuses (other 4xx) is failed in the outbox, which dead-letters it after
   ``outbox_max_attempts``.
 * After ``failures_to_open`` transport failures in a row the circuit opens: no request for
@@ -113,14 +117,24 @@ SETUP_ERRORS = {
 
 
 def transient(exc: BaseException) -> bool:
-    """True when ``exc`` means "the cloud is unreachable or busy", not "this data is refused"."""
+    """True when ``exc`` means "the cloud is unreachable or busy", not "this data is refused" or "this device is
+    set up wrong"."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    if isinstance(exc, _setup_errors()):
+        return False
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         code = exc.response.get("Error", {}).get("Code", "")
         return status >= 500 or status == 429 or "Throttl" in code or code in {"RequestTimeout", "SlowDown"}
     return isinstance(exc, (BotoCoreError, OSError))
+
+
+def _setup_errors() -> tuple[type[BaseException], ...]:
+    """botocore's errors that no request was made for: the device's setup is wrong, waiting will not fix it."""
+    from botocore import exceptions as e
+
+    return (e.NoCredentialsError, e.PartialCredentialsError, e.ProfileNotFound, e.NoRegionError)
 
 
 @dataclass
@@ -170,11 +184,12 @@ class Sync:
         seed: int = 0,
         sleep: Callable[[float], None] = time.sleep,
         on_progress: Callable[[SyncReport], None] | None = None,
+        on_outage: Callable[[BaseException | None], None] | None = None,
         lazy: bool = False,
     ) -> None:
-        # lazy=True: no network here (a device must start with its endpoint down); the bucket is made (locally)
-        # by the first step that reaches the endpoint. The default makes it at once, so a command line fails
-        # early with one clear line when the endpoint is down.
+        # lazy=True: no network here (a device, or `kit cloud sync --wait/--follow`, must start with its endpoint
+        # down); the bucket is made (locally) by the first step that reaches the endpoint. The default makes it at
+        # once, so a one-shot command fails early with one clear line when the endpoint is down.
         self._needs_bucket = False
         if uploader is None:
             from kit.cloud.config import current
@@ -193,6 +208,8 @@ class Sync:
         self.breaker = breaker or CircuitBreaker()
         self.sleep = sleep
         self.on_progress = on_progress
+        self.on_outage = on_outage
+        self.outage: BaseException | None = None  # the error that took the endpoint away; None while it answers
         self._held: list[Any] = []  # a leased batch that met an outage: resent as is
 
     def _batch_limit(self) -> int:
@@ -219,6 +236,9 @@ class Sync:
         except Exception as exc:  # noqa: BLE001 - sorted just below; anything else is re-raised
             report.failures += 1
             if not transient(exc):
+                if isinstance(exc, _setup_errors()):
+                    self._held = items
+                    raise
                 if not _is_client_error(exc):
                     raise
                 code = exc.response.get("Error", {}).get("Code", "")  # type: ignore[attr-defined]
@@ -233,19 +253,31 @@ class Sync:
                 self.store.outbox.fail(ids, f"{type(exc).__name__}: {exc}")
                 report.refused += len(ids)
                 self.breaker.success()  # the endpoint answered
+                self._answered()
                 return 0
             self._held = items
             self.breaker.failure()
+            if self.outage is None:
+                self.outage = exc
+                if self.on_outage:
+                    self.on_outage(exc)
             return 0
         self._held = []
         self.store.outbox.ack(ids)
         self.breaker.success()
+        self._answered()
         self.backoff.reset()
         report.sent += len(ids)
         report.objects += len(uploads)
         report.bytes += sum(u.bytes for u in uploads)
         report.keys.extend(u.key for u in uploads)
         return len(ids)
+
+    def _answered(self) -> None:
+        if self.outage is not None:
+            self.outage = None
+            if self.on_outage:
+                self.on_outage(None)
 
     def _without_bad(self, items: list[Any], report: SyncReport) -> list[Any]:
         """Dead-letter, one by one and with the reason, items that can never be encoded (e.g. a time that is no
@@ -309,6 +341,8 @@ class Sync:
                 continue  # the endpoint answered "no" (a data problem, counted per item): no backoff sleep
             if self.breaker.allow():
                 pause = self.backoff.next()
+                if deadline is not None:
+                    pause = min(pause, max(0.0, deadline - time.monotonic()))
                 self.sleep(pause)
                 report.waited += pause
         report.depth = self.store.outbox.depth()

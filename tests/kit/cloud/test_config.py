@@ -68,3 +68,20 @@ def test_use_overrides_the_environment_until_reset():
     finally:
         config.use(None)
     assert config.current().bucket == "kit-telemetry"
+
+
+def test_an_empty_region_variable_does_not_hide_the_profiles_region(tmp_path, monkeypatch):
+    (tmp_path / "config").write_text("[default]\nregion = eu-north-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_REGION", "")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example")
+    config._session.cache_clear()
+    try:
+        cfg = CloudConfig.from_env({"KIT_CLOUD": "aws", "AWS_REGION": "", "AWS_DEFAULT_REGION": ""})
+        assert cfg.region is None
+        s3 = config.client("s3", cfg)  # no request: making a client is local
+        assert s3.meta.region_name == "eu-north-1" and "s3.eu-north-1.amazonaws.com" in s3.meta.endpoint_url
+    finally:
+        config._session.cache_clear()

@@ -177,3 +177,53 @@ def test_one_bad_item_already_in_the_outbox_is_dead_lettered_alone_with_its_reas
     assert "cannot be uploaded" in dead[0].last_error and "year" in dead[0].last_error
     ids = {r["reading_id"] for r in Uploader().read_all()}
     assert bad not in ids and len(ids) == 8
+
+
+def test_an_outage_is_heard_once_when_it_starts_and_once_when_it_ends(store):
+    from botocore.exceptions import EndpointConnectionError
+
+    class Flaky:
+        bucket = "kit-telemetry"
+        fails = 7
+
+        def upload(self, items):
+            if self.fails:
+                self.fails -= 1
+                raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+            return []
+
+    _fill(store, 3)
+    clock, heard = Clock(), []
+    sync = Sync(
+        store,
+        Flaky(),
+        breaker=CircuitBreaker(failures_to_open=2, open_seconds=1, clock=clock),
+        sleep=clock.sleep,
+        on_outage=heard.append,
+    )
+    report = sync.drain(wait_open=True)
+    assert report.sent == 3 and report.failures == 7
+    assert [type(e).__name__ if e else None for e in heard] == ["EndpointConnectionError", None]
+    assert sync.outage is None
+
+
+def test_missing_credentials_are_a_setup_mistake_not_an_outage(store):
+    from botocore.exceptions import NoCredentialsError
+
+    from kit.cloud.sync import transient
+
+    class Unsigned:
+        bucket = "kit-telemetry"
+        calls = 0
+
+        def upload(self, items):
+            self.calls += 1
+            raise NoCredentialsError()
+
+    assert not transient(NoCredentialsError())
+    _fill(store, 3)
+    clock, up, heard = Clock(), Unsigned(), []
+    with pytest.raises(NoCredentialsError):
+        Sync(store, up, sleep=clock.sleep, on_outage=heard.append).drain(wait_open=True, timeout=3600)
+    assert up.calls == 1 and heard == [] and clock.t == 0
+    assert store.outbox.depth() == 3 and store.outbox.dead() == []
