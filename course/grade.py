@@ -478,6 +478,17 @@ def _bytes(text: str) -> int:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
+    """The command line: 0 when the class was graded, 2 when the command was wrong (one line on stderr)."""
+    try:
+        return _main(argv)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # a wrong folder or lab name (discover_*): the command was wrong
+            print(exc.code, file=sys.stderr)
+            return 2
+        raise
+
+
+def _main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
     parser.add_argument("--out", type=Path, default=Path("grades.csv"), help="gradebook CSV (default: grades.csv)")
@@ -531,7 +542,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument(
         "--memory",
         default="3G",
-        help="address space one student kernel may use, e.g. 3G or 1500M (default: %(default)s)",
+        help="memory one student kernel may write to (RLIMIT_DATA; its address space is capped at 4 times "
+        "that), e.g. 3G or 1500M (default: %(default)s)",
     )
     parser.add_argument(
         "--cpu-time", type=float, default=1800, help="CPU seconds one student kernel may use (default: %(default)s)"
@@ -630,7 +642,15 @@ def main(argv: Iterable[str] | None = None) -> int:
         return 2
     graded_labs = {r.lab for r in results}
     items = [i for i in items if i.lab in graded_labs]
-    pending = manual.apply(results, items, marks)
+    ignored: list[manual.Mark] = []
+    pending = manual.apply(results, items, marks, ignored)
+    if ignored:
+        who = sorted({f"{m.student} {m.lab}" for m in ignored})
+        print(
+            f"warning: {len(ignored)} mark(s) in {args.merge} are for labs not handed in or not graded "
+            f"({', '.join(who[:5])}{', ...' if len(who) > 5 else ''}); they were not added",
+            file=sys.stderr,
+        )
     write_csv(results, args.out, args.format)
     feedback = args.feedback or args.out.resolve().parent / "feedback"
     write_feedback(results, feedback)

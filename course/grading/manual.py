@@ -200,11 +200,14 @@ def read_marks(path: Path, students: list[str], items: list[Answer]) -> list[Mar
 PENDING = "pending: graded by hand"
 
 
-def apply(results: list, items: list[Answer], marks: list[Mark] | None = None) -> int:
+def apply(
+    results: list, items: list[Answer], marks: list[Mark] | None = None, ignored: list[Mark] | None = None
+) -> int:
     """Add each written answer's criteria to its lab's result (``results``: LabResults), marked or pending.
 
     Returns how many criteria are still pending. The criteria count in the lab's ``max_score`` from the start,
-    so the gradebook's maximum does not move when the marks arrive.
+    so the gradebook's maximum does not move when the marks arrive. Marks given for a lab that was not handed
+    in (or was refused) are not added; they go to ``ignored``, for the instructor to hear about.
     """
     given = {(m.student, m.lab, m.answer, m.criterion): m for m in marks or []}
     pending = 0
@@ -223,6 +226,8 @@ def apply(results: list, items: list[Answer], marks: list[Mark] | None = None) -
                 }
                 if result.note.startswith(("not submitted", "not graded")):
                     entry["message"] = "not submitted"
+                    if mark is not None and mark.points is not None and ignored is not None:
+                        ignored.append(mark)
                 elif mark is not None and mark.points is not None:
                     entry.update(points=mark.points, passed=mark.points == criterion.points, message=mark.comment)
                 else:

@@ -247,6 +247,13 @@ def test_clear_errors_for_wrong_folders(tmp_path, demo_course):
         grade.discover_students(demo_course.labs)
     with pytest.raises(SystemExit, match="no grading files"):
         grade.discover_labs(tmp_path, tmp_path)
+    assert grade.main([str(tmp_path / "nope")]) == 2  # the command was wrong: 2, as every usage error
+
+
+def test_the_memory_option_says_what_it_limits(capsys):
+    with pytest.raises(SystemExit):
+        grade.main(["--help"])
+    assert "RLIMIT_DATA" in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.slow

@@ -136,3 +136,15 @@ def test_lab_06s_justification_has_its_rubric():
 
     [answer] = manual.answers(SOLUTIONS, ["06_compression"])
     assert answer.points == 3 and len(answer.rubric) == 3
+
+
+def test_marks_for_a_lab_not_handed_in_are_not_added_and_are_reported():
+    from course.grading.unit import LabResult
+
+    item = manual.Answer("06_compression", "justify", (manual.Criterion(2.0, "names the budget"),))
+    absent = LabResult("carl", "06_compression", [], note="not submitted: no 06_compression.ipynb in your folder")
+    mark = manual.Mark("carl", "06_compression", "justify", "names the budget", 2.0, 2.0, "good")
+    ignored: list = []
+    assert manual.apply([absent], [item], [mark], ignored) == 0
+    assert absent.score == 0 and absent.tests[-1]["message"] == "not submitted"
+    assert ignored == [mark]
