@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from kit.argtypes import float_range, int_range
 
@@ -92,9 +92,10 @@ def _open(args: argparse.Namespace, *, readonly: bool = False) -> Any:
     return Store(args.db, readonly=readonly)
 
 
-def _fail(message: str) -> int:
-    print(f"kit: {message}", file=sys.stderr)
-    return 2
+def _fail(message: str) -> NoReturn:
+    from kit.errors import UsageError
+
+    raise UsageError(message)  # printed as "kit params: error: ...", exit 2, like every usage error
 
 
 def _show(value: Any) -> str:
@@ -121,8 +122,15 @@ def _params_list(args: argparse.Namespace) -> int:
 
 
 def _params_get(args: argparse.Namespace) -> int:
+    from kit.errors import UsageError
+    from kit.store import ParameterError
+
     with _open(args, readonly=True) as store:
-        print(_show(store.params.get(args.name)))
+        try:
+            value = store.params.get(args.name)
+        except ParameterError as exc:  # its "(nothing was changed)" is for a write; this is a read
+            raise UsageError("; ".join(f"{n}: {why}" for n, why in exc.problems.items())) from None
+    print(_show(value))
     return 0
 
 
@@ -130,7 +138,10 @@ def _params_set(args: argparse.Namespace) -> int:
     from kit.store import ParameterError
 
     if len(args.pairs) % 2:
-        return _fail(f"set takes NAME VALUE pairs, got {len(args.pairs)} words: {' '.join(args.pairs)}")
+        _fail(
+            f"set takes NAME VALUE pairs, got {len(args.pairs)} words: {' '.join(args.pairs)}; give a value for "
+            "each name, e.g. kit params set car_green_s 25"
+        )
     with _open(args) as store:
         changes: dict[str, Any] = {}
         problems: dict[str, str] = {}
@@ -195,9 +206,7 @@ def _params_import(args: argparse.Namespace) -> int:
         with open(args.file, "rb") as f:
             text = f.read(_MAX_IMPORT_BYTES + 1)
     if len(text) > _MAX_IMPORT_BYTES:
-        return _fail(
-            f"{args.file} is larger than {_MAX_IMPORT_BYTES // 1000} kB; a parameter file is a small JSON object"
-        )
+        _fail(f"{args.file} is larger than {_MAX_IMPORT_BYTES // 1000} kB; a parameter file is a small JSON object")
     with _open(args) as store:
         try:
             changed = store.params.import_json(text, source=args.source)
@@ -216,6 +225,9 @@ def _readings_tail(args: argparse.Namespace) -> int:
 
     with _open(args, readonly=True) as store:
         rows = [(to_iso(r["ts"]), r["sensor"], f"{r['value']:g}") for r in store.readings.tail(args.n, args.sensor)]
+        known = [s["sensor"] for s in store.readings.sensors()] if not rows and args.sensor else []
+    if not rows and known:  # a mistyped sensor name, not an empty store
+        _fail(f"no readings of {args.sensor!r}; the store has readings of {', '.join(known)}")
     if not rows:
         print("no readings")
         return 0
