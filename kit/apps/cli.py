@@ -29,6 +29,10 @@ def _run_intersection(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _check_model(args)  # a mistyped --model is a usage error before anything is opened or written
+    if args.local_cloud and not args.cloud:
+        from kit.errors import UsageError
+
+        raise UsageError("--local-cloud starts an endpoint for --cloud: add --cloud, or leave out --local-cloud")
     if args.models is not None:
         from kit.ml.ota.slots import check_folder
 

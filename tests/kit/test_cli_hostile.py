@@ -66,6 +66,7 @@ BAD_INPUT = [
     (["run", "intersection", "--status", "{tmp}", "--db", "{db}"], 2, "file path to write"),
     (["run", "intersection", "--plot", "{tmp}", "--db", "{db}"], 2, "file path to write"),
     (["run", "intersection", "--plot", "{tmp}/day.txt", "--db", "{db}"], 2, "not a picture format"),
+    (["run", "intersection", "--local-cloud", "--db", "{db}"], 2, "add --cloud"),
     (["run", "intersection", "--model", "nope", "--db", "{db}"], 2, "neither a shipped model"),
     (["run", "intersection", "--model", "{tmp}/notes.txt", "--db", "{db}"], 1, "could not be loaded"),
     (["run", "intersection", "--model", "{tmp}", "--db", "{db}"], 1, "could not be loaded"),
