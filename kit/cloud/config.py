@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -99,12 +100,18 @@ class CloudConfig:
             mqtt_port = int(port_text) if port_text else (8883 if env.get("KIT_MQTT_CERT") else 1883)
         except ValueError:
             raise CloudConfigError(f"KIT_MQTT_PORT={port_text!r} is not a port number; use e.g. 1883 or 8883") from None
+        bucket = env.get("KIT_BUCKET") or DEFAULT_BUCKET
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):  # S3's rule, said before any request
+            raise CloudConfigError(
+                f"KIT_BUCKET={bucket[:80]!r} is not an S3 bucket name: 3 to 63 lower-case letters, digits, '.' "
+                "or '-', starting and ending with a letter or digit (e.g. my-kit-telemetry)"
+            )
         return cls(
             mode=mode,
             endpoint_url=endpoint,
             region=region,
             profile=env.get("AWS_PROFILE") or None,
-            bucket=env.get("KIT_BUCKET") or DEFAULT_BUCKET,
+            bucket=bucket,
             device_id=env.get("KIT_DEVICE_ID") or DEFAULT_DEVICE,
             mqtt_host=env.get("KIT_MQTT_HOST") or "127.0.0.1",
             mqtt_port=mqtt_port,

@@ -31,6 +31,10 @@ def test_unknown_mode_and_bad_port_say_what_to_use():
         CloudConfig.from_env({"KIT_CLOUD": "azure"})
     with pytest.raises(CloudConfigError, match="KIT_MQTT_PORT='x'"):
         CloudConfig.from_env({"KIT_MQTT_PORT": "x"})
+    for bad in ("Bad_Bucket!", "ab", "-kit", "kit-", "x" * 64):
+        with pytest.raises(CloudConfigError, match="is not an S3 bucket name"):
+            CloudConfig.from_env({"KIT_BUCKET": bad})
+    assert CloudConfig.from_env({"KIT_BUCKET": "my-kit.telemetry-2"}).bucket == "my-kit.telemetry-2"
 
 
 def test_nothing_secret_is_shown_and_local_clients_never_get_real_keys(monkeypatch):
